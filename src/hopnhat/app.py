@@ -1,0 +1,95 @@
+"""``create_app()``: the FastAPI application with every part's router, JSON errors and the web pages.
+
+The engine is made here (never at import time) and kept in ``app.state``; a request owns its transaction through
+:func:`hopnhat.deps.get_session` and commits once.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import Engine
+
+from hopnhat import __version__
+from hopnhat.config import Settings, get_settings
+from hopnhat.db import ensure_schema, make_engine
+from hopnhat.errors import HopnhatError
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/api/v1"
+ROUTERS = (
+    "hopnhat.registry.endpoints",
+    "hopnhat.sync.endpoints",
+    "hopnhat.settlement.endpoints",
+    "hopnhat.portal.endpoints",
+    "hopnhat.continuity.endpoints",
+)
+"""Modules with ``router: APIRouter`` mounted under ``/api/v1``; a part not built yet is skipped."""
+
+
+def _optional_module(name: str) -> object | None:
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and name.startswith(exc.name):
+            return None
+        raise
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    if engine is None:
+        engine = make_engine(settings.database_url)
+        ensure_schema(engine)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+
+    app = FastAPI(
+        title="hopnhat",
+        version=__version__,
+        description="Registry, consolidation, settlement and continuity of the merged Thành phố Cần Thơ.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+
+    @app.exception_handler(HopnhatError)
+    async def _hopnhat_error(_request: Request, exc: HopnhatError) -> JSONResponse:
+        return JSONResponse({"error": exc.code, "detail": exc.detail}, status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [f"{'.'.join(str(p) for p in err.get('loc', ()))}: {err.get('msg', '')}" for err in exc.errors()]
+        return JSONResponse({"error": "invalid_input", "detail": "; ".join(problems)}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Log the type and path only: the message may quote request data (personal data never goes to logs).
+        log.error("unexpected %s on %s %s", type(exc).__name__, request.method, request.url.path)
+        return JSONResponse({"error": "internal_error", "detail": "unexpected server error"}, status_code=500)
+
+    @app.get(f"{API_PREFIX}/health", tags=["meta"])
+    def health() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok", "version": __version__}
+
+    for name in ROUTERS:
+        module = _optional_module(name)
+        if module is not None:
+            app.include_router(module.router, prefix=API_PREFIX)  # type: ignore[attr-defined]
+    web = _optional_module("hopnhat.web.pages")
+    if web is not None:
+        web.mount(app)  # type: ignore[attr-defined]
+    return app
+
+
+__all__ = ["API_PREFIX", "create_app"]

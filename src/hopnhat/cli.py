@@ -1,0 +1,144 @@
+"""The ``hopnhat`` command: a Typer root whose sub-commands come from each part's ``cli.py``.
+
+Errors a user can cause end as one line on stderr and exit code 1 (2 for usage errors, as click does); an
+unexpected error also prints one line, and the traceback only with ``HOPNHAT_DEBUG=1``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Annotated, Any
+
+import typer
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from typer.core import TyperGroup
+
+from hopnhat.cli_support import CliState, console, err_console
+from hopnhat.config import get_settings
+from hopnhat.errors import HopnhatError
+
+
+def _fail(message: str) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
+    return typer.Exit(code=1)
+
+
+class _Root(TyperGroup):
+    """Turns every error into one readable line (the same for CliRunner in tests and for a real shell)."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except HopnhatError as exc:
+            raise _fail(exc.detail) from None
+        except FileNotFoundError as exc:
+            raise _fail(f"{exc.filename}: no such file") from None
+        except OperationalError as exc:
+            raise _fail(f"the store cannot be reached: {str(exc.orig).strip().splitlines()[0]}") from None
+        except SQLAlchemyError as exc:
+            raise _fail(f"store error: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
+        except KeyboardInterrupt:
+            raise _fail("interrupted") from None
+        except (typer.Exit, typer.Abort):
+            raise
+        except Exception as exc:
+            if type(exc).__module__.startswith(("click", "typer")):
+                raise  # usage errors: the framework prints them and exits 2
+            obj = ctx.obj
+            if isinstance(obj, CliState) and obj.settings.debug:
+                raise
+            raise _fail(f"unexpected {type(exc).__name__}: {exc} (set HOPNHAT_DEBUG=1 for the traceback)") from None
+
+
+app = typer.Typer(
+    cls=_Root,
+    name="hopnhat",
+    help="hopnhat: the registry, consolidation, settlement and continuity of the merged Cần Thơ City.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    db: Annotated[
+        str | None,
+        typer.Option("--db", help="SQLAlchemy URL of the store (default: env HOPNHAT_DATABASE_URL, or hopnhat.db)."),
+    ] = None,
+) -> None:
+    settings = get_settings(database_url=db)
+    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    ctx.obj = CliState(settings)
+    ctx.call_on_close(ctx.obj.close)
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Serve the REST API (and web pages) with uvicorn."""
+    import uvicorn
+
+    from hopnhat.app import create_app
+
+    state: CliState = ctx.obj
+    state.engine()  # migrate before the first request
+    console.print(f"hopnhat API on http://{host}:{port}/api/v1 (docs at /docs)")
+    uvicorn.run(create_app(state.settings), host=host, port=port, log_level="warning")
+
+
+db_app = typer.Typer(help="The store: migrations.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context) -> None:
+    """Bring the store to the newest schema (a first command on an empty store does this by itself)."""
+    from hopnhat.migrate import current_revision
+
+    state: CliState = ctx.obj
+    engine = state.engine()
+    console.print(f"store at revision {current_revision(engine)} ({engine.url.render_as_string()})")
+
+
+PARTS = (
+    "hopnhat.registry.cli",
+    "hopnhat.legacy.cli",
+    "hopnhat.sync.cli",
+    "hopnhat.settlement.cli",
+    "hopnhat.portal.cli",
+    "hopnhat.continuity.cli",
+    "hopnhat.web.cli",
+    "hopnhat.demo",
+)
+"""Modules that contribute commands: each has ``register(app: typer.Typer) -> None``."""
+
+
+def _register_parts() -> None:
+    import importlib
+
+    for part in PARTS:
+        try:
+            module = importlib.import_module(part)
+        except ModuleNotFoundError as exc:
+            if exc.name is not None and part.startswith(exc.name):
+                continue  # that part is not built yet
+            raise
+        module.register(app)
+
+
+_register_parts()
+
+
+def main() -> None:
+    """Console entry point."""
+    sys.exit(app())
+
+
+__all__ = ["app", "main"]

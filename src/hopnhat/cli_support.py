@@ -1,0 +1,74 @@
+"""What every part's CLI shares: the store from the root ``--db`` option, the consoles, JSON output, dates."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any
+
+import typer
+from rich.console import Console
+from sqlalchemy import Engine
+
+from hopnhat.config import Settings
+from hopnhat.errors import InvalidInput
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class CliState:
+    """Carried in ``ctx.obj``: settings from the root callback, the engine made on first use."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._engine: Engine | None = None
+
+    def engine(self) -> Engine:
+        if self._engine is None:
+            from hopnhat.db import ensure_schema, make_engine
+
+            self._engine = make_engine(self.settings.database_url)
+            ensure_schema(self._engine)
+        return self._engine
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+
+
+def state(ctx: typer.Context) -> CliState:
+    root = ctx.find_root()
+    obj = root.obj
+    if not isinstance(obj, CliState):
+        from hopnhat.config import get_settings
+
+        obj = CliState(get_settings())
+        root.obj = obj
+    return obj
+
+
+def engine(ctx: typer.Context) -> Engine:
+    return state(ctx).engine()
+
+
+def parse_day(value: str | None, option: str = "--on") -> date:
+    """A user-typed date (YYYY-MM-DD, or dd/mm/yyyy as written in Vietnam); today when empty."""
+    if value is None or value == "":
+        return date.today()
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        pass
+    parts = value.split("/")
+    if len(parts) == 3 and all(p.isdigit() for p in parts):
+        try:
+            return date(int(parts[2]), int(parts[1]), int(parts[0]))
+        except ValueError:
+            pass
+    raise InvalidInput(f"{option} {value!r} is not a valid date (YYYY-MM-DD or dd/mm/yyyy)")
+
+
+def print_json(data: Any) -> None:
+    """JSON to stdout, UTF-8 (Vietnamese text stays readable), dates as ISO strings."""
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))

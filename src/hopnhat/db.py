@@ -1,0 +1,145 @@
+"""Engine factory, declarative base and transaction scope.
+
+The engine is made by ``create_app()`` or the CLI callback, never at import time. SQLite is the embedded default
+(WAL, one writer, a busy timeout so a second process waits instead of failing); PostgreSQL is production.
+No PostgreSQL-only column types are used in core tables, so the same schema and migrations run on both.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, text
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+log = logging.getLogger(__name__)
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Base of every table; the naming convention keeps constraint names stable across SQLite and PostgreSQL."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware instant stored as UTC.
+
+    SQLite has no time zone type, so values are normalised to UTC on the way in and come back aware (UTC) on both
+    backends; callers convert to Vietnam time for display. Naive datetimes are refused: a naive value in a
+    multi-province system is a bug waiting to happen.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: hopnhat stores aware instants only")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """Create the engine for ``url`` with the settings each backend needs."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """One unit of work: commit once at the end, roll back on any error."""
+    session = Session(engine, expire_on_commit=False)
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def import_all_models() -> None:
+    """Import every part's models so ``Base.metadata`` knows all tables (for Alembic and tests)."""
+    import importlib
+    import pkgutil
+
+    import hopnhat
+
+    for module in pkgutil.walk_packages(hopnhat.__path__, "hopnhat."):
+        if module.name.endswith(".models"):
+            importlib.import_module(module.name)
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Bring the store to the newest migration; a first command on an empty store creates the schema by itself.
+
+    On PostgreSQL an advisory lock keeps two processes that start at once from migrating at the same time.
+    """
+    from hopnhat.migrate import upgrade
+
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(7215001)"))
+            try:
+                upgrade(engine)
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(7215001)"))
+                conn.commit()
+    else:
+        upgrade(engine)
+
+
+__all__ = [
+    "Base",
+    "UTCDateTime",
+    "ensure_schema",
+    "import_all_models",
+    "make_engine",
+    "make_sessionmaker",
+    "session_scope",
+    "utcnow",
+]

@@ -1,0 +1,165 @@
+"""Tables of the consolidated store. Personal data (applicant name, ID number, phone, address) sits in the
+``applicant_*`` columns, which only officers' views read; public views and logs never touch them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import IntEnum
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from hopnhat.db import Base, UTCDateTime, utcnow
+
+
+class Status(IntEnum):
+    """National dossier status codes (``TrangThaiHoSo`` in the portal sync). Overdue is not a status."""
+
+    SUBMITTED = 1  # mới đăng ký
+    RECEIVED = 2  # đã tiếp nhận
+    REFUSED = 3  # từ chối
+    IN_PROCESS = 4  # đang xử lý
+    SUPPLEMENT_REQUESTED = 5  # yêu cầu bổ sung
+    FEES_DUE = 6  # chờ thực hiện nghĩa vụ tài chính
+    WITHDRAWN = 7  # công dân rút hồ sơ
+    STOPPED = 8  # dừng xử lý
+    FINISHED = 9  # đã xử lý xong
+    RETURNED = 10  # đã trả kết quả
+
+
+FINAL_STATUSES = frozenset({Status.REFUSED, Status.WITHDRAWN, Status.STOPPED, Status.RETURNED})
+DONE_STATUSES = frozenset({Status.FINISHED, Status.RETURNED})
+
+
+class Channel(IntEnum):
+    """``KenhThucHien``: how the dossier was submitted."""
+
+    IN_PERSON = 1
+    ONLINE = 2
+    POST = 3
+
+
+class ApplicantType(IntEnum):
+    """``LoaiDoiTuong``."""
+
+    CITIZEN = 1
+    BUSINESS = 2
+    STATE_AGENCY = 3
+    ORGANISATION = 4
+
+
+class Dossier(Base):
+    """A dossier (hồ sơ) of an administrative procedure, migrated from a legacy system or received here."""
+
+    __tablename__ = "store_dossier"
+    __table_args__ = (
+        Index("ix_store_dossier_unit_status", "unit_code", "status"),
+        Index("ix_store_dossier_center_status", "center_code", "status"),
+        Index("ix_store_dossier_received", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    """Dossier code (mã hồ sơ) ``<agency code>-<YYMMDD>-<NNNN>``; migrated dossiers keep theirs."""
+    province_code: Mapped[str] = mapped_column(String(2), index=True)
+    procedure_code: Mapped[str] = mapped_column(String(32))
+    procedure_name: Mapped[str | None] = mapped_column(String(500))
+    field_code: Mapped[str | None] = mapped_column(String(32))
+    applicant_type: Mapped[int] = mapped_column(Integer, default=1)
+    applicant_name: Mapped[str | None] = mapped_column(String(200))
+    applicant_id_number: Mapped[str | None] = mapped_column(String(20))
+    applicant_phone: Mapped[str | None] = mapped_column(String(20))
+    applicant_address: Mapped[str | None] = mapped_column(String(500))
+    channel: Mapped[int] = mapped_column(Integer, default=1)
+    status: Mapped[int] = mapped_column(Integer, index=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    returned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    original_unit_code: Mapped[str | None] = mapped_column(String(8))
+    """Commune the dossier belonged to at receipt, as recorded by the source (identity with the receipt date)."""
+    original_agency_code: Mapped[str | None] = mapped_column(String(40))
+    unit_code: Mapped[str | None] = mapped_column(String(8))
+    """Commune responsible today (after remapping through the registry); empty while under review."""
+    center_code: Mapped[str | None] = mapped_column(String(40))
+    """Agency code of the service center / agency handling the dossier today."""
+    needs_review: Mapped[bool] = mapped_column(Boolean, default=False)
+    review_reason: Mapped[str | None] = mapped_column(String(500))
+    origin: Mapped[str] = mapped_column(String(16), default="native")
+    """``native`` (received here) or ``migrated`` (brought in by sync)."""
+    source_name: Mapped[str | None] = mapped_column(String(64))
+    """Source of the copy that won deduplication (provenance of all copies: sync's source-copy table)."""
+    row_hash: Mapped[str | None] = mapped_column(String(64))
+    """Hash of the mapped fields, used by reconciliation to find changed dossiers."""
+    clock_paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """Set while a supplement request stops the clock."""
+    extra: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    steps: Mapped[list[ProcessingStep]] = relationship(
+        back_populates="dossier", order_by="ProcessingStep.seq", cascade="all, delete-orphan"
+    )
+
+
+class ProcessingStep(Base):
+    """One recorded transition or action on a dossier (who, when, note)."""
+
+    __tablename__ = "store_processing_step"
+    __table_args__ = (UniqueConstraint("dossier_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dossier_id: Mapped[int] = mapped_column(ForeignKey("store_dossier.id", ondelete="CASCADE"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(200))
+    """Officer account or system name; never the applicant's identity."""
+    from_status: Mapped[int | None] = mapped_column(Integer)
+    to_status: Mapped[int] = mapped_column(Integer)
+    note: Mapped[str | None] = mapped_column(Text)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """Due date in force after this step (NgayKetThucTheoQuyDinh)."""
+
+    dossier: Mapped[Dossier] = relationship(back_populates="steps")
+
+
+class OutboxEvent(Base):
+    """Transactional outbox for the National Public Service Portal.
+
+    Written in the same transaction as the status change it describes; ``seq`` orders events per dossier. The
+    payload is a neutral snapshot (the portal relay maps it to the portal's fields at delivery).
+    """
+
+    __tablename__ = "store_outbox_event"
+    __table_args__ = (
+        UniqueConstraint("dossier_code", "seq"),
+        Index("ix_store_outbox_event_state_next", "state", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dossier_code: Mapped[str] = mapped_column(String(64), index=True)
+    province_code: Mapped[str] = mapped_column(String(2))
+    seq: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    idempotency_key: Mapped[str] = mapped_column(String(100), unique=True)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    """pending -> delivered, or -> dead after too many failures (requeue puts it back to pending)."""
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(String(1000))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+__all__ = [
+    "DONE_STATUSES",
+    "FINAL_STATUSES",
+    "ApplicantType",
+    "Channel",
+    "Dossier",
+    "OutboxEvent",
+    "ProcessingStep",
+    "Status",
+]
