@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 API_PREFIX = "/api/v1"
 ROUTERS = (
     "hopnhat.registry.endpoints",
+    "hopnhat.registry.address_endpoints",
     "hopnhat.sync.endpoints",
     "hopnhat.settlement.endpoints",
     "hopnhat.portal.endpoints",

@@ -109,6 +109,7 @@ def db_upgrade(ctx: typer.Context) -> None:
 
 PARTS = (
     "hopnhat.registry.cli",
+    "hopnhat.registry.address_cli",
     "hopnhat.legacy.cli",
     "hopnhat.sync.cli",
     "hopnhat.settlement.cli",
