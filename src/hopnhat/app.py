@@ -32,16 +32,7 @@ ROUTERS = (
     "hopnhat.portal.endpoints",
     "hopnhat.continuity.endpoints",
 )
-"""Modules with ``router: APIRouter`` mounted under ``/api/v1``; a part not built yet is skipped."""
-
-
-def _optional_module(name: str) -> object | None:
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name is not None and name.startswith(exc.name):
-            return None
-        raise
+"""Modules with ``router: APIRouter`` mounted under ``/api/v1``, one per part."""
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
@@ -84,12 +75,13 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         return {"status": "ok", "version": __version__}
 
     for name in ROUTERS:
-        module = _optional_module(name)
-        if module is not None:
-            app.include_router(module.router, prefix=API_PREFIX)  # type: ignore[attr-defined]
-    web = _optional_module("hopnhat.web.pages")
-    if web is not None:
-        web.mount(app)  # type: ignore[attr-defined]
+        app.include_router(importlib.import_module(name).router, prefix=API_PREFIX)
+    # Prometheus scrapes here; the continuity part owns the registry of gauges and counters.
+    from hopnhat.continuity.metrics import metrics_asgi_app
+    from hopnhat.web import pages
+
+    app.mount("/metrics", metrics_asgi_app())
+    pages.mount(app)
     return app
 
 

@@ -125,13 +125,7 @@ def _register_parts() -> None:
     import importlib
 
     for part in PARTS:
-        try:
-            module = importlib.import_module(part)
-        except ModuleNotFoundError as exc:
-            if exc.name is not None and part.startswith(exc.name):
-                continue  # that part is not built yet
-            raise
-        module.register(app)
+        importlib.import_module(part).register(app)
 
 
 _register_parts()

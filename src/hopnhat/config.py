@@ -33,6 +33,11 @@ class Settings(BaseSettings):
     public_rate_limit_per_minute: int = Field(
         default=120, description="Requests per minute one client may make to the public dossier lookup."
     )
+    sync_config: str | None = Field(
+        default=None,
+        description="Path of the sources.toml the web pages use to replay quarantined records "
+        "(hopnhat demo writes demo/legacy/sources.toml).",
+    )
     secret_key: str = Field(
         default="change-me-in-production",
         description="Key that signs web session cookies; set a long random value in production.",

@@ -417,11 +417,14 @@ def load_bundled(session: Session) -> LoadReport:
             valid_to=None,
         )
     types = {r["commune_code"]: r["commune_type"] for r in after}
+    provinces = {r["commune_code"]: r["province_code"] for r in after}
     lineage = data_text("lineage_2025-07-01.csv")
-    # The bundled lineage is applied through the same path as any later change set.
+    # The bundled lineage is applied through the same path as any later change set. The new province comes from the
+    # table of new units: a commune formed from Hậu Giang's or Sóc Trăng's communes belongs to 92, not to 93 or 94.
     header, *lines = lineage.splitlines()
     text_with_types = "\n".join(
-        [header + ",new_commune_type"] + [ln + "," + types[ln.split(",")[4]] for ln in lines if ln.strip()]
+        [header + ",new_commune_type,new_province_code"]
+        + [ln + "," + types[ln.split(",")[4]] + "," + provinces[ln.split(",")[4]] for ln in lines if ln.strip()]
     )
     change = parse_change_set(
         text_with_types, effective=REFORM_DATE, legal_basis=REFORM_BASIS, legal_basis_date=REFORM_BASIS_DATE

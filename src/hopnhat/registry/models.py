@@ -3,6 +3,10 @@
 A unit's identity is ``(code, valid_from)``: codes are reused (new 31120 Phường Cái Khế was old 31120 Phường An Hòa),
 so nothing may join old and new on the code alone. ``valid_to`` is the last day the unit existed (inclusive);
 ``None`` means it still exists.
+
+Agencies (cơ quan, đơn vị) carry an electronic identification code (mã định danh điện tử, Decision 20/2020/QĐ-TTg);
+a code is issued once and never reused, so :class:`Agency` rows are closed (``valid_to``) with a successor instead of
+being deleted or recoded.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 from datetime import date
 from enum import StrEnum
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from hopnhat.db import Base
@@ -107,3 +111,64 @@ class LineageLink(Base):
     event: Mapped[ChangeEvent] = relationship(back_populates="links")
     from_unit: Mapped[Unit] = relationship(foreign_keys=[from_unit_id])
     to_unit: Mapped[Unit | None] = relationship(foreign_keys=[to_unit_id])
+
+
+class AgencyKind(StrEnum):
+    """What an agency is; service centers are what dossiers are routed to."""
+
+    PEOPLE_COMMITTEE = "people_committee"
+    """Ủy ban nhân dân (of the city, a former province, a former district or a commune)."""
+    DEPARTMENT = "department"
+    """Sở, ban, ngành of the city."""
+    SERVICE_CENTER = "service_center"
+    """Trung tâm Phục vụ hành chính công (provincial or commune level)."""
+    OTHER = "other"
+
+
+class Agency(Base):
+    """An agency with its electronic identification code, attached to the administrative unit it serves.
+
+    ``code`` is unique for ever: a closed agency keeps its code, and ``successor_code`` names the agency that carries
+    its work from the day after ``valid_to``.
+    """
+
+    __tablename__ = "registry_agency"
+    __table_args__ = (
+        UniqueConstraint("code"),
+        Index("ix_registry_agency_unit", "unit_code", "unit_valid_from", "kind"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(35))
+    name: Mapped[str] = mapped_column(String(300))
+    kind: Mapped[str] = mapped_column(String(24))
+    unit_code: Mapped[str | None] = mapped_column(String(8))
+    unit_valid_from: Mapped[date | None] = mapped_column(Date)
+    """With ``unit_code``, the identity of the :class:`Unit` the agency serves (codes alone are reused)."""
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_to: Mapped[date | None] = mapped_column(Date)
+    successor_code: Mapped[str | None] = mapped_column(String(35))
+    province_code: Mapped[str] = mapped_column(String(2))
+    """Province whose code list this agency belongs to today (distribution key)."""
+    confirmed: Mapped[bool] = mapped_column(Boolean, default=False)
+    """False when the code is a configured assumption (DOMAIN.md marks the H-numbers unconfirmed)."""
+
+    def active_on(self, day: date) -> bool:
+        return self.valid_from <= day and (self.valid_to is None or day <= self.valid_to)
+
+
+class CodeIssuance(Base):
+    """The record of one code being issued: which agency, on what day, under which decision."""
+
+    __tablename__ = "registry_code_issuance"
+    __table_args__ = (UniqueConstraint("code"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(35))
+    agency_id: Mapped[int] = mapped_column(ForeignKey("registry_agency.id"), index=True)
+    issued_on: Mapped[date] = mapped_column(Date)
+    decision_number: Mapped[str | None] = mapped_column(String(100))
+    rule: Mapped[str] = mapped_column(String(200))
+    """How the code was chosen (the rule and its parameters), so a later audit can replay it."""
+
+    agency: Mapped[Agency] = relationship()

@@ -17,6 +17,13 @@ def dossier_snapshot(dossier: Dossier) -> dict[str, Any]:
     def iso(value: Any) -> str | None:
         return value.isoformat() if value is not None else None
 
+    extra = dossier.extra or {}
+
+    def listed(key: str) -> list[Any]:
+        # Documents, fees, supplements and results live in ``extra`` until settlement gives them tables.
+        value = extra.get(key)
+        return list(value) if isinstance(value, list) else []
+
     return {
         "code": dossier.code,
         "procedure_code": dossier.procedure_code,
@@ -32,6 +39,10 @@ def dossier_snapshot(dossier: Dossier) -> dict[str, Any]:
         "returned_at": iso(dossier.returned_at),
         "unit_code": dossier.unit_code,
         "center_code": dossier.center_code,
+        "documents": listed("documents"),
+        "fees": listed("fees"),
+        "supplements": listed("supplements"),
+        "results": listed("results"),
     }
 
 

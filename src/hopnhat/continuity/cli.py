@@ -1,0 +1,250 @@
+"""Commands ``monitor``, ``systems``, ``plan`` and ``centers``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from hopnhat.cli_support import console, engine, parse_day, print_json
+from hopnhat.continuity import centers, inventory, monitor, plan, service
+from hopnhat.continuity import repository as repo
+from hopnhat.db import session_scope
+
+systems_app = typer.Typer(help="The inventory of shared systems and their health.", no_args_is_help=True)
+plan_app = typer.Typer(help="The transition plan.", no_args_is_help=True)
+centers_app = typer.Typer(help="Public Administration Service Centers and their readiness.", no_args_is_help=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def _existing(path: Path) -> Path:
+    if not path.is_file():
+        raise FileNotFoundError(2, "no such file", str(path))
+    return path
+
+
+def monitor_cmd(
+    ctx: typer.Context,
+    once: Annotated[bool, typer.Option("--once", help="Run every enabled probe once and exit.")] = False,
+    interval: Annotated[float, typer.Option("--interval", min=0.5, help="Seconds between cycles.")] = 15.0,
+) -> None:
+    """Run the health probes on schedule (Ctrl-C stops)."""
+    eng = engine(ctx)
+    if once:
+        report = monitor.run_cycle(eng, force=True)
+        for name, ok, detail in report:
+            console.print(f"{'UP  ' if ok else 'DOWN'} {name}: {detail}", highlight=False)
+        console.print(f"{len(report)} probes run")
+        return
+    console.print(f"monitor running every {interval:g} s (Ctrl-C stops)")
+    monitor.run_forever(eng, interval)
+
+
+@systems_app.command("import")
+def systems_import(
+    ctx: typer.Context,
+    file: Annotated[Path | None, typer.Argument(help="YAML or CSV inventory.")] = None,
+    example: Annotated[bool, typer.Option("--example", help="Load the bundled EXAMPLE inventory.")] = False,
+) -> None:
+    """Load (upsert by code) systems from a file, or the bundled example."""
+    if file is None and not example:
+        raise typer.BadParameter("give a FILE or --example")
+    with session_scope(engine(ctx)) as session:
+        n, p = inventory.load_example(session) if file is None else inventory.load_file(session, _existing(file))
+    console.print(f"{n} systems, {p} probes loaded" + (" (EXAMPLE inventory)" if file is None else ""))
+
+
+@systems_app.command("list")
+def systems_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """The inventory."""
+    with session_scope(engine(ctx)) as session:
+        rows = [
+            {
+                "code": s.code,
+                "name": s.name,
+                "province": s.former_province,
+                "criticality": s.criticality,
+                "decision": s.decision,
+                "target": s.target_system,
+                "target_date": s.target_date,
+                "status": s.status,
+            }
+            for s in service.list_systems(session)
+        ]
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("code", "name", "province", "criticality", "decision", "target", "status")
+    for r in rows:
+        table.add_row(
+            *(str(r[k] or "") for k in ("code", "name", "province", "criticality", "decision", "target", "status"))
+        )
+    console.print(table)
+
+
+@systems_app.command("status")
+def systems_status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Up / down / unknown per system, from the last probe results and open incidents."""
+    with session_scope(engine(ctx)) as session:
+        rows = [s.__dict__ for s in service.system_status(session)]
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("code", "state", "last check", "detail")
+    for r in rows:
+        colour = {"up": "green", "down": "red"}.get(r["state"], "yellow")
+        table.add_row(r["code"], f"[{colour}]{r['state']}[/]", str(r["last_check"] or "-"), r["detail"])
+    console.print(table)
+
+
+@systems_app.command("maintenance")
+def systems_maintenance(
+    ctx: typer.Context,
+    code: Annotated[str, typer.Argument(help="System code.")],
+    starts: Annotated[str, typer.Option("--from", help="Start, ISO with offset, e.g. 2025-07-01T22:00+07:00.")],
+    ends: Annotated[str, typer.Option("--to", help="End, ISO with offset.")],
+    reason: Annotated[str, typer.Option(help="Why (shown next to the uptime).")] = "",
+) -> None:
+    """Plan a maintenance window: failures inside it open no incident."""
+    from datetime import datetime
+
+    from hopnhat.errors import InvalidInput
+
+    try:
+        start_at, end_at = datetime.fromisoformat(starts), datetime.fromisoformat(ends)
+    except ValueError:
+        raise InvalidInput("maintenance: --from/--to must be ISO date-times, e.g. 2025-07-01T22:00+07:00") from None
+    with session_scope(engine(ctx)) as session:
+        window = service.add_maintenance(session, code, start_at, end_at, reason)
+    console.print(f"maintenance window {window.id} for {code} recorded")
+
+
+@systems_app.command("heartbeat")
+def systems_heartbeat(ctx: typer.Context, name: str) -> None:
+    """Report that the job NAME is alive (for cron jobs without API access)."""
+    with session_scope(engine(ctx)) as session:
+        service.report_heartbeat(session, name)
+    console.print(f"heartbeat {name} recorded")
+
+
+def _print_tasks(rows: list[dict[str, object]], as_json: bool) -> None:
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("code", "deadline", "status", "unit", "title", "flags")
+    for r in rows:
+        flags = "OVERDUE" if r["overdue"] else "at risk" if r["at_risk"] else ""
+        table.add_row(
+            str(r["code"]), str(r["deadline"]), str(r["status"]), str(r["responsible_unit"]), str(r["title"]), flags
+        )
+    console.print(table)
+
+
+@plan_app.command("import")
+def plan_import(
+    ctx: typer.Context,
+    file: Annotated[
+        Path | None, typer.Argument(help="CSV: code,title,responsible_unit,deadline,status,depends_on,cutover_source")
+    ] = None,
+    example: Annotated[bool, typer.Option("--example", help="Load the bundled EXAMPLE plan.")] = False,
+) -> None:
+    """Load (upsert by code) plan tasks."""
+    if file is None and not example:
+        raise typer.BadParameter("give a FILE or --example")
+    text = inventory.data_text("plan_example.csv") if file is None else _existing(file).read_text(encoding="utf-8-sig")
+    with session_scope(engine(ctx)) as session:
+        n = plan.import_csv(session, text)
+    console.print(f"{n} tasks loaded")
+
+
+@plan_app.command("list")
+def plan_list(
+    ctx: typer.Context,
+    on: Annotated[str | None, typer.Option("--on", help="Evaluate as of this day (default today).")] = None,
+    horizon: Annotated[int, typer.Option(min=0, help="Days ahead that count as at risk.")] = 7,
+    as_json: JsonOpt = False,
+) -> None:
+    """Every task with overdue / at-risk flags."""
+    with session_scope(engine(ctx)) as session:
+        rows = plan.evaluate(session, parse_day(on), horizon)
+    _print_tasks(rows, as_json)
+
+
+@plan_app.command("overdue")
+def plan_overdue(
+    ctx: typer.Context,
+    on: Annotated[str | None, typer.Option("--on", help="Evaluate as of this day (default today).")] = None,
+    horizon: Annotated[int, typer.Option(min=0, help="Days ahead that count as at risk.")] = 7,
+    as_json: JsonOpt = False,
+) -> None:
+    """Overdue and at-risk tasks."""
+    with session_scope(engine(ctx)) as session:
+        rows = [r for r in plan.evaluate(session, parse_day(on), horizon) if r["overdue"] or r["at_risk"]]
+    _print_tasks(rows, as_json)
+
+
+@centers_app.command("seed")
+def centers_seed(ctx: typer.Context) -> None:
+    """Create the provincial center and the 103 commune centers, and the bundled required-equipment list."""
+    with session_scope(engine(ctx)) as session:
+        created = centers.seed_centers(session)
+        centers.seed_requirements(session)
+    console.print(f"{created} centers created")
+
+
+@centers_app.command("import")
+def centers_import(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="CSV or XLSX (one table per sheet; kind from the headers).")],
+) -> None:
+    """Bulk import centers, staff, equipment, regulations or the required-equipment list."""
+    with session_scope(engine(ctx)) as session:
+        results = centers.import_file(session, _existing(file))
+    for kind, count in results:
+        console.print(f"{count} {kind} rows imported")
+
+
+@centers_app.command("list")
+def centers_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """The centers."""
+    with session_scope(engine(ctx)) as session:
+        rows = [{"code": c.code, "name": c.name, "level": c.level, "address": c.address} for c in repo.centers(session)]
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("code", "level", "name", "address")
+    for r in rows:
+        table.add_row(r["code"], r["level"], r["name"], r["address"])
+    console.print(table)
+
+
+@centers_app.command("readiness")
+def centers_readiness(
+    ctx: typer.Context,
+    staff_by: Annotated[str, typer.Option(help="Deadline of the staff lists.")] = "2025-06-30",
+    regulation_by: Annotated[str, typer.Option(help="Deadline of the operating regulations.")] = "2025-07-10",
+    center: Annotated[str | None, typer.Option(help="Only this center code.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Readiness per center: staff list, regulation, equipment."""
+    rules = centers.ReadinessRules(parse_day(staff_by, "--staff-by"), parse_day(regulation_by, "--regulation-by"))
+    with session_scope(engine(ctx)) as session:
+        rows = centers.readiness(session, rules, center)
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("code", "name", "ready", "why not")
+    for r in rows:
+        table.add_row(r["code"], r["name"], "[green]yes[/]" if r["ready"] else "[red]no[/]", "; ".join(r["reasons"]))
+    console.print(table)
+    console.print(f"{sum(r['ready'] for r in rows)}/{len(rows)} centers ready")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("monitor")(monitor_cmd)
+    app.add_typer(systems_app, name="systems")
+    app.add_typer(plan_app, name="plan")
+    app.add_typer(centers_app, name="centers")

@@ -1,0 +1,245 @@
+"""What the simulated systems are made of: the old units and agencies, procedures, statuses and fake people.
+
+Everything here is sample data for the simulators. Agency numbering follows the placeholders of
+``hopnhat.registry.codes`` (unconfirmed); procedure codes other than ``1.001193`` are local sample codes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from functools import lru_cache
+
+from hopnhat.registry.loader import data_text
+
+SOURCES = ("cantho", "haugiang", "soctrang")
+PROVINCE_OF = {"cantho": "92", "haugiang": "93", "soctrang": "94"}
+GROUP_OF = {"92": "H13", "93": "H28", "94": "H51"}
+PROVINCE_NAME = {"92": "Thành phố Cần Thơ", "93": "Tỉnh Hậu Giang", "94": "Tỉnh Sóc Trăng"}
+SOURCE_WEIGHTS = (0.40, 0.23, 0.37)  # roughly the populations of the three former provinces
+DEPARTMENTS = {"justice": 3, "planning": 8}  # level-2 numbers of provincial departments (placeholders)
+
+STATUS_WORDS = {
+    1: "Mới đăng ký",
+    2: "Đã tiếp nhận",
+    3: "Từ chối tiếp nhận",
+    4: "Đang xử lý",
+    5: "Yêu cầu bổ sung",
+    6: "Chờ nộp phí",
+    7: "Công dân rút hồ sơ",
+    8: "Dừng xử lý",
+    9: "Đã xử lý xong",
+    10: "Đã trả kết quả",
+}
+OPEN_STATUSES = frozenset({1, 2, 4, 5, 6})
+# Sóc Trăng's own status codes -> national codes (documented in FORMATS.md).
+SOCTRANG_STATUS = {0: 1, 1: 2, 2: 4, 3: 5, 4: 6, 5: 9, 6: 10, 7: 3, 8: 7, 9: 8}
+SOCTRANG_STATUS_NAMES = {
+    0: "Mới tạo",
+    1: "Đã nhận",
+    2: "Đang giải quyết",
+    3: "Chờ bổ sung",
+    4: "Chờ nộp phí",
+    5: "Đã giải quyết",
+    6: "Đã trả",
+    7: "Từ chối",
+    8: "Rút hồ sơ",
+    9: "Dừng",
+}
+SOCTRANG_OWN_STATUS = {national: own for own, national in SOCTRANG_STATUS.items()}
+APPLICANT_WORDS = {1: "Công dân", 2: "Doanh nghiệp", 3: "Cơ quan nhà nước", 4: "Tổ chức khác"}
+CHANNEL_WORDS = {1: "Trực tiếp", 2: "Trực tuyến", 3: "Bưu chính công ích"}
+ABBREVIATIONS = {
+    "Phường": "P.",
+    "Xã": "X.",
+    "Thị trấn": "TT.",
+    "Quận": "Q.",
+    "Huyện": "H.",
+    "Thị xã": "TX.",
+    "Thành phố": "TP.",
+}
+
+
+@dataclass(frozen=True)
+class Procedure:
+    code: str
+    name: str
+    field_code: str
+    field_name: str
+    level: str
+    """Competence before the reform: ``commune``, ``district`` or ``province``."""
+    days: int
+    """Time limit in working days."""
+    weight: float
+    business: bool = False
+
+
+PROCEDURES = (
+    Procedure("1.001193", "Đăng ký khai sinh", "HT", "Hộ tịch", "commune", 1, 20),
+    Procedure("MAU.HT.02", "Đăng ký khai tử", "HT", "Hộ tịch", "commune", 1, 6),
+    Procedure("MAU.HT.03", "Đăng ký kết hôn", "HT", "Hộ tịch", "commune", 3, 6),
+    Procedure("MAU.HT.04", "Cấp bản sao trích lục hộ tịch", "HT", "Hộ tịch", "commune", 1, 10),
+    Procedure("MAU.HT.05", "Cấp Giấy xác nhận tình trạng hôn nhân", "HT", "Hộ tịch", "commune", 3, 10),
+    Procedure("MAU.CT.01", "Chứng thực bản sao từ bản chính", "CT", "Chứng thực", "commune", 1, 25),
+    Procedure("MAU.CT.02", "Chứng thực chữ ký trong giấy tờ, văn bản", "CT", "Chứng thực", "commune", 1, 6),
+    Procedure("MAU.BTXH.01", "Trợ cấp xã hội hàng tháng", "BTXH", "Bảo trợ xã hội", "district", 15, 3),
+    Procedure("MAU.DD.01", "Đăng ký biến động quyền sử dụng đất", "DD", "Đất đai", "district", 10, 5),
+    Procedure("MAU.XD.01", "Cấp giấy phép xây dựng nhà ở riêng lẻ", "XD", "Xây dựng", "district", 15, 3),
+    Procedure("MAU.HKD.01", "Đăng ký thành lập hộ kinh doanh", "HKD", "Hộ kinh doanh", "district", 3, 4, True),
+    Procedure("MAU.DN.01", "Đăng ký thành lập doanh nghiệp tư nhân", "DN", "Doanh nghiệp", "province", 3, 1, True),
+    Procedure("MAU.LLTP.01", "Cấp Phiếu lý lịch tư pháp", "LLTP", "Lý lịch tư pháp", "province", 10, 1),
+)
+PROCEDURE_BY_CODE = {p.code: p for p in PROCEDURES}
+
+
+@dataclass(frozen=True)
+class Place:
+    """An old unit where a dossier is handled, with its agency code and the names a person would write."""
+
+    code: str
+    level: str
+    province_code: str
+    district_code: str | None
+    agency: str
+    type_: str
+    name: str
+    """Without the type word: "Vị Tân"."""
+    district_type: str
+    district_name: str
+    ambiguous: bool
+    """The commune name occurs twice in the three provinces ("Phường 1", "Phường Thuận An"): write the district."""
+
+
+@dataclass(frozen=True)
+class Geography:
+    communes: dict[str, tuple[Place, ...]]
+    districts: dict[str, tuple[Place, ...]]
+    provinces: dict[str, Place]
+    by_code: dict[str, Place]
+
+
+def _split(name: str) -> tuple[str, str]:
+    for word in ("Thành phố", "Thị trấn", "Thị xã", "Phường", "Huyện", "Quận", "Tỉnh", "Xã"):
+        if name.startswith(word + " "):
+            return word, name[len(word) + 1 :]
+    return "", name
+
+
+@lru_cache(maxsize=1)
+def geography() -> Geography:
+    """Old communes, districts and provinces of 92/93/94 from the registry's bundled table, with agency codes."""
+    rows = list(csv.DictReader(io.StringIO(data_text("units_before_2025-07-01.csv"))))
+    communes: dict[str, list[Place]] = {p: [] for p in GROUP_OF}
+    districts: dict[str, list[Place]] = {p: [] for p in GROUP_OF}
+    by_code: dict[str, Place] = {}
+    names: dict[str, int] = {}  # over the three provinces: a transferred dossier must stay unambiguous too
+    for row in rows:
+        names[row["commune_name"]] = names.get(row["commune_name"], 0) + 1
+    for province in GROUP_OF:
+        group = GROUP_OF[province]
+        prov_rows = sorted((r for r in rows if r["province_code"] == province), key=lambda r: r["commune_code"])
+        district_codes = sorted({r["district_code"] for r in prov_rows})
+        for i, dcode in enumerate(district_codes):
+            drows = [r for r in prov_rows if r["district_code"] == dcode]
+            dtype, dname = _split(drows[0]["district_name"])
+            dplace = Place(
+                dcode, "district", province, dcode, f"000.00.{31 + i:02d}.{group}", dtype, dname, dtype, dname, False
+            )
+            districts[province].append(dplace)
+            by_code[dcode] = dplace
+            for j, r in enumerate(drows, start=1):
+                ctype, cname = _split(r["commune_name"])
+                place = Place(
+                    r["commune_code"],
+                    "commune",
+                    province,
+                    dcode,
+                    f"000.{j:02d}.{31 + i:02d}.{group}",
+                    ctype,
+                    cname,
+                    dtype,
+                    dname,
+                    names[r["commune_name"]] > 1,
+                )
+                communes[province].append(place)
+                by_code[place.code] = place
+    provinces = {}
+    for province, full in PROVINCE_NAME.items():
+        ptype, pname = _split(full)
+        provinces[province] = Place(
+            province, "province", province, None, f"000.00.00.{GROUP_OF[province]}", ptype, pname, "", "", False
+        )
+        by_code[province] = provinces[province]
+    return Geography(
+        {k: tuple(v) for k, v in communes.items()}, {k: tuple(v) for k, v in districts.items()}, provinces, by_code
+    )
+
+
+def department_agency(province: str, procedure: Procedure) -> str:
+    level2 = DEPARTMENTS["planning" if procedure.business else "justice"]
+    return f"000.00.{level2:02d}.{GROUP_OF[province]}"
+
+
+FAMILY = (
+    "Nguyễn",
+    "Trần",
+    "Lê",
+    "Phạm",
+    "Huỳnh",
+    "Hoàng",
+    "Phan",
+    "Võ",
+    "Đặng",
+    "Bùi",
+    "Đỗ",
+    "Hồ",
+    "Ngô",
+    "Dương",
+    "Lý",
+    "Trương",
+    "Lâm",
+    "Thạch",
+    "Sơn",
+    "Danh",
+)
+MIDDLE_M = ("Văn", "Hữu", "Minh", "Thanh", "Quốc", "Công", "Đức", "Hoàng")
+MIDDLE_F = ("Thị", "Ngọc", "Thanh", "Kim", "Thùy", "Mỹ", "Hồng", "Bích")
+GIVEN_M = (
+    "An",
+    "Bình",
+    "Cường",
+    "Dũng",
+    "Hùng",
+    "Khoa",
+    "Long",
+    "Nam",
+    "Phúc",
+    "Quang",
+    "Sơn",
+    "Tài",
+    "Thắng",
+    "Tuấn",
+    "Vinh",
+)
+GIVEN_F = (
+    "Anh",
+    "Chi",
+    "Diễm",
+    "Giang",
+    "Hạnh",
+    "Hoa",
+    "Lan",
+    "Linh",
+    "Mai",
+    "Ngân",
+    "Nhung",
+    "Phương",
+    "Thảo",
+    "Trang",
+    "Yến",
+)
+STREETS = ("Đường 30/4", "Đường Trần Hưng Đạo", "Đường Nguyễn Trãi", "Đường 3/2", "Đường Hùng Vương", "Quốc lộ 1A")
+HAMLETS = ("Ấp 1", "Ấp 2", "Ấp Tân Phú", "Ấp Long Hòa", "Khu vực 3", "Khóm 4")
+BUSINESS = ("Công ty TNHH", "Doanh nghiệp tư nhân", "Hộ kinh doanh")
+BUSINESS_NAMES = ("Phát Đạt", "Mê Kông Xanh", "Tây Đô", "Hưng Thịnh", "Sông Hậu", "Phù Sa")

@@ -1,0 +1,188 @@
+"""``hopnhat portal``: relay the outbox, watch it, handle dead letters, run the portal simulator."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from hopnhat.cli_support import console, engine, print_json
+from hopnhat.db import session_scope
+from hopnhat.errors import InvalidInput
+from hopnhat.portal import service
+from hopnhat.portal.client import PortalClient, PortalRejected
+from hopnhat.portal.relay import Relay, RelayConfig
+from hopnhat.portal.service import RetryPolicy
+from hopnhat.portal.simulator import DEFAULT_PASSWORD, DEFAULT_USERNAME
+
+portal_app = typer.Typer(
+    help="National Public Service Portal: outbox relay, status, dead letters, simulator.", no_args_is_help=True
+)
+dead_app = typer.Typer(help="Events the relay gave up on.", no_args_is_help=True)
+portal_app.add_typer(dead_app, name="dead")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def _quiet_http_log() -> None:
+    # httpx logs every request at INFO: hundreds of lines a second from the relay, and noise in --json output.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+@portal_app.command()
+def relay(
+    ctx: typer.Context,
+    once: Annotated[bool, typer.Option("--once", help="Deliver what is due now, then exit.")] = False,
+    url: Annotated[
+        str, typer.Option(envvar="HOPNHAT_PORTAL_URL", help="Base URL of the portal.")
+    ] = "http://127.0.0.1:8900",
+    username: Annotated[str, typer.Option(envvar="HOPNHAT_PORTAL_USERNAME", help="Portal account.")] = DEFAULT_USERNAME,
+    password: Annotated[
+        str, typer.Option(envvar="HOPNHAT_PORTAL_PASSWORD", help="Portal password.", show_default=False)
+    ] = DEFAULT_PASSWORD,
+    batch: Annotated[int, typer.Option(help="Events claimed per batch.", min=1, max=10000)] = 500,
+    workers: Annotated[int, typer.Option(help="Dossiers sent at once.", min=1, max=128)] = 8,
+    max_attempts: Annotated[
+        int, typer.Option(envvar="HOPNHAT_PORTAL_MAX_ATTEMPTS", help="Failures before an event goes dead.", min=1)
+    ] = 10,
+    backoff: Annotated[float, typer.Option(help="First retry delay in seconds (doubles per failure).", min=0)] = 1.0,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the portal's answer.", min=0.1)] = 10.0,
+) -> None:
+    """Deliver outbox events to the portal: in order per dossier, with backoff, idempotency keys, dead letters."""
+    if not url.startswith(("http://", "https://")):
+        raise InvalidInput(f"--url {url!r} is not an http(s) URL")
+    _quiet_http_log()
+    config = RelayConfig(
+        batch=batch, workers=workers, policy=RetryPolicy(max_attempts=max_attempts, base_seconds=backoff)
+    )
+    with (
+        PortalClient(url, username, password, timeout=timeout, max_connections=workers) as client,
+        Relay(engine(ctx), client, config) as worker,
+    ):
+        if once:
+            delivered = worker.drain(timeout=3600)
+            console.print(f"delivered {delivered} event(s)")
+            return
+        console.print(f"relay {worker.relay_id} delivering to {url} (Ctrl+C to stop)")
+        stop = threading.Event()
+        try:
+            worker.run(stop)
+        except KeyboardInterrupt:
+            stop.set()
+            console.print("stopped")
+
+
+@portal_app.command()
+def status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Backlog, lag, failures and dead letters of the delivery to the portal."""
+    with session_scope(engine(ctx)) as session:
+        result = service.status(session)
+    if as_json:
+        print_json(result.model_dump(mode="json"))
+        return
+    console.print(f"pending   {result.pending} (due now {result.due}, retrying {result.retrying})")
+    console.print(f"lag       {result.lag_seconds:.1f} s (oldest pending event)")
+    console.print(f"dead      {result.dead} (dossiers blocked: {result.blocked_dossiers})")
+    console.print(f"delivered {result.delivered}")
+    if result.last_error:
+        console.print(f"last error: {result.last_error}", highlight=False, markup=False)
+    for r in result.relays:
+        console.print(
+            f"relay {r.relay_id}: last seen {r.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC, "
+            f"delivered {r.delivered}, failed {r.failed}"
+        )
+
+
+@dead_app.command("list")
+def dead_list(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option(help="At most this many.", min=1, max=10000)] = 100,
+    as_json: JsonOpt = False,
+) -> None:
+    """Dead events (each blocks the later events of its dossier until requeued)."""
+    with session_scope(engine(ctx)) as session:
+        dead = service.dead_letters(session, limit)
+    if as_json:
+        print_json([d.model_dump(mode="json") for d in dead])
+        return
+    if not dead:
+        console.print("no dead events")
+        return
+    table = Table("id", "dossier", "seq", "kind", "attempts", "last error")
+    for d in dead:
+        table.add_row(str(d.id), d.dossier_code, str(d.seq), d.kind, str(d.attempts), d.last_error or "")
+    console.print(table)
+
+
+@portal_app.command()
+def requeue(
+    ctx: typer.Context,
+    event_id: Annotated[int | None, typer.Argument(help="Id of the dead event (see `portal dead list`).")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Requeue every dead event.")] = False,
+) -> None:
+    """Put dead events back in the queue."""
+    if (event_id is None) == (not all_):
+        raise InvalidInput("give either an event id or --all")
+    with session_scope(engine(ctx)) as session:
+        count = service.requeue_all(session) if all_ else service.requeue(session, event_id or 0)
+    console.print(f"requeued {count} event(s)")
+
+
+@portal_app.command()
+def check(
+    ctx: typer.Context,
+    code: Annotated[str, typer.Argument(help="Dossier code.")],
+    url: Annotated[
+        str, typer.Option(envvar="HOPNHAT_PORTAL_URL", help="Base URL of the portal.")
+    ] = "http://127.0.0.1:8900",
+    username: Annotated[str, typer.Option(envvar="HOPNHAT_PORTAL_USERNAME", help="Portal account.")] = DEFAULT_USERNAME,
+    password: Annotated[
+        str, typer.Option(envvar="HOPNHAT_PORTAL_PASSWORD", help="Portal password.", show_default=False)
+    ] = DEFAULT_PASSWORD,
+    as_json: JsonOpt = False,
+) -> None:
+    """Compare a dossier's status here with the portal's copy (TraCuuHoSo)."""
+    _quiet_http_log()
+    with PortalClient(url, username, password) as client:
+        try:
+            portal_copy = client.lookup(code)
+        except PortalRejected as exc:
+            if "NOT_FOUND" not in exc.detail:
+                raise
+            portal_copy = {}
+    with session_scope(engine(ctx)) as session:
+        result = service.compare_with_portal(session, code, portal_copy)
+    if as_json:
+        print_json(result)
+        return
+    verdict = "in sync" if result["in_sync"] else "DIFFERENT"
+    console.print(
+        f"{code}: here {result['local_status']}, portal {result['portal_status'] or 'unknown'} ({verdict}); "
+        f"{result['undelivered_events']} event(s) not yet delivered",
+        highlight=False,
+    )
+
+
+@portal_app.command()
+def simulate(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.", min=1, max=65535)] = 8900,
+    db: Annotated[Path, typer.Option("--db", help="SQLite file where the simulator records what it accepted.")] = Path(
+        "portal-sim.db"
+    ),
+) -> None:
+    """Run the portal simulator (login, services, fault injection at /admin/faults) on 127.0.0.1."""
+    from hopnhat.portal.simulator import serve
+
+    console.print(f"portal simulator on http://127.0.0.1:{port} (records in {db}; faults at /admin/faults)")
+    serve(port, db)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(portal_app, name="portal")
+
+
+__all__ = ["register"]

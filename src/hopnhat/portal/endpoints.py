@@ -1,0 +1,38 @@
+"""``/api/v1/portal``: delivery status, dead letters and requeue (thin: the rules are in ``service``)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query
+
+from hopnhat.deps import SessionDep
+from hopnhat.portal import service
+from hopnhat.portal.schemas import DeadLetter, PortalStatus, RequeueResult
+
+router = APIRouter(prefix="/portal", tags=["portal"])
+
+
+@router.get("/status")
+def get_status(session: SessionDep) -> PortalStatus:
+    """Backlog, lag (age of the oldest pending event), failures, dead letters and the relays' heartbeats."""
+    return service.status(session)
+
+
+@router.get("/dead")
+def list_dead(session: SessionDep, limit: int = Query(100, ge=1, le=1000)) -> list[DeadLetter]:
+    """Events the relay gave up on; each blocks the later events of its dossier."""
+    return service.dead_letters(session, limit)
+
+
+@router.post("/dead/{event_id}/requeue")
+def requeue_one(event_id: int, session: SessionDep) -> RequeueResult:
+    """Put a dead event back in the queue (its attempts start again from zero)."""
+    return RequeueResult(requeued=service.requeue(session, event_id))
+
+
+@router.post("/dead/requeue")
+def requeue_every(session: SessionDep) -> RequeueResult:
+    """Requeue every dead event."""
+    return RequeueResult(requeued=service.requeue_all(session))
+
+
+__all__ = ["router"]

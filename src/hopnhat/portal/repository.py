@@ -1,0 +1,185 @@
+"""Queries on the outbox and the relay tables."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import exists, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, aliased
+
+from hopnhat.portal.models import RelayHeartbeat, RelayLease
+from hopnhat.store.models import OutboxEvent
+
+PENDING = "pending"
+DELIVERED = "delivered"
+DEAD = "dead"
+
+
+def _blocked_by_earlier() -> Any:
+    earlier = aliased(OutboxEvent)
+    return exists().where(
+        earlier.dossier_code == OutboxEvent.dossier_code,
+        earlier.seq < OutboxEvent.seq,
+        earlier.state != DELIVERED,
+    )
+
+
+def claim_heads(session: Session, now: datetime, limit: int, *, lock: bool) -> Sequence[OutboxEvent]:
+    """Due events that are the first undelivered event of their dossier, oldest first.
+
+    With ``lock`` (PostgreSQL) the rows are locked ``FOR UPDATE SKIP LOCKED`` until the transaction ends, so
+    concurrent relays take disjoint dossiers; a dossier whose first event is locked or dead is skipped whole,
+    because its later events are not heads.
+    """
+    query = (
+        select(OutboxEvent)
+        .where(OutboxEvent.state == PENDING, OutboxEvent.next_attempt_at <= now, ~_blocked_by_earlier())
+        .order_by(OutboxEvent.id)
+        .limit(limit)
+    )
+    if lock:
+        query = query.with_for_update(skip_locked=True, of=OutboxEvent)
+    return session.scalars(query).all()
+
+
+def followers(session: Session, heads: Sequence[OutboxEvent], limit: int) -> Sequence[OutboxEvent]:
+    """Pending events after the claimed heads of the same dossiers (safe to send once their head is delivered)."""
+    if not heads or limit <= 0:
+        return []
+    codes = [h.dossier_code for h in heads]
+    query = (
+        select(OutboxEvent)
+        .where(
+            OutboxEvent.dossier_code.in_(codes),
+            OutboxEvent.state == PENDING,
+            OutboxEvent.id.not_in([h.id for h in heads]),
+        )
+        .order_by(OutboxEvent.dossier_code, OutboxEvent.seq)
+        .limit(limit)
+    )
+    return session.scalars(query).all()
+
+
+def apply_updates(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Bulk UPDATE by primary key (one executemany)."""
+    if rows:
+        session.execute(update(OutboxEvent), rows)
+
+
+def counts_by_state(session: Session) -> dict[str, int]:
+    rows = session.execute(select(OutboxEvent.state, func.count()).group_by(OutboxEvent.state)).all()
+    return {state: count for state, count in rows}
+
+
+def pending_summary(session: Session, now: datetime) -> tuple[int, int, datetime | None]:
+    """(due, retrying, oldest created_at) of the pending events."""
+    pending = OutboxEvent.state == PENDING
+    due = session.scalar(select(func.count()).where(pending, OutboxEvent.next_attempt_at <= now)) or 0
+    retrying = session.scalar(select(func.count()).where(pending, OutboxEvent.attempts > 0)) or 0
+    oldest = session.scalar(select(func.min(OutboxEvent.created_at)).where(pending))
+    return due, retrying, oldest
+
+
+def blocked_dossiers(session: Session) -> int:
+    return (
+        session.scalar(select(func.count(func.distinct(OutboxEvent.dossier_code))).where(OutboxEvent.state == DEAD))
+        or 0
+    )
+
+
+def last_error(session: Session) -> str | None:
+    return session.scalar(
+        select(OutboxEvent.last_error)
+        .where(OutboxEvent.state != DELIVERED, OutboxEvent.last_error.is_not(None))
+        .order_by(OutboxEvent.id.desc())
+        .limit(1)
+    )
+
+
+def dead_events(session: Session, limit: int) -> Sequence[OutboxEvent]:
+    return session.scalars(
+        select(OutboxEvent).where(OutboxEvent.state == DEAD).order_by(OutboxEvent.id).limit(limit)
+    ).all()
+
+
+def get_event(session: Session, event_id: int) -> OutboxEvent | None:
+    return session.get(OutboxEvent, event_id)
+
+
+def requeue_dead(session: Session, now: datetime, event_id: int | None = None) -> int:
+    query = update(OutboxEvent).where(OutboxEvent.state == DEAD)
+    if event_id is not None:
+        query = query.where(OutboxEvent.id == event_id)
+    result = session.execute(
+        query.values(state=PENDING, attempts=0, next_attempt_at=now).execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def acquire_lease(session: Session, name: str, holder: str, now: datetime, until: datetime) -> bool:
+    """Take or renew the lease ``name`` for ``holder`` unless another holder's lease is still running."""
+    if session.get(RelayLease, name) is None:
+        try:
+            with session.begin_nested():  # two relays starting at once both see no row: one insert wins
+                session.add(RelayLease(name=name, holder=None, expires_at=now))
+        except IntegrityError:
+            pass
+    result = session.execute(
+        update(RelayLease)
+        .where(
+            RelayLease.name == name,
+            (RelayLease.holder == holder) | RelayLease.holder.is_(None) | (RelayLease.expires_at < now),
+        )
+        .values(holder=holder, expires_at=until)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+def release_lease(session: Session, name: str, holder: str) -> None:
+    session.execute(
+        update(RelayLease)
+        .where(RelayLease.name == name, RelayLease.holder == holder)
+        .values(holder=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def beat(session: Session, relay_id: str, now: datetime, delivered: int, failed: int) -> None:
+    row = session.get(RelayHeartbeat, relay_id)
+    if row is None:
+        session.add(
+            RelayHeartbeat(relay_id=relay_id, started_at=now, heartbeat_at=now, delivered=delivered, failed=failed)
+        )
+        return
+    row.heartbeat_at = now
+    row.delivered += delivered
+    row.failed += failed
+
+
+def relays(session: Session) -> Sequence[RelayHeartbeat]:
+    return session.scalars(select(RelayHeartbeat).order_by(RelayHeartbeat.heartbeat_at.desc()).limit(20)).all()
+
+
+__all__ = [
+    "DEAD",
+    "DELIVERED",
+    "PENDING",
+    "acquire_lease",
+    "apply_updates",
+    "beat",
+    "blocked_dossiers",
+    "claim_heads",
+    "counts_by_state",
+    "dead_events",
+    "followers",
+    "get_event",
+    "last_error",
+    "pending_summary",
+    "relays",
+    "release_lease",
+    "requeue_dead",
+]

@@ -1,0 +1,150 @@
+"""``hopnhat address``: convert old addresses (before 2025-07-01) to the units in force, one or a whole CSV file."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+from rich.table import Table
+from sqlalchemy.orm import Session
+
+from hopnhat.cli_support import console, engine, parse_day, print_json
+from hopnhat.errors import InvalidInput
+from hopnhat.registry.convert import AddressConverter, Conversion, Status, bundled_converter
+
+address_app = typer.Typer(help="Address conversion, old -> new (no network, ever).", no_args_is_help=True)
+
+OnOpt = Annotated[
+    str | None, typer.Option("--on", help="Name the units in force on this date (YYYY-MM-DD; default today).")
+]
+StoreOpt = Annotated[
+    bool,
+    typer.Option(
+        "--store",
+        help="Use the registry in the store (--db), so change sets applied later count; default: the bundled tables.",
+    ),
+]
+OUTPUT_COLUMNS = ("new_commune_code", "new_commune_name", "new_address", "status", "candidates")
+
+
+def converter(ctx: typer.Context, on: str | None, store: bool, *, batch: bool = False) -> AddressConverter:
+    day = parse_day(on)
+    if not store:
+        return bundled_converter(day, warm=batch)
+    with Session(engine(ctx)) as session:
+        conv = AddressConverter.from_store(session, day)
+    if conv.commune_count == (0, 0):
+        raise InvalidInput("the store's registry is empty: run `hopnhat registry load` first, or leave out --store")
+    return conv.warm() if batch else conv
+
+
+def _candidates_cell(result: Conversion) -> str:
+    return " | ".join(c.label() for c in result.candidates)
+
+
+@address_app.command("convert")
+def convert(
+    ctx: typer.Context,
+    text: Annotated[
+        str, typer.Argument(help='The address, e.g. "12 Đường 30/4, P. Xuân Khánh, Q. Ninh Kiều, TP Cần Thơ".')
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    on: OnOpt = None,
+    store: StoreOpt = False,
+) -> None:
+    """Convert one address; ambiguous answers list every candidate."""
+    result = converter(ctx, on, store).convert(text)
+    if as_json:
+        print_json(asdict(result))
+        return
+    console.print(f"status: [bold]{result.status}[/]", highlight=False)
+    if result.new_address:
+        console.print(f"new address: {result.new_address}", highlight=False)
+        console.print(f"new commune: {result.new_commune_code} {result.new_commune_name}", highlight=False)
+    if result.candidates:
+        table = Table("code", "new unit", "read as old unit", "old district", "old province")
+        for c in result.candidates:
+            old = f"{c.old_code} {c.old_name}" if c.old_code else "(names the unit in force)"
+            table.add_row(c.code, c.name, old, c.old_district or "", c.old_province or "")
+        console.print(table)
+
+
+@address_app.command("convert-file")
+def convert_file(
+    ctx: typer.Context,
+    input_path: Annotated[Path, typer.Argument(help="CSV file (UTF-8, with a header row).", metavar="IN.csv")],
+    column: Annotated[str, typer.Option("--column", help="The column holding the address.")],
+    output: Annotated[Path, typer.Option("--output", help="Where to write the CSV with the added columns.")],
+    on: OnOpt = None,
+    store: StoreOpt = False,
+) -> None:
+    """Convert a CSV file row by row (streamed: any size), adding new_commune_code, new_commune_name, new_address,
+    status and candidates. A row with an empty or over-long address gets status not_found; the file goes on."""
+    if not input_path.is_file():
+        raise InvalidInput(f"{input_path}: no such file")
+    conv = converter(ctx, on, store, batch=True)
+    if output.resolve() == input_path.resolve():
+        raise InvalidInput(f"{output}: the output must not overwrite the input")
+    counts: Counter[str] = Counter()
+    total = input_path.stat().st_size
+    with input_path.open("rb") as raw:
+        text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+        try:
+            reader = csv.DictReader(text)
+            header = reader.fieldnames or []
+        except UnicodeDecodeError as exc:
+            raise InvalidInput(f"{input_path}: not UTF-8 text ({exc.reason})") from None
+        if column not in header:
+            raise InvalidInput(f"{input_path}: no column {column!r}; the columns are {', '.join(header) or '(none)'}")
+        clash = [c for c in OUTPUT_COLUMNS if c in header]
+        if clash:
+            raise InvalidInput(f"{input_path}: already has column(s) {', '.join(clash)}")
+        progress = Progress(
+            TextColumn("converting"), BarColumn(), TaskProgressColumn(), TimeRemainingColumn(), console=console
+        )
+        with output.open("w", encoding="utf-8", newline="") as out, progress:
+            writer = csv.DictWriter(out, fieldnames=[*header, *OUTPUT_COLUMNS])
+            writer.writeheader()
+            task = progress.add_task("convert", total=total)
+            line = 1
+            try:
+                for line, row in enumerate(reader, start=2):
+                    row.pop(None, None)  # extra fields of a ragged row
+                    try:
+                        result = conv.convert(row.get(column) or "")
+                    except InvalidInput:
+                        counts[Status.NOT_FOUND] += 1
+                        row.update(dict.fromkeys(OUTPUT_COLUMNS, ""), status=Status.NOT_FOUND.value)
+                    else:
+                        counts[result.status] += 1
+                        row.update(
+                            new_commune_code=result.new_commune_code or "",
+                            new_commune_name=result.new_commune_name or "",
+                            new_address=result.new_address or "",
+                            status=result.status.value,
+                            candidates=_candidates_cell(result),
+                        )
+                    writer.writerow(row)
+                    if line % 2000 == 0:
+                        progress.update(task, completed=raw.tell())
+            except UnicodeDecodeError as exc:
+                raise InvalidInput(f"{input_path}: not UTF-8 text near line {line + 1} ({exc.reason})") from None
+            except csv.Error as exc:
+                raise InvalidInput(f"{input_path}: line {line + 1}: {exc}") from None
+            progress.update(task, completed=total)
+    rows = sum(counts.values())
+    summary = ", ".join(f"{s.value} {counts[s]}" for s in Status if counts[s])
+    console.print(f"{rows} address(es) -> {output}: {summary or 'no rows'}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(address_app, name="address")
+
+
+__all__ = ["register"]

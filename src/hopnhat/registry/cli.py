@@ -1,0 +1,277 @@
+"""``hopnhat registry ...`` and ``hopnhat agencies ...``: thin commands over :mod:`hopnhat.registry.service`.
+
+Each command owns its transaction (one commit at the end) and takes ``--json`` for machine-readable output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import BaseModel
+from rich.table import Table
+
+from hopnhat.cli_support import console, engine, parse_day, print_json
+from hopnhat.db import session_scope
+from hopnhat.errors import InvalidInput
+from hopnhat.registry import service
+from hopnhat.registry.codes import load_rule
+from hopnhat.registry.loader import read_change_file
+from hopnhat.registry.schemas import LineageOut
+
+registry_app = typer.Typer(help="Administrative units of the merged city: load, query, export.", no_args_is_help=True)
+agencies_app = typer.Typer(
+    help="Agencies and their identification codes (Decision 20/2020/QĐ-TTg).", no_args_is_help=True
+)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+OnOpt = Annotated[str | None, typer.Option("--on", help="Day asked about: YYYY-MM-DD or dd/mm/yyyy (default today).")]
+
+
+def _emit(data: BaseModel | Sequence[BaseModel] | Mapping[str, object], as_json: bool) -> bool:
+    """Print ``data`` as JSON when asked; say whether it was printed."""
+    if not as_json:
+        return False
+    if isinstance(data, BaseModel):
+        print_json(data.model_dump(mode="json"))
+    elif isinstance(data, Mapping):
+        print_json(dict(data))
+    else:
+        print_json([d.model_dump(mode="json") for d in data])
+    return True
+
+
+@registry_app.command("load")
+def load(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Load the bundled units, lineage and standing agencies (idempotent: a second run adds nothing)."""
+    with session_scope(engine(ctx)) as session:
+        out = service.load(session)
+    if not _emit(out, as_json):
+        console.print(
+            f"units: {out.units_added} added, {out.units_closed} closed ({out.units_total} in the registry); "
+            f"change events: {out.events_added} added; lineage links: {out.links_added} added; "
+            f"agencies: {out.agencies_added} added ({out.agencies_total} in the registry)"
+        )
+
+
+@registry_app.command("apply-changes")
+def apply_changes(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="Change-set CSV in the format of the bundled lineage table.")],
+    effective: Annotated[str | None, typer.Option(help="Effective date when the file has no effective_date.")] = None,
+    basis: Annotated[str | None, typer.Option(help="Legal basis when the file has no legal_basis column.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Apply a later change set; a malformed file is refused whole, naming each bad line."""
+    day = parse_day(effective, "--effective") if effective else None
+    text = read_change_file(file)
+    with session_scope(engine(ctx)) as session:
+        out = service.apply_changes(session, text, effective=day, basis=basis)
+    if not _emit(out, as_json):
+        console.print(", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in out.items()))
+
+
+@registry_app.command("show")
+def show(ctx: typer.Context, code: str, on: OnOpt = None, as_json: JsonOpt = False) -> None:
+    """The unit that bore CODE on the day."""
+    day = parse_day(on)
+    with session_scope(engine(ctx)) as session:
+        unit = service.unit_out(service.show(session, code, day))
+    if not _emit(unit, as_json):
+        console.print(
+            f"{unit.code} {unit.name} ({unit.level}; parent {unit.parent_code or '-'}; "
+            f"{unit.valid_from} to {unit.valid_to or 'today'})",
+            highlight=False,
+        )
+
+
+def _print_lineage(out: LineageOut, title: str) -> None:
+    u = out.unit
+    console.print(f"{title} of {u.code} {u.name} ({u.valid_from} to {u.valid_to or 'today'}):", highlight=False)
+    links = out.successors if out.successors is not None else out.predecessors or []
+    if not links:
+        console.print("  none")
+    for link in links:
+        other = f"{link.unit.code} {link.unit.name}" if link.unit else "(no successor unit)"
+        console.print(f"  {other}  [{link.kind}; {link.event} {link.effective_date}]", highlight=False, markup=False)
+
+
+@registry_app.command("successors")
+def successors(ctx: typer.Context, code: str, on: OnOpt = None, as_json: JsonOpt = False) -> None:
+    """Where the unit went (whole, part, unchanged). Without --on: the last period of CODE that ended."""
+    day = parse_day(on) if on is not None else None
+    with session_scope(engine(ctx)) as session:
+        out = service.successors(session, code, day)
+    if not _emit(out, as_json):
+        _print_lineage(out, "successors")
+
+
+@registry_app.command("predecessors")
+def predecessors(ctx: typer.Context, code: str, on: OnOpt = None, as_json: JsonOpt = False) -> None:
+    """Where the unit came from. Without --on: the newest period of CODE."""
+    day = parse_day(on) if on is not None else None
+    with session_scope(engine(ctx)) as session:
+        out = service.predecessors(session, code, day)
+    if not _emit(out, as_json):
+        _print_lineage(out, "predecessors")
+
+
+@registry_app.command("search")
+def search(
+    ctx: typer.Context,
+    text: str,
+    on: OnOpt = None,
+    level: Annotated[str | None, typer.Option(help="province, district or commune.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many hits (1-100).")] = 10,
+    as_json: JsonOpt = False,
+) -> None:
+    """Units whose name is close to TEXT (diacritics, case and small typos do not matter), best first."""
+    day = parse_day(on)
+    with session_scope(engine(ctx)) as session:
+        out = service.search(session, text, day, level=level, limit=limit)
+    if _emit(out, as_json):
+        return
+    table = Table("score", "code", "name", "level", "parent")
+    for hit in out.hits:
+        parent = f"{hit.unit.parent_code} {hit.parent_name or ''}" if hit.unit.parent_code else ""
+        table.add_row(f"{hit.score:.0f}", hit.unit.code, hit.unit.name, hit.unit.level, parent.strip())
+    console.print(table)
+
+
+@registry_app.command("stats")
+def stats(
+    ctx: typer.Context,
+    province: Annotated[list[str], typer.Option(help="Province code; repeat it or give a comma list (92,93,94).")],
+    on: OnOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Counts of units by level and type on the day."""
+    day = parse_day(on)
+    with session_scope(engine(ctx)) as session:
+        out = service.stats(session, province, day)
+    if _emit(out, as_json):
+        return
+    table = Table("level", "type", "units", title=f"provinces {', '.join(out.provinces)} on {out.on}")
+    for level, types in out.by_level_and_type.items():
+        for type_, n in types.items():
+            table.add_row(level, type_, str(n))
+        table.add_row(level, "all", str(out.by_level[level]), style="bold")
+    table.add_row("total", "", str(out.total), style="bold")
+    console.print(table)
+
+
+@registry_app.command("export")
+def export(
+    ctx: typer.Context,
+    on: OnOpt = None,
+    format: Annotated[str, typer.Option("--format", help="csv, json or xlsx.")] = "json",
+    table: Annotated[str, typer.Option(help="all, units or lineage.")] = "all",
+    output: Annotated[
+        Path | None, typer.Option(help="File to write (needed for xlsx, and for csv of both tables).")
+    ] = None,
+) -> None:
+    """Units active on the day and the lineage in force by then. CSV of both tables writes OUTPUT (units) and
+    OUTPUT with .lineage before the suffix."""
+    day = parse_day(on)
+    if format == "xlsx" and output is None:
+        raise InvalidInput("xlsx is binary: give --output FILE.xlsx")
+    with session_scope(engine(ctx)) as session:
+        rows = service.export_rows(session, day)
+    if format == "csv" and table == "all":
+        if output is None:
+            raise InvalidInput("CSV holds one table: give --table units or --table lineage, or --output FILE.csv")
+        lineage_path = output.with_name(f"{output.stem}.lineage{output.suffix or '.csv'}")
+        _write(output, service.render_export(rows, "csv", "units", day))
+        _write(lineage_path, service.render_export(rows, "csv", "lineage", day))
+        console.print(
+            f"wrote {len(rows['units'])} units to {output} and {len(rows['lineage'])} links to {lineage_path}"
+        )
+        return
+    body = service.render_export(rows, format, table, day)
+    if output is None:
+        typer.echo(body.decode("utf-8"), nl=False)
+        return
+    _write(output, body)
+    console.print(f"wrote {output} ({len(rows['units'])} units, {len(rows['lineage'])} lineage links)")
+
+
+def _write(path: Path, body: bytes) -> None:
+    try:
+        path.write_bytes(body)
+    except OSError as exc:
+        raise InvalidInput(f"{path}: cannot write ({exc.strerror})") from None
+
+
+@agencies_app.command("issue")
+def issue(
+    ctx: typer.Context,
+    rule: Annotated[
+        Path | None,
+        typer.Option(
+            help="YAML/JSON file overriding the default rule; keys: city_group, old_province_groups, departments, "
+            "provincial_center, district_first_level2, commune_groups, center_level4, reserved."
+        ),
+    ] = None,
+    decision: Annotated[str | None, typer.Option(help="Number of the issuing decision.")] = None,
+    date_: Annotated[str | None, typer.Option("--date", help="Issuing date (default today).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Issue codes to every current commune's People's Committee and service center that has none (idempotent;
+    a code is never reused). Default rule: committees 000.NN.60.H13 (groups 60, 61, ... in commune-code order),
+    each commune's center 001.NN.GG.H13 under its committee."""
+    code_rule = load_rule(rule)
+    day = parse_day(date_, "--date")
+    with session_scope(engine(ctx)) as session:
+        out = service.issue_codes(session, code_rule, issued_on=day, decision=decision)
+    if _emit(out, as_json):
+        return
+    for item in out.issued:
+        console.print(f"{item.code}  {item.agency_name}", highlight=False)
+    console.print(
+        f"issued {len(out.issued)} code(s) by rule [{out.rule}]; {out.already_issued} already had one", markup=False
+    )
+
+
+@agencies_app.command("show")
+def show_agency(ctx: typer.Context, code: str, on: OnOpt = None, as_json: JsonOpt = False) -> None:
+    """An agency code, old or current, and the agency that carries its work on the day."""
+    day = parse_day(on)
+    with session_scope(engine(ctx)) as session:
+        out = service.resolve_agency(session, code, day)
+    if _emit(out, as_json):
+        return
+    a, c = out.asked, out.current
+    console.print(f"{a.code} {a.name} ({a.kind}; {a.valid_from} to {a.valid_to or 'today'})", highlight=False)
+    if c.code != a.code:
+        console.print(f"on {out.on} its work is carried by {c.code} {c.name} (via {' -> '.join(out.path)})")
+
+
+@agencies_app.command("list")
+def list_agencies(
+    ctx: typer.Context,
+    on: Annotated[str | None, typer.Option("--on", help="Only agencies open on that day.")] = None,
+    kind: Annotated[str | None, typer.Option(help="people_committee, department, service_center, other.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Agencies with their codes."""
+    day = parse_day(on) if on is not None else None
+    with session_scope(engine(ctx)) as session:
+        out = service.list_agencies(session, day=day, kind=kind)
+    if _emit(out, as_json):
+        return
+    table = Table("code", "name", "kind", "unit", "valid", "successor")
+    for a in out:
+        table.add_row(
+            a.code, a.name, a.kind, a.unit_code or "", f"{a.valid_from} to {a.valid_to or '-'}", a.successor_code or ""
+        )
+    console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(registry_app, name="registry")
+    app.add_typer(agencies_app, name="agencies")
+
+
+__all__ = ["register"]

@@ -1,0 +1,727 @@
+"""Address conversion, old -> new: "12 Đường 30/4, P. Xuân Khánh, Q. Ninh Kiều, TP Cần Thơ" ->
+"12 Đường 30/4, Phường Ninh Kiều, Thành phố Cần Thơ".
+
+The converter is an in-memory index over the units and their lineage, built either from the bundled tables
+(:meth:`AddressConverter.bundled`: no database, offline, what the CLI uses by default) or from the store's
+``registry_unit`` / ``registry_lineage_link`` rows (:meth:`AddressConverter.from_store`: change sets applied later
+count). Answers name the units in force on a target date (``on``; default today).
+
+How an address is read: split on commas; the street part in front stays as written. The last one to three segments
+are read as [commune, district, province] (each optional but the commune); every reading is tried, scored (a
+segment that matches exactly weighs more than a fuzzy one, a contradicting type word costs a little) and the best
+wins. Equally good readings with different answers make the result ambiguous, never a silent guess. Lookups are
+dict hits on precomputed keys (:mod:`hopnhat.registry.addrtext`); rapidfuzz runs only on a miss.
+
+Statuses:
+
+- ``exact``: one old unit (or several with the same successor) -> one unit in force.
+- ``fuzzy``: the same, but a name was misspelt or its type word contradicts the registry.
+- ``ambiguous``: a split ward, or a name that fits several units with different successors; every candidate listed.
+- ``already_new``: the address names a unit in force on the target date (beware: 11 old communes bear the exact name
+  of a different new unit; an old district or old province in the address decides for the old unit).
+- ``not_found``: no unit recognised.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import unicodedata
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from enum import StrEnum
+
+from rapidfuzz import fuzz, process
+from rapidfuzz.distance import OSA
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hopnhat.errors import InvalidInput
+from hopnhat.registry.addrtext import (
+    COMMUNE_TYPES,
+    DISTRICT_TYPES,
+    PROVINCE_TYPES,
+    TYPE_PREFIXES,
+    NameKey,
+    readings,
+    unit_key,
+)
+from hopnhat.registry.loader import PROVINCE_NAMES_BEFORE, REFORM_DATE, data_text
+from hopnhat.registry.models import OPEN_START, Level, LineageLink, LinkKind, Unit
+from hopnhat.registry.text import fold, official_form, split_type
+
+MAX_ADDRESS_LENGTH = 500
+"""Longest address accepted (characters); a longer text is refused rather than scanned."""
+FUZZY_CUTOFF = 85.0
+"""rapidfuzz ratio (0-100) a misspelt name must reach; one typo in a two-syllable name scores about 90."""
+FUZZY_MARGIN = 4.0
+"""Runners-up this close to the best fuzzy score count as candidates too (then the answer may be ambiguous)."""
+SPELLING_VARIANTS = {"Thanh An": ("Thạnh An",), "Thạnh Qưới": ("Thạnh Quới",), "Hòa Tú II": ("Hòa Tú 2",)}
+"""Other spellings in use of official names (PROVENANCE.md): the official list and the resolution differ."""
+_STREET_WORDS = ("ấp ", "ap ", "khóm ", "khom ", "số ", "so nha ", "hẻm ", "hem ", "kiệt ", "tổ ")
+"""Segments starting so are a hamlet, house or lane, never a unit (no unit name here starts with these words)."""
+_COUNTRY = frozenset({"việt nam", "viet nam", "vietnam", "vn"})
+
+
+class Status(StrEnum):
+    EXACT = "exact"
+    FUZZY = "fuzzy"
+    AMBIGUOUS = "ambiguous"
+    ALREADY_NEW = "already_new"
+    NOT_FOUND = "not_found"
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class URec:
+    """A unit during one period, detached from any session."""
+
+    code: str
+    valid_from: date
+    valid_to: date | None
+    level: str
+    type: str
+    name: str
+    parent_code: str | None
+    province_code: str
+
+    def active_on(self, day: date) -> bool:
+        return self.valid_from <= day and (self.valid_to is None or day <= self.valid_to)
+
+    @property
+    def last_day(self) -> date:
+        return self.valid_to or date.max
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A unit in force the address may mean, and the old unit it was read as (none when the address named it)."""
+
+    code: str
+    name: str
+    old_code: str | None = None
+    old_name: str | None = None
+    old_district: str | None = None
+    old_province: str | None = None
+
+    def label(self) -> str:
+        via = f" (from {self.old_code} {self.old_name})" if self.old_code else ""
+        return f"{self.code} {self.name}{via}"
+
+
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs a tenth of a conversion
+class Conversion:
+    """The answer for one address. ``new_*`` are set only when the answer is definite."""
+
+    input: str
+    status: Status
+    new_commune_code: str | None
+    new_commune_name: str | None
+    new_address: str | None
+    street: str
+    candidates: tuple[Candidate, ...]
+
+
+@dataclass(slots=True)
+class _Commune:
+    unit: URec
+    district: URec | None
+    province: URec | None
+    targets: tuple[URec, ...]  # units in force on the target date it leads to (itself when in force)
+    current: bool
+
+
+@dataclass(slots=True)
+class _Index:
+    """name key -> units, by accent key and by fold key."""
+
+    accent: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    fold: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+
+    fold_of: dict[int, str] = field(default_factory=dict)  # item -> its official name's fold key
+    max_spaces: int = 0
+
+    def add(self, key: NameKey, item: int) -> None:
+        self.accent[key.accent].append(item)
+        self.fold[key.fold].append(item)
+        self.fold_of.setdefault(item, key.fold)
+        self.max_spaces = max(self.max_spaces, key.fold.count(" "))
+
+
+@dataclass(frozen=True, slots=True)
+class _Hit:
+    items: tuple[int, ...]
+    score: int  # 4 exact, 3 exact but the type word contradicts, 2 fuzzy
+
+
+_EXACT, _TYPE_OFF, _FUZZY = 4, 3, 2
+_NOT_FOUND = Status.NOT_FOUND  # enum attribute access is slow on the hot path
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    status: Status
+    width: int  # segments read as units; those in front are the street
+    target: URec | None
+    candidates: tuple[Candidate, ...]
+    province: str = ""
+
+
+class AddressConverter:
+    """Converts addresses to the units in force on ``on``. Thread-safe for reading; build once, reuse."""
+
+    def __init__(self, units: Iterable[URec], links: Iterable[tuple[URec, URec, str]], on: date) -> None:
+        self.on = on
+        units = [u for u in units if u.valid_from <= on]
+        by_code: dict[tuple[str, str], list[URec]] = defaultdict(list)
+        for u in units:
+            by_code[(u.level, u.code)].append(u)
+        succ: dict[int, list[URec]] = defaultdict(list)
+        pred: dict[int, list[URec]] = defaultdict(list)
+        for a, b, _kind in links:
+            succ[id(a)].append(b)
+            pred[id(b)].append(a)
+
+        def at(level: str, code: str | None, day: date) -> URec | None:
+            for u in by_code.get((level, code or ""), ()):
+                if u.active_on(day):
+                    return u
+            return None
+
+        def targets(u: URec, depth: int = 0) -> tuple[URec, ...]:
+            if u.active_on(on):
+                return (u,)
+            if depth > 20:
+                return ()
+            out: dict[int, URec] = {}
+            for nxt in succ.get(id(u), ()):
+                if nxt.valid_from <= on:
+                    for t in targets(nxt, depth + 1):
+                        out[id(t)] = t
+            return tuple(out.values())
+
+        self._provinces: list[URec] = [u for u in units if u.level == Level.PROVINCE]
+        # "TP Cần Thơ" after an old district of Hậu Giang is how people write it now: a province's name covers the
+        # provinces merged into it (not the other way round).
+        self._covers: dict[int, set[int]] = {}
+        for prov in self._provinces:
+            seen: set[int] = set()
+            todo = [prov]
+            while todo:
+                cur = todo.pop()
+                if id(cur) not in seen:
+                    seen.add(id(cur))
+                    todo.extend(pred.get(id(cur), ()))
+            self._covers[id(prov)] = seen
+        self._districts: list[URec] = [u for u in units if u.level == Level.DISTRICT]
+        self._communes: list[_Commune] = []
+        for u in units:
+            if u.level != Level.COMMUNE:
+                continue
+            current = u.active_on(on)
+            if not current and u.last_day >= on:
+                continue
+            day = on if current else u.last_day
+            parent = at(Level.DISTRICT, u.parent_code, day)
+            self._communes.append(_Commune(u, parent, at(Level.PROVINCE, u.province_code, day), targets(u), current))
+        self._pidx = _Index()
+        for i, p in enumerate(self._provinces):
+            self._pidx.add(unit_key(p.type, split_type(p.name)[1]), i)
+        self._didx = _Index()
+        for i, d in enumerate(self._districts):
+            self._didx.add(unit_key(d.type, split_type(d.name)[1]), i)
+        self._cidx = _Index()
+        for i, c in enumerate(self._communes):
+            base = split_type(c.unit.name)[1]
+            self._cidx.add(unit_key(c.unit.type, base), i)
+            for alias in SPELLING_VARIANTS.get(base, ()):
+                self._cidx.add(unit_key(c.unit.type, alias), i)
+        self._indexes = (self._cidx, self._didx, self._pidx)
+        self._cfold = list(self._cidx.fold)
+        self._dfold = list(self._didx.fold)
+        self._pfold = list(self._pidx.fold)
+        # Memos, all bounded: an address's answer depends only on its last three segments, and real address lists
+        # repeat those endlessly; the street in front is never looked up.
+        self._seg_cache: dict[str, int] = {}
+        self._reading_ids: dict[object, int] = {(): 0}
+        self._reading_list: list[tuple[NameKey, ...]] = [()]
+        self._match_cache: dict[tuple[int, str, tuple[object, ...], bool], _Hit | None] = {}
+        self._tail_cache: dict[tuple[int, ...], _Answer] = {}
+        self.warmed = False
+        # Filters by province / district, memoised: a handful of distinct ones, asked for on every address.
+        self._pkeep: dict[tuple[int, ...], tuple[frozenset[int], frozenset[int]]] = {}
+        self._dkeep: dict[tuple[int, ...], frozenset[int]] = {}
+
+    # -- building ------------------------------------------------------------------------------------------------
+
+    @classmethod
+    def bundled(cls, on: date | None = None) -> AddressConverter:
+        """From the tables shipped in the package: no database needed."""
+        before = list(csv.DictReader(io.StringIO(data_text("units_before_2025-07-01.csv"))))
+        after = list(csv.DictReader(io.StringIO(data_text("units_from_2025-07-01.csv"))))
+        lineage = list(csv.DictReader(io.StringIO(data_text("lineage_2025-07-01.csv"))))
+        last = REFORM_DATE - timedelta(days=1)
+        units: list[URec] = []
+        for code, (type_, name) in PROVINCE_NAMES_BEFORE.items():
+            units.append(URec(code, OPEN_START, last, Level.PROVINCE, type_, name, None, code))
+        units.append(URec("92", REFORM_DATE, None, Level.PROVINCE, "Thành phố", "Thành phố Cần Thơ", None, "92"))
+        seen_districts: set[str] = set()
+        old: dict[str, URec] = {}
+        for r in before:
+            if r["district_code"] not in seen_districts:
+                seen_districts.add(r["district_code"])
+                dname = official_form(r["district_name"])
+                units.append(
+                    URec(r["district_code"], OPEN_START, last, Level.DISTRICT, split_type(dname)[0], dname,
+                         r["province_code"], r["province_code"])
+                )  # fmt: skip
+            u = URec(r["commune_code"], OPEN_START, last, Level.COMMUNE, r["commune_type"],
+                     official_form(r["commune_name"]), r["district_code"], r["province_code"])  # fmt: skip
+            old[u.code] = u
+            units.append(u)
+        new: dict[str, URec] = {}
+        for r in after:
+            u = URec(r["commune_code"], REFORM_DATE, None, Level.COMMUNE, r["commune_type"],
+                     official_form(r["commune_name"]), r["province_code"], r["province_code"])  # fmt: skip
+            new[u.code] = u
+            units.append(u)
+        links = [(old[r["old_commune_code"]], new[r["new_commune_code"]], r["kind"]) for r in lineage]
+        links += [(p, units[3], LinkKind.WHOLE.value) for p in units[:3]]  # the province merger
+        return cls(units, links, on or date.today())
+
+    @classmethod
+    def from_store(cls, session: Session, on: date | None = None) -> AddressConverter:
+        """From the store's registry, so change sets applied with ``registry apply-changes`` count."""
+        rows = list(session.scalars(select(Unit)))
+        recs = {
+            u.id: URec(u.code, u.valid_from, u.valid_to, u.level, u.type, u.name, u.parent_code, u.province_code)
+            for u in rows
+        }
+        links = [
+            (recs[lk.from_unit_id], recs[lk.to_unit_id], lk.kind)
+            for lk in session.scalars(select(LineageLink).where(LineageLink.to_unit_id.is_not(None)))
+            if lk.to_unit_id is not None
+        ]
+        return cls(recs.values(), links, on or date.today())
+
+    def warm(self) -> AddressConverter:
+        """Precompute the answers for every unit written in the usual ways (with and without type words, district
+        and province; with and without diacritics): worth it before a batch, since a batch's addresses then mostly
+        only split, look up and join. Returns ``self``."""
+        dist_forms: dict[int, list[str]] = {}
+        for c in self._communes:
+            forms_c = [c.unit.name, split_type(c.unit.name)[1]]
+            if c.district is not None:
+                key = id(c.district)
+                if key not in dist_forms:
+                    dist_forms[key] = [c.district.name, split_type(c.district.name)[1]]
+                forms_d = [*dist_forms[key], ""]
+            else:
+                forms_d = [""]
+            forms_p = [""]
+            for p in self._provinces:
+                if c.province is not None and id(c.province) in self._covers[id(p)]:
+                    forms_p += [p.name, split_type(p.name)[1]]
+            for fc in forms_c:
+                for fd in forms_d:
+                    for fp in forms_p:
+                        parts = [x for x in (fc, fd, fp) if x]
+                        for text in (", ".join(parts), ", ".join(fold(x) for x in parts)):
+                            self.convert(text)
+                            if len(parts) < 3:
+                                self.convert("1 A, " + text)  # with a street in front
+        self.warmed = True
+        return self
+
+    @property
+    def commune_count(self) -> tuple[int, int]:
+        """(old communes, communes in force) the converter knows."""
+        cur = sum(1 for c in self._communes if c.current)
+        return len(self._communes) - cur, cur
+
+    # -- reading -------------------------------------------------------------------------------------------------
+
+    def _reading_id(self, segment: str) -> int:
+        """A small number for the readings of a segment: equal for "P. Xuân Khánh", "PHƯỜNG XUÂN KHÁNH" and
+        "Phường Xuân Khánh" (NFD or with old tone marks), so that memos keyed on it are hit across spellings.
+        ``0`` is a segment that cannot be a unit ("12 Nguyễn Trãi", "Ấp 3"): it only matters as not being one."""
+        found = self._seg_cache.get(segment)
+        if found is not None:
+            return found
+        low = segment.lower()
+        if (low[0].isdigit() and " " in low) or low.startswith(_STREET_WORDS):
+            return 0  # not memoised: streets are mostly unique and would crowd out the unit names
+        keys = readings(segment)
+        if len(keys) > 1 and any(self._known(keys[0], idx) for idx in (self._cidx, self._didx, self._pidx)):
+            keys = keys[:1]  # a type word and a known name: how the type was spelt (P., Phường) no longer matters
+        # Segments that hit the same units the same way behave alike (with or without diacritics, when no other
+        # name folds alike): one id for them all.
+        profile = tuple((k.type, k.fold, *(self._hits(k, idx) for idx in self._indexes)) for k in keys)
+        rid = self._reading_ids.get(profile)
+        if rid is None:
+            if len(self._reading_list) > 100_000:
+                self._reset_memos()  # bounded memory whatever the input
+            rid = self._reading_ids[profile] = len(self._reading_list)
+            self._reading_list.append(keys)
+        if len(self._seg_cache) > 100_000:
+            self._seg_cache.clear()
+        self._seg_cache[segment] = rid
+        return rid
+
+    @staticmethod
+    def _hits(key: NameKey, index: _Index) -> tuple[tuple[int, ...] | None, tuple[int, ...]]:
+        fold = tuple(index.fold.get(key.fold, ()))
+        accent = tuple(index.accent.get(key.accent, ())) if key.has_marks else None
+        return (None if accent == fold else accent), fold
+
+    @staticmethod
+    def _known(key: NameKey, index: _Index) -> bool:
+        return (key.has_marks and key.accent in index.accent) or key.fold in index.fold
+
+    def _reset_memos(self) -> None:
+        self._seg_cache.clear()
+        self._reading_ids.clear()
+        self._reading_list[1:] = []
+        self._match_cache.clear()
+        self._tail_cache.clear()
+
+    def _match(
+        self,
+        segment: int,
+        level: str,
+        keep: frozenset[int] | None,
+        fuzzy: bool,
+    ) -> _Hit | None:
+        """Units of ``level`` a segment names, restricted to the item numbers in ``keep`` (None: all)."""
+        if level == Level.PROVINCE:
+            index, pool, allowed, fold_keys = self._pidx, None, PROVINCE_TYPES, self._pfold
+        elif level == Level.DISTRICT:
+            index, pool, allowed, fold_keys = self._didx, None, DISTRICT_TYPES, self._dfold
+        else:
+            index, pool, allowed, fold_keys = self._cidx, self._communes, COMMUNE_TYPES, self._cfold
+
+        def type_of(i: int) -> str:
+            if pool is not None:
+                return pool[i].unit.type
+            return (self._provinces if level == Level.PROVINCE else self._districts)[i].type
+
+        for key in self._reading_list[segment]:
+            if key.type and key.type not in allowed:
+                continue  # "Q. Ninh Kiều" is no commune
+            if not key.type and key.fold.isdigit():
+                continue  # "7" or "X" alone is no "Phường 7" / "Phường X": numbered wards need their type word
+            hit: list[int] = []
+            if key.has_marks:
+                hit = [i for i in index.accent.get(key.accent, ()) if keep is None or i in keep]
+            if not hit:
+                hit = [i for i in index.fold.get(key.fold, ()) if keep is None or i in keep]
+            if not hit:
+                continue
+            if key.type:
+                typed = [i for i in hit if type_of(i) == key.type]
+                if typed:
+                    return _Hit(tuple(typed), _EXACT)
+                return _Hit(tuple(hit), _TYPE_OFF)
+            return _Hit(tuple(hit), _EXACT)
+        if not fuzzy:
+            return None
+        keys = self._reading_list[segment]
+        if keys and keys[0].type and keys[0].type not in allowed:
+            return None  # "H. Thới Lai" is no misspelt commune
+        for key in keys:
+            if key.type and key.type not in allowed:
+                continue
+            if len(key.fold) < 4 or key.fold[0].isdigit() or key.fold.count(" ") > index.max_spaces:
+                continue  # too short to tell, a house number, or longer than any name: no misspelt name
+            choices = fold_keys
+            if keep is not None:
+                fold_of = index.fold_of
+                choices = sorted({fold_of[i] for i in keep})
+            found = process.extract(key.fold, choices, scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF, limit=5)
+            if not found:
+                continue
+            # A misspelling keeps the number of syllables ("V Vị Thanh" is no misspelt "Vị Thanh") and is one edit
+            # away (two in a long name): "Can Tho" is no misspelt "An Thới" however alike they score.
+            words = key.fold.count(" ")
+            edits = 1 if len(key.fold) < 12 else 2
+            found = [
+                f
+                for f in found
+                if f[0].count(" ") == words and OSA.distance(key.fold, f[0], score_cutoff=edits) <= edits
+            ]
+            if not found:
+                continue
+            best = found[0][1]
+            items_f = [i for name, score, _ in found if score >= best - FUZZY_MARGIN for i in index.fold[name]]
+            hit = [i for i in items_f if keep is None or i in keep]
+            if hit:
+                if key.type:
+                    typed = [i for i in hit if type_of(i) == key.type]
+                    hit = typed or hit
+                return _Hit(tuple(hit), _FUZZY)
+        return None
+
+    def _district_keep(self, districts: tuple[int, ...]) -> frozenset[int]:
+        found = self._dkeep.get(districts)
+        if found is None:
+            chosen = {id(self._districts[i]) for i in districts}
+            found = frozenset(
+                i for i, c in enumerate(self._communes) if c.district is not None and id(c.district) in chosen
+            )
+            self._dkeep[districts] = found
+        return found
+
+    def _province_keep(self, provinces: tuple[int, ...]) -> tuple[frozenset[int], frozenset[int]]:
+        found = self._pkeep.get(provinces)
+        if found is None:
+            chosen: set[int] = set()
+            for i in provinces:
+                chosen |= self._covers[id(self._provinces[i])]
+            communes = frozenset(
+                i for i, c in enumerate(self._communes) if c.province is not None and id(c.province) in chosen
+            )
+            districts = frozenset(
+                i for i, d in enumerate(self._districts) if any(id(p) in chosen for p in self._provinces_of(d))
+            )
+            found = self._pkeep[provinces] = (communes, districts)
+        return found
+
+    def _provinces_of(self, d: URec) -> list[URec]:
+        return [p for p in self._provinces if p.code == d.parent_code and p.active_on(d.last_day)]
+
+    def _bare_upper_unit(self, segment: int) -> bool:
+        keys = self._reading_list[segment]
+        if not keys or keys[0].type:
+            return False
+        return any(
+            self._match_memo(segment, level, (), None, False) is not None for level in (Level.PROVINCE, Level.DISTRICT)
+        )
+
+    def _match_memo(
+        self, segment: int, level: str, keep_key: tuple[object, ...], keep: frozenset[int] | None, fuzzy: bool
+    ) -> _Hit | None:
+        key = (segment, level, keep_key, fuzzy)
+        if key in self._match_cache:
+            return self._match_cache[key]
+        hit = self._match(segment, level, keep, fuzzy)
+        if len(self._match_cache) > 200_000:
+            self._match_cache.clear()
+        self._match_cache[key] = hit
+        return hit
+
+    def _parse(self, tail: tuple[int, ...], fuzzy: bool, min_width: int = 0) -> list[tuple[int, int, _Hit, bool]]:
+        """Readings of the last segments: (score, width, commune hit, every segment exact). ``width`` counts the
+        segments read as units (commune [, district] [, province]); the rest in front is the street.
+
+        With ``fuzzy``, only readings wider than ``min_width`` in which exactly one segment misses are tried, and
+        rapidfuzz runs on that segment alone."""
+        n = len(tail)
+        out: list[tuple[int, int, _Hit, bool]] = []
+        for has_p in (True, False):
+            for has_d in (True, False):
+                width = 1 + int(has_p) + int(has_d)
+                if width > n or width <= min_width:
+                    continue
+                pos = n - width
+                if not has_d and n > 1 and self._bare_upper_unit(tail[pos]):
+                    # "..., Vị Thanh, Hậu Giang" / "..., Sóc Trăng" with no district: a bare name that is also a
+                    # district's or province's is most likely that, not the commune of the name; a guess either way.
+                    continue
+                fuzzy_level = ""
+                if fuzzy:
+                    plan = [(tail[pos], Level.COMMUNE.value)]
+                    if has_d:
+                        plan.append((tail[pos + 1], Level.DISTRICT.value))
+                    if has_p:
+                        plan.append((tail[n - 1], Level.PROVINCE.value))
+                    misses = [lvl for seg, lvl in plan if self._match_memo(seg, lvl, (), None, False) is None]
+                    if len(misses) > 1 or (not has_d and self._bare_upper_unit(tail[pos])):
+                        continue
+                    # Every name exists somewhere but not together: the commune may be misspelt into another's name.
+                    fuzzy_level = misses[0] if misses else Level.COMMUNE.value
+                score = 0
+                clean = True
+                keep_c: frozenset[int] | None = None
+                keep_d: frozenset[int] | None = None
+                keep_key: tuple[object, ...] = ()
+                if has_p:
+                    ph = self._match_memo(tail[n - 1], Level.PROVINCE, (), None, fuzzy_level == Level.PROVINCE)
+                    if ph is None:
+                        continue
+                    clean &= ph.score == _EXACT
+                    score += ph.score
+                    keep_c, keep_d = self._province_keep(ph.items)
+                    keep_key = ("p", ph.items)
+                if has_d:
+                    dh = self._match_memo(
+                        tail[pos + 1], Level.DISTRICT, keep_key, keep_d, fuzzy_level == Level.DISTRICT
+                    )
+                    if dh is None:
+                        continue
+                    clean &= dh.score == _EXACT
+                    score += dh.score
+                    dk = self._district_keep(dh.items)
+                    keep_c = dk if keep_c is None else keep_c & dk
+                    keep_key = (*keep_key, "d", dh.items)
+                ch = self._match_memo(tail[pos], Level.COMMUNE, keep_key, keep_c, fuzzy_level == Level.COMMUNE)
+                if ch is None:
+                    continue
+                out.append((score + ch.score, width, ch, clean and ch.score == _EXACT))
+        return out
+
+    def _resolve(self, tail: tuple[int, ...]) -> _Answer:
+        """The answer for the last (up to three) segments: all an address's answer depends on but its street."""
+        parses = self._parse(tail, fuzzy=False)
+        widest = max((p[1] for p in parses), default=0)
+        if widest < len(tail):
+            # A reading that uses more segments with one misspelt name beats a narrower exact one.
+            parses += self._parse(tail, fuzzy=True, min_width=widest)
+        if not parses:
+            return _Answer(Status.NOT_FOUND, 0, None, ())
+        best = max(p[0] for p in parses)
+        top = [p for p in parses if p[0] == best]
+        width = max(p[1] for p in top)
+        fuzzy_any = not all(p[3] for p in top)
+        cands: dict[tuple[str, date, str | None], Candidate] = {}
+        targets: dict[int, URec] = {}
+        names_current = False
+        for _score, _width, hit, _clean in top:
+            for i in hit.items:
+                c = self._communes[i]
+                if c.current:
+                    names_current = True
+                    targets[id(c.unit)] = c.unit
+                    cands.setdefault((c.unit.code, c.unit.valid_from, None), Candidate(c.unit.code, c.unit.name))
+                    continue
+                for t in c.targets:
+                    targets[id(t)] = t
+                    cands.setdefault(
+                        (t.code, t.valid_from, c.unit.code),
+                        Candidate(
+                            t.code,
+                            t.name,
+                            c.unit.code,
+                            c.unit.name,
+                            c.district.name if c.district else None,
+                            c.province.name if c.province else None,
+                        ),
+                    )
+        candidates = tuple(cands.values())
+        if len(targets) != 1:
+            return _Answer(Status.AMBIGUOUS if targets else Status.NOT_FOUND, width, None, candidates)
+        (target,) = targets.values()
+        status = Status.ALREADY_NEW if names_current else Status.FUZZY if fuzzy_any else Status.EXACT
+        return _Answer(status, width, target, candidates, self._province_name(target))
+
+    def convert(self, text: str, *, _split_done: bool = False) -> Conversion:
+        """Convert one address; raise :class:`InvalidInput` when it is empty or longer than the cap. An address
+        written without commas ("P. Xuân Khánh Q. Ninh Kiều TP Cần Thơ") is split before its type words."""
+        if len(text) > MAX_ADDRESS_LENGTH:
+            raise InvalidInput(f"address is {len(text)} characters long; at most {MAX_ADDRESS_LENGTH} are accepted")
+        if not text.isascii() and not unicodedata.is_normalized("NFC", text):
+            text = unicodedata.normalize("NFC", text)
+        if ";" in text or "\n" in text:
+            text = text.replace(";", ",").replace("\n", ",")
+        segs = [part.strip() for part in text.split(",")]
+        if "" in segs:
+            segs = [s for s in segs if s]
+            if not segs:
+                raise InvalidInput("address is empty")
+        while len(segs) > 1 and segs[-1].lower() in _COUNTRY:
+            segs.pop()
+        cache = self._seg_cache
+        ids = []
+        for seg in segs[-3:]:
+            low = seg.lower()
+            rid = cache.get(low)
+            ids.append(self._reading_id(low) if rid is None else rid)
+        while len(ids) > 2 and ids[0] == 0 and ids[1] == 0:
+            del ids[0]  # one street segment in front reads the same as two: one memo entry for both
+        tail = tuple(ids)
+        answer = self._tail_cache.get(tail)
+        if answer is None:
+            answer = self._resolve(tail)
+            if len(self._tail_cache) > 100_000:
+                self._tail_cache.clear()
+            self._tail_cache[tail] = answer
+        if answer.status is _NOT_FOUND and len(segs) == 1 and not _split_done:
+            split = self._split_province(_split_on_type_words(segs[0]))
+            if split != segs[0]:
+                result = self.convert(split, _split_done=True)
+                result.input = text
+                return result
+        street = ", ".join(segs[: len(segs) - answer.width])
+        target = answer.target
+        if target is None:
+            return Conversion(text, answer.status, None, None, None, street, answer.candidates)
+        new_address = f"{street}, {target.name}, {answer.province}" if street else f"{target.name}, {answer.province}"
+        return Conversion(text, answer.status, target.code, target.name, new_address, street, answer.candidates)
+
+    def _split_province(self, text: str) -> str:
+        """A comma before a trailing province name written without its type word ("... Cái Khế Cần Thơ")."""
+        words = text.split()
+        for n in (2, 3):
+            if len(words) <= n or words[-n - 1].endswith(",") or fold(" ".join(words[-n:])) not in self._pidx.fold:
+                continue
+            before = fold(" ".join(words[-n - 2 : -n])).split()
+            if tuple(before[-1:]) in TYPE_PREFIXES or tuple(before[-2:]) in TYPE_PREFIXES:
+                continue  # "Thành phố Cần Thơ" is one segment already
+            return " ".join(words[:-n]) + ", " + " ".join(words[-n:])
+        return text
+
+    def _province_name(self, unit: URec) -> str:
+        for p in self._provinces:
+            if p.code == unit.province_code and p.active_on(self.on):
+                return p.name
+        return ""
+
+
+_TYPE_WORD = re.compile(
+    r"\b(?:(?:p|f|x|tt|q|h|tx|tp|t)\.|tp\b|(?:phường|phuong|xã|xa|thị trấn|thi tran|quận|quan|huyện|huyen|thị xã|"
+    r"thi xa|thành phố|thanh pho|tỉnh|tinh)\b)",
+    re.IGNORECASE,
+)
+
+
+def _split_on_type_words(text: str) -> str:
+    """Commas before each type word after the first word; a type word alone joins what follows it."""
+    cuts = [m.start() for m in _TYPE_WORD.finditer(text) if m.start() > 0]
+    if not cuts:
+        return text
+    parts = [text[a:b].strip() for a, b in zip([0, *cuts], [*cuts, len(text)], strict=True)]
+    merged: list[str] = []
+    for part in parts:
+        if merged and _TYPE_WORD.fullmatch(merged[-1]):
+            merged[-1] = f"{merged[-1]} {part}"
+        else:
+            merged.append(part)
+    return ", ".join(p for p in merged if p)
+
+
+_cache: dict[date, AddressConverter] = {}
+
+
+def bundled_converter(on: date | None = None, *, warm: bool = False) -> AddressConverter:
+    """The converter over the bundled tables for ``on`` (default today), built once per date; ``warm`` for a
+    batch (see :meth:`AddressConverter.warm`)."""
+    day = on or date.today()
+    conv = _cache.get(day)
+    if conv is None:
+        if len(_cache) > 8:
+            _cache.clear()
+        conv = _cache[day] = AddressConverter.bundled(day)
+    if warm and not conv.warmed:
+        conv.warm()
+    return conv
+
+
+__all__ = [
+    "MAX_ADDRESS_LENGTH",
+    "AddressConverter",
+    "Candidate",
+    "Conversion",
+    "Status",
+    "bundled_converter",
+]

@@ -1,0 +1,109 @@
+"""Catalogue import/export (CSV, JSON) and re-levelling of district procedures (two-level model, 2025-07-01)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from hopnhat.errors import InvalidInput
+from hopnhat.settlement import repository as repo
+from hopnhat.settlement.schemas import ProcedureIn
+from hopnhat.settlement.service import upsert_procedure
+
+COLUMNS = list(ProcedureIn.model_fields)
+
+
+def _rows(text: str, fmt: str) -> list[dict[str, Any]]:
+    if fmt == "json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InvalidInput(f"catalogue JSON: {exc.msg} at line {exc.lineno}") from None
+        rows = data.get("procedures") if isinstance(data, dict) else data
+        if not isinstance(rows, list):
+            raise InvalidInput('catalogue JSON: expected a list of procedures or {"procedures": [...]}')
+        return [r for r in rows if isinstance(r, dict)]
+    if fmt == "csv":
+        return [{k: (v if v != "" else None) for k, v in r.items() if k} for r in csv.DictReader(io.StringIO(text))]
+    raise InvalidInput(f"catalogue format {fmt!r}: use csv or json")
+
+
+def import_catalog(session: Session, text: str, fmt: str) -> int:
+    """Insert or update every procedure; the first bad record stops the import with its line and reason."""
+    count = 0
+    for i, row in enumerate(_rows(text, fmt), start=1):
+        try:
+            data = ProcedureIn.model_validate(row)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise InvalidInput(f"catalogue record {i} ({row.get('code')}): {where}: {first['msg']}") from None
+        upsert_procedure(session, data)
+        count += 1
+    return count
+
+
+def export_catalog(session: Session, fmt: str) -> str:
+    rows = [ProcedureIn.model_validate(p, from_attributes=True).model_dump() for p in repo.procedures(session)]
+    if fmt == "json":
+        return json.dumps({"procedures": rows}, ensure_ascii=False, indent=2)
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+        return buf.getvalue()
+    raise InvalidInput(f"catalogue format {fmt!r}: use csv or json")
+
+
+def load_sample(session: Session) -> int:
+    """The bundled SAMPLE catalogue (only 1.001193 is a verified national code; the others are local MAU-...)."""
+    text = resources.files("hopnhat.settlement").joinpath("data/sample_catalog.json").read_text("utf-8")
+    return import_catalog(session, text, "json")
+
+
+@dataclass
+class RelevelResult:
+    moved: list[tuple[str, str]] = field(default_factory=list)
+    unassigned: list[str] = field(default_factory=list)
+
+
+def read_rules(text: str) -> list[tuple[str, str]]:
+    """Rule table CSV ``match,to_level``: ``match`` is a procedure code, ``field:<field name>`` or ``*``; the
+    first matching row wins."""
+    rules: list[tuple[str, str]] = []
+    for i, row in enumerate(csv.DictReader(io.StringIO(text)), start=2):
+        match, level = (row.get("match") or "").strip(), (row.get("to_level") or "").strip()
+        if not match or level not in ("commune", "province"):
+            raise InvalidInput(
+                f"rules line {i}: need match and to_level (commune or province), got {match!r}, {level!r}"
+            )
+        rules.append((match, level))
+    return rules
+
+
+def relevel(session: Session, rules: list[tuple[str, str]]) -> RelevelResult:
+    """Move every district-level procedure to commune or province level; list those no rule covers."""
+    result = RelevelResult()
+    for proc in repo.procedures(session):
+        if proc.level != "district":
+            continue
+        for match, level in rules:
+            if match in ("*", proc.code) or (match.startswith("field:") and match[6:] == (proc.field or "")):
+                proc.level = level
+                result.moved.append((proc.code, level))
+                break
+        else:
+            result.unassigned.append(proc.code)
+    session.flush()
+    return result
+
+
+__all__ = ["RelevelResult", "export_catalog", "import_catalog", "load_sample", "read_rules", "relevel"]

@@ -1,0 +1,319 @@
+"""``hopnhat catalog|processes|dossiers|calendar|reports``: thin commands over the settlement services.
+Each command owns its transaction and commits once."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+
+from hopnhat.cli_support import console, engine, parse_day, print_json, state
+from hopnhat.config import VN_TZ
+from hopnhat.db import session_scope
+from hopnhat.errors import InvalidInput
+from hopnhat.settlement import catalog, processes, reports, service
+from hopnhat.settlement.calendar import DEFAULT_OFFICE_HOURS, parse_office_hours
+from hopnhat.settlement.schemas import IntakeIn
+
+catalog_app = typer.Typer(help="Procedure catalogue: import, export, re-level.", no_args_is_help=True)
+processes_app = typer.Typer(help="Electronic processes of procedures.", no_args_is_help=True)
+dossiers_app = typer.Typer(help="Dossiers: intake, status changes, due lists.", no_args_is_help=True)
+calendar_app = typer.Typer(help="Working-day calendar and due dates.", no_args_is_help=True)
+days_app = typer.Typer(help="Extra days off and make-up working days.", no_args_is_help=True)
+calendar_app.add_typer(days_app, name="days")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+OfficeOpt = Annotated[
+    str | None, typer.Option("--office-hours", help="Office hours, e.g. 07:30-11:30,13:30-17:30 (the default).")
+]
+
+
+def _when(value: str | None, option: str) -> datetime:
+    """A user-typed instant; a naive one is Vietnam time."""
+    if not value:
+        return datetime.now(UTC)
+    try:
+        parsed = datetime.fromisoformat(value.replace(" ", "T"))
+    except ValueError:
+        try:
+            d = parse_day(value, option)
+        except InvalidInput:
+            raise InvalidInput(f"{option} {value!r} is not a date-time (YYYY-MM-DDTHH:MM)") from None
+        parsed = datetime(d.year, d.month, d.day, 7, 30)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=VN_TZ)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text("utf-8")
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise InvalidInput(f"{path} is not UTF-8 text") from None
+
+
+def _fmt(path: Path, given: str | None) -> str:
+    return (given or path.suffix.lstrip(".")).lower()
+
+
+# --- catalog ------------------------------------------------------------------------------------------------
+
+
+@catalog_app.command("import")
+def catalog_import(ctx: typer.Context, file: Path, fmt: Annotated[str | None, typer.Option("--format")] = None) -> None:
+    """Import procedures from a CSV or JSON file (insert or update by code)."""
+    with session_scope(engine(ctx)) as s:
+        n = catalog.import_catalog(s, _read(file), _fmt(file, fmt))
+    console.print(f"{n} procedures imported")
+
+
+@catalog_app.command("sample")
+def catalog_sample(ctx: typer.Context) -> None:
+    """Load the bundled SAMPLE catalogue (not the official list)."""
+    with session_scope(engine(ctx)) as s:
+        n = catalog.load_sample(s)
+    console.print(f"{n} sample procedures loaded (a SAMPLE: only 1.001193 is a real national code)")
+
+
+@catalog_app.command("export")
+def catalog_export(ctx: typer.Context, fmt: Annotated[str, typer.Option("--format")] = "json") -> None:
+    """Print the catalogue as CSV or JSON."""
+    with session_scope(engine(ctx)) as s:
+        typer.echo(catalog.export_catalog(s, fmt.lower()))
+
+
+@catalog_app.command("relevel")
+def catalog_relevel(
+    ctx: typer.Context,
+    rules: Annotated[Path, typer.Option("--rules", help="CSV match,to_level")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Move every district-level procedure to commune or province level; list those left unassigned."""
+    table = catalog.read_rules(_read(rules))
+    with session_scope(engine(ctx)) as s:
+        result = catalog.relevel(s, table)
+    if as_json:
+        print_json({"moved": [{"code": c, "level": lv} for c, lv in result.moved], "unassigned": result.unassigned})
+        return
+    for code, level in result.moved:
+        console.print(f"{code} -> {level}")
+    console.print(f"{len(result.moved)} moved; unassigned: {', '.join(result.unassigned) or 'none'}")
+    if result.unassigned:
+        raise typer.Exit(2)
+
+
+# --- processes ----------------------------------------------------------------------------------------------
+
+
+@processes_app.command("convert")
+def processes_convert(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="Legacy process JSON (one object or a list)")],
+    rules: Annotated[Path | None, typer.Option("--rules", help="CSV match,to_level (procedure code or *)")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Rewrite legacy three-level processes into two-level ones; flag allowances that miss the legal limit."""
+    table = dict(catalog.read_rules(_read(rules))) if rules else {}
+    with session_scope(engine(ctx)) as s:
+        results = [
+            processes.convert(s, p, table, datetime.now(VN_TZ).date()) for p in processes.load_legacy(_read(file))
+        ]
+    out = [
+        {
+            "procedure": r.procedure_code,
+            "version": r.version,
+            "hours": r.total_hours,
+            "limit_hours": r.limit_hours,
+            "mismatch": r.mismatch,
+        }
+        for r in results
+    ]
+    if as_json:
+        print_json(out)
+    else:
+        for o in out:
+            flag = "  MISMATCH with the legal time limit" if o["mismatch"] else ""
+            console.print(f"{o['procedure']} v{o['version']}: {o['hours']} h of {o['limit_hours']} h{flag}")
+    if any(r.mismatch for r in results):
+        raise typer.Exit(2)
+
+
+# --- dossiers -----------------------------------------------------------------------------------------------
+
+
+@dossiers_app.command("intake")
+def dossiers_intake(
+    ctx: typer.Context,
+    procedure: Annotated[str, typer.Option("--procedure")],
+    name: Annotated[str, typer.Option("--name", help="Applicant's full name")],
+    channel: Annotated[int, typer.Option("--channel", help="1 in person, 2 online, 3 post")] = 1,
+    address: Annotated[str | None, typer.Option("--address")] = None,
+    commune: Annotated[str | None, typer.Option("--commune", help="Commune code (choose when ambiguous)")] = None,
+    id_number: Annotated[str | None, typer.Option("--id-number")] = None,
+    phone: Annotated[str | None, typer.Option("--phone")] = None,
+    center: Annotated[str | None, typer.Option("--at-center", help="Center receiving it")] = None,
+    actor: Annotated[str, typer.Option("--actor")] = "officer",
+    at: Annotated[str | None, typer.Option("--at", help="Received at (default now)")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Receive a dossier (any center), route it and print its code and due date."""
+    try:
+        body = IntakeIn(
+            procedure_code=procedure,
+            channel=channel,
+            applicant_name=name,
+            applicant_address=address,
+            commune_code=commune,
+            applicant_id_number=id_number,
+            applicant_phone=phone,
+            received_center=center,
+            actor=actor,
+            received_at=_when(at, "--at"),
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise InvalidInput(f"intake: {where}: {first['msg']}") from None
+    settings = state(ctx).settings
+    with session_scope(engine(ctx)) as s:
+        d = service.intake(s, body, service.load_calendar(s), settings.province_code)
+        out = service.dossier_out(d)
+    if as_json:
+        print_json(out.model_dump(mode="json"))
+    else:
+        console.print(
+            f"{out.code}  due {out.due_at.astimezone(VN_TZ):%Y-%m-%d %H:%M}  center {out.center_code}"
+            if out.due_at
+            else out.code
+        )
+
+
+@dossiers_app.command("transition")
+def dossiers_transition(
+    ctx: typer.Context,
+    code: str,
+    to: Annotated[str, typer.Option("--to", help="Status number or name")],
+    actor: Annotated[str, typer.Option("--actor")],
+    note: Annotated[str | None, typer.Option("--note")] = None,
+    due: Annotated[str | None, typer.Option("--due", help="New due date (extension)")] = None,
+    at: Annotated[str | None, typer.Option("--at")] = None,
+) -> None:
+    """Change a dossier's status (recorded as a processing step and sent to the portal)."""
+    with session_scope(engine(ctx)) as s:
+        d = service.change_status(
+            s,
+            code,
+            to,
+            actor=actor,
+            calendar=service.load_calendar(s),
+            note=note,
+            due_at=_when(due, "--due") if due else None,
+            at=_when(at, "--at"),
+        )
+        status = d.status
+    console.print(f"{code}: status {status}")
+
+
+@dossiers_app.command("show")
+def dossiers_show(ctx: typer.Context, code: str) -> None:
+    """Officer view of a dossier, as JSON."""
+    with session_scope(engine(ctx)) as s:
+        print_json(service.dossier_out(service.get_dossier(s, code)).model_dump(mode="json"))
+
+
+@dossiers_app.command("overdue")
+def dossiers_overdue(ctx: typer.Context, center: Annotated[str | None, typer.Option("--center")] = None) -> None:
+    """Open dossiers past their due date."""
+    with session_scope(engine(ctx)) as s:
+        print_json([i.model_dump(mode="json") for i in service.overdue(s, datetime.now(UTC), center)])
+
+
+@dossiers_app.command("due-soon")
+def dossiers_due_soon(
+    ctx: typer.Context,
+    center: Annotated[str | None, typer.Option("--center")] = None,
+    hours: Annotated[float, typer.Option("--hours", help="Working hours ahead")] = 8.0,
+) -> None:
+    """Open dossiers falling due within the next working hours."""
+    with session_scope(engine(ctx)) as s:
+        items = service.due_soon(s, datetime.now(UTC), service.load_calendar(s), hours, center)
+        print_json([i.model_dump(mode="json") for i in items])
+
+
+# --- calendar -----------------------------------------------------------------------------------------------
+
+
+@calendar_app.command("due")
+def calendar_due(
+    ctx: typer.Context,
+    start: Annotated[str, typer.Option("--from", help="Start, e.g. 2026-02-13T09:00 (Vietnam time)")],
+    days: Annotated[float, typer.Option("--days", help="Time limit in working days")],
+    office: OfficeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print the due date ``--days`` working days after ``--from``."""
+    hours = parse_office_hours(office) if office else DEFAULT_OFFICE_HOURS
+    with session_scope(engine(ctx)) as s:
+        cal = service.load_calendar(s, hours)
+    begin = _when(start, "--from")
+    due = cal.add_working_days(begin, days).astimezone(VN_TZ)
+    if as_json:
+        print_json({"from": begin.isoformat(), "days": days, "due": due.isoformat()})
+    else:
+        typer.echo(due.strftime("%Y-%m-%d %H:%M"))
+
+
+@days_app.command("add")
+def days_add(
+    ctx: typer.Context,
+    day: str,
+    kind: Annotated[str, typer.Option("--kind", help="off (extra day off) or work (make-up day)")],
+    note: Annotated[str | None, typer.Option("--note")] = None,
+) -> None:
+    """Add or change a calendar override."""
+    d = parse_day(day, "DAY")
+    with session_scope(engine(ctx)) as s:
+        service.set_calendar_day(s, d, kind, note)
+    console.print(f"{d}: {kind}")
+
+
+@days_app.command("list")
+def days_list(ctx: typer.Context) -> None:
+    """List calendar overrides."""
+    with session_scope(engine(ctx)) as s:
+        cal = service.load_calendar(s)
+    print_json([{"day": d.isoformat(), "kind": k} for d, k in sorted(cal.overrides.items())])
+
+
+# --- reports ------------------------------------------------------------------------------------------------
+
+
+def reports_cmd(
+    ctx: typer.Context,
+    start: Annotated[str, typer.Option("--from")],
+    end: Annotated[str, typer.Option("--to")],
+    center: Annotated[str | None, typer.Option("--center")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="json, csv or xlsx")] = "json",
+    output: Annotated[Path | None, typer.Option("--output", "-o")] = None,
+) -> None:
+    """Decision 766 indicators per center for dossiers received in the period."""
+    with session_scope(engine(ctx)) as s:
+        rows = service.report(s, parse_day(start, "--from"), parse_day(end, "--to"), service.load_calendar(s), center)
+    data = reports.render(rows, fmt.lower())
+    if output is not None:
+        output.write_bytes(data)
+    elif fmt.lower() == "xlsx":
+        raise InvalidInput("--format xlsx needs --output FILE")
+    else:
+        typer.echo(data.decode("utf-8"))
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(catalog_app, name="catalog")
+    app.add_typer(processes_app, name="processes")
+    app.add_typer(dossiers_app, name="dossiers")
+    app.add_typer(calendar_app, name="calendar")
+    app.command("reports")(reports_cmd)

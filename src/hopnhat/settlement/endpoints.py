@@ -1,0 +1,96 @@
+"""HTTP API of settlement: intake, transitions, officer view, due lists, reports and the public lookup."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from datetime import UTC, date, datetime
+
+from fastapi import APIRouter, Request, Response
+
+from hopnhat.deps import SessionDep, SettingsDep
+from hopnhat.errors import RateLimited
+from hopnhat.settlement import reports, service
+from hopnhat.settlement.schemas import DossierOut, DueItem, IntakeIn, PublicDossierOut, ReportRow, TransitionIn
+
+router = APIRouter(tags=["settlement"])
+
+
+class SlidingWindow:
+    """In-process per-client limit over the last 60 seconds (one API process; enough for the public lookup)."""
+
+    def __init__(self) -> None:
+        self._hits: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, key: str, limit: int, now: float | None = None) -> bool:
+        t = time.monotonic() if now is None else now
+        with self._lock:
+            hits = self._hits.setdefault(key, deque())
+            while hits and hits[0] <= t - 60:
+                hits.popleft()
+            if len(hits) >= limit:
+                return False
+            hits.append(t)
+            if len(self._hits) > 100_000:  # bound memory under a scan from many addresses
+                self._hits = {k: v for k, v in self._hits.items() if v and v[-1] > t - 60}
+            return True
+
+
+def _limiter(request: Request) -> SlidingWindow:
+    limiter = getattr(request.app.state, "settlement_limiter", None)
+    if limiter is None:
+        limiter = SlidingWindow()
+        request.app.state.settlement_limiter = limiter
+    assert isinstance(limiter, SlidingWindow)
+    return limiter
+
+
+@router.post("/dossiers", response_model=DossierOut, status_code=201)
+def intake(body: IntakeIn, session: SessionDep, settings: SettingsDep) -> DossierOut:
+    cal = service.load_calendar(session)
+    return service.dossier_out(service.intake(session, body, cal, settings.province_code))
+
+
+@router.get("/dossiers/{code}", response_model=DossierOut)
+def show(code: str, session: SessionDep) -> DossierOut:
+    return service.dossier_out(service.get_dossier(session, code))
+
+
+@router.post("/dossiers/{code}/transitions", response_model=DossierOut)
+def change(code: str, body: TransitionIn, session: SessionDep) -> DossierOut:
+    cal = service.load_calendar(session)
+    d = service.change_status(
+        session, code, body.to, actor=body.actor, calendar=cal, note=body.note, due_at=body.due_at, at=body.at
+    )
+    return service.dossier_out(d)
+
+
+@router.get("/settlement/overdue", response_model=list[DueItem])
+def overdue(session: SessionDep, center: str | None = None) -> list[DueItem]:
+    return service.overdue(session, datetime.now(UTC), center)
+
+
+@router.get("/settlement/due-soon", response_model=list[DueItem])
+def due_soon(session: SessionDep, center: str | None = None, hours: float = 8.0) -> list[DueItem]:
+    return service.due_soon(session, datetime.now(UTC), service.load_calendar(session), hours, center)
+
+
+@router.get("/settlement/reports", response_model=list[ReportRow])
+def report(
+    session: SessionDep, start: date, end: date, center: str | None = None, format: str = "json"
+) -> list[ReportRow] | Response:
+    rows = service.report(session, start, end, service.load_calendar(session), center)
+    if format == "json":
+        return rows
+    media = "text/csv" if format == "csv" else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    return Response(reports.render(rows, format), media_type=media)
+
+
+@router.get("/public/dossiers/{code}", response_model=PublicDossierOut)
+def public_lookup(code: str, request: Request, session: SessionDep, settings: SettingsDep) -> PublicDossierOut:
+    client = request.client.host if request.client else "unknown"
+    if not _limiter(request).allow(client, settings.public_rate_limit_per_minute):
+        raise RateLimited("too many lookups from this address; try again in a minute")
+    return service.public_view(session, code)

@@ -1,0 +1,87 @@
+"""Tables of the settlement part: the procedure catalogue, versioned electronic processes, calendar overrides and
+the per-agency daily dossier counter."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from hopnhat.db import Base
+
+
+class Procedure(Base):
+    """An administrative procedure (thủ tục hành chính, TTHC) of the catalogue."""
+
+    __tablename__ = "settlement_procedure"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    """National code (``N.NNNNNN``) where verified, otherwise a clearly local one (``MAU-...``)."""
+    name: Mapped[str] = mapped_column(String(500))
+    field: Mapped[str | None] = mapped_column(String(200))
+    level: Mapped[str] = mapped_column(String(16))
+    """Level of competence: ministry, province, district (must be re-levelled), commune."""
+    days_in_person: Mapped[float | None] = mapped_column()
+    days_online: Mapped[float | None] = mapped_column()
+    days_post: Mapped[float | None] = mapped_column()
+    fees: Mapped[str | None] = mapped_column(Text)
+    documents: Mapped[str | None] = mapped_column(Text)
+    results: Mapped[str | None] = mapped_column(Text)
+    legal_basis: Mapped[str | None] = mapped_column(Text)
+    is_sample: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ProcessVersion(Base):
+    """One version of the electronic process (quy trình điện tử) of a procedure."""
+
+    __tablename__ = "settlement_process_version"
+    __table_args__ = (UniqueConstraint("procedure_code", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    procedure_code: Mapped[str] = mapped_column(String(32), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    valid_from: Mapped[date] = mapped_column(Date)
+    note: Mapped[str | None] = mapped_column(Text)
+    steps: Mapped[list[ProcessStep]] = relationship(
+        back_populates="process", order_by="ProcessStep.position", cascade="all, delete-orphan"
+    )
+
+
+class ProcessStep(Base):
+    """An ordered step of a process version: who (role, unit kind) and how long (working hours)."""
+
+    __tablename__ = "settlement_process_step"
+    __table_args__ = (UniqueConstraint("process_id", "position"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    process_id: Mapped[int] = mapped_column(ForeignKey("settlement_process_version.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    role: Mapped[str] = mapped_column(String(100))
+    unit_kind: Mapped[str] = mapped_column(String(32))
+    hours: Mapped[float] = mapped_column()
+    process: Mapped[ProcessVersion] = relationship(back_populates="steps")
+
+
+class CalendarDay(Base):
+    """An override of the working-day rule: ``off`` (extra day off) or ``work`` (make-up working day, ngày làm bù)."""
+
+    __tablename__ = "settlement_calendar_day"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    note: Mapped[str | None] = mapped_column(String(300))
+
+
+class CodeCounter(Base):
+    """Last dossier number issued by one agency on one (Vietnam) day; one row per pair, locked while taken."""
+
+    __tablename__ = "settlement_code_counter"
+
+    agency_code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    last_number: Mapped[int] = mapped_column(Integer, default=0)
+
+
+__all__ = ["CalendarDay", "CodeCounter", "Procedure", "ProcessStep", "ProcessVersion"]

@@ -1,0 +1,126 @@
+"""Pydantic shapes of the settlement API and CLI JSON output."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+LEVELS = ("ministry", "province", "district", "commune")
+
+
+class ProcedureIn(BaseModel):
+    code: str = Field(min_length=1, max_length=32)
+    name: str = Field(min_length=1, max_length=500)
+    field: str | None = None
+    level: str
+    days_in_person: float | None = Field(default=None, ge=0)
+    days_online: float | None = Field(default=None, ge=0)
+    days_post: float | None = Field(default=None, ge=0)
+    fees: str | None = None
+    documents: str | None = None
+    results: str | None = None
+    legal_basis: str | None = None
+    is_sample: bool = False
+
+
+class IntakeIn(BaseModel):
+    procedure_code: str = Field(min_length=1, max_length=32)
+    channel: int = Field(ge=1, le=3, description="1 in person, 2 online, 3 by post")
+    received_center: str | None = Field(default=None, max_length=40, description="Center where it was handed in")
+    applicant_name: str = Field(min_length=1, max_length=200)
+    applicant_id_number: str | None = Field(default=None, max_length=20)
+    applicant_phone: str | None = Field(default=None, max_length=20)
+    applicant_address: str | None = Field(default=None, max_length=500)
+    commune_code: str | None = Field(default=None, max_length=8, description="Officer's choice; wins over address")
+    applicant_type: int = Field(default=1, ge=1, le=4)
+    received_at: datetime | None = None
+    actor: str = Field(default="intake", min_length=1, max_length=200)
+
+
+class TransitionIn(BaseModel):
+    to: str = Field(description="Target status: number or name")
+    actor: str = Field(min_length=1, max_length=200)
+    note: str | None = None
+    due_at: datetime | None = Field(default=None, description="New due date (extension only)")
+    at: datetime | None = None
+
+
+class StepOut(BaseModel):
+    seq: int
+    at: datetime
+    from_status: int | None
+    to_status: int
+    note: str | None = None
+    due_at: datetime | None = None
+    actor: str | None = None
+
+
+class DossierOut(BaseModel):
+    """Officer view. The applicant's personal data stays out: the API has no officer login yet."""
+
+    code: str
+    procedure_code: str
+    procedure_name: str | None
+    status: int
+    status_name: str
+    channel: int
+    received_at: datetime
+    due_at: datetime | None
+    finished_at: datetime | None
+    clock_paused: bool
+    unit_code: str | None
+    center_code: str | None
+    steps: list[StepOut]
+
+
+class PublicDossierOut(BaseModel):
+    """What anyone may see: no ID number, phone, address, and the name masked; steps without the officer."""
+
+    code: str
+    procedure_code: str
+    procedure_name: str | None
+    status: int
+    status_name: str
+    received_at: datetime
+    due_at: datetime | None
+    finished_at: datetime | None
+    handling_unit: str | None
+    applicant: str | None
+    steps: list[StepOut]
+
+
+class DueItem(BaseModel):
+    code: str
+    procedure_code: str
+    status: int
+    due_at: datetime
+    center_code: str | None
+
+
+class ReportRow(BaseModel):
+    """Measurable indicators of Decision 766/QĐ-TTg for one center over one period."""
+
+    center_code: str
+    received: int
+    finished: int
+    early: int
+    on_time: int
+    late: int
+    on_time_rate: float | None
+    avg_working_days: float | None
+    online_share: float | None
+    synced_share: float | None
+
+
+__all__ = [
+    "LEVELS",
+    "DossierOut",
+    "DueItem",
+    "IntakeIn",
+    "ProcedureIn",
+    "PublicDossierOut",
+    "ReportRow",
+    "StepOut",
+    "TransitionIn",
+]

@@ -1,0 +1,317 @@
+"""Rules of settlement: intake with code and routing, transitions, the public view, due lists and reports.
+Nothing here commits: the CLI command or the request owns the transaction."""
+
+from __future__ import annotations
+
+import logging
+import unicodedata
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, time, timedelta
+
+from sqlalchemy.orm import Session
+
+from hopnhat.config import VN_TZ
+from hopnhat.errors import InvalidInput, NotFound
+from hopnhat.settlement import repository as repo
+from hopnhat.settlement import routing
+from hopnhat.settlement.calendar import DEFAULT_OFFICE_HOURS, WorkCalendar
+from hopnhat.settlement.models import CalendarDay, Procedure
+from hopnhat.settlement.schemas import (
+    DossierOut,
+    DueItem,
+    IntakeIn,
+    ProcedureIn,
+    PublicDossierOut,
+    ReportRow,
+    StepOut,
+)
+from hopnhat.settlement.workflow import parse_status, transition
+from hopnhat.store.models import Channel, Dossier, ProcessingStep, Status
+from hopnhat.store.outbox import enqueue
+
+log = logging.getLogger(__name__)
+
+
+def nfc(value: str | None) -> str | None:
+    return unicodedata.normalize("NFC", value.strip()) if value is not None else None
+
+
+# --- calendar -----------------------------------------------------------------------------------------------
+
+
+def load_calendar(session: Session, office_hours: Sequence[tuple[time, time]] = DEFAULT_OFFICE_HOURS) -> WorkCalendar:
+    return WorkCalendar({d.day: d.kind for d in repo.calendar_days(session)}, office_hours)
+
+
+def set_calendar_day(session: Session, day: date, kind: str, note: str | None) -> CalendarDay:
+    if kind not in ("off", "work"):
+        raise InvalidInput(f"calendar day {day}: kind must be 'off' (extra day off) or 'work' (make-up day)")
+    row = session.get(CalendarDay, day)
+    if row is None:
+        row = CalendarDay(day=day, kind=kind, note=nfc(note))
+        session.add(row)
+    else:
+        row.kind, row.note = kind, nfc(note)
+    session.flush()
+    return row
+
+
+# --- catalogue ----------------------------------------------------------------------------------------------
+
+
+def upsert_procedure(session: Session, data: ProcedureIn) -> Procedure:
+    if data.level not in ("ministry", "province", "district", "commune"):
+        raise InvalidInput(f"procedure {data.code}: level {data.level!r} is not ministry/province/district/commune")
+    row = repo.procedure(session, data.code)
+    if row is None:
+        row = Procedure(code=data.code)
+        session.add(row)
+    for key, value in data.model_dump(exclude={"code"}).items():
+        setattr(row, key, nfc(value) if isinstance(value, str) else value)
+    session.flush()
+    return row
+
+
+def time_limit_days(proc: Procedure, channel: Channel) -> float:
+    days = {Channel.IN_PERSON: proc.days_in_person, Channel.ONLINE: proc.days_online, Channel.POST: proc.days_post}[
+        channel
+    ]
+    if days is None:
+        days = proc.days_in_person
+    if days is None:
+        raise InvalidInput(f"procedure {proc.code} has no time limit for channel {int(channel)} in the catalogue")
+    return days
+
+
+# --- dossiers -----------------------------------------------------------------------------------------------
+
+
+def intake(session: Session, data: IntakeIn, calendar: WorkCalendar, province_code: str = "92") -> Dossier:
+    """Receive a dossier at any center, route it to the competent one and give it its code and due date."""
+    proc = repo.procedure(session, data.procedure_code)
+    if proc is None:
+        raise NotFound(f"procedure {data.procedure_code} is not in the catalogue")
+    received = data.received_at or datetime.now(UTC)
+    if received.tzinfo is None:
+        raise InvalidInput("received_at must carry a time zone")
+    day = received.astimezone(VN_TZ).date()
+    where = routing.route(
+        session, proc.level, commune_code=data.commune_code, address=nfc(data.applicant_address), day=day
+    )
+    number = repo.next_number(session, where.center_code, day)
+    if number > 9999:
+        raise InvalidInput(f"agency {where.center_code} has issued 9999 dossier codes on {day}; the format is full")
+    code = f"{where.center_code}-{day:%y%m%d}-{number:04d}"
+    channel = Channel(data.channel)
+    due = calendar.add_working_days(received, time_limit_days(proc, channel))
+    dossier = Dossier(
+        code=code,
+        province_code=province_code,
+        procedure_code=proc.code,
+        procedure_name=proc.name,
+        field_code=proc.field,
+        applicant_type=data.applicant_type,
+        applicant_name=nfc(data.applicant_name),
+        applicant_id_number=nfc(data.applicant_id_number),
+        applicant_phone=nfc(data.applicant_phone),
+        applicant_address=nfc(data.applicant_address),
+        channel=int(channel),
+        status=int(Status.RECEIVED),
+        received_at=received,
+        due_at=due,
+        unit_code=where.unit_code,
+        center_code=where.center_code,
+        origin="native",
+        extra={"received_center": data.received_center} if data.received_center else None,
+    )
+    session.add(dossier)
+    step = ProcessingStep(
+        dossier=dossier,
+        seq=1,
+        at=received,
+        actor=data.actor,
+        from_status=None,
+        to_status=int(Status.RECEIVED),
+        note="received",
+        due_at=due,
+    )
+    session.add(step)
+    session.flush()
+    enqueue(session, dossier, "dossier")
+    log.info("dossier %s received for %s, due %s", code, where.center_code, due.isoformat())  # no personal data
+    return dossier
+
+
+def get_dossier(session: Session, code: str) -> Dossier:
+    found = repo.dossier(session, code.strip())
+    if found is None:
+        raise NotFound(f"no dossier has code {code.strip()[:64]!r}")
+    return found
+
+
+def change_status(
+    session: Session,
+    code: str,
+    to: str | int,
+    *,
+    actor: str,
+    calendar: WorkCalendar,
+    note: str | None = None,
+    due_at: datetime | None = None,
+    at: datetime | None = None,
+) -> Dossier:
+    dossier = get_dossier(session, code)
+    target = parse_status(to)
+    when = at or datetime.now(UTC)
+    transition(session, dossier, target, actor=actor, at=when, calendar=calendar, note=nfc(note), new_due_at=due_at)
+    log.info("dossier %s -> %s", dossier.code, target.value)
+    return dossier
+
+
+def _steps(dossier: Dossier, with_actor: bool) -> list[StepOut]:
+    return [
+        StepOut(
+            seq=s.seq,
+            at=s.at,
+            from_status=s.from_status,
+            to_status=s.to_status,
+            note=s.note if with_actor else None,
+            due_at=s.due_at,
+            actor=s.actor if with_actor else None,
+        )
+        for s in dossier.steps
+    ]
+
+
+def dossier_out(dossier: Dossier) -> DossierOut:
+    return DossierOut(
+        code=dossier.code,
+        procedure_code=dossier.procedure_code,
+        procedure_name=dossier.procedure_name,
+        status=dossier.status,
+        status_name=Status(dossier.status).name.lower(),
+        channel=dossier.channel,
+        received_at=dossier.received_at,
+        due_at=dossier.due_at,
+        finished_at=dossier.finished_at,
+        clock_paused=dossier.clock_paused_at is not None,
+        unit_code=dossier.unit_code,
+        center_code=dossier.center_code,
+        steps=_steps(dossier, True),
+    )
+
+
+def mask_name(name: str | None) -> str | None:
+    """``Nguyễn Văn An`` -> ``N*** V*** A***``: initials only; fixed-length stars so not even lengths leak."""
+    if not name:
+        return None
+    return " ".join(w[0] + "***" for w in name.split())
+
+
+def public_view(session: Session, code: str) -> PublicDossierOut:
+    """The citizen lookup: status and dates only. Notes and officers are left out since they may name people."""
+    dossier = get_dossier(session, code)
+    return PublicDossierOut(
+        code=dossier.code,
+        procedure_code=dossier.procedure_code,
+        procedure_name=dossier.procedure_name,
+        status=dossier.status,
+        status_name=Status(dossier.status).name.lower(),
+        received_at=dossier.received_at,
+        due_at=dossier.due_at,
+        finished_at=dossier.finished_at,
+        handling_unit=dossier.center_code,
+        applicant=mask_name(dossier.applicant_name),
+        steps=_steps(dossier, False),
+    )
+
+
+def _due_items(rows: Sequence[Dossier]) -> list[DueItem]:
+    return [
+        DueItem(
+            code=d.code, procedure_code=d.procedure_code, status=d.status, due_at=d.due_at, center_code=d.center_code
+        )
+        for d in rows
+        if d.due_at is not None and d.clock_paused_at is None  # a paused clock cannot run late
+    ]
+
+
+def overdue(session: Session, now: datetime, center: str | None = None) -> list[DueItem]:
+    return _due_items(repo.open_dossiers_due_before(session, now, center))
+
+
+def due_soon(
+    session: Session, now: datetime, calendar: WorkCalendar, hours: float = 8.0, center: str | None = None
+) -> list[DueItem]:
+    """Open dossiers not yet late that fall due within ``hours`` working hours."""
+    limit = calendar.add_working_hours(now, hours)
+    return [i for i in _due_items(repo.open_dossiers_due_before(session, limit, center)) if i.due_at >= now]
+
+
+# --- reports ------------------------------------------------------------------------------------------------
+
+
+def report(
+    session: Session, start: date, end: date, calendar: WorkCalendar, center: str | None = None
+) -> list[ReportRow]:
+    """Decision 766 indicators per center for dossiers received from ``start`` to ``end`` (inclusive, VN days)."""
+    if end < start:
+        raise InvalidInput(f"report period: {end} is before {start}")
+    lo = datetime.combine(start, time(0), VN_TZ)
+    hi = datetime.combine(end + timedelta(days=1), time(0), VN_TZ)
+    rows = repo.received_between(session, lo, hi, center)
+    synced = repo.synced_codes(session, [d.code for d in rows])
+    groups: dict[str, list[Dossier]] = {}
+    for d in rows:
+        groups.setdefault(d.center_code or "-", []).append(d)
+    out: list[ReportRow] = []
+    for key in sorted(groups):
+        items = groups[key]
+        done = [d for d in items if d.finished_at is not None]
+        early = on_time = late = 0
+        spans: list[float] = []
+        for d in done:
+            assert d.finished_at is not None
+            spans.append(calendar.working_hours_between(d.received_at, d.finished_at) / calendar.hours_per_day)
+            if d.due_at is None:
+                continue
+            if d.finished_at > d.due_at:
+                late += 1
+            elif d.finished_at.astimezone(VN_TZ).date() < d.due_at.astimezone(VN_TZ).date():
+                early += 1
+            else:
+                on_time += 1
+        n = len(items)
+        judged = early + on_time + late
+        out.append(
+            ReportRow(
+                center_code=key,
+                received=n,
+                finished=len(done),
+                early=early,
+                on_time=on_time,
+                late=late,
+                on_time_rate=round((early + on_time) / judged, 4) if judged else None,
+                avg_working_days=round(sum(spans) / len(spans), 2) if spans else None,
+                online_share=round(sum(1 for d in items if d.channel == Channel.ONLINE) / n, 4) if n else None,
+                synced_share=round(sum(1 for d in items if d.code in synced) / n, 4) if n else None,
+            )
+        )
+    return out
+
+
+__all__ = [
+    "change_status",
+    "dossier_out",
+    "due_soon",
+    "get_dossier",
+    "intake",
+    "load_calendar",
+    "mask_name",
+    "overdue",
+    "public_view",
+    "report",
+    "set_calendar_day",
+    "time_limit_days",
+    "upsert_procedure",
+]

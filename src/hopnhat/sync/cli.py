@@ -1,0 +1,233 @@
+"""Commands: ``sync run|runs|quarantine``, ``reconcile``, ``cutover check``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy.orm import Session
+
+from hopnhat.cli_support import console, engine, err_console, print_json
+from hopnhat.config import VN_TZ
+from hopnhat.errors import NotFound
+from hopnhat.sync import cutover, repository, service
+from hopnhat.sync.engine import COUNT_KEYS
+from hopnhat.sync.models import QuarantinedRecord
+from hopnhat.sync.reconcile import reconcile, render_html
+
+sync_app = typer.Typer(help="Consolidate the legacy systems into the store.", no_args_is_help=True)
+quarantine_app = typer.Typer(help="Records the sync rejected, with their reasons.", no_args_is_help=True)
+cutover_app = typer.Typer(help="The cut-over gate.", no_args_is_help=True)
+sync_app.add_typer(quarantine_app, name="quarantine")
+
+ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="sources.toml")]
+SourceOpt = Annotated[str | None, typer.Option("--source", help="Only this source.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+def run_with_progress(
+    ctx: typer.Context, config: dict[str, dict[str, Any]], *, dry_run: bool, full: bool, quiet: bool
+) -> dict[str, dict[str, Any]]:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed} records"),
+        TimeElapsedColumn(),
+        console=err_console,
+        disable=quiet,
+    ) as bar:
+        tasks = {name: bar.add_task(name, total=None) for name in config}
+        _, results = service.run(
+            engine(ctx), config, dry_run=dry_run, full=full, progress=lambda source, n: bar.advance(tasks[source], n)
+        )
+    return results
+
+
+def print_results(results: dict[str, dict[str, Any]]) -> None:
+    table = Table("source", "state", *COUNT_KEYS)
+    for name, r in results.items():
+        table.add_row(name, r["state"], *(str(r.get(k, "")) for k in COUNT_KEYS))
+    console.print(table)
+    for r in results.values():
+        if r.get("error"):
+            err_console.print(r["error"])
+
+
+@sync_app.command("run")
+def run_cmd(
+    ctx: typer.Context,
+    config: ConfigOpt,
+    source: SourceOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Do everything, write nothing.")] = False,
+    full: Annotated[bool, typer.Option("--full", help="Ignore the cursor and read each source whole.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Sync every source (or one); exit 1 when a source failed, the others are still synced."""
+    sources = service.pick(service.load_config(config), source)
+    results = run_with_progress(ctx, sources, dry_run=dry_run, full=full, quiet=as_json)
+    if as_json:
+        print_json({name: {k: r.get(k, 0) for k in COUNT_KEYS} for name, r in results.items()})
+        for r in results.values():
+            if r.get("error"):
+                err_console.print(r["error"])
+    else:
+        print_results(results)
+    if any(r["state"] != "done" for r in results.values()):
+        raise typer.Exit(1)
+
+
+@sync_app.command("runs")
+def runs_cmd(ctx: typer.Context, limit: int = 20, as_json: JsonOpt = False) -> None:
+    """Recent runs with their accounting per source."""
+    with Session(engine(ctx)) as session:
+        found = service.runs(session, limit)
+    if as_json:
+        print_json(found)
+        return
+    table = Table("run", "state", "started", "source", "source state", *COUNT_KEYS)
+    for r in found:
+        sources: dict[str, dict[str, Any]] = r["sources"] or {"-": {}}
+        for name, s in sources.items():
+            table.add_row(
+                str(r["id"]),
+                r["state"],
+                r["started_at"][:19],
+                name,
+                s.get("state", ""),
+                *(str(s.get(k, "")) for k in COUNT_KEYS),
+            )
+    console.print(table)
+
+
+@quarantine_app.command("list")
+def quarantine_list(
+    ctx: typer.Context, source: SourceOpt = None, state: str | None = "open", limit: int = 100, as_json: JsonOpt = False
+) -> None:
+    """Quarantined records (reasons only; the payload with personal data is shown by ``show``)."""
+    with Session(engine(ctx)) as session:
+        rows: list[dict[str, Any]] = [
+            {
+                "id": q.id,
+                "source": q.source,
+                "source_id": q.source_id,
+                "state": q.state,
+                "reasons": q.reasons,
+                "run_id": q.run_id,
+            }
+            for q in repository.quarantine_list(session, source, state or None, limit)
+        ]
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("id", "source", "source id", "state", "reasons")
+    for r in rows:
+        table.add_row(
+            str(r["id"]),
+            str(r["source"]),
+            str(r["source_id"]),
+            str(r["state"]),
+            "; ".join(r["reasons"]),
+        )
+    console.print(table)
+
+
+@quarantine_app.command("show")
+def quarantine_show(ctx: typer.Context, record_id: int) -> None:
+    """One quarantined record with its raw payload (operators only: it holds personal data)."""
+    with Session(engine(ctx)) as session:
+        q = session.get(QuarantinedRecord, record_id)
+        if q is None:
+            raise NotFound(f"quarantined record {record_id} does not exist")
+        print_json(
+            {
+                "id": q.id,
+                "source": q.source,
+                "source_id": q.source_id,
+                "state": q.state,
+                "reasons": q.reasons,
+                "run_id": q.run_id,
+                "payload": q.payload,
+            }
+        )
+
+
+@quarantine_app.command("replay")
+def quarantine_replay(
+    ctx: typer.Context, config: ConfigOpt, source: SourceOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Re-read the sources whole (after a mapping fix or corrected source rows): records now clean are loaded and
+    their quarantine entries resolved."""
+    results = run_with_progress(
+        ctx, service.pick(service.load_config(config), source), dry_run=False, full=True, quiet=as_json
+    )
+    with Session(engine(ctx)) as session:
+        left = {name: repository.open_quarantine_count(session, name) for name in results}
+    if as_json:
+        print_json(
+            {name: {**{k: r.get(k, 0) for k in COUNT_KEYS}, "still_open": left[name]} for name, r in results.items()}
+        )
+    else:
+        print_results(results)
+        console.print("still quarantined: " + ", ".join(f"{k} {v}" for k, v in left.items()))
+
+
+def reconcile_cmd(
+    ctx: typer.Context,
+    config: ConfigOpt,
+    source: SourceOpt = None,
+    as_json: JsonOpt = False,
+    html_file: Annotated[Path | None, typer.Option("--html", help="Also write an HTML report here.")] = None,
+) -> None:
+    """Each source against the store: missing, extra and changed ids; counts by status, unit and month."""
+    with Session(engine(ctx)) as session:
+        report = reconcile(session, service.pick(service.load_config(config), source), datetime.now(VN_TZ).date())
+    if html_file is not None:
+        html_file.write_text(render_html(report), encoding="utf-8")
+    if as_json:
+        print_json(report)
+        return
+    table = Table("source", "source rows", "store rows", "missing", "extra", "changed", "quarantined")
+    for name, r in report.items():
+        table.add_row(
+            name,
+            *(
+                str(r.get(k, ""))
+                for k in ("source_rows", "store_rows", "missing", "extra", "changed", "quarantined_open")
+            ),
+        )
+    console.print(table)
+
+
+@cutover_app.command("check")
+def cutover_check(
+    ctx: typer.Context,
+    config: ConfigOpt,
+    source: SourceOpt = None,
+    max_lag: Annotated[float, typer.Option("--max-lag-minutes")] = 60,
+    as_json: JsonOpt = False,
+) -> None:
+    """Verdict per source: ready to switch off, or every reason why not. Exit 1 when one is not ready."""
+    with Session(engine(ctx)) as session:
+        verdicts = cutover.check(
+            session, service.pick(service.load_config(config), source), datetime.now(VN_TZ).date(), max_lag
+        )
+    if as_json:
+        print_json(verdicts)
+    else:
+        for name, v in verdicts.items():
+            console.print(f"{name}: {'READY' if v['ready'] else 'NOT READY'}")
+            for reason in v["reasons"]:
+                console.print(f"  - {reason}")
+    if not all(v["ready"] for v in verdicts.values()):
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(sync_app, name="sync")
+    app.add_typer(cutover_app, name="cutover")
+    app.command("reconcile")(reconcile_cmd)

@@ -1,0 +1,102 @@
+"""The connector interface, its error tree and the registry of connectors.
+
+Error tree::
+
+    SourceError            a source could not be read
+    ├── TransientError     worth retrying (HTTP 5xx, timeouts, dropped connections)
+    └── TerminalError      retrying will not help (bad configuration, 4xx, source stays down): stops that source
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib.metadata import entry_points
+from typing import Any, Protocol
+
+GROUP = "hopnhat.connectors"
+
+CANONICAL_FIELDS = (
+    "code",
+    "procedure_code",
+    "procedure_name",
+    "field_code",
+    "applicant_name",
+    "applicant_id_number",
+    "applicant_phone",
+    "applicant_address",
+    "applicant_type",
+    "channel",
+    "status",
+    "received_at",
+    "due_at",
+    "returned_at",
+    "unit",
+    "agency_code",
+)
+"""Keys of :attr:`RawRecord.fields`; values are still source values (dates as text or datetime, unit as code or
+name), the engine normalises them. ``unit_is_name`` (bool) says the unit is a name, not a code."""
+
+
+@dataclass(frozen=True, slots=True)
+class RawRecord:
+    source_id: str
+    updated: datetime | None
+    """Source update time, naive Vietnam local time (the cursor); ``None`` when unreadable."""
+    payload: dict[str, Any]
+    """The record exactly as read (kept in quarantine)."""
+    fields: dict[str, Any]
+    problems: list[str] = field(default_factory=list)
+    """What the connector already found wrong (bytes not UTF-8, ...)."""
+
+
+class SourceError(Exception):
+    pass
+
+
+class TransientError(SourceError):
+    pass
+
+
+class TerminalError(SourceError):
+    pass
+
+
+class Connector(Protocol):
+    """Reads one source. ``extract`` yields every record updated at or after ``since`` (all when ``None``) in
+    update-time order, streaming (never the whole source in memory)."""
+
+    def extract(self, since: datetime | None) -> Iterator[RawRecord]: ...
+
+
+ConnectorFactory = Callable[[Mapping[str, Any]], Connector]
+
+
+def _builtins() -> dict[str, ConnectorFactory]:
+    from hopnhat.sync.connectors.files import FilesConnector
+    from hopnhat.sync.connectors.http_api import HttpApiConnector
+    from hopnhat.sync.connectors.sql import SqlConnector
+
+    return {"http_api": HttpApiConnector, "sql": SqlConnector, "files": FilesConnector}
+
+
+def available() -> dict[str, ConnectorFactory]:
+    """Built-ins, then whatever installed packages declare in the entry-point group (they may override)."""
+    found = _builtins()
+    for ep in entry_points(group=GROUP):
+        found[ep.name] = ep.load()
+    return found
+
+
+def get_connector(name: str, options: Mapping[str, Any]) -> Connector:
+    factories = available()
+    if name not in factories:
+        raise TerminalError(f"unknown connector {name!r} (known: {', '.join(sorted(factories))})")
+    return factories[name](options)
+
+
+def require(options: Mapping[str, Any], key: str) -> Any:
+    if key not in options:
+        raise TerminalError(f"option {key!r} is missing")
+    return options[key]

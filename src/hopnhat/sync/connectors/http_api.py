@@ -1,0 +1,95 @@
+"""Connector for a paged JSON API with national-portal field names (Cần Thơ)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from hopnhat.sync.connectors.base import RawRecord, TerminalError, TransientError, require
+
+FIELD_MAP = {
+    "code": "MaHoSo",
+    "procedure_code": "MaTTHC",
+    "procedure_name": "TenTTHC",
+    "field_code": "MaLinhVuc",
+    "applicant_name": "ChuHoSo",
+    "applicant_id_number": "SoCCCD",
+    "applicant_phone": "SoDienThoai",
+    "applicant_address": "DiaChi",
+    "applicant_type": "LoaiDoiTuong",
+    "channel": "KenhThucHien",
+    "status": "TrangThaiHoSo",
+    "received_at": "NgayTiepNhan",
+    "due_at": "NgayHenTra",
+    "returned_at": "NgayTra",
+    "unit": "MaDonVi",
+    "agency_code": "MaCoQuan",
+}
+
+
+def _stamp(value: Any) -> datetime | None:
+    try:
+        return datetime.strptime(str(value), "%Y%m%d%H%M%S")
+    except ValueError:
+        return None
+
+
+class HttpApiConnector:
+    def __init__(self, options: Mapping[str, Any], transport: httpx.BaseTransport | None = None) -> None:
+        self.base_url = str(require(options, "base_url")).rstrip("/")
+        self.endpoint = str(options.get("endpoint", "/api/hoso"))
+        self.page_size = int(options.get("page_size", 500))
+        self.retries = int(options.get("retries", 4))
+        self.backoff = float(options.get("backoff_seconds", 0.5))
+        # httpx logs every request at INFO: one line per page would drown the progress bars.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+        self.client = httpx.Client(timeout=float(options.get("timeout_seconds", 10)), transport=transport)
+
+    def _get(self, params: dict[str, Any]) -> dict[str, Any]:
+        last = ""
+        for attempt in range(self.retries + 1):
+            if attempt:
+                time.sleep(self.backoff * 2 ** (attempt - 1))
+            try:
+                resp = self.client.get(self.base_url + self.endpoint, params=params)
+            except (httpx.TimeoutException, httpx.TransportError) as exc:
+                last = f"{type(exc).__name__}: {exc}"
+                continue
+            if resp.status_code >= 500:
+                last = f"HTTP {resp.status_code}"
+                continue
+            if resp.status_code != 200:
+                raise TerminalError(
+                    f"{self.base_url}{self.endpoint} answered HTTP {resp.status_code}: {resp.text[:200]}"
+                )
+            try:
+                data: dict[str, Any] = resp.json()
+            except ValueError as exc:
+                raise TransientError(f"answer is not JSON: {exc}") from exc
+            return data
+        raise TerminalError(f"{self.base_url} still failing after {self.retries + 1} attempts ({last})")
+
+    def extract(self, since: datetime | None) -> Iterator[RawRecord]:
+        params: dict[str, Any] = {"page_size": self.page_size}
+        if since is not None:
+            params["updated_since"] = since.strftime("%Y%m%d%H%M%S")
+        try:
+            while True:
+                data = self._get(params)
+                for item in data.get("items", []):
+                    fields = {key: item.get(name) for key, name in FIELD_MAP.items()}
+                    for key, name in FIELD_MAP.items():
+                        if name not in item:
+                            fields[key] = None
+                    yield RawRecord(str(item.get("MaHoSo") or ""), _stamp(item.get("NgayCapNhat")), item, fields)
+                token = data.get("next_page_token")
+                if not token:
+                    return
+                params["page_token"] = token
+        finally:
+            self.client.close()

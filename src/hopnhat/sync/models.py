@@ -1,0 +1,105 @@
+"""Tables of the sync: runs and their per-source accounting, versioned cursors, locks, quarantine, source copies."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from hopnhat.db import Base, UTCDateTime, utcnow
+
+
+class SyncRun(Base):
+    """One ``sync run`` invocation; ``state`` is one of running, done, failed (a killed run stays running)."""
+
+    __tablename__ = "sync_run"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    state: Mapped[str] = mapped_column(String(16), default="running")
+    dry_run: Mapped[bool] = mapped_column(default=False)
+
+
+class SyncRunSource(Base):
+    """Accounting of one source in one run: extracted = inserted + updated + unchanged + quarantined + duplicates."""
+
+    __tablename__ = "sync_run_source"
+    __table_args__ = (UniqueConstraint("run_id", "source"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("sync_run.id", ondelete="CASCADE"), index=True)
+    source: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16), default="running")
+    """running, done, failed, skipped (locked by another process)."""
+    extracted: Mapped[int] = mapped_column(Integer, default=0)
+    inserted: Mapped[int] = mapped_column(Integer, default=0)
+    updated: Mapped[int] = mapped_column(Integer, default=0)
+    unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    quarantined: Mapped[int] = mapped_column(Integer, default=0)
+    duplicates: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(String(1000))
+
+
+class SyncCursor(Base):
+    """Incremental position of a source: the latest source update time loaded (local time, ISO), versioned so a
+    change of cursor semantics can be detected; written in the same transaction as the batch it covers."""
+
+    __tablename__ = "sync_cursor"
+
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    value: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SyncLock(Base):
+    """Who syncs a source now; taken by an atomic insert or by updating an expired row."""
+
+    __tablename__ = "sync_lock"
+
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class QuarantinedRecord(Base):
+    """A rejected source record, kept whole with its reasons until a later sync or replay loads it."""
+
+    __tablename__ = "sync_quarantine"
+    __table_args__ = (UniqueConstraint("source", "source_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(64), index=True)
+    source_id: Mapped[str] = mapped_column(String(200))
+    run_id: Mapped[int | None] = mapped_column(Integer)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    """Raw record as extracted (may hold personal data: shown to operators only, never logged)."""
+    reasons: Mapped[list[str]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(16), default="open")
+    """open, or resolved once a clean copy of the record was loaded."""
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SourceCopy(Base):
+    """Provenance: every source record that fed a dossier (transferred dossiers have copies in two sources)."""
+
+    __tablename__ = "sync_source_copy"
+    __table_args__ = (UniqueConstraint("source", "source_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(64))
+    source_id: Mapped[str] = mapped_column(String(200))
+    dossier_code: Mapped[str] = mapped_column(String(64), index=True)
+    row_hash: Mapped[str] = mapped_column(String(64))
+    source_updated: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[int | None] = mapped_column(Integer)
+    unit_code: Mapped[str | None] = mapped_column(String(8))
+    received_month: Mapped[str | None] = mapped_column(String(7))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+__all__ = ["QuarantinedRecord", "SourceCopy", "SyncCursor", "SyncLock", "SyncRun", "SyncRunSource"]

@@ -1,0 +1,155 @@
+"""Unit remapping through the registry, held in memory for a run (the registry is a few hundred rows): a code or a
+name as of the receipt date -> the unit of that date -> the unit(s) responsible today."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hopnhat.registry.models import LineageLink, Unit
+from hopnhat.registry.text import fold, modern_tones, nfc
+
+ABBREVIATIONS = {
+    "p.": "Phường",
+    "x.": "Xã",
+    "tt.": "Thị trấn",
+    "q.": "Quận",
+    "h.": "Huyện",
+    "tx.": "Thị xã",
+    "tp.": "Thành phố",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Remapped:
+    original_code: str
+    unit_code: str | None
+    review: str | None
+    """Why an officer must look (split without a rule, no successor, unit matched only loosely)."""
+
+
+def _expand(part: str) -> str:
+    head, _, rest = part.strip().partition(" ")
+    full = ABBREVIATIONS.get(head.lower())
+    return f"{full} {rest}" if full else part.strip()
+
+
+class Remapper:
+    def __init__(self, session: Session, today: date, split_rules: Mapping[str, str] | None = None) -> None:
+        self.today = today
+        self.rules = dict(split_rules or {})
+        units = session.scalars(select(Unit)).all()
+        self.by_id = {u.id: u for u in units}
+        self.by_code: dict[str, list[Unit]] = defaultdict(list)
+        for u in units:
+            self.by_code[u.code].append(u)
+        self.next: dict[int, list[int]] = defaultdict(list)
+        for link in session.scalars(select(LineageLink)).all():
+            if link.to_unit_id is not None:
+                self.next[link.from_unit_id].append(link.to_unit_id)
+        # Names of the units that existed just before the merger, folded: (name, parent name or "") -> codes.
+        self.names: dict[tuple[str, str], set[str]] = defaultdict(set)
+        self.exact: set[tuple[str, str]] = set()
+        eve = date(2025, 6, 30)
+        for u in units:
+            if not u.active_on(eve):
+                continue
+            parent = self._on(u.parent_code, eve) if u.parent_code else None
+            for pname in ("", parent.name if parent else ""):
+                self.names[(fold(u.name), fold(pname))].add(u.code)
+                self.exact.add((modern_tones(u.name).lower(), modern_tones(pname).lower()))
+        self._cache: dict[tuple[str, date], Remapped | None] = {}
+        self.centers = self._centers(session, [u for u in units if u.active_on(today)])
+
+    def _centers(self, session: Session, units: list[Unit]) -> dict[str, str]:
+        """Agency code of the service center handling each unit of today (none until codes are issued)."""
+        from hopnhat.errors import HopnhatError
+        from hopnhat.registry import service as registry
+
+        centers: dict[str, str] = {}
+        for u in units:
+            try:
+                if u.level == "commune":
+                    centers[u.code] = registry.center_for_commune(session, u.code, self.today).code
+                elif u.level == "province":
+                    centers[u.code] = registry.provincial_center(session, u.code, self.today).code
+            except HopnhatError:
+                continue
+        return centers
+
+    def _on(self, code: str | None, day: date) -> Unit | None:
+        for u in self.by_code.get(code or "", []):
+            if u.active_on(day):
+                return u
+        return None
+
+    def code_for_name(self, name: str, province_code: str) -> tuple[str | None, bool]:
+        """Old unit code of a unit written as a name (``P. Vị Tân, TP. Vị Thanh``); second value: the name matched
+        only once diacritics were dropped (a misspelling an officer should confirm)."""
+        parts = [_expand(p) for p in nfc(name).split(",") if p.strip()]
+        if parts and fold(parts[-1]).startswith(("tinh ", "thanh pho can tho")) and len(parts) > 1:
+            parts = parts[:-1]
+        if not parts:
+            return None, False
+        key = (fold(parts[0]), fold(parts[1]) if len(parts) > 1 else "")
+        codes = self.names.get(key, set())
+        if len(codes) > 1:
+            same = {c for c in codes if (self._on(c, date(2025, 6, 30)) or Unit()).province_code == province_code}
+            codes = same if len(same) == 1 else codes
+        if len(codes) != 1:
+            return None, False
+        exact = (modern_tones(parts[0]).lower(), modern_tones(parts[1]).lower() if len(parts) > 1 else "")
+        return next(iter(codes)), exact not in self.exact
+
+    def remap(self, code: str, received: date) -> Remapped | None:
+        """``None`` when no unit had that code on the receipt date."""
+        key = (code, received)
+        if key not in self._cache:
+            self._cache[key] = self._remap(code, received)
+        return self._cache[key]
+
+    def _remap(self, code: str, received: date) -> Remapped | None:
+        unit = self._on(code, received)
+        if unit is None:
+            # The old systems were not reconfigured at the merger: dossiers received after it still carry the old
+            # codes, which mean the unit that last held the code before the receipt date.
+            earlier = [u for u in self.by_code.get(code, []) if u.valid_from <= received]
+            unit = max(earlier, key=lambda u: u.valid_from) if earlier else None
+        if unit is None:
+            return None
+        if unit.active_on(self.today):
+            return Remapped(code, unit.code, None)
+        found: dict[int, Unit] = {}
+        frontier, seen = [unit.id], {unit.id}
+        while frontier:
+            nxt = []
+            for uid in frontier:
+                for to in self.next.get(uid, []):
+                    if to in seen:
+                        continue
+                    seen.add(to)
+                    succ = self.by_id[to]
+                    if succ.active_on(self.today):
+                        found[to] = succ
+                    elif succ.valid_from <= self.today:
+                        nxt.append(to)
+            frontier = nxt
+        codes = sorted({u.code for u in found.values()})
+        if len(codes) == 1:
+            return Remapped(code, codes[0], None)
+        if len(codes) > 1:
+            rule = self.rules.get(code)
+            if rule in codes:
+                return Remapped(code, rule, None)
+            return Remapped(code, None, f"unit {code} was split into {', '.join(codes)}: no routing rule")
+        if unit.level == "district":
+            # Districts were abolished on 2025-07-01 without a successor; their dossiers fall to the merged city.
+            city = self._remap(unit.province_code, received)
+            if city is not None and city.unit_code is not None:
+                return Remapped(code, city.unit_code, None)
+        return Remapped(code, None, f"unit {code} has no successor on {self.today}")

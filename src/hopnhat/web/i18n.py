@@ -1,0 +1,171 @@
+"""Page texts in Vietnamese (first) and English; the language comes from ``?lang=`` or the ``lang`` cookie.
+
+Every Vietnamese text is written with its diacritics and kept in NFC (a test checks both).
+"""
+
+from __future__ import annotations
+
+LANGS = ("vi", "en")
+DEFAULT_LANG = "vi"
+
+TEXTS: dict[str, tuple[str, str]] = {
+    "app_title": ("Hợp nhất Cần Thơ", "Cần Thơ consolidation"),
+    "skip": ("Bỏ qua đến nội dung chính", "Skip to main content"),
+    "nav": ("Điều hướng chính", "Main navigation"),
+    "overview": ("Tổng quan", "Overview"),
+    "registry": ("Danh mục đơn vị", "Unit registry"),
+    "convert": ("Chuyển đổi địa chỉ", "Address converter"),
+    "sync": ("Đồng bộ dữ liệu", "Data sync"),
+    "quarantine": ("Hồ sơ cách ly", "Quarantine"),
+    "lookup": ("Tra cứu hồ sơ", "Dossier lookup"),
+    "dossiers": ("Hồ sơ theo trung tâm", "Dossiers per center"),
+    "systems": ("Hệ thống", "Systems"),
+    "incidents": ("Sự cố", "Incidents"),
+    "plan": ("Kế hoạch", "Plan"),
+    "centers": ("Trung tâm phục vụ", "Service centers"),
+    "signin": ("Đăng nhập", "Sign in"),
+    "signout": ("Đăng xuất", "Sign out"),
+    "username": ("Tên đăng nhập", "Username"),
+    "password": ("Mật khẩu", "Password"),
+    "bad_signin": ("Sai tên đăng nhập hoặc mật khẩu.", "Wrong username or password."),
+    "signed_in_as": ("Đang đăng nhập", "Signed in as"),
+    "forbidden": ("Bạn không có quyền xem trang này.", "You may not open this page."),
+    "not_available": (
+        "Chức năng này chưa sẵn sàng trong bản cài đặt hiện tại.",
+        "This feature is not available yet in this installation.",
+    ),
+    "language": ("Ngôn ngữ", "Language"),
+    "search": ("Tìm", "Search"),
+    "name": ("Tên", "Name"),
+    "code": ("Mã", "Code"),
+    "type": ("Loại", "Type"),
+    "level": ("Cấp", "Level"),
+    "parent": ("Trực thuộc", "Parent"),
+    "valid_from": ("Hiệu lực từ", "Valid from"),
+    "valid_to": ("Hiệu lực đến", "Valid to"),
+    "on_date": ("Ngày", "On"),
+    "none_found": ("Không tìm thấy.", "Nothing found."),
+    "dossier_code": ("Mã hồ sơ", "Dossier code"),
+    "procedure": ("Thủ tục", "Procedure"),
+    "status": ("Trạng thái", "Status"),
+    "received_at": ("Ngày tiếp nhận", "Received"),
+    "due_at": ("Hạn giải quyết", "Due"),
+    "finished_at": ("Ngày hoàn thành", "Finished"),
+    "unit": ("Đơn vị", "Unit"),
+    "center": ("Trung tâm", "Center"),
+    "overdue": ("Quá hạn", "Overdue"),
+    "on_time": ("Đúng hạn", "On time"),
+    "applicant": ("Người nộp", "Applicant"),
+    "lookup_hint": (
+        "Nhập mã hồ sơ in trên giấy tiếp nhận. Trang này không hiển thị thông tin cá nhân.",
+        "Type the dossier code printed on the receipt. No personal data is shown here.",
+    ),
+    "state": ("Tình trạng", "State"),
+    "staff_ok": ("Có danh sách nhân sự", "Staff list"),
+    "regulation_ok": ("Có quy chế hoạt động", "Regulation"),
+    "equipment_ok": ("Đủ trang thiết bị", "Equipment"),
+    "last_check": ("Lần kiểm tra cuối", "Last check"),
+    "detail": ("Chi tiết", "Detail"),
+    "system": ("Hệ thống", "System"),
+    "opened_at": ("Bắt đầu", "Opened"),
+    "closed_at": ("Kết thúc", "Closed"),
+    "cause": ("Nguyên nhân", "Cause"),
+    "notes": ("Ghi chú", "Notes"),
+    "day": ("Ngày", "Day"),
+    "checks": ("Số lần kiểm tra", "Checks"),
+    "uptime_pct": ("Hoạt động (%)", "Uptime (%)"),
+    "p50_ms": ("Độ trễ p50 (ms)", "Latency p50 (ms)"),
+    "p95_ms": ("Độ trễ p95 (ms)", "Latency p95 (ms)"),
+    "former_province": ("Tỉnh cũ", "Former province"),
+    "criticality": ("Mức quan trọng", "Criticality"),
+    "decision": ("Phương án", "Decision"),
+    "target_system": ("Hệ thống đích", "Target system"),
+    "target_date": ("Ngày hoàn thành dự kiến", "Target date"),
+    "run": ("Lần chạy", "Run"),
+    "started_at": ("Bắt đầu", "Started"),
+    "extracted": ("Đã trích xuất", "Extracted"),
+    "inserted": ("Thêm mới", "Inserted"),
+    "updated": ("Cập nhật", "Updated"),
+    "unchanged": ("Không đổi", "Unchanged"),
+    "quarantined": ("Cách ly", "Quarantined"),
+    "duplicates": ("Trùng lặp", "Duplicates"),
+    "error": ("Lỗi", "Error"),
+    "source_id": ("Mã bản ghi nguồn", "Source record id"),
+    "reasons": ("Lý do", "Reasons"),
+    "deadline": ("Hạn chót", "Deadline"),
+    "responsible_unit": ("Đơn vị chủ trì", "Responsible unit"),
+    "at_risk": ("Có nguy cơ trễ", "At risk"),
+    "unit_code": ("Mã đơn vị hành chính", "Unit code"),
+    "history": ("Quá trình xử lý", "Processing history"),
+    "rate_limited": (
+        "Bạn tra cứu quá nhiều lần. Vui lòng thử lại sau một phút.",
+        "Too many lookups. Please try again in a minute.",
+    ),
+    "dossier_not_found": ("Không tìm thấy hồ sơ có mã này.", "No dossier has this code."),
+    "address": ("Địa chỉ cũ", "Old address"),
+    "address_hint": (
+        "Ví dụ: Ấp 3, xã Vị Thanh, huyện Vị Thủy, tỉnh Hậu Giang",
+        "Example: Ấp 3, xã Vị Thanh, huyện Vị Thủy, tỉnh Hậu Giang",
+    ),
+    "convert_button": ("Chuyển đổi", "Convert"),
+    "new_address": ("Địa chỉ mới", "New address"),
+    "confidence": ("Độ tin cậy", "Confidence"),
+    "candidates": ("Các khả năng", "Candidates"),
+    "replay": ("Xử lý lại", "Replay"),
+    "replayed": ("Đã xử lý lại bản ghi.", "The record was replayed."),
+    "reason": ("Lý do", "Reason"),
+    "source": ("Nguồn", "Source"),
+    "runs": ("Các lần đồng bộ", "Sync runs"),
+    "accounting": ("Đối soát", "Accounting"),
+    "verdicts": ("Kết luận chuyển đổi", "Cut-over verdicts"),
+    "progress": ("Tiến độ hợp nhất", "Consolidation progress"),
+    "systems_up": ("Hệ thống hoạt động", "Systems up"),
+    "systems_down": ("Hệ thống ngừng", "Systems down"),
+    "up": ("Hoạt động", "Up"),
+    "down": ("Ngừng", "Down"),
+    "unknown": ("Chưa rõ", "Unknown"),
+    "uptime": ("Thời gian hoạt động", "Uptime"),
+    "overdue_tasks": ("Nhiệm vụ quá hạn", "Overdue tasks"),
+    "readiness": ("Mức sẵn sàng của trung tâm", "Centers' readiness"),
+    "ready": ("Sẵn sàng", "Ready"),
+    "not_ready": ("Chưa sẵn sàng", "Not ready"),
+    "dossiers_total": ("Tổng số hồ sơ", "Dossiers"),
+    "migrated": ("Đã chuyển đổi", "Migrated"),
+    "needs_review": ("Cần rà soát", "Needs review"),
+    "on_time_rate": ("Tỷ lệ đúng hạn", "On-time rate"),
+    "all_centers": ("Tất cả trung tâm", "All centers"),
+    "show": ("Xem", "Show"),
+    "only_overdue": ("Chỉ hồ sơ quá hạn", "Overdue only"),
+    "count": ("Số lượng", "Count"),
+    "users": ("Tài khoản", "Accounts"),
+    "page_not_found": ("Không tìm thấy trang.", "Page not found."),
+    "error_input": ("Dữ liệu nhập không hợp lệ", "Invalid input"),
+    "status_1": ("Mới đăng ký", "Submitted"),
+    "status_2": ("Đã tiếp nhận", "Received"),
+    "status_3": ("Từ chối", "Refused"),
+    "status_4": ("Đang xử lý", "In process"),
+    "status_5": ("Yêu cầu bổ sung", "Supplement requested"),
+    "status_6": ("Chờ thực hiện nghĩa vụ tài chính", "Fees due"),
+    "status_7": ("Công dân rút hồ sơ", "Withdrawn"),
+    "status_8": ("Dừng xử lý", "Stopped"),
+    "status_9": ("Đã xử lý xong", "Finished"),
+    "status_10": ("Đã trả kết quả", "Returned"),
+}
+
+
+def pick_lang(query: str | None, cookie: str | None) -> str:
+    for value in (query, cookie):
+        if value in LANGS:
+            return value
+    return DEFAULT_LANG
+
+
+def translate(key: str, lang: str) -> str:
+    """The text for ``key``; an unknown key shows itself so a missing translation is visible, not fatal."""
+    pair = TEXTS.get(key)
+    if pair is None:
+        return key
+    return pair[1] if lang == "en" else pair[0]
+
+
+__all__ = ["DEFAULT_LANG", "LANGS", "TEXTS", "pick_lang", "translate"]

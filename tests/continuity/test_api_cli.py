@@ -1,0 +1,144 @@
+"""The continuity API and CLI over a committed store on both backends."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from hopnhat.app import create_app
+from hopnhat.cli import app as cli_app
+from hopnhat.config import Settings
+from hopnhat.db import make_engine
+from tests.continuity.servers import HttpServer
+
+API = "/api/v1/continuity"
+runner = CliRunner()
+
+
+@pytest.fixture
+def client(store_url: str) -> Iterator[TestClient]:
+    engine = make_engine(store_url)
+    try:
+        yield TestClient(create_app(Settings(database_url=store_url), engine=engine))
+    finally:
+        engine.dispose()
+
+
+def cli(store_url: str, *args: str) -> tuple[int, str]:
+    result = runner.invoke(cli_app, ["--db", store_url, *args])
+    return result.exit_code, result.output
+
+
+def test_api_systems_probes_status_and_metrics(client: TestClient, store_url: str) -> None:
+    body = {"code": "ct-portal", "name": "Cổng thông tin điện tử", "criticality": "high", "decision": "keep"}
+    assert client.post(f"{API}/systems", json=body).status_code == 201
+    assert client.post(f"{API}/systems", json=body).json()["error"] == "conflict"
+    assert client.post(f"{API}/systems", json={**body, "code": "x", "decision": "burn"}).status_code == 422
+    assert client.patch(f"{API}/systems/ct-portal", json={"status": "migrating"}).json()["status"] == "migrating"
+    assert client.get(f"{API}/systems/nope").status_code == 404
+
+    server = HttpServer()
+    probe = {
+        "name": "portal-http",
+        "kind": "http",
+        "target": server.url + "/",
+        "body_contains": "OK",
+        "fail_threshold": 1,
+        "timeout_s": 2,
+    }
+    assert client.put(f"{API}/systems/ct-portal/probes", json=probe).status_code == 200
+    try:
+        code, out = cli(store_url, "monitor", "--once")
+        assert code == 0 and "UP   portal-http" in out, out
+        assert client.get(f"{API}/status").json()[0]["state"] == "up"
+    finally:
+        server.stop()
+    code, out = cli(store_url, "monitor", "--once")
+    assert code == 0 and "DOWN portal-http" in out
+    [status] = client.get(f"{API}/status").json()
+    assert status["state"] == "down" and status["open_incident_id"] is not None
+    incident = client.get(f"{API}/incidents", params={"open_only": True}).json()[0]
+    noted = client.post(f"{API}/incidents/{incident['id']}/notes", json={"note": "đang xử lý"}).json()
+    assert "đang xử lý" in noted["notes"]
+    uptime = client.get(f"{API}/systems/ct-portal/uptime").json()
+    assert sum(d["checks"] for d in uptime) == 2 and 50.0 in [d["uptime_pct"] for d in uptime]
+
+    metrics = client.get(f"{API}/metrics")
+    assert metrics.headers["content-type"].startswith("text/plain")
+    assert 'hopnhat_probe_up{probe="portal-http",system="ct-portal"} 0.0' in metrics.text
+    assert "hopnhat_incidents_open 1.0" in metrics.text
+    assert "hopnhat_probe_latency_seconds_bucket" in metrics.text
+
+    assert client.post(f"{API}/heartbeats/relay").status_code == 204
+
+
+def test_cli_example_inventory_plan_and_centers(store_url: str, tmp_path: Path) -> None:
+    code, out = cli(store_url, "systems", "import", "--example")
+    assert code == 0 and "EXAMPLE" in out
+    code, out = cli(store_url, "systems", "list", "--json")
+    systems = json.loads(out)
+    provinces = {s["province"] for s in systems}
+    assert {"Tỉnh Sóc Trăng (cũ)", "Tỉnh Hậu Giang (cũ)"} <= provinces and len(systems) > 40
+
+    assert cli(store_url, "plan", "import", "--example")[0] == 0
+    code, out = cli(store_url, "plan", "overdue", "--on", "2025-07-05", "--json")
+    assert {t["code"] for t in json.loads(out) if t["overdue"]} == {"T02", "T03"}
+
+    assert cli(store_url, "centers", "seed") == (0, "104 centers created\n")
+    code, out = cli(store_url, "centers", "readiness", "--center", "31120", "--json")
+    [row] = json.loads(out)
+    assert row["ready"] is False and "no staff list (due 2025-06-30)" in row["reasons"]
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("systems:\n  - code: x\n    name: X\n    decision: burn\n", encoding="utf-8")
+    code, out = cli(store_url, "systems", "import", str(bad))
+    assert code == 1 and "bad.yaml: system x: decision" in out and "Traceback" not in out
+    code, out = cli(store_url, "centers", "import", str(tmp_path / "missing.csv"))
+    assert code == 1 and "no such file" in out
+
+
+def test_api_plan_readiness_overview_and_csv_inventory(client: TestClient, store_url: str, tmp_path: Path) -> None:
+    inventory = tmp_path / "systems.csv"
+    inventory.write_text(
+        "code,name,former_province,criticality,decision,target_system,target_date\n"
+        "hg-mail,Thư điện tử Hậu Giang,Tỉnh Hậu Giang (cũ),high,migrate,ct-mail,2025-09-30\n",
+        encoding="utf-8",
+    )
+    assert cli(store_url, "systems", "import", str(inventory)) == (0, "1 systems, 0 probes loaded\n")
+    assert client.get(f"{API}/systems/hg-mail").json()["target_date"] == "2025-09-30"
+    code, out = cli(store_url, "systems", "maintenance", "hg-mail", "--from", "2025-07-01T22:00", "--to", "x")
+    assert code == 1 and "ISO date-times" in out
+    ok = cli(
+        store_url,
+        "systems",
+        "maintenance",
+        "hg-mail",
+        "--from",
+        "2025-07-01T22:00+07:00",
+        "--to",
+        "2025-07-02T02:00+07:00",
+    )
+    assert ok[0] == 0, ok[1]
+
+    task = {"code": "ignored", "title": "Chuyển thư điện tử", "deadline": "2020-01-31"}
+    assert client.put(f"{API}/tasks/M1", json=task).status_code == 200
+    assert [t["code"] for t in client.get(f"{API}/tasks", params={"view": "overdue"}).json()] == ["M1"]
+    assert client.patch(f"{API}/tasks/M1", json={"status": "done"}).json()["status"] == "done"
+    assert client.get(f"{API}/tasks", params={"view": "overdue"}).json() == []
+    assert client.patch(f"{API}/tasks/M9", json={"status": "done"}).status_code == 404
+
+    assert cli(store_url, "centers", "seed")[0] == 0
+    staff = tmp_path / "staff.csv"
+    staff.write_text("center_code,person,from_date\n31120,Phạm Văn D,2025-06-01\n", encoding="utf-8")
+    assert cli(store_url, "centers", "import", str(staff)) == (0, "1 staff rows imported\n")
+    relaxed = {"center": "31120", "regulation_by": "2025-12-31", "require_equipment": False}
+    [row] = client.get(f"{API}/readiness", params=relaxed).json()
+    assert row["staff_ok"] is True and row["regulation_ok"] is False and "Phạm Văn D" not in json.dumps(row)
+    overview = client.get(f"{API}/overview").json()
+    assert overview["centers"] == {"total": 104, "ready": 0}
+    assert overview["systems"]["unknown"] == 1 and overview["tasks"]["done"] == 1

@@ -1,0 +1,164 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from typer.testing import CliRunner
+
+from hopnhat.app import create_app
+from hopnhat.cli import app
+from hopnhat.config import get_settings
+from hopnhat.db import make_engine, session_scope
+from hopnhat.portal.simulator import free_port
+from hopnhat.store.models import OutboxEvent
+from tests.portal.conftest import Sim
+from tests.portal.factories import make_dossier, make_outbox
+
+runner = CliRunner()
+
+
+def _kill_one(store_url: str) -> int:
+    """Make the first event dead, as the relay would after too many failures."""
+    engine = make_engine(store_url)
+    with session_scope(engine) as session:
+        event = session.scalars(select(OutboxEvent).order_by(OutboxEvent.id)).first()
+        assert event is not None
+        event.state, event.attempts, event.last_error = "dead", 10, "portal /DongBoHoSoMC: HTTP 503"
+        event_id = event.id
+    engine.dispose()
+    return event_id
+
+
+def test_cli_relay_status_dead_and_requeue(store_url: str, sim: Sim) -> None:
+    engine = make_engine(store_url)
+    with session_scope(engine) as session:
+        make_outbox(session, dossiers=2, steps=1)
+    engine.dispose()
+    dead_id = _kill_one(store_url)
+
+    result = runner.invoke(app, ["--db", store_url, "portal", "status", "--json"])
+    assert result.exit_code == 0, result.output
+    status = json.loads(result.output)
+    assert (status["pending"], status["dead"], status["blocked_dossiers"]) == (3, 1, 1)
+
+    result = runner.invoke(app, ["--db", store_url, "portal", "relay", "--once", "--url", sim.url])
+    assert result.exit_code == 0, result.output
+    assert "delivered 2 event(s)" in result.output  # the other dossier; the dead one blocks its own
+
+    listed = runner.invoke(app, ["--db", store_url, "portal", "dead", "list", "--json"])
+    assert [d["id"] for d in json.loads(listed.output)] == [dead_id]
+
+    assert runner.invoke(app, ["--db", store_url, "portal", "requeue", "999999"]).exit_code == 1
+    both = runner.invoke(app, ["--db", store_url, "portal", "requeue"])
+    assert both.exit_code == 1 and "either an event id or --all" in both.output
+    again = runner.invoke(app, ["--db", store_url, "portal", "requeue", str(dead_id)])
+    assert again.exit_code == 0 and "requeued 1" in again.output
+
+    result = runner.invoke(app, ["--db", store_url, "portal", "relay", "--once", "--url", sim.url])
+    assert "delivered 2 event(s)" in result.output
+    text = runner.invoke(app, ["--db", store_url, "portal", "status"]).output
+    assert "pending   0" in text and "dead      0" in text
+    assert len(sim.accepted()) == 4
+
+
+def test_relay_output_and_logs_carry_no_personal_data(store_url: str, sim: Sim) -> None:
+    engine = make_engine(store_url)
+    with session_scope(engine) as session:
+        make_dossier(session, "H13-260210-0200", applicant_name="Trần Thị Bích", procedure_code="")
+    engine.dispose()
+    result = runner.invoke(app, ["--db", store_url, "portal", "relay", "--once", "--url", sim.url])
+    dead = runner.invoke(app, ["--db", store_url, "portal", "dead", "list"])
+    for output in (result.output, dead.output):
+        assert "Bích" not in output and "092099001234" not in output
+    assert "MaTTHC" in dead.output
+
+
+def test_cli_refuses_a_bad_url(store_url: str) -> None:
+    result = runner.invoke(app, ["--db", store_url, "portal", "relay", "--once", "--url", "ftp://x"])
+    assert result.exit_code == 1 and "not an http(s) URL" in result.output
+
+
+def test_api_status_dead_and_requeue(store_url: str) -> None:
+    engine = make_engine(store_url)
+    with session_scope(engine) as session:
+        make_outbox(session, dossiers=1, steps=1)
+    dead_id = _kill_one(store_url)
+    with TestClient(create_app(get_settings(database_url=store_url), engine=engine)) as api:
+        status = api.get("/api/v1/portal/status").json()
+        assert (status["pending"], status["dead"]) == (1, 1)
+        dead = api.get("/api/v1/portal/dead").json()
+        assert [d["id"] for d in dead] == [dead_id] and "HTTP 503" in dead[0]["last_error"]
+        assert "payload" not in dead[0]
+        missing = api.post("/api/v1/portal/dead/999999/requeue")
+        assert missing.status_code == 404 and "999999" in missing.json()["detail"]
+        assert api.post(f"/api/v1/portal/dead/{dead_id}/requeue").json() == {"requeued": 1}
+        again = api.post(f"/api/v1/portal/dead/{dead_id}/requeue")
+        assert again.status_code == 409 and "not dead" in again.json()["detail"]
+        assert api.post("/api/v1/portal/dead/requeue").json() == {"requeued": 0}
+    with Session(engine) as session:
+        assert {e.state for e in session.scalars(select(OutboxEvent))} == {"pending"}
+    engine.dispose()
+
+
+def test_simulate_command_serves_over_http(tmp_path: Path) -> None:
+    port = free_port()
+    env = {**os.environ, "HOPNHAT_DATABASE_URL": f"sqlite:///{tmp_path / 'unused.db'}"}
+    proc = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "hopnhat"),
+            "portal",
+            "simulate",
+            "--port",
+            str(port),
+            "--db",
+            str(tmp_path / "s.db"),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                answer = httpx.post(
+                    f"http://127.0.0.1:{port}/login", json={"username": "hopnhat", "password": "hopnhat"}
+                )
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None and time.monotonic() < deadline, "simulator did not start"
+                time.sleep(0.2)
+        assert answer.json()["error_code"] == "0"
+        assert (tmp_path / "s.db").exists()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_check_compares_local_and_portal_status(store_url: str, sim: Sim) -> None:
+    engine = make_engine(store_url)
+    with session_scope(engine) as session:
+        make_outbox(session, dossiers=1, steps=1, prefix="CHK")
+    engine.dispose()
+    before = runner.invoke(app, ["--db", store_url, "portal", "check", "CHK-0000", "--url", sim.url, "--json"])
+    assert before.exit_code == 0, before.output
+    assert json.loads(before.output) | {} == {
+        "dossier_code": "CHK-0000",
+        "local_status": 4,
+        "portal_status": None,
+        "portal_steps": 0,
+        "undelivered_events": 2,
+        "in_sync": False,
+    }
+    runner.invoke(app, ["--db", store_url, "portal", "relay", "--once", "--url", sim.url])
+    after = runner.invoke(app, ["--db", store_url, "portal", "check", "CHK-0000", "--url", sim.url])
+    assert "here 4, portal 4 (in sync); 0 event(s) not yet delivered" in after.output
+    unknown = runner.invoke(app, ["--db", store_url, "portal", "check", "NOPE", "--url", sim.url])
+    assert unknown.exit_code == 1 and "NOPE does not exist here" in unknown.output

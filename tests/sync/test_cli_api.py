@@ -1,0 +1,87 @@
+"""The operator's surface: ``sync run --json``, ``quarantine``, ``reconcile``, ``cutover check`` and the API."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from hopnhat.app import create_app
+from hopnhat.cli import app
+from hopnhat.config import Settings
+from hopnhat.legacy import generate, serve_in_thread
+from tests.sync.helpers import store
+
+runner = CliRunner()
+COUNT_KEYS = {"extracted", "inserted", "updated", "unchanged", "quarantined", "duplicates"}
+
+
+@pytest.fixture(scope="module")
+def legacy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    out = tmp_path_factory.mktemp("legacy")
+    generate(out, dossiers=200, seed=9, fault_rate=0.1, sql="sqlite", xlsx=False)
+    with serve_in_thread(out):
+        yield out
+
+
+def _cli(url: str, *args: str) -> tuple[int, str]:
+    result = runner.invoke(app, ["--db", url, *args])
+    return result.exit_code, result.stdout
+
+
+def test_cli_run_quarantine_reconcile_cutover(legacy: Path, store_url: str, tmp_path: Path) -> None:
+    store(store_url).dispose()
+    cfg = str(legacy / "sources.toml")
+    code, out = _cli(store_url, "sync", "run", "--config", cfg, "--json")
+    assert code == 0, out
+    counts = json.loads(out)
+    assert set(counts) == {"cantho", "haugiang", "soctrang"}
+    for c in counts.values():
+        assert set(c) == COUNT_KEYS
+        assert c["extracted"] == c["inserted"] + c["updated"] + c["unchanged"] + c["quarantined"] + c["duplicates"]
+    held = sum(c["quarantined"] for c in counts.values())
+    assert held > 0
+
+    code, out = _cli(store_url, "sync", "quarantine", "list", "--json")
+    listed = json.loads(out)
+    assert len(listed) == held and all(q["reasons"] for q in listed)
+    code, out = _cli(store_url, "sync", "quarantine", "show", str(listed[0]["id"]))
+    assert json.loads(out)["payload"]
+    code, out = _cli(store_url, "sync", "quarantine", "show", "999999")
+    assert code == 1
+
+    report_file = tmp_path / "reconcile.html"
+    code, out = _cli(store_url, "reconcile", "--config", cfg, "--json", "--html", str(report_file))
+    report = json.loads(out)
+    assert all(r["missing"] == r["extra"] == r["changed"] == 0 for r in report.values())
+    assert "Reconciliation" in report_file.read_text()
+
+    code, out = _cli(store_url, "cutover", "check", "--config", cfg, "--json")
+    verdicts = json.loads(out)
+    assert code == 1  # quarantine is not resolved
+    assert any("quarantined records not resolved" in r for v in verdicts.values() for r in v["reasons"])
+    assert all(set(v) == {"ready", "reasons"} for v in verdicts.values())
+
+    code, out = _cli(store_url, "sync", "runs", "--json")
+    assert json.loads(out)[0]["sources"]["cantho"]["state"] == "done"
+
+    client = TestClient(create_app(Settings(database_url=store_url)))
+    assert client.get("/api/v1/sync/runs").json()[0]["state"] == "done"
+    page = client.get("/api/v1/sync/quarantine").json()
+    assert len(page) == held and "payload" not in page[0]
+    summary = client.get("/api/v1/sync/reconcile/summary").json()
+    assert summary["soctrang"]["copies"] > 0
+
+
+def test_cli_errors_are_one_line(legacy: Path, store_url: str, tmp_path: Path) -> None:
+    store(store_url).dispose()
+    result = runner.invoke(app, ["--db", store_url, "sync", "run", "--config", str(tmp_path / "nope.toml")])
+    assert result.exit_code == 1 and "does not exist" in result.output
+    result = runner.invoke(
+        app, ["--db", store_url, "sync", "run", "--config", str(legacy / "sources.toml"), "--source", "hanoi"]
+    )
+    assert result.exit_code == 1 and "hanoi" in result.output

@@ -1,0 +1,70 @@
+"""The HTTP source: transient failures retried with backoff, a source that stays down fails alone."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+
+from hopnhat.legacy import generate, serve_in_thread
+from hopnhat.sync import service
+from hopnhat.sync.connectors.base import TerminalError
+from hopnhat.sync.connectors.http_api import HttpApiConnector
+from tests.sync.helpers import config, identity_holds, store
+
+ITEM = {"MaHoSo": "000.00.31.H13-250102-0001", "NgayCapNhat": "20250102080000", "TrangThaiHoSo": 2}
+OPTIONS = {"base_url": "http://legacy.test", "backoff_seconds": 0.0, "retries": 3}
+
+
+def test_500s_and_timeouts_are_retried() -> None:
+    answers = iter(["500", "timeout", "503", "ok"])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        answer = next(answers)
+        if answer == "timeout":
+            raise httpx.ReadTimeout("slow", request=request)
+        if answer != "ok":
+            return httpx.Response(int(answer))
+        return httpx.Response(200, json={"items": [ITEM], "next_page_token": None})
+
+    got = list(HttpApiConnector(OPTIONS, transport=httpx.MockTransport(handler)).extract(None))
+    assert [r.source_id for r in got] == [ITEM["MaHoSo"]]
+    assert got[0].fields["status"] == 2
+
+
+def test_source_that_stays_down_is_a_terminal_error_naming_the_server() -> None:
+    connector = HttpApiConnector(OPTIONS, transport=httpx.MockTransport(lambda r: httpx.Response(503)))
+    with pytest.raises(TerminalError, match=r"legacy.test still failing after 4 attempts \(HTTP 503\)"):
+        list(connector.extract(None))
+
+
+def test_bad_request_is_not_retried() -> None:
+    calls = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        return httpx.Response(400, json={"error": "invalid_input"})
+
+    with pytest.raises(TerminalError, match="HTTP 400"):
+        list(HttpApiConnector(OPTIONS, transport=httpx.MockTransport(handler)).extract(None))
+    assert len(calls) == 1
+
+
+def test_real_server_failures_retried_and_a_down_source_fails_alone(tmp_path: Path, store_url: str) -> None:
+    out = tmp_path / "legacy"
+    generate(out, dossiers=120, seed=3, fault_rate=0.0, sql="sqlite", xlsx=False)
+    engine = store(store_url)
+    with serve_in_thread(out):
+        (out / "faults.json").write_text(json.dumps({"fail_next": 2, "fail_status": 500}))
+        _, results = service.run(engine, config(out))
+        assert results["cantho"]["state"] == "done"
+        assert results["cantho"]["inserted"] > 0 and identity_holds(results["cantho"])
+
+        (out / "faults.json").write_text(json.dumps({"down": True}))
+        _, results = service.run(engine, config(out, retries=2))
+    assert results["cantho"]["state"] == "failed"
+    assert "source cantho" in results["cantho"]["error"] and "503" in results["cantho"]["error"]
+    assert results["haugiang"]["state"] == results["soctrang"]["state"] == "done"
+    engine.dispose()

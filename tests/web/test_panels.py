@@ -1,0 +1,116 @@
+"""Panels over other parts' services: a missing part shows a notice; a present one is rendered with status colours,
+charts and the replay button. Stand-in service modules make these tests independent of the other parts' progress."""
+
+from __future__ import annotations
+
+import re
+import sys
+import types
+from typing import Any
+
+import pytest
+from sqlalchemy.orm import Session
+
+from tests.web.conftest import Site
+
+
+def _install(monkeypatch: pytest.MonkeyPatch, name: str, **functions: Any) -> None:
+    module = types.ModuleType(name)
+    for key, fn in functions.items():
+        setattr(module, key, fn)
+    monkeypatch.setitem(sys.modules, name, module)
+
+
+def test_missing_part_shows_not_available_notice(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hopnhat.web import sources
+
+    real = sources.optional
+    # As in an installation without the continuity part (the API's own router is left alone).
+    monkeypatch.setattr(sources, "optional", lambda name: None if name.startswith("hopnhat.continuity") else real(name))
+    page = site.client("operator").get("/systems")
+    assert page.status_code == 200
+    assert "Chức năng này chưa sẵn sàng" in page.text
+
+
+def test_down_system_is_red_with_a_symbol_counted_on_the_overview_with_incident_and_uptime(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hopnhat.continuity import service
+    from hopnhat.continuity.schemas import ProbeIn, SystemIn
+    from hopnhat.db import session_scope
+    from tests.web.test_browser import Target
+
+    target = Target()
+    with session_scope(site.engine) as s:
+        service.create_system(s, SystemIn(code="LGSP-HG", name="Nền tảng LGSP Hậu Giang", criticality="critical"))
+        service.add_probe(s, "LGSP-HG", ProbeIn(name="health", kind="http", target=target.url, fail_threshold=1))
+        service.run_probe(s, _probe(s))
+    client = site.client("operator")
+    page = client.get("/systems")
+    assert re.search(
+        r'<td class="tone-good" data-col="state"><span aria-hidden="true">✔ </span>Hoạt động</td>', page.text
+    )
+    target.stop()
+    with session_scope(site.engine) as s:
+        service.run_probe(s, _probe(s))
+    page = client.get("/systems")
+    assert re.search(r'<td class="tone-bad" data-col="state"><span aria-hidden="true">✖ </span>Ngừng</td>', page.text)
+    assert re.search(r'<td class="tone-bad" data-col="state"><span aria-hidden="true">✖ </span>open</td>', page.text)
+    assert "<polyline" in page.text  # the uptime line chart (one check up, one down today)
+    overview = client.get("/")
+    assert re.search(r'<span class="figure tone-bad">1</span> Hệ thống ngừng', overview.text)
+
+
+def _probe(session: Session) -> Any:
+    from sqlalchemy import select
+
+    from hopnhat.continuity.models import Probe
+
+    return session.scalars(select(Probe)).one()
+
+
+def test_replay_button_calls_the_sync_service_with_the_signed_in_user(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    replayed: list[tuple[int, str]] = []
+
+    def list_quarantine(session: Session) -> list[dict[str, Any]]:
+        return [{"id": 7, "source": "hau_giang", "source_id": "HG-1", "reasons": ["unknown unit 99999"], "raw": "x"}]
+
+    def replay_quarantined(session: Session, record_id: int, *, actor: str) -> None:
+        replayed.append((record_id, actor))
+
+    _install(
+        monkeypatch, "hopnhat.sync.service", list_quarantine=list_quarantine, replay_quarantined=replay_quarantined
+    )
+    client = site.client("operator")
+    page = client.get("/sync/quarantine")
+    assert "unknown unit 99999" in page.text
+    token = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text)
+    assert token is not None
+    done = client.post("/sync/quarantine/7/replay", data={"csrf": token.group(1)})
+    assert done.status_code == 303 and done.headers["location"] == "/sync/quarantine?done=7"
+    assert replayed == [(7, "operator")]
+    # The form token is bound to the session: another user's token does not work.
+    other = site.client("admin")
+    assert other.post("/sync/quarantine/7/replay", data={"csrf": token.group(1)}).status_code == 403
+    assert replayed == [(7, "operator")]
+
+
+def test_centers_readiness_on_the_overview_and_the_centers_page(site: Site) -> None:
+    from hopnhat.continuity import centers
+    from hopnhat.db import session_scope
+    from hopnhat.registry.loader import load_bundled
+
+    with session_scope(site.engine) as s:
+        load_bundled(s)
+        assert centers.seed_centers(s) == 104  # the city's center and one per commune
+        centers.seed_requirements(s)
+    client = site.client("admin")
+    overview = client.get("/")
+    assert "<title>Mức sẵn sàng của trung tâm</title>" in overview.text
+    assert "Có danh sách nhân sự: 0%" in overview.text  # no staff list recorded anywhere yet
+    section = overview.text.split('<h2 id="p-chưa-sẵn-sàng">')[1].split("</section>")[0]
+    assert section.count("<tr>") == 11  # header + the first 10 centers that are not ready
+    page = client.get("/centers")
+    assert page.text.count('data-col="ready">') == 104
