@@ -81,8 +81,13 @@ def serve(
     ctx: typer.Context,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Worker processes (use the number of cores on PostgreSQL; 1 on SQLite).")
+    ] = 1,
 ) -> None:
     """Serve the REST API (and web pages) with uvicorn."""
+    import os
+
     import uvicorn
 
     from hopnhat.app import create_app
@@ -90,7 +95,14 @@ def serve(
     state: CliState = ctx.obj
     state.engine()  # migrate before the first request
     console.print(f"hopnhat API on http://{host}:{port}/api/v1 (docs at /docs)")
-    uvicorn.run(create_app(state.settings), host=host, port=port, log_level="warning")
+    if workers == 1:
+        uvicorn.run(create_app(state.settings), host=host, port=port, log_level="warning")
+        return
+    # Worker processes build their own app from the environment, so hand them this command's settings that way.
+    os.environ["HOPNHAT_DATABASE_URL"] = state.settings.database_url
+    uvicorn.run(
+        "hopnhat.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="warning"
+    )
 
 
 db_app = typer.Typer(help="The store: migrations.", no_args_is_help=True)
