@@ -1,12 +1,16 @@
 """Public lookup latency under 50 concurrent clients, against a ``hopnhat serve`` process on PostgreSQL.
 
-Run: ``python benchmarks/settlement/bench_lookup.py [--requests 5000] [--port 8765]``. The server is a separate
-process (uvicorn, one worker); the clients are 50 threads here, each with its own HTTP connection.
+Run: ``python benchmarks/settlement/bench_lookup.py [--requests 5000] [--port 8765] [--workers N]``. The server is
+a separate process: ``hopnhat serve`` (one uvicorn worker) by default, or with ``--workers N`` uvicorn itself with N
+worker processes on the app factory (``hopnhat serve`` has no ``--workers`` option yet). The clients are threads
+here, each with its own keep-alive HTTP connection, sending back to back (a closed loop: latency includes the wait
+for a free server) unless ``--interval`` gives each client a pause between its lookups (an open, realistic load).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import socket
 import statistics
@@ -16,6 +20,7 @@ import threading
 import time
 import uuid
 from datetime import date
+from pathlib import Path
 
 import httpx
 from sqlalchemy import create_engine, text
@@ -31,11 +36,31 @@ PG = "postgresql+psycopg://postgres@127.0.0.1:5432"
 SERVE = "from hopnhat.cli import main; main()"
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of ``pid`` and its descendants (Linux ``/proc``; 0 elsewhere). Unlike latency on a shared
+    machine, this cost per lookup does not depend on what the other processes are doing."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pending = [pid]
+    while pending:
+        p = pending.pop()
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            children = Path(f"/proc/{p}/task/{p}/children").read_text().split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+        pending.extend(int(c) for c in children)
+    return total
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--requests", type=int, default=5000)
     ap.add_argument("--port", type=int, default=0, help="0: a free port")
     ap.add_argument("--clients", type=int, default=50)
+    ap.add_argument("--workers", type=int, default=0, help="0: `hopnhat serve`; N: `uvicorn --workers N`")
+    ap.add_argument("--interval", type=float, default=0.0, help="seconds each client waits between lookups")
     args = ap.parse_args()
     name = f"hopnhat_bench_{uuid.uuid4().hex[:8]}"
     admin = create_engine(f"{PG}/postgres", isolation_level="AUTOCOMMIT")
@@ -58,23 +83,17 @@ def main() -> None:
             codes = [service.intake(s, body, service.load_calendar(s)).code for _ in range(200)]
         engine.dispose()
         env = dict(os.environ, HOPNHAT_PUBLIC_RATE_LIMIT_PER_MINUTE="100000000", HOPNHAT_LOG_LEVEL="WARNING")
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                "from hopnhat.cli import main; main()",
-                "--db",
-                url,
-                "serve",
-                "--port",
-                str(args.port),
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        if args.workers:
+            env["HOPNHAT_DATABASE_URL"] = url
+            command = [
+                *(sys.executable, "-m", "uvicorn", "--factory", "hopnhat.app:create_app"),
+                *("--workers", str(args.workers), "--port", str(args.port), "--log-level", "warning"),
+            ]
+        else:
+            command = [sys.executable, "-c", SERVE, "--db", url, "serve", "--port", str(args.port)]
+        server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         base = f"http://127.0.0.1:{args.port}/api/v1/public/dossiers/"
-        for _ in range(100):
+        for _ in range(300):
             try:
                 if httpx.get(base + codes[0]).status_code == 200:
                     break
@@ -87,28 +106,55 @@ def main() -> None:
         lock = threading.Lock()
         per_client = args.requests // args.clients
 
+        if args.workers > 1:
+            time.sleep(5)  # the first worker answered; give the others time to finish create_app()
+        ready = threading.Barrier(args.clients + 1, timeout=120)
+        failures: list[str] = []
+
         def client(k: int) -> None:
+            try:
+                measure(k)
+            except Exception as exc:  # a dead client must stop the run, not hang it at the barrier
+                with lock:
+                    failures.append(f"client {k}: {type(exc).__name__}: {exc}")
+                ready.abort()
+
+        def measure(k: int) -> None:
             mine: list[float] = []
-            with httpx.Client() as http:
+            with httpx.Client(timeout=60) as http:
+                for i in range(5):  # warm-up, not measured: connection, server-side caches, prepared statements
+                    http.get(base + codes[(k + i) % len(codes)])
+                ready.wait()
                 for i in range(per_client):
                     t = time.perf_counter()
                     r = http.get(base + codes[(k * per_client + i) % len(codes)])
                     mine.append(time.perf_counter() - t)
                     assert r.status_code == 200, r.status_code
+                    if args.interval:
+                        time.sleep(args.interval)
             with lock:
                 latencies.extend(mine)
 
         threads = [threading.Thread(target=client, args=(k,)) for k in range(args.clients)]
-        t0 = time.perf_counter()
         for th in threads:
             th.start()
+        with contextlib.suppress(threading.BrokenBarrierError):  # a client failed: it is reported below
+            ready.wait()
+        cpu0 = cpu_seconds(server.pid)
+        t0 = time.perf_counter()
         for th in threads:
             th.join()
+        if failures:
+            raise SystemExit("; ".join(failures[:3]))
         wall = time.perf_counter() - t0
+        cpu = cpu_seconds(server.pid) - cpu0
         q = statistics.quantiles(latencies, n=100)
+        mode = f"{args.workers} uvicorn workers" if args.workers else "hopnhat serve (1 worker)"
+        pause = f", {args.interval * 1000:.0f} ms between a client's lookups" if args.interval else ", back to back"
         print(
-            f"{len(latencies)} lookups, {args.clients} clients: p50 {q[49] * 1000:.1f} ms, "
-            f"p99 {q[98] * 1000:.1f} ms, {len(latencies) / wall:.0f} req/s"
+            f"{mode}{pause}. {len(latencies)} lookups, {args.clients} clients: p50 {q[49] * 1000:.1f} ms, "
+            f"p99 {q[98] * 1000:.1f} ms, {len(latencies) / wall:.0f} req/s; "
+            f"server CPU {cpu / len(latencies) * 1000:.2f} ms per lookup; load average {os.getloadavg()[0]:.1f}"
         )
     finally:
         if server is not None:

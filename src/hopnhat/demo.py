@@ -1,21 +1,72 @@
 """``hopnhat demo``: the whole consolidation on the embedded default, start to finish.
 
-Generates the three legacy systems, loads the registry, syncs them with progress bars, prints the reconciliation
-and the cut-over verdicts, then serves the API (unless ``--no-serve``).
+Loads the registry and the bundled SAMPLE / EXAMPLE data every page needs (procedure catalogue, the 103+1 service
+centers and the required equipment, the systems inventory, a transition plan whose consolidation tasks are linked to
+the three sources), creates an ``admin`` account, generates the three legacy systems, syncs them with progress
+bars, prints the reconciliation and the cut-over verdicts (recorded, so the plan and the overview show them), then
+serves the API and the pages (unless ``--no-serve``) while the Cần Thơ simulator keeps answering, so a quarantined
+record can be replayed from the browser.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import secrets
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hopnhat.cli_support import console, engine, state
 from hopnhat.config import VN_TZ
+from hopnhat.db import session_scope
+
+ADMIN = "admin"
+
+
+def seed_examples(session: Session) -> list[str]:
+    """Load what the pages show besides the dossiers; returns one line per thing loaded.
+
+    Idempotent, and never overwrites what an operator changed: the inventory and the plan are loaded only into a
+    store that has none, centers and the equipment list only where missing, the catalogue by upsert.
+    """
+    from hopnhat.continuity import centers, inventory, plan
+    from hopnhat.continuity.models import PlanTask, System
+    from hopnhat.registry import service as registry
+    from hopnhat.registry.codes import CodeRule
+    from hopnhat.registry.loader import load_bundled
+    from hopnhat.settlement import catalog
+
+    done = []
+    load_bundled(session)
+    # Dossiers are routed to a service center by its agency code: issue them (default rule, idempotent) so the
+    # dossiers-per-center page and the on-time rates have centers to show.
+    issued = registry.issue_codes(session, CodeRule(), issued_on=date.today(), decision="DEMO (VÍ DỤ)")
+    done.append(f"{len(issued.issued)} agency codes issued (default rule, DEMO decision)")
+    done.append(f"{catalog.load_sample(session)} procedures (SAMPLE catalogue)")
+    done.append(f"{centers.seed_centers(session)} service centers created")
+    centers.seed_requirements(session)
+    if session.scalars(select(System.id).limit(1)).first() is None:
+        systems, _probes = inventory.load_example(session)
+        done.append(f"{systems} systems (EXAMPLE inventory)")
+    if session.scalars(select(PlanTask.id).limit(1)).first() is None:
+        done.append(f"{plan.import_csv(session, inventory.data_text('plan_example.csv'))} plan tasks (EXAMPLE plan)")
+    return done
+
+
+def ensure_admin(session: Session) -> str | None:
+    """Create the ``admin`` account with a random password unless it exists; returns that password (to be shown
+    once on the console, never logged) or None when the account was there already."""
+    from hopnhat.web.auth import add_user, get_user
+
+    if get_user(session, ADMIN) is not None:
+        return None
+    password = secrets.token_urlsafe(12)
+    add_user(session, ADMIN, password, "administrator")
+    return password
 
 
 def demo(
@@ -28,25 +79,31 @@ def demo(
     port: Annotated[int, typer.Option(help="Port the API listens on.")] = 8000,
 ) -> None:
     """Generate the three legacy systems, consolidate them, print the reconciliation and cut-over verdicts, serve
-    the API."""
+    the API and the pages."""
     from hopnhat.legacy import generate, serve_in_thread
-    from hopnhat.registry.loader import load_bundled
     from hopnhat.sync import cutover, service
     from hopnhat.sync.cli import print_results, run_with_progress
     from hopnhat.sync.reconcile import reconcile
 
     store = engine(ctx)
-    with Session(store) as session:
-        load_bundled(session)
-        session.commit()
-    console.print(f"[bold]1. Legacy systems[/] -> {out.resolve()}")
-    generate(out.resolve(), dossiers=dossiers, seed=seed, fault_rate=0.01, sql="auto")
-    with serve_in_thread(out.resolve()):
-        config = service.load_config(out.resolve() / "sources.toml")
+    console.print("[bold]0. Reference data[/] (registry, SAMPLE / EXAMPLE data for the pages)")
+    with session_scope(store) as session:
+        for line in seed_examples(session):
+            console.print(f"  {line}", highlight=False)
+        password = ensure_admin(session)
+    if password is not None:
+        # Printed on the console only, once; it is never logged.
+        console.print(f"  administrator account created: {ADMIN} (change the password: hopnhat users passwd {ADMIN})")
+        console.print(f"  password (shown once): {password}", highlight=False, soft_wrap=True)
+    out = out.resolve()
+    console.print(f"[bold]1. Legacy systems[/] -> {out}")
+    generate(out, dossiers=dossiers, seed=seed, fault_rate=0.01, sql="auto")
+    with serve_in_thread(out):
+        config = service.load_config(out / "sources.toml")
         console.print("[bold]2. Consolidation[/]")
         print_results(run_with_progress(ctx, config, dry_run=False, full=False, quiet=False))
         today = datetime.now(VN_TZ).date()
-        with Session(store) as session:
+        with session_scope(store) as session:
             console.print("[bold]3. Reconciliation[/]")
             report = reconcile(session, config, today)
             table = Table("source", "source rows", "store rows", "missing", "extra", "changed", "quarantined")
@@ -59,14 +116,20 @@ def demo(
                 console.print(f"{name}: {'READY' if verdict['ready'] else 'NOT READY'}")
                 for reason in verdict["reasons"]:
                     console.print(f"  - {reason}")
-    if no_serve:
-        return
-    import uvicorn
+        if no_serve:
+            return
+        import uvicorn
 
-    from hopnhat.app import create_app
+        from hopnhat.app import create_app
 
-    console.print(f"[bold]5. API[/] on http://{host}:{port}/api/v1 (docs at /docs; Ctrl-C stops)")
-    uvicorn.run(create_app(state(ctx).settings, store), host=host, port=port, log_level="warning")
+        settings = state(ctx).settings
+        if not settings.sync_config:
+            # The quarantine page replays through this file; it points at the simulator served above.
+            settings = settings.model_copy(update={"sync_config": str(out / "sources.toml")})
+        console.print(
+            f"[bold]5. Pages[/] on http://{host}:{port}/ and the API on /api/v1 (docs at /docs; Ctrl-C stops)"
+        )
+        uvicorn.run(create_app(settings, store), host=host, port=port, log_level="warning")
 
 
 def register(app: typer.Typer) -> None:

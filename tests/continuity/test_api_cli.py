@@ -87,7 +87,8 @@ def test_cli_example_inventory_plan_and_centers(store_url: str, tmp_path: Path) 
 
     assert cli(store_url, "plan", "import", "--example")[0] == 0
     code, out = cli(store_url, "plan", "overdue", "--on", "2025-07-05", "--json")
-    assert {t["code"] for t in json.loads(out) if t["overdue"]} == {"T02", "T03"}
+    # the three consolidation tasks, one per source (Cần Thơ, Hậu Giang, Sóc Trăng), are past their deadline
+    assert {t["code"] for t in json.loads(out) if t["overdue"]} == {"T02", "T03", "T04"}
 
     assert cli(store_url, "centers", "seed") == (0, "104 centers created\n")
     code, out = cli(store_url, "centers", "readiness", "--center", "31120", "--json")
@@ -142,3 +143,36 @@ def test_api_plan_readiness_overview_and_csv_inventory(client: TestClient, store
     overview = client.get(f"{API}/overview").json()
     assert overview["centers"] == {"total": 104, "ready": 0}
     assert overview["systems"]["unknown"] == 1 and overview["tasks"]["done"] == 1
+
+
+def test_cutover_check_records_verdicts_the_plan_shows(store_url: str, tmp_path: Path) -> None:
+    """``hopnhat cutover check`` reads the real (generated) sources and records each verdict; the plan, which has
+    no source configuration, shows the latest one with its time and holds back the linked task when not ready."""
+    from hopnhat.legacy import generate, serve_in_thread
+
+    out = tmp_path / "legacy"
+    generate(out, dossiers=60, seed=7, fault_rate=0.3, sql="sqlite", xlsx=False)
+    assert cli(store_url, "registry", "load")[0] == 0
+    assert cli(store_url, "plan", "import", "--example")[0] == 0
+    code, out_text = cli(store_url, "plan", "list", "--on", "2025-06-01", "--json")
+    before = {t["code"]: t for t in json.loads(out_text)}
+    assert before["T03"]["cutover"] is None and before["T03"]["at_risk"]
+    assert "cut-over of haugiang: no verdict yet (run `hopnhat cutover check`)" in before["T03"]["reasons"]
+
+    with serve_in_thread(out):
+        config = str(out / "sources.toml")
+        assert cli(store_url, "sync", "run", "--config", config)[0] == 0
+        code, out_text = cli(store_url, "cutover", "check", "--config", config, "--json")
+    verdicts = json.loads(out_text)
+    assert code == 1 and not verdicts["haugiang"]["ready"]  # the fault rate leaves quarantined records
+
+    code, out_text = cli(store_url, "plan", "list", "--on", "2025-06-01", "--json")
+    tasks = {t["code"]: t for t in json.loads(out_text)}
+    for task, source in (("T02", "cantho"), ("T03", "haugiang"), ("T04", "soctrang")):
+        recorded = tasks[task]["cutover"]
+        assert recorded["source"] == source and recorded["ready"] == verdicts[source]["ready"]
+        assert recorded["reasons"] == verdicts[source]["reasons"] and recorded["checked_at"]
+        assert tasks[task]["at_risk"] is (not recorded["ready"])
+    held = tasks["T03"]["reasons"]
+    assert any(r.startswith("cut-over of haugiang not ready (checked ") for r in held), held
+    assert any("quarantined records not resolved" in r for r in held), held

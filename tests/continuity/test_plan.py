@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy.orm import Session
 
 from hopnhat.continuity import plan
 from hopnhat.errors import InvalidInput
+from hopnhat.sync import cutover
+from hopnhat.sync.models import CutoverVerdict
 
 CSV = """code,title,responsible_unit,deadline,status,depends_on,cutover_source
 T4,Tắt hệ thống cũ,VP UBND,2025-08-31,todo,T2;T3,
@@ -24,6 +27,8 @@ def _flags(db: Session, today: date, horizon: int = 7) -> dict[str, tuple[bool, 
 
 def test_overdue_and_at_risk(db: Session) -> None:
     assert plan.import_csv(db, CSV) == 4
+    # T2's source is ready to cut over, so only deadlines and dependencies count here.
+    _record_verdict(db, "soctrang", [], datetime(2025, 5, 1, tzinfo=UTC))
     flags = _flags(db, date(2025, 7, 5))
     assert flags["T1"] == (False, False)  # done
     assert flags["T2"] == (True, False)  # past its deadline
@@ -37,10 +42,58 @@ def test_overdue_and_at_risk(db: Session) -> None:
     assert next(t for t in plan.evaluate(db, date(2025, 7, 7)) if t["code"] == "T4")["depends_on"] == ["T2", "T3"]
 
 
-def test_task_linked_to_cutover_source_tolerates_missing_verdict(db: Session) -> None:
+def _record_verdict(db: Session, source: str, reasons: list[str], at: datetime) -> None:
+    """What ``cutover check`` records (the check itself reads the legacy sources: tested with them in tests/sync
+    and end to end by the demo test)."""
+    db.add(CutoverVerdict(source=source, ready=not reasons, reasons=reasons, checked_at=at))
+    db.flush()
+
+
+def test_latest_recorded_verdict_is_the_one_shown(db: Session) -> None:
+    assert cutover.verdict(db, "soctrang") is None
+    first = datetime(2025, 6, 20, 1, 0, tzinfo=UTC)
+    _record_verdict(db, "soctrang", ["3 quarantined records not resolved"], first)
+    _record_verdict(db, "haugiang", [], first)
+    _record_verdict(db, "soctrang", [], first + timedelta(hours=2))
+    latest = cutover.verdict(db, "soctrang")
+    assert latest is not None
+    assert latest["ready"] is True and latest["reasons"] == []
+    assert latest["checked_at"] == first + timedelta(hours=2)  # aware, so a page can say how old it is
+    assert [(v["source"], v["ready"]) for v in cutover.latest_verdicts(db)] == [("haugiang", True), ("soctrang", True)]
+
+
+def test_task_linked_to_a_source_not_ready_is_at_risk_with_the_verdicts_reason(db: Session) -> None:
     plan.import_csv(db, CSV)
-    [t2] = [t for t in plan.evaluate(db, date(2025, 7, 1)) if t["code"] == "T2"]
-    assert t2["cutover_source"] == "soctrang" and "cutover" in t2  # verdict or None when sync has none
+    today = date(2025, 6, 1)  # far from T2's deadline: only the cut-over can put it at risk
+
+    def t2() -> dict[str, Any]:
+        return next(t for t in plan.evaluate(db, today) if t["code"] == "T2")
+
+    never = t2()
+    assert never["cutover"] is None and never["at_risk"] and never["cutover_blocked"]
+    assert any("soctrang: no verdict yet" in r for r in never["reasons"])
+
+    checked = datetime(2025, 6, 1, 2, 30, tzinfo=UTC)
+    _record_verdict(db, "soctrang", ["3 quarantined records not resolved", "sync lag above 60 minutes"], checked)
+    blocked = t2()
+    assert blocked["at_risk"] and blocked["cutover_blocked"] and not blocked["overdue"]
+    assert blocked["cutover"]["ready"] is False and blocked["cutover"]["checked_at"] == checked
+    assert (
+        "cut-over of soctrang not ready (checked 01/06/2025 09:30): "
+        "3 quarantined records not resolved; sync lag above 60 minutes"
+    ) in blocked["reasons"]
+    # T3 has no linked source: the verdict does not touch it.
+    assert next(t for t in plan.evaluate(db, today) if t["code"] == "T3")["cutover"] is None
+
+    _record_verdict(db, "soctrang", [], checked + timedelta(hours=1))
+    ready = t2()
+    assert ready["cutover"]["ready"] is True
+    assert not ready["at_risk"] and not ready["cutover_blocked"] and ready["reasons"] == []
+
+    _record_verdict(db, "soctrang", ["1 quarantined records not resolved"], checked + timedelta(hours=2))
+    plan.set_status(db, "T2", "done", today)
+    done = t2()  # a finished task is not held back by a later verdict
+    assert not done["at_risk"] and not done["cutover_blocked"] and done["cutover"]["ready"] is False
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -8,6 +9,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -69,16 +71,20 @@ def test_cli_relay_status_dead_and_requeue(store_url: str, sim: Sim) -> None:
     assert len(sim.accepted()) == 4
 
 
-def test_relay_output_and_logs_carry_no_personal_data(store_url: str, sim: Sim) -> None:
+def test_relay_output_and_logs_carry_no_personal_data(
+    store_url: str, sim: Sim, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
     engine = make_engine(store_url)
     with session_scope(engine) as session:
         make_dossier(session, "H13-260210-0200", applicant_name="Trần Thị Bích", procedure_code="")
     engine.dispose()
     result = runner.invoke(app, ["--db", store_url, "portal", "relay", "--once", "--url", sim.url])
     dead = runner.invoke(app, ["--db", store_url, "portal", "dead", "list"])
-    for output in (result.output, dead.output):
+    for output in (result.output, dead.output, caplog.text):
         assert "Bích" not in output and "092099001234" not in output
     assert "MaTTHC" in dead.output
+    assert "H13-260210-0200" in caplog.text  # the relay did log the refusal, by dossier code only
 
 
 def test_cli_refuses_a_bad_url(store_url: str) -> None:

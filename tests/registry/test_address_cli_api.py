@@ -93,6 +93,36 @@ def test_cli_convert_file_errors(tmp_path: Path) -> None:
     assert code == 1 and "not UTF-8" in out and "Traceback" not in out
 
 
+def test_cli_convert_file_late_bad_byte_names_its_line_and_leaves_no_output(tmp_path: Path) -> None:
+    src = tmp_path / "in.csv"
+    src.write_bytes(b"addr\n" + "P. An Hoà, Q. Ninh Kiều\n".encode() * 5000 + b"Ph\xf0\xf0ng X\n")
+    out = tmp_path / "out.csv"
+    code, text = _cli(tmp_path, "address", "convert-file", str(src), "--column", "addr", "--output", str(out))
+    assert code == 1 and f"{src}: line 5002: not UTF-8" in text.replace("\n", ""), text
+    assert "Traceback" not in text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]  # no half-converted output left behind
+
+
+def test_cli_convert_file_unusable_paths_are_one_line(tmp_path: Path) -> None:
+    src = tmp_path / "in.csv"
+    src.write_text("addr\nP. An Hoà\n", encoding="utf-8")
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    huge = tmp_path / "huge.csv"
+    huge.write_text('addr\n"' + "a" * 200_000 + '"\n', encoding="utf-8")
+    cases = [
+        (tmp_path, tmp_path / "o.csv", "is a directory, not a CSV file"),
+        (src, tmp_path, "is a directory; give a file name"),
+        (src, tmp_path / "missing" / "o.csv", "cannot write"),
+        (empty, tmp_path / "o.csv", "the file is empty"),
+        (huge, tmp_path / "o.csv", "line 2: field larger than field limit"),
+    ]
+    for path, output, message in cases:
+        code, text = _cli(tmp_path, "address", "convert-file", str(path), "--column", "addr", "--output", str(output))
+        assert code == 1 and message in text.replace("\n", "") and "Traceback" not in text, text
+    assert not (tmp_path / "o.csv").exists()
+
+
 @pytest.fixture
 def client(tmp_path: Path) -> TestClient:
     url = f"sqlite:///{tmp_path / 'api.db'}"

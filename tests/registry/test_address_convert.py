@@ -194,3 +194,27 @@ def test_reused_code_follows_names_not_codes(conv: AddressConverter) -> None:
     assert an_hoa.candidates[0].old_code == "31120" and an_hoa.candidates[0].old_name == "Phường An Hòa"
     cai_khe = conv.convert("Phường Cái Khế, Quận Ninh Kiều")
     assert cai_khe.candidates[0].old_code == "31117"
+
+
+def test_conversion_never_opens_a_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    # "No network use, ever": a fresh converter, built, warmed and used, with every outgoing connection refused.
+    import socket
+
+    attempts: list[object] = []
+
+    def refuse(_sock: socket.socket, address: object) -> None:
+        attempts.append(address)
+        raise OSError("network use is not allowed here")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+
+    def no_lookup(*args: object, **_kwargs: object) -> list[object]:
+        attempts.append(args)
+        raise OSError("name lookups are not allowed here")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_lookup)
+    fresh = AddressConverter.bundled(AFTER).warm()
+    answers = [fresh.convert(a).status for a in ("Xã Phú Tân", "P. An Hoà, Q. Ninh Kiều", "Phuong Xuan Khanhh")]
+    assert answers == [Status.AMBIGUOUS, Status.EXACT, Status.FUZZY]
+    assert attempts == []

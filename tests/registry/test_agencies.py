@@ -161,3 +161,25 @@ def test_center_for_commune_routes_old_and_new_codes(rdb: Session) -> None:
     provincial = service.provincial_center(rdb, on=DAY)
     assert provincial.code == "000.00.20.H13"
     assert provincial.unit_code == "92"
+
+
+def test_a_later_reform_closes_the_ended_communes_agencies(rdb: Session) -> None:
+    service.issue_codes(rdb, CodeRule(), issued_on=DAY, decision="QĐ 1")
+    old_committee = service.resolve_agency(rdb, "31120", DAY).current.code
+    header = "old_commune_code,old_commune_name,old_district_code,old_province_code,new_commune_code,new_commune_name"
+    text = (
+        f"{header},kind\n31120,Phường Cái Khế,,92,31120,Phường Ninh Kiều Bắc,whole\n"
+        "31135,Phường Ninh Kiều,,92,31120,Phường Ninh Kiều Bắc,whole\n"
+    )
+    reform = date(2026, 1, 1)
+    service.apply_changes(rdb, text, effective=reform, basis="NQ thử")
+    out = service.issue_codes(rdb, CodeRule(), issued_on=reform, decision="QĐ 2")
+    new_codes = {i.code for i in out.issued}
+    assert len(new_codes) == 2 and old_committee not in new_codes  # the new commune gets new codes, never reused
+    assert old_committee in out.closed and len(out.closed) == 4  # two communes' committees and centers
+    later = service.resolve_agency(rdb, old_committee, date(2026, 2, 1))
+    assert later.asked.valid_to == date(2025, 12, 31)
+    assert later.current.code in new_codes and later.current.name == "Ủy ban nhân dân phường Ninh Kiều Bắc"
+    assert service.resolve_agency(rdb, old_committee, date(2025, 12, 31)).current.code == old_committee
+    again = service.issue_codes(rdb, CodeRule(), issued_on=reform)
+    assert again.issued == [] and again.closed == []

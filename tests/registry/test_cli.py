@@ -88,6 +88,62 @@ def test_apply_changes_refuses_a_bad_file_whole(store: str, tmp_path: Path) -> N
     assert "line 1: missing column(s)" in text and "Traceback" not in text
 
 
+CHANGES = (
+    "old_commune_code,old_commune_name,old_district_code,old_province_code,new_commune_code,new_commune_name,kind,"
+    "effective_date,legal_basis\n"
+    "31120,Phường Cái Khế,,92,31120,Phường Ninh Kiều Bắc,whole,2026-01-01,Nghị quyết thử\n"
+    "31135,Phường Ninh Kiều,,92,31120,Phường Ninh Kiều Bắc,whole,2026-01-01,Nghị quyết thử\n"
+)
+
+
+def test_apply_changes_valid_file_is_applied_once(tmp_path: Path) -> None:
+    own = f"sqlite:///{tmp_path / 'changes.db'}"  # the module's store stays as bundled
+    assert run(own, "registry", "load")[0] == 0
+    good = tmp_path / "changes.csv"
+    good.write_text(CHANGES, encoding="utf-8")
+    out = run_json(own, "registry", "apply-changes", str(good))
+    assert out == {"rows": 2, "units_added": 1, "units_closed": 2, "events_added": 1, "links_added": 2}
+    again = run_json(own, "registry", "apply-changes", str(good))
+    assert isinstance(again, dict) and again["units_added"] == again["links_added"] == 0
+    assert run_json(own, "registry", "show", "31120", "--on", "2026-01-01")["name"] == "Phường Ninh Kiều Bắc"  # type: ignore[index]
+    code, text = run(own, "registry", "load")
+    assert code == 0 and "units: 0 added, 0 closed" in text
+    preds = run_json(own, "registry", "predecessors", "31120")
+    assert isinstance(preds, dict)
+    assert sorted((p["unit"]["code"], p["kind"]) for p in preds["predecessors"]) == [
+        ("31120", "whole"),
+        ("31135", "whole"),
+    ]
+
+
+def test_apply_changes_unreadable_files_are_one_line(store: str, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    latin = tmp_path / "latin1.csv"
+    latin.write_bytes(CHANGES.encode("utf-8").split(b"\n", 1)[0] + b"\n31120,Ph\xf0\xf0ng,,92,31120,X,whole\n")
+    binary = tmp_path / "binary.csv"
+    binary.write_bytes(bytes(range(256)) * 8)
+    cases = [
+        (tmp_path, "is a directory"),
+        (empty, "the file is empty"),
+        (latin, "line 2: not UTF-8"),
+        (binary, "not UTF-8"),
+    ]
+    for path, message in cases:
+        code, text = run(store, "registry", "apply-changes", str(path))
+        assert code == 1 and message in text and "Traceback" not in text, text
+        assert len(text.strip().splitlines()) <= 2
+    shown = run_json(store, "registry", "show", "31120", "--on", "2026-01-01")
+    assert isinstance(shown, dict) and shown["name"] == "Phường Cái Khế"
+
+
+def test_agencies_list_keeps_codes_whole(store: str) -> None:
+    code, text = run(store, "agencies", "list", "--on", "2025-06-30", "--kind", "people_committee")
+    assert code == 0
+    # Rich wraps to 80 columns under the runner: the codes must not be cut with an ellipsis.
+    assert "000.00.00.H28" in text and "000.00.00.H51" in text and "…" not in text
+
+
 def test_agencies_issue_show_list(store: str) -> None:
     out = run_json(store, "agencies", "issue", "--decision", "QĐ 1/2025", "--date", "2025-07-01")
     assert isinstance(out, dict) and len(out["issued"]) == 206

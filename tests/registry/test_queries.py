@@ -190,3 +190,45 @@ def test_malformed_change_set_changes_nothing(rdb: Session) -> None:
         service.apply_changes(rdb, text, effective=date(2026, 4, 30), basis="Nghị quyết thử")
     assert rdb.scalar(select(func.count()).select_from(Unit)) == before
     assert service.show(rdb, "31120", date(2026, 5, 1)).valid_from == AFTER
+
+
+def _units_snapshot(session: Session) -> list[tuple[str, date, date | None]]:
+    return [(u.code, u.valid_from, u.valid_to) for u in session.scalars(select(Unit).order_by(Unit.id))]
+
+
+def test_change_set_cannot_give_a_code_still_in_force(rdb: Session) -> None:
+    # 31120 (Phường Cái Khế) stays open; a second unit bearing 31120 from 2026 would make `show` pick one at random.
+    before = _units_snapshot(rdb)
+    text = f"{HEADER}\n31135,Phường Ninh Kiều,,92,31120,Phường Ninh Kiều Mới,whole\n"
+    with pytest.raises(InvalidInput, match=r"line 2: code 31120 is still borne by Phường Cái Khế"):
+        service.apply_changes(rdb, text, effective=date(2026, 1, 1), basis="NQ thử")
+    assert _units_snapshot(rdb) == before
+
+
+def test_change_set_cannot_rewrite_history(rdb: Session) -> None:
+    # Phường An Bình (31150) ended on 2025-06-30; closing it on 2019-12-31 would cut its settled 2025 lineage.
+    before = _units_snapshot(rdb)
+    text = f"{HEADER}\n31150,Phường An Bình,916,92,31999,Phường Mới,whole\n"
+    with pytest.raises(InvalidInput, match=r"old unit 31150 \(Phường An Bình\) already ends on 2025-06-30"):
+        service.apply_changes(rdb, text, effective=date(2020, 1, 1), basis="NQ thử")
+    assert _units_snapshot(rdb) == before
+    assert service.show(rdb, "31150", date(2024, 1, 1)).name == "Phường An Bình"
+
+
+def test_change_set_applied_again_then_bundled_reload_add_nothing(rdb: Session) -> None:
+    from hopnhat.registry.loader import load_bundled
+
+    text = (
+        f"{HEADER}\n31120,Phường Cái Khế,,92,31120,Phường Ninh Kiều Bắc,whole\n"
+        "31135,Phường Ninh Kiều,,92,31120,Phường Ninh Kiều Bắc,whole\n"
+    )
+    first = service.apply_changes(rdb, text, effective=date(2026, 1, 1), basis="NQ thử")
+    assert (first["units_added"], first["units_closed"]) == (1, 2)
+    again = service.apply_changes(rdb, text, effective=date(2026, 1, 1), basis="NQ thử")
+    assert (again["units_added"], again["units_closed"], again["links_added"]) == (0, 0, 0)
+    # The bundled 31120 of 2025-07-01 is now closed: reloading must not mistake the 2026 unit for a clash.
+    report = load_bundled(rdb)
+    assert (report.units_added, report.units_closed, report.links_added) == (0, 0, 0)
+    renamed = text.replace("Ninh Kiều Bắc", "Ninh Kiều Nam")
+    with pytest.raises(InvalidInput, match="already exists as 'Phường Ninh Kiều Bắc', not 'Phường Ninh Kiều Nam'"):
+        service.apply_changes(rdb, renamed, effective=date(2026, 1, 1), basis="NQ thử")

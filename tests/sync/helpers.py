@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +18,7 @@ from hopnhat.db import ensure_schema, make_engine
 from hopnhat.registry.loader import load_bundled
 from hopnhat.store.models import Dossier
 from hopnhat.sync import service
+from hopnhat.sync.engine import COUNT_KEYS
 from hopnhat.sync.models import QuarantinedRecord, SourceCopy
 
 
@@ -54,6 +60,50 @@ def snapshot(engine: Engine) -> dict[str, tuple[Any, ...]]:
 def manifest(out: Path) -> list[dict[str, Any]]:
     faults: list[dict[str, Any]] = json.loads((out / "faults_manifest.json").read_text())["faults"]
     return faults
+
+
+def expected(out: Path) -> dict[str, Any]:
+    counts: dict[str, Any] = json.loads((out / "expected.json").read_text())
+    return counts
+
+
+def _plain(value: Any) -> Any:
+    """The same text for the same value on SQLite and PostgreSQL (times in UTC, JSON as is)."""
+    if isinstance(value, datetime):
+        aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return aware.astimezone(UTC).isoformat()
+    return value if isinstance(value, dict | list | int | bool | None) else str(value)
+
+
+def dossier_digest(engine: Engine) -> str:
+    """SHA-256 of every dossier row's content (all columns but the store's own ids and timestamps), in code order:
+    two stores with the same digest hold the same dossiers."""
+    skip = {"id", "created_at", "updated_at"}
+    columns = [c for c in Dossier.__table__.columns if c.name not in skip]
+    digest = hashlib.sha256()
+    with Session(engine) as session:
+        for row in session.execute(select(*columns).order_by(Dossier.code)):
+            digest.update(json.dumps([_plain(v) for v in row], ensure_ascii=False, sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def sync_process(url: str, cfg: Path) -> subprocess.Popen[bytes]:
+    """A real ``hopnhat sync run --json`` process on the store at ``url`` (stdout: the JSON counts)."""
+    return subprocess.Popen(
+        [str(Path(sys.executable).parent / "hopnhat"), "--db", url, "sync", "run", "--config", str(cfg), "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "HOPNHAT_DATABASE_URL": url},
+    )
+
+
+def six_counts(stdout: bytes) -> dict[str, dict[str, int]]:
+    """The ``--json`` output of ``sync run``, checked to be per source exactly the six counts, as integers."""
+    counts: dict[str, dict[str, int]] = json.loads(stdout)
+    for name, c in counts.items():
+        assert list(c) == list(COUNT_KEYS), (name, c)
+        assert all(type(v) is int and v >= 0 for v in c.values()), (name, c)
+    return counts
 
 
 def identity_holds(counts: dict[str, Any]) -> bool:

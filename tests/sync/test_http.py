@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
+from hopnhat.cli import app
 from hopnhat.legacy import generate, serve_in_thread
 from hopnhat.sync import service
 from hopnhat.sync.connectors.base import TerminalError
@@ -15,6 +18,7 @@ from hopnhat.sync.connectors.http_api import HttpApiConnector
 from tests.sync.helpers import config, identity_holds, store
 
 ITEM = {"MaHoSo": "000.00.31.H13-250102-0001", "NgayCapNhat": "20250102080000", "TrangThaiHoSo": 2}
+runner = CliRunner()
 OPTIONS = {"base_url": "http://legacy.test", "backoff_seconds": 0.0, "retries": 3}
 
 
@@ -52,19 +56,36 @@ def test_bad_request_is_not_retried() -> None:
     assert len(calls) == 1
 
 
-def test_real_server_failures_retried_and_a_down_source_fails_alone(tmp_path: Path, store_url: str) -> None:
+def _faults(out: Path, *args: str) -> dict[str, Any]:
+    """Set the simulator's fault switches the way an operator does, with ``hopnhat legacy faults``."""
+    result = runner.invoke(app, ["legacy", "faults", str(out), *args])
+    assert result.exit_code == 0, result.output
+    switches: dict[str, Any] = json.loads((out / "faults.json").read_text())
+    return switches
+
+
+def test_real_server_500s_and_timeouts_retried_and_a_down_source_fails_alone(tmp_path: Path, store_url: str) -> None:
     out = tmp_path / "legacy"
     generate(out, dossiers=120, seed=3, fault_rate=0.0, sql="sqlite", xlsx=False)
+    rows = json.loads((out / "expected.json").read_text())["sources"]
     engine = store(store_url)
     with serve_in_thread(out):
-        (out / "faults.json").write_text(json.dumps({"fail_next": 2, "fail_status": 500}))
-        _, results = service.run(engine, config(out))
-        assert results["cantho"]["state"] == "done"
-        assert results["cantho"]["inserted"] > 0 and identity_holds(results["cantho"])
+        _faults(out, "--fail-next", "2", "--fail-status", "500", "--hang-next", "1", "--hang-seconds", "3")
+        _, results = service.run(engine, config(out, timeout_seconds=0.5, retries=4))
+        # The server consumed both failures and the hang: the sync really met them, and got through.
+        after = json.loads((out / "faults.json").read_text())
+        assert after["fail_next"] == after["hang_next"] == 0
+        assert results["cantho"]["state"] == "done", results["cantho"]
+        assert results["cantho"]["extracted"] == rows["cantho"]["rows"]
+        assert results["cantho"]["inserted"] == rows["cantho"]["distinct_ids"]
+        assert identity_holds(results["cantho"])
 
-        (out / "faults.json").write_text(json.dumps({"down": True}))
+        _faults(out, "--down")
         _, results = service.run(engine, config(out, retries=2))
     assert results["cantho"]["state"] == "failed"
     assert "source cantho" in results["cantho"]["error"] and "503" in results["cantho"]["error"]
-    assert results["haugiang"]["state"] == results["soctrang"]["state"] == "done"
+    for other in ("haugiang", "soctrang"):
+        # The others are synced in the same run (nothing new since the first run: all unchanged, none lost).
+        assert results[other]["state"] == "done", results[other]
+        assert results[other]["extracted"] > 0 and identity_holds(results[other])
     engine.dispose()

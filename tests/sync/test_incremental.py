@@ -2,35 +2,59 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from typer.testing import CliRunner
 
+from hopnhat.cli import app
 from hopnhat.db import utcnow
 from hopnhat.legacy import generate, serve_in_thread, tick
+from hopnhat.legacy.catalog import SOURCES
 from hopnhat.sync import repository, service
+from hopnhat.sync.engine import COUNT_KEYS
 from hopnhat.sync.models import QuarantinedRecord
 from tests.sync.helpers import config, identity_holds, snapshot, store
+
+runner = CliRunner()
+
+
+def _cli(*args: str) -> dict[str, Any]:
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+    data: dict[str, Any] = json.loads(result.stdout)
+    return data
 
 
 def test_tick_then_sync_brings_exactly_the_changes(tmp_path: Path, store_url: str) -> None:
     out = tmp_path / "legacy"
     generate(out, dossiers=200, seed=5, fault_rate=0.0, sql="sqlite", xlsx=False)
     engine = store(store_url)
+    cfg = str(out / "sources.toml")
     with serve_in_thread(out):
-        service.run(engine, config(out))
-        before = dict((row[0], row) for row in snapshot(engine)["dossiers"])
-        report = tick(out, minutes=240, new_per_hour=3, corrections_per_hour=2)
-        _, results = service.run(engine, config(out))
-    after = dict((row[0], row) for row in snapshot(engine)["dossiers"])
-    touched = {code for codes in report.codes.values() for code in codes}
-    assert touched, "the tick changed nothing: the test would prove nothing"
+        _cli("--db", store_url, "sync", "run", "--config", cfg, "--json")
+        before = {row[0]: row for row in snapshot(engine)["dossiers"]}
+        rates = ("--new-per-hour", "3", "--corrections-per-hour", "2")
+        report = _cli("legacy", "tick", str(out), "--minutes", "240", *rates, "--json")
+        results = _cli("--db", store_url, "sync", "run", "--config", cfg, "--json")
+    after = {row[0]: row for row in snapshot(engine)["dossiers"]}
+    touched = sum(report[k][s] for k in ("new", "changed", "corrected") for s in SOURCES)
+    assert touched and sum(report["new"].values()), "the tick changed nothing: the test would prove nothing"
+    for source in SOURCES:
+        r = results[source]
+        assert set(r) == set(COUNT_KEYS)
+        assert identity_holds(r), (source, r)
+        # Exactly what the tick reported: its new dossiers inserted, its status changes and corrections updated.
+        assert r["inserted"] == report["new"][source], (source, r, report)
+        assert r["updated"] == report["changed"][source] + report["corrected"][source], (source, r, report)
+        assert r["quarantined"] == r["duplicates"] == 0, (source, r)
     differs = {code for code, row in after.items() if before.get(code) != row}
-    assert differs == touched
-    assert all(identity_holds(r) for r in results.values())
-    assert sum(r["inserted"] for r in results.values()) == sum(report.new.values())
+    assert len(differs) == touched
+    assert set(before) <= set(after)
     # Only the look-back window was re-read, not the whole history.
     assert sum(r["extracted"] for r in results.values()) < len(before) / 2
     engine.dispose()

@@ -5,11 +5,15 @@ The app runs in a thread on a free port over a temporary SQLite store. Screensho
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import socket
 import threading
 import time
+import unicodedata
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -48,11 +52,20 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
 
 
 @pytest.fixture(scope="module")
-def server(store: Engine) -> Iterator[str]:
+def legacy_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the replay test generates its small legacy systems; the server's HOPNHAT_SYNC_CONFIG points here."""
+    return tmp_path_factory.mktemp("legacy")
+
+
+@pytest.fixture(scope="module")
+def server(store: Engine, legacy_dir: Path) -> Iterator[str]:
     import uvicorn
 
     engine, url = store, store.url.render_as_string()
-    app = create_app(Settings(database_url=url, secret_key="browser-test-secret-0123456789"), engine)
+    settings = Settings(
+        database_url=url, secret_key="browser-test-secret-0123456789", sync_config=str(legacy_dir / "sources.toml")
+    )
+    app = create_app(settings, engine)
     port = _free_port()
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
@@ -165,17 +178,6 @@ class Target:
         self.thread.join(timeout=5)
 
 
-def _stand_in(monkeypatch: pytest.MonkeyPatch, name: str, **functions: object) -> None:
-    """Serve a panel from ``functions`` while the real part (``name``) is absent from this checkout."""
-    import sys
-    import types
-
-    module = types.ModuleType(name)
-    for key, fn in functions.items():
-        setattr(module, key, fn)
-    monkeypatch.setitem(sys.modules, name, module)
-
-
 def test_system_turns_red_when_its_probe_target_stops(page: Page, server: str, store: Engine) -> None:
     from sqlalchemy import select
 
@@ -203,31 +205,79 @@ def test_system_turns_red_when_its_probe_target_stops(page: Page, server: str, s
     expect(status).to_have_css("color", "rgb(164, 22, 26)")
 
 
-def test_operator_replays_a_quarantined_record(page: Page, server: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The page side of replay (list, confirm, button, result). The sync part replays by re-reading a whole source
-    from its sources.toml, which this store has none of, so a stand-in service answers here; the real listing and
-    the real replay's refusal without a config are covered in test_sync_pages.py."""
-    records = {7: {"id": 7, "source": "hau_giang", "source_id": "HG-000123", "reasons": "unknown unit 99999"}}
-    replayed: list[tuple[int, str]] = []
+def _correct_procedure_code(folder: Path, dossier_code: str) -> None:
+    """Fill the empty procedure code of one row of Hậu Giang's CSV exports, as the province would correct it at
+    the source. Only that line's bytes change: the exports mix line endings, NFD text and rows in other encodings
+    on purpose, and the rest must stay exactly as generated."""
+    nfc = partial(unicodedata.normalize, "NFC")
+    known = ""
+    for file in sorted(folder.glob("hoso_*.csv")):
+        lines = file.read_bytes().split(b"\n")
+        header = [nfc(h) for h in next(csv.reader([lines[0].decode("utf-8-sig").rstrip("\r")]))]
+        code_col, procedure_col = header.index("Mã hồ sơ"), header.index("Mã thủ tục")
+        for number, line in enumerate(lines[1:], start=1):
+            try:
+                fields = next(csv.reader([line.decode("utf-8").rstrip("\r")]), [])
+            except UnicodeDecodeError:
+                continue
+            if len(fields) <= procedure_col:
+                continue
+            known = known or fields[procedure_col]
+            if fields[code_col] != dossier_code:
+                continue
+            assert known, "no procedure code seen before the row to correct"
+            fields[procedure_col] = known
+            buffer = io.StringIO()
+            csv.writer(buffer, lineterminator="\r" if line.endswith(b"\r") else "").writerow(fields)
+            lines[number] = buffer.getvalue().encode("utf-8")
+            file.write_bytes(b"\n".join(lines))
+            return
+    raise AssertionError(f"{dossier_code} is in none of the exports")
 
-    def list_quarantine(session: object) -> list[dict[str, object]]:
-        return list(records.values())
 
-    def replay_quarantined(session: object, record_id: int, *, actor: str) -> None:
-        replayed.append((record_id, actor))
-        records.pop(record_id)
+def test_operator_replays_a_quarantined_record(page: Page, server: str, store: Engine, legacy_dir: Path) -> None:
+    """Replay through the real sync: a small generated Hậu Giang export is synced, a record missing its procedure
+    code is quarantined; replaying it unchanged keeps it there (with the reason), and after the source row is
+    corrected the replay loads it and it leaves the quarantine."""
+    from sqlalchemy import select
 
-    _stand_in(
-        monkeypatch, "hopnhat.sync.service", list_quarantine=list_quarantine, replay_quarantined=replay_quarantined
-    )
+    from hopnhat.db import session_scope
+    from hopnhat.legacy import generate
+    from hopnhat.registry.loader import load_bundled
+    from hopnhat.store.models import Dossier
+    from hopnhat.sync import service
+    from hopnhat.sync.models import QuarantinedRecord
+
+    generate(legacy_dir, dossiers=60, seed=7, fault_rate=0.3, sql="sqlite", xlsx=False)
+    with session_scope(store) as s:
+        load_bundled(s)  # the sync remaps units through the registry
+    config = service.pick(service.load_config(legacy_dir / "sources.toml"), "haugiang")
+    assert service.run(store, config)[1]["haugiang"]["quarantined"] > 0
+    with session_scope(store) as s:
+        record = next(
+            q
+            for q in s.scalars(select(QuarantinedRecord).where(QuarantinedRecord.state == "open"))
+            if q.reasons == ["missing procedure code"]
+        )
+        record_id, dossier_code = record.id, record.source_id
+        assert s.scalar(select(Dossier.id).where(Dossier.code == dossier_code)) is None
+
     page.on("dialog", lambda dialog: dialog.accept())
     sign_in(page, server, "operator")
     page.goto(f"{server}/sync/quarantine")
-    expect(page.locator("table")).to_contain_text("HG-000123")
-    page.get_by_role("button", name="Xử lý lại #7").click()
+    table = page.locator("table")
+    expect(table).to_contain_text(dossier_code)
+    page.get_by_role("button", name=f"Xử lý lại #{record_id}").click()
+    expect(page.get_by_role("alert")).to_contain_text("still quarantined: missing procedure code")
+    expect(table).to_contain_text(dossier_code)
+
+    _correct_procedure_code(legacy_dir / "haugiang", dossier_code)
+    page.get_by_role("button", name=f"Xử lý lại #{record_id}").click()
     expect(page.get_by_role("status")).to_contain_text("Đã xử lý lại bản ghi.")
-    expect(page.locator("body")).not_to_contain_text("HG-000123")
-    assert replayed == [(7, "operator")]
+    expect(page.locator("body")).not_to_contain_text(dossier_code)
+    with session_scope(store) as s:
+        assert s.get(QuarantinedRecord, record_id).state == "resolved"  # type: ignore[union-attr]
+        assert s.scalar(select(Dossier.id).where(Dossier.code == dossier_code)) is not None
 
 
 def test_keyboard_user_skips_to_content_and_signs_in(page: Page, server: str) -> None:

@@ -55,7 +55,7 @@ def test_down_system_is_red_with_a_symbol_counted_on_the_overview_with_incident_
         service.run_probe(s, _probe(s))
     page = client.get("/systems")
     assert re.search(r'<td class="tone-bad" data-col="state"><span aria-hidden="true">✖ </span>Ngừng</td>', page.text)
-    assert re.search(r'<td class="tone-bad" data-col="state"><span aria-hidden="true">✖ </span>open</td>', page.text)
+    assert re.search(r'<td class="tone-bad" data-col="state"><span aria-hidden="true">✖ </span>Đang mở</td>', page.text)
     assert "<polyline" in page.text  # the uptime line chart (one check up, one down today)
     overview = client.get("/")
     assert re.search(r'<span class="figure tone-bad">1</span> Hệ thống ngừng', overview.text)

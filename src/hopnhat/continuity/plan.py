@@ -1,7 +1,10 @@
 """The transition plan: tasks with a responsible unit, a deadline, dependencies and a status.
 
 A task is overdue when its deadline (Vietnam date) has passed and it is not done; at risk when not done and either
-its deadline is within ``horizon_days`` or one of its dependencies is overdue or finished after this task's deadline.
+its deadline is within ``horizon_days``, one of its dependencies is overdue or finished after this task's deadline, or
+it is linked to a sync source (``cutover_source``) whose latest cut-over verdict is not ready or was never computed.
+Verdicts are the ones ``hopnhat cutover check`` recorded (the plan cannot read the legacy sources itself), shown with
+the time they were computed so a stale one is visible.
 """
 
 from __future__ import annotations
@@ -15,11 +18,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hopnhat.config import VN_TZ
 from hopnhat.continuity import repository as repo
 from hopnhat.continuity.models import PlanTask, PlanTaskDependency
 from hopnhat.continuity.schemas import TaskIn
 from hopnhat.errors import InvalidInput, NotFound
 from hopnhat.registry.text import nfc
+from hopnhat.sync import cutover
 
 STATUSES = ("todo", "in_progress", "done", "blocked")
 
@@ -98,20 +103,19 @@ def _first_error(exc: ValueError) -> str:
     return str(exc)
 
 
-def cutover_verdict(session: Session, source: str) -> dict[str, Any] | None:
-    """The sync engineer's cut-over verdict for ``source``, or None when that part (or the source) is unavailable."""
-    try:
-        from hopnhat.sync import cutover
-    except ImportError:
+def cutover_verdict(session: Session, source: str) -> cutover.Verdict | None:
+    """The latest recorded cut-over verdict for ``source``, or None when it was never checked."""
+    return cutover.verdict(session, source)
+
+
+def _cutover_reason(source: str, verdict: cutover.Verdict | None) -> str | None:
+    """Why a task linked to ``source`` cannot finish yet, or None when its source is ready."""
+    if verdict is None:
+        return f"cut-over of {source}: no verdict yet (run `hopnhat cutover check`)"
+    if verdict["ready"]:
         return None
-    verdict = getattr(cutover, "verdict", None)
-    if not callable(verdict):
-        return None
-    try:
-        result = verdict(session, source)
-    except Exception:  # another part's failure must not break the plan view
-        return None
-    return result if isinstance(result, dict) else None
+    checked = verdict["checked_at"].astimezone(VN_TZ).strftime("%d/%m/%Y %H:%M")
+    return f"cut-over of {source} not ready (checked {checked}): {'; '.join(verdict['reasons'])}"
 
 
 def evaluate(session: Session, today: date, horizon_days: int = 7) -> list[dict[str, Any]]:
@@ -142,6 +146,11 @@ def evaluate(session: Session, today: date, horizon_days: int = 7) -> list[dict[
             if late and not done:
                 at_risk = True
                 reasons.append(f"depends on {dep.code}, which is late")
+        verdict = cutover_verdict(session, task.cutover_source) if task.cutover_source else None
+        blocked_by = _cutover_reason(task.cutover_source, verdict) if task.cutover_source and not done else None
+        if blocked_by:
+            at_risk = True
+            reasons.append(blocked_by)
         row: dict[str, Any] = {
             "code": task.code,
             "title": task.title,
@@ -153,9 +162,9 @@ def evaluate(session: Session, today: date, horizon_days: int = 7) -> list[dict[
             "overdue": overdue,
             "at_risk": at_risk and not overdue,
             "reasons": reasons,
+            "cutover": verdict,
+            "cutover_blocked": blocked_by is not None,
         }
-        if task.cutover_source:
-            row["cutover"] = cutover_verdict(session, task.cutover_source)
         out.append(row)
     return out
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from hopnhat.registry.loader import data_text
+from hopnhat.registry.text import fold
 
 SOURCES = ("cantho", "haugiang", "soctrang")
 PROVINCE_OF = {"cantho": "92", "haugiang": "93", "soctrang": "94"}
@@ -133,9 +134,11 @@ def geography() -> Geography:
     communes: dict[str, list[Place]] = {p: [] for p in GROUP_OF}
     districts: dict[str, list[Place]] = {p: [] for p in GROUP_OF}
     by_code: dict[str, Place] = {}
-    names: dict[str, int] = {}  # over the three provinces: a transferred dossier must stay unambiguous too
+    # Over the three provinces (a transferred dossier must stay unambiguous too), and folded: a reader cannot rely
+    # on diacritics ("Xã Thạnh Qưới" of Cần Thơ and "Xã Thạnh Quới" of Sóc Trăng are one name to it).
+    names: dict[str, int] = {}
     for row in rows:
-        names[row["commune_name"]] = names.get(row["commune_name"], 0) + 1
+        names[fold(row["commune_name"])] = names.get(fold(row["commune_name"]), 0) + 1
     for province in GROUP_OF:
         group = GROUP_OF[province]
         prov_rows = sorted((r for r in rows if r["province_code"] == province), key=lambda r: r["commune_code"])
@@ -160,7 +163,7 @@ def geography() -> Geography:
                     cname,
                     dtype,
                     dname,
-                    names[r["commune_name"]] > 1,
+                    names[fold(r["commune_name"])] > 1,
                 )
                 communes[province].append(place)
                 by_code[place.code] = place

@@ -26,6 +26,7 @@ from hopnhat.legacy.systems import (
     SoctrangDB,
     cantho_item,
     haugiang_row,
+    misspelling,
     soctrang_row,
 )
 
@@ -373,7 +374,7 @@ def generate(
             st_batch.extend([row] * copies)
         if d.fault is not None:
             d.fault_field = fld  # kept, so a tick re-renders the same fault
-            manifest.add(source, d.code, d.fault, fld)
+            manifest.add(source, d.code, d.fault, fld, misspelling(d) if d.fault == "misspelled_unit" else "")
             c.faults[d.fault] = c.faults.get(d.fault, 0) + 1
         c.rows += copies
         c.distinct_ids += 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -71,8 +72,17 @@ class Dossier:
 
 
 def mojibake(text: str) -> str:
-    """UTF-8 bytes read as cp1252: what a wrong client encoding makes of Vietnamese ("Nguyễn" -> "Nguyá»…n")."""
-    return text.encode("utf-8").decode("cp1252", errors="replace")
+    """UTF-8 bytes read as cp1252: what a wrong client encoding makes of Vietnamese ("Nguyễn" -> "Nguyá»…n").
+
+    Composed first: the UTF-8 of a combining mark read as cp1252 is no telltale pair a reader can recognise."""
+    return unicodedata.normalize("NFC", text).encode("utf-8").decode("cp1252", errors="replace")
+
+
+def garbled_field(applicant: str, name_field: str, address_field: str) -> str:
+    """Where a ``wrong_encoding`` fault goes: the applicant's name, unless it is plain ASCII ("Phan Minh Long"),
+    whose mojibake is the name itself, so no fault; then the address, which always has Vietnamese letters (it
+    ends with the province name)."""
+    return address_field if applicant.isascii() else name_field
 
 
 def impossible_day(moment: datetime, rng: random.Random) -> tuple[int, int, int]:

@@ -7,6 +7,7 @@ holds a source in memory. A record's fault is applied here, where the format dec
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import json
@@ -15,6 +16,7 @@ import re
 import sqlite3
 import unicodedata
 import zipfile
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -27,7 +29,7 @@ from sqlalchemy.engine import make_url
 
 from hopnhat.errors import ServiceUnavailable
 from hopnhat.legacy import catalog
-from hopnhat.legacy.record import Dossier, impossible_day, mojibake
+from hopnhat.legacy.record import Dossier, garbled_field, impossible_day, mojibake
 
 PORTAL_FORMAT = "%Y%m%d%H%M%S"
 MARIADB_SERVER = "mysql+pymysql://root@127.0.0.1:3306"
@@ -75,8 +77,8 @@ def cantho_item(d: Dossier, rng: random.Random) -> tuple[dict[str, Any], str | N
         else:
             item[field] = None
     elif d.fault == "wrong_encoding":
-        field = "ChuHoSo"
-        item[field] = mojibake(d.applicant)
+        field = garbled_field(d.applicant, "ChuHoSo", "DiaChi")
+        item[field] = mojibake(item[field])
     return item, field
 
 
@@ -152,14 +154,55 @@ def unit_name(place: catalog.Place, rng: random.Random, home: str = "93") -> str
     return name
 
 
-def misspell(name: str, rng: random.Random) -> str:
-    """A unit name as a hurried typist leaves it: without diacritics, or with one letter dropped."""
-    if rng.random() < 0.5:
-        decomposed = unicodedata.normalize("NFD", name.replace("đ", "d").replace("Đ", "D"))
-        return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    letters = [i for i, ch in enumerate(name) if ch.isalpha() and i > 3]
-    i = rng.choice(letters) if letters else len(name) - 1
-    return name[:i] + name[i + 1 :]
+MISSPELLINGS = ("no diacritics", "letter dropped")
+"""Kinds of ``misspelled_unit`` (the manifest's ``detail``): the first can still be matched loosely (and must be
+confirmed by an officer), the second names no unit at all."""
+_FULL_TYPE = {abbr: word for word, abbr in catalog.ABBREVIATIONS.items()}
+
+
+def misspelling(d: Dossier) -> str:
+    """The kind of misspelling of ``d``'s unit, stable per dossier so that a tick re-rendering the faulty row makes
+    the same kind of mistake and the manifest stays true."""
+    if d.place.name.isascii():  # "Phường 1": no diacritics to lose
+        return MISSPELLINGS[1]
+    return MISSPELLINGS[zlib.crc32(d.code.encode()) % 2]
+
+
+def _folded_unit(part: str) -> str:
+    from hopnhat.registry.text import fold
+
+    head, _, rest = part.partition(" ")
+    return fold(f"{_FULL_TYPE.get(head, head)} {rest}")
+
+
+@functools.lru_cache(maxsize=1)
+def _unit_names() -> frozenset[str]:
+    """Every old unit of the three provinces as ``<type> <name>``, folded (a dropped letter must not land on one)."""
+    geo = catalog.geography()
+    places = [p for ps in geo.communes.values() for p in ps] + [p for ps in geo.districts.values() for p in ps]
+    return frozenset(_folded_unit(f"{p.type_} {p.name}") for p in [*places, *geo.provinces.values()])
+
+
+def misspell(name: str, kind: str, rng: random.Random) -> str:
+    """A unit name as a hurried typist leaves it. Only the unit's own part (before the first comma) is misspelt:
+    a mistake in the district or province part would leave the unit itself recognisable, so no fault at all."""
+    head, sep, tail = name.partition(", ")
+    if kind == MISSPELLINGS[0]:
+        decomposed = unicodedata.normalize("NFD", head.replace("đ", "d").replace("Đ", "D"))
+        return "".join(ch for ch in decomposed if not unicodedata.combining(ch)) + sep + tail
+    type_word, _, rest = head.partition(" ")
+    letters = [i for i, ch in enumerate(head) if ch.isalpha() and i > len(type_word)]
+    rng.shuffle(letters)
+    # "P. 1" has no letter in its name, and "Phường IV" none whose loss leaves no real unit ("Phường V"): then a
+    # letter of the type word goes, written in full to have some.
+    full = f"{_FULL_TYPE.get(type_word, type_word)} {rest}"
+    in_type = [i for i, ch in enumerate(full) if ch.isalpha() and 0 < i < len(full) - len(rest) - 1]
+    rng.shuffle(in_type)
+    for text_, i in [(head, i) for i in letters] + [(full, i) for i in in_type]:
+        wrong = text_[:i] + text_[i + 1 :]
+        if _folded_unit(wrong) not in _unit_names():
+            return wrong + sep + tail
+    raise ValueError(f"no letter of {head!r} can be dropped without naming another unit")
 
 
 def _day(moment: datetime | None) -> str:
@@ -199,12 +242,13 @@ def haugiang_row(d: Dossier, rng: random.Random) -> tuple[list[str], str | None,
         row[15] = rng.choice(("Xã Không Tên", "Phường Ba Mươi", "Xã Tân Lập Mới, Huyện Cù Lao Xanh"))
     elif d.fault == "misspelled_unit":
         field = "Đơn vị"
-        row[15] = misspell(row[15], rng)
+        row[15] = misspell(row[15], misspelling(d), rng)
     elif d.fault == "missing_field":
         field = d.fault_field or rng.choice(("Mã thủ tục", "Ngày tiếp nhận", "Đơn vị"))
         row[HAUGIANG_COLUMNS.index(field)] = ""
     elif d.fault == "wrong_encoding":
-        field = "Người nộp"
+        # The CSV row is cp1258 as a whole; the field is where the XLSX twin shows the damage (see write_xlsx).
+        field = garbled_field(d.applicant, "Người nộp", "Địa chỉ")
         cp1258 = True
     if rng.random() < 0.2:  # some desktops export decomposed Unicode
         row = [unicodedata.normalize("NFD", cell) for cell in row]
@@ -217,9 +261,24 @@ def _csv_line(row: Sequence[str]) -> str:
     return buf.getvalue()
 
 
+_TONES = frozenset("\u0300\u0301\u0303\u0309\u0323")
+
+
 def _cp1258(line: str) -> bytes:
-    """Windows-1258 bytes: Vietnamese with combining tone marks, as old Windows exports wrote it."""
-    return unicodedata.normalize("NFD", line).encode("cp1258", errors="replace")
+    """Windows-1258 bytes as old Windows exports wrote them: the letters â ê ô ơ ư ă đ precomposed, the five tone
+    marks combining. Lossless: decoding as cp1258 and normalising to NFC gives ``line`` back (a plain NFD encode
+    would turn the breve, circumflex and horn, which cp1258 lacks as combining marks, into "?")."""
+    out = bytearray()
+    for ch in unicodedata.normalize("NFC", line):
+        try:
+            out += ch.encode("cp1258")
+            continue
+        except UnicodeEncodeError:
+            pass
+        parts = unicodedata.normalize("NFD", ch)
+        base = unicodedata.normalize("NFC", "".join(c for c in parts if c not in _TONES))
+        out += (base + "".join(c for c in parts if c in _TONES)).encode("cp1258", errors="replace")
+    return bytes(out)
 
 
 class HaugiangExport:
@@ -251,7 +310,9 @@ class HaugiangExport:
             self.write_xlsx(day)
 
     def write_xlsx(self, day: str) -> None:
-        """The XLSX twin of a day's CSV; a cp1258 row is carried over as the mojibake a UTF-8 reader makes of it."""
+        """The XLSX twin of a day's CSV. XLSX text is Unicode, so a cp1258 row cannot be wrong bytes there: it is
+        carried over as the other systems show a wrong encoding, mojibake (UTF-8 read as cp1252) in the field the
+        manifest names."""
         raw = self.path(day).read_bytes()
         if raw.startswith(b"\xef\xbb\xbf"):
             raw = raw[3:]
@@ -260,10 +321,13 @@ class HaugiangExport:
             if not line:
                 continue
             try:
-                decoded = line.decode("utf-8")
+                rows.extend(csv.reader([line.decode("utf-8")]))
             except UnicodeDecodeError:
-                decoded = line.decode("cp1252", errors="replace")
-            rows.extend(csv.reader([decoded]))
+                cells = next(csv.reader([unicodedata.normalize("NFC", line.decode("cp1258"))]))
+                name = cells[HAUGIANG_COLUMNS.index("Người nộp")]
+                column = HAUGIANG_COLUMNS.index(garbled_field(name, "Người nộp", "Địa chỉ"))
+                cells[column] = mojibake(cells[column])
+                rows.append(cells)
         write_xlsx(self.path(day, "xlsx"), "HoSo", rows)
 
 
@@ -396,13 +460,15 @@ def soctrang_row(d: Dossier, rng: random.Random, mariadb: bool) -> tuple[dict[st
         field = "ma_xa"
         row["ma_xa"] = f"99{rng.randrange(1000):03d}"
     elif d.fault == "missing_field":
-        field = d.fault_field or rng.choice(("ma_tthc", "ngay_nhan", "ma_huyen"))
+        # A province-level row has no unit columns to empty (the connector reads the province as its unit).
+        choices = ("ma_tthc", "ngay_nhan", "ma_huyen") if place.district_code else ("ma_tthc", "ngay_nhan")
+        field = d.fault_field or rng.choice(choices)
         row[field] = None
         if field == "ma_huyen":
             row["ma_xa"] = None
     elif d.fault == "wrong_encoding":
-        field = "ho_ten"
-        row[field] = mojibake(d.applicant)
+        field = garbled_field(d.applicant, "ho_ten", "dia_chi")
+        row[field] = mojibake(row[field])
     return row, field
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import csv
-import io
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, BinaryIO, TextIO
 
 import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
@@ -86,61 +86,98 @@ def convert_file(
 ) -> None:
     """Convert a CSV file row by row (streamed: any size), adding new_commune_code, new_commune_name, new_address,
     status and candidates. A row with an empty or over-long address gets status not_found; the file goes on."""
+    if input_path.is_dir():
+        raise InvalidInput(f"{input_path}: is a directory, not a CSV file")
     if not input_path.is_file():
         raise InvalidInput(f"{input_path}: no such file")
     conv = converter(ctx, on, store, batch=True)
     if output.resolve() == input_path.resolve():
         raise InvalidInput(f"{output}: the output must not overwrite the input")
+    if output.is_dir():
+        raise InvalidInput(f"{output}: is a directory; give a file name for --output")
     counts: Counter[str] = Counter()
     total = input_path.stat().st_size
-    with input_path.open("rb") as raw:
-        text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
-        try:
-            reader = csv.DictReader(text)
-            header = reader.fieldnames or []
-        except UnicodeDecodeError as exc:
-            raise InvalidInput(f"{input_path}: not UTF-8 text ({exc.reason})") from None
-        if column not in header:
-            raise InvalidInput(f"{input_path}: no column {column!r}; the columns are {', '.join(header) or '(none)'}")
-        clash = [c for c in OUTPUT_COLUMNS if c in header]
-        if clash:
-            raise InvalidInput(f"{input_path}: already has column(s) {', '.join(clash)}")
-        progress = Progress(
-            TextColumn("converting"), BarColumn(), TaskProgressColumn(), TimeRemainingColumn(), console=console
-        )
-        with output.open("w", encoding="utf-8", newline="") as out, progress:
-            writer = csv.DictWriter(out, fieldnames=[*header, *OUTPUT_COLUMNS])
-            writer.writeheader()
-            task = progress.add_task("convert", total=total)
-            line = 1
-            try:
-                for line, row in enumerate(reader, start=2):
-                    row.pop(None, None)  # extra fields of a ragged row
-                    try:
-                        result = conv.convert(row.get(column) or "")
-                    except InvalidInput:
-                        counts[Status.NOT_FOUND] += 1
-                        row.update(dict.fromkeys(OUTPUT_COLUMNS, ""), status=Status.NOT_FOUND.value)
-                    else:
-                        counts[result.status] += 1
-                        row.update(
-                            new_commune_code=result.new_commune_code or "",
-                            new_commune_name=result.new_commune_name or "",
-                            new_address=result.new_address or "",
-                            status=result.status.value,
-                            candidates=_candidates_cell(result),
-                        )
-                    writer.writerow(row)
-                    if line % 2000 == 0:
-                        progress.update(task, completed=raw.tell())
-            except UnicodeDecodeError as exc:
-                raise InvalidInput(f"{input_path}: not UTF-8 text near line {line + 1} ({exc.reason})") from None
-            except csv.Error as exc:
-                raise InvalidInput(f"{input_path}: line {line + 1}: {exc}") from None
-            progress.update(task, completed=total)
+    # Written next to the output and renamed at the end: a file refused half-way leaves no half-converted output
+    # behind that could pass for a finished one.
+    partial = output.with_name(f".{output.name}.partial")
+    try:
+        with input_path.open("rb") as raw, partial.open("w", encoding="utf-8", newline="") as out:
+            _convert_rows(conv, input_path, raw, out, column, total, counts)
+        partial.replace(output)
+    except OSError as exc:
+        if exc.filename == str(input_path):
+            raise InvalidInput(f"{input_path}: cannot read ({exc.strerror})") from None
+        raise InvalidInput(f"{output}: cannot write ({exc.strerror})") from None
+    finally:
+        partial.unlink(missing_ok=True)
     rows = sum(counts.values())
     summary = ", ".join(f"{s.value} {counts[s]}" for s in Status if counts[s])
     console.print(f"{rows} address(es) -> {output}: {summary or 'no rows'}", highlight=False)
+
+
+def _decoded_lines(path: Path, raw: BinaryIO) -> Iterator[str]:
+    """The file's lines as text, decoded one by one so that a bad byte is reported on its own line (UTF-8 never
+    puts a newline byte inside a character, so splitting before decoding is safe)."""
+    for number, line in enumerate(raw, start=1):
+        if number == 1:
+            line = line.removeprefix(b"\xef\xbb\xbf")
+        try:
+            yield line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidInput(f"{path}: line {number}: not UTF-8 text ({exc.reason})") from None
+
+
+def _convert_rows(
+    conv: AddressConverter,
+    path: Path,
+    raw: BinaryIO,
+    out: TextIO,
+    column: str,
+    total: int,
+    counts: Counter[str],
+) -> None:
+    reader = csv.DictReader(_decoded_lines(path, raw))
+    try:
+        header = reader.fieldnames or []
+    except csv.Error as exc:
+        raise InvalidInput(f"{path}: line {reader.reader.line_num}: {exc}") from None
+    if not header:
+        raise InvalidInput(f"{path}: the file is empty; expected a header row with a column {column!r}")
+    if column not in header:
+        raise InvalidInput(f"{path}: no column {column!r}; the columns are {', '.join(map(repr, header))}")
+    clash = [c for c in OUTPUT_COLUMNS if c in header]
+    if clash:
+        raise InvalidInput(f"{path}: already has column(s) {', '.join(clash)}")
+    progress = Progress(
+        TextColumn("converting"), BarColumn(), TaskProgressColumn(), TimeRemainingColumn(), console=console
+    )
+    writer = csv.DictWriter(out, fieldnames=[*header, *OUTPUT_COLUMNS])
+    writer.writeheader()
+    with progress:
+        task = progress.add_task("convert", total=total)
+        try:
+            for n, row in enumerate(reader, start=1):
+                row.pop(None, None)  # extra fields of a ragged row
+                try:
+                    result = conv.convert(row.get(column) or "")
+                except InvalidInput:
+                    counts[Status.NOT_FOUND] += 1
+                    row.update(dict.fromkeys(OUTPUT_COLUMNS, ""), status=Status.NOT_FOUND.value)
+                else:
+                    counts[result.status] += 1
+                    row.update(
+                        new_commune_code=result.new_commune_code or "",
+                        new_commune_name=result.new_commune_name or "",
+                        new_address=result.new_address or "",
+                        status=result.status.value,
+                        candidates=_candidates_cell(result),
+                    )
+                writer.writerow(row)
+                if n % 2000 == 0:
+                    progress.update(task, completed=raw.tell())
+        except csv.Error as exc:
+            raise InvalidInput(f"{path}: line {reader.reader.line_num}: {exc}") from None
+        progress.update(task, completed=total)
 
 
 def register(app: typer.Typer) -> None:

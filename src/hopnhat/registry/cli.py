@@ -232,6 +232,8 @@ def issue(
     console.print(
         f"issued {len(out.issued)} code(s) by rule [{out.rule}]; {out.already_issued} already had one", markup=False
     )
+    if out.closed:
+        console.print(f"closed {len(out.closed)} agency code(s) of communes that have ended: {', '.join(out.closed)}")
 
 
 @agencies_app.command("show")
@@ -261,7 +263,14 @@ def list_agencies(
         out = service.list_agencies(session, day=day, kind=kind)
     if _emit(out, as_json):
         return
-    table = Table("code", "name", "kind", "unit", "valid", "successor")
+    # Codes must stay whole on a narrow terminal (a cut code is useless): the names wrap instead.
+    table = Table()
+    table.add_column("code", no_wrap=True, min_width=13)
+    table.add_column("name")
+    table.add_column("kind", overflow="fold")
+    table.add_column("unit", no_wrap=True)
+    table.add_column("valid")
+    table.add_column("successor", no_wrap=True, min_width=13)
     for a in out:
         table.add_row(
             a.code, a.name, a.kind, a.unit_code or "", f"{a.valid_from} to {a.valid_to or '-'}", a.successor_code or ""

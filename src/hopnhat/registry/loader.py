@@ -303,6 +303,14 @@ def apply_change_set(session: Session, change: ChangeSet, *, writer: _Writer | N
                 f"line {row.line}: old unit {row.old_code} is {old.name!r} on {day_before}, not {row.old_name!r}"
             )
             continue
+        # Closing a unit on another day than the one it already ends on would rewrite settled history (and leave
+        # its later lineage dangling); only the same change applied again may find it already closed.
+        if old.valid_to is not None and old.valid_to != day_before:
+            errors.append(
+                f"line {row.line}: old unit {row.old_code} ({old.name}) already ends on {old.valid_to}; "
+                f"a change effective {change.effective} cannot close it on {day_before}"
+            )
+            continue
         olds[row.old_code] = old
     if errors:
         raise InvalidInput("change set refused, nothing applied: " + " | ".join(errors))
@@ -310,6 +318,30 @@ def apply_change_set(session: Session, change: ChangeSet, *, writer: _Writer | N
     by_new: dict[str, list[ChangeRow]] = defaultdict(list)
     for row in change.rows:
         by_new[row.new_code].append(row)
+    # A code names one unit at a time: a new unit may not take a code that another unit still bears on or after the
+    # effective date, unless this change set closes that unit the day before.
+    closing = {id(u) for u in olds.values()}
+    for code, rows in by_new.items():
+        # Applied again, the new unit is there already and may have been closed by a later change since.
+        already = w.units.get((code, change.effective))
+        if already is not None and fold(already.name) != fold(rows[0].new_name):
+            errors.append(
+                f"line {rows[0].line}: new unit {code} from {change.effective} already exists as "
+                f"{already.name!r}, not {rows[0].new_name!r}"
+            )
+        last_day = already.valid_to if already is not None else None
+        for (other_code, other_from), other in w.units.items():
+            if other_code != code or other is already or id(other) in closing:
+                continue
+            if (last_day is None or other_from <= last_day) and (
+                other.valid_to is None or other.valid_to >= change.effective
+            ):
+                errors.append(
+                    f"line {rows[0].line}: code {code} is still borne by {other.name} ({other.valid_from} to "
+                    f"{other.valid_to or 'today'}), which this change set does not close"
+                )
+    if errors:
+        raise InvalidInput("change set refused, nothing applied: " + " | ".join(errors))
     news: dict[str, Unit] = {}
     for code, rows in by_new.items():
         first = rows[0]
@@ -458,12 +490,22 @@ def load_bundled(session: Session) -> LoadReport:
 
 
 def read_change_file(path: Path) -> str:
+    """The text of a change-set file, or :class:`InvalidInput` saying in one line why it cannot be read."""
     try:
-        return path.read_bytes().decode("utf-8-sig")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise InvalidInput(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise InvalidInput(f"{path}: is a directory, not a change-set file") from None
+    except OSError as exc:
+        raise InvalidInput(f"{path}: cannot read ({exc.strerror})") from None
+    if not raw.strip():
+        raise InvalidInput(f"{path}: the file is empty")
+    try:
+        return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise InvalidInput(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise InvalidInput(f"{path}: line {line}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
 
 
 def iter_units(session: Session) -> Iterable[Unit]:

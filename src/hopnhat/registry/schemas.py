@@ -106,6 +106,8 @@ class IssueOut(BaseModel):
     rule: str
     issued: list[IssuanceOut]
     already_issued: int
+    closed: list[str] = []
+    """Codes of commune agencies closed because their commune ended in a later change set."""
 
 
 __all__ = [

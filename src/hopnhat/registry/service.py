@@ -596,6 +596,7 @@ def issue_codes(
             )
         )
     session.flush()
+    closed = close_ended_commune_agencies(session)
     return IssueOut(
         rule=rule.describe(),
         issued=[
@@ -610,7 +611,27 @@ def issue_codes(
             for a, _ in issued
         ],
         already_issued=already,
+        closed=closed,
     )
+
+
+def close_ended_commune_agencies(session: Session) -> list[str]:
+    """Close the committee and center of every commune that a later change set ended, on the commune's last day,
+    with the same kind of agency of its successor commune as successor (none when the commune was split: the work
+    then goes to several agencies and naming one would be a guess). Returns the codes closed; idempotent."""
+    kinds = [AgencyKind.PEOPLE_COMMITTEE.value, AgencyKind.SERVICE_CENTER.value]
+    closed: list[str] = []
+    for agency, unit in repo.open_unit_agencies(session, kinds):
+        if unit.level != Level.COMMUNE.value or unit.valid_to is None:
+            continue
+        agency.valid_to = unit.valid_to
+        targets = current_units(session, unit, unit.valid_to + timedelta(days=1))
+        if len(targets) == 1:
+            successor = repo.agency_for_unit(session, targets[0], agency.kind)
+            agency.successor_code = successor.code if successor is not None else None
+        closed.append(agency.code)
+    session.flush()
+    return closed
 
 
 def agency_out(agency: Agency) -> AgencyOut:
@@ -706,6 +727,7 @@ __all__ = [
     "apply_changes",
     "center_for_commune",
     "check_unit_code",
+    "close_ended_commune_agencies",
     "current_units",
     "export_rows",
     "issue_codes",

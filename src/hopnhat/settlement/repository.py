@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, Row, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
 from hopnhat.settlement.models import CalendarDay, CodeCounter, Procedure, ProcessVersion
-from hopnhat.store.models import FINAL_STATUSES, Dossier, OutboxEvent, Status
+from hopnhat.store.models import FINAL_STATUSES, Dossier, OutboxEvent, ProcessingStep, Status
 
 OPEN_STATUSES = tuple(int(s) for s in Status if s not in FINAL_STATUSES and s not in (Status.FINISHED,))
 
@@ -48,6 +49,38 @@ def next_number(session: Session, agency_code: str, day: date) -> int:
 
 def dossier(session: Session, code: str) -> Dossier | None:
     return session.scalar(select(Dossier).where(Dossier.code == code).options(selectinload(Dossier.steps)))
+
+
+_PUBLIC_LOOKUP = (
+    select(
+        Dossier.code,
+        Dossier.procedure_code,
+        Dossier.procedure_name,
+        Dossier.status,
+        Dossier.received_at,
+        Dossier.due_at,
+        Dossier.finished_at,
+        Dossier.center_code,
+        ProcessingStep.seq,
+        ProcessingStep.at,
+        ProcessingStep.from_status,
+        ProcessingStep.to_status,
+        ProcessingStep.due_at.label("step_due_at"),
+    )
+    .outerjoin(ProcessingStep, ProcessingStep.dossier_id == Dossier.id)
+    .where(Dossier.code == bindparam("code"))
+    .order_by(ProcessingStep.seq)
+)
+"""Built once: the lookup is the hottest path, and building the statement per call cost as much as compiling it."""
+
+
+def public_dossier_rows(db: Connection | Session, code: str) -> Sequence[Row[*tuple[Any, ...]]]:
+    """The public columns of one dossier joined with its steps: one row per step (one row with null step
+    columns for a dossier without steps), none for an unknown code.
+
+    One statement on the unique code index and the steps' ``(dossier_id, seq)`` index, so the public lookup costs
+    a single round trip; no ORM objects are built and no ``applicant_*`` column, step actor or note is read."""
+    return db.execute(_PUBLIC_LOOKUP, {"code": code}).all()
 
 
 def open_dossiers_due_before(session: Session, limit: datetime, center: str | None) -> Sequence[Dossier]:
@@ -93,6 +126,7 @@ __all__ = [
     "open_dossiers_due_before",
     "procedure",
     "procedures",
+    "public_dossier_rows",
     "received_between",
     "synced_codes",
 ]

@@ -75,7 +75,7 @@ class DossierOut(BaseModel):
 
 
 class PublicDossierOut(BaseModel):
-    """What anyone may see: no ID number, phone, address, and the name masked; steps without the officer."""
+    """What anyone may see: no name (not even masked), ID number, phone or address; steps without officer or note."""
 
     code: str
     procedure_code: str
@@ -86,7 +86,6 @@ class PublicDossierOut(BaseModel):
     due_at: datetime | None
     finished_at: datetime | None
     handling_unit: str | None
-    applicant: str | None
     steps: list[StepOut]
 
 

@@ -8,6 +8,7 @@ import unicodedata
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from hopnhat.config import VN_TZ
@@ -168,16 +169,16 @@ def change_status(
     return dossier
 
 
-def _steps(dossier: Dossier, with_actor: bool) -> list[StepOut]:
+def _steps(dossier: Dossier) -> list[StepOut]:
     return [
         StepOut(
             seq=s.seq,
             at=s.at,
             from_status=s.from_status,
             to_status=s.to_status,
-            note=s.note if with_actor else None,
+            note=s.note,
             due_at=s.due_at,
-            actor=s.actor if with_actor else None,
+            actor=s.actor,
         )
         for s in dossier.steps
     ]
@@ -197,32 +198,36 @@ def dossier_out(dossier: Dossier) -> DossierOut:
         clock_paused=dossier.clock_paused_at is not None,
         unit_code=dossier.unit_code,
         center_code=dossier.center_code,
-        steps=_steps(dossier, True),
+        steps=_steps(dossier),
     )
 
 
-def mask_name(name: str | None) -> str | None:
-    """``Nguyễn Văn An`` -> ``N*** V*** A***``: initials only; fixed-length stars so not even lengths leak."""
-    if not name:
-        return None
-    return " ".join(w[0] + "***" for w in name.split())
+def public_view(db: Session | Connection, code: str) -> PublicDossierOut:
+    """The citizen lookup: status, dates, handling unit and steps; raises NotFound for an unknown code.
 
-
-def public_view(session: Session, code: str) -> PublicDossierOut:
-    """The citizen lookup: status and dates only. Notes and officers are left out since they may name people."""
-    dossier = get_dossier(session, code)
+    No personal data at all, not even a masked name: the query never reads an ``applicant_*`` column, nor the
+    steps' actor and note (they may name officers or quote the applicant). It runs as one statement, so it works on
+    a plain ``Connection`` as well as in a request's ``Session``."""
+    key = code.strip()
+    rows = repo.public_dossier_rows(db, key)
+    if not rows:
+        raise NotFound(f"no dossier has code {key[:64]!r}")
+    head = rows[0]
     return PublicDossierOut(
-        code=dossier.code,
-        procedure_code=dossier.procedure_code,
-        procedure_name=dossier.procedure_name,
-        status=dossier.status,
-        status_name=Status(dossier.status).name.lower(),
-        received_at=dossier.received_at,
-        due_at=dossier.due_at,
-        finished_at=dossier.finished_at,
-        handling_unit=dossier.center_code,
-        applicant=mask_name(dossier.applicant_name),
-        steps=_steps(dossier, False),
+        code=head.code,
+        procedure_code=head.procedure_code,
+        procedure_name=head.procedure_name,
+        status=head.status,
+        status_name=Status(head.status).name.lower(),
+        received_at=head.received_at,
+        due_at=head.due_at,
+        finished_at=head.finished_at,
+        handling_unit=head.center_code,
+        steps=[
+            StepOut(seq=r.seq, at=r.at, from_status=r.from_status, to_status=r.to_status, due_at=r.step_due_at)
+            for r in rows
+            if r.seq is not None
+        ],
     )
 
 
@@ -307,7 +312,6 @@ __all__ = [
     "get_dossier",
     "intake",
     "load_calendar",
-    "mask_name",
     "overdue",
     "public_view",
     "report",

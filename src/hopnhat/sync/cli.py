@@ -216,6 +216,7 @@ def cutover_check(
         verdicts = cutover.check(
             session, service.pick(service.load_config(config), source), datetime.now(VN_TZ).date(), max_lag
         )
+        session.commit()  # the verdicts are recorded for the plan and the pages, which cannot read the sources
     if as_json:
         print_json(verdicts)
     else:

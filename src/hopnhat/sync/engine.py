@@ -9,23 +9,27 @@ from __future__ import annotations
 
 import hashlib
 import json
+import queue
 import re
+import threading
 import unicodedata
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from hashlib import sha256
+from typing import Any, TypeVar
 
-from sqlalchemy import Engine, insert, update
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from hopnhat.config import VN_TZ
 from hopnhat.db import utcnow
-from hopnhat.store.models import Dossier
 from hopnhat.sync import repository as repo
 from hopnhat.sync.connectors.base import RawRecord
-from hopnhat.sync.models import QuarantinedRecord, SourceCopy
+from hopnhat.sync.models import QuarantinedRecord
 from hopnhat.sync.remap import Remapper
+
+T = TypeVar("T")
 
 CURSOR_VERSION = 1
 COUNT_KEYS = ("extracted", "inserted", "updated", "unchanged", "quarantined", "duplicates")
@@ -44,6 +48,7 @@ TEXT_FIELDS = (
 HASHED = (*TEXT_FIELDS, "applicant_type", "channel", "status", "received_at", "due_at", "returned_at", "unit")
 # UTF-8 Vietnamese read as cp1252 leaves these pairs; none occurs in real Vietnamese text.
 _MOJIBAKE = re.compile("á»|áº|Æ°|Æ¡|Ä‘|Ä|Ã[\u0080-\u00bf\u0152-\u2122 ]")
+_nfc = unicodedata.normalize
 
 
 def _fields(text: str) -> tuple[int, int, int, int, int, int] | None:
@@ -63,12 +68,15 @@ def _fields(text: str) -> tuple[int, int, int, int, int, int] | None:
 
 def parse_when(value: Any) -> tuple[datetime | None, bool]:
     """Source local time -> aware Asia/Ho_Chi_Minh; second value False when a value is present but impossible."""
-    if value is None or (isinstance(value, str) and not value.strip()):
+    if value is None:
         return None, True
     if isinstance(value, datetime):
         return (value if value.tzinfo else value.replace(tzinfo=VN_TZ)), True
+    text = (value if isinstance(value, str) else str(value)).strip()
+    if not text:
+        return None, True
     try:
-        parts = _fields(str(value).strip())
+        parts = _fields(text)
         if parts is None:
             return None, False
         return datetime(*parts, tzinfo=VN_TZ), True
@@ -76,14 +84,12 @@ def parse_when(value: Any) -> tuple[datetime | None, bool]:
         return None, False
 
 
-def _plain(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, datetime) else value
-
-
 def row_hash(values: Mapping[str, Any]) -> str:
-    """Hash of the mapped fields (reconciliation compares source and store with it)."""
-    plain = [_plain(values.get(k)) for k in HASHED]
-    return hashlib.sha256(json.dumps(plain, ensure_ascii=False, default=str).encode()).hexdigest()
+    """Hash of the mapped fields (reconciliation compares source and store with it).
+
+    ``repr`` of the tuple of values (text, numbers, ``None``, aware datetimes with their zone) is unambiguous and
+    computed in C: a JSON encoding of the same values cost more than the rest of the normalisation."""
+    return sha256(repr(tuple(map(values.get, HASHED))).encode()).hexdigest()
 
 
 @dataclass(slots=True)
@@ -113,8 +119,15 @@ class SourceContext:
     province_code: str
     remapper: Remapper
     run_id: int | None
-    seen: dict[str, str] = field(default_factory=dict)
-    """source id -> hash of the copy already handled in this run (a repeated identical copy is a duplicate)."""
+    seen: dict[str, int] = field(default_factory=dict)
+    """source id -> Python hash of the outcome key of the copy already handled in this run (a repeated identical
+    copy is a duplicate); an int, not the hex digest, keeps a million-record source in a few hundred MB."""
+    open_quarantine: set[str] | None = None
+    """Source ids with an open quarantine entry, read once per run (None until the first batch): only those need
+    resolving when a clean copy loads, instead of an UPDATE over every loaded id of every batch."""
+
+
+_INT_RULES = (("status", 1, 10, None), ("channel", 1, 3, 1), ("applicant_type", 1, 4, 1))
 
 
 def normalise(ctx: SourceContext, record: RawRecord) -> Prepared:
@@ -124,9 +137,15 @@ def normalise(ctx: SourceContext, record: RawRecord) -> Prepared:
     values: dict[str, Any] = {}
     for key in TEXT_FIELDS:
         value = raw.get(key)
-        text = unicodedata.normalize("NFC", str(value).strip()) if value is not None else ""
-        if text and _MOJIBAKE.search(text):
-            reasons.append(f"wrong encoding in {key}")
+        if value is None:
+            values[key] = None
+            continue
+        text = (value if isinstance(value, str) else str(value)).strip()
+        # ASCII is NFC and cannot hold mojibake: most codes and numbers skip both checks.
+        if text and not text.isascii():
+            text = _nfc("NFC", text)
+            if _MOJIBAKE.search(text):
+                reasons.append(f"wrong encoding in {key}")
         values[key] = text or None
     for key, label in REQUIRED.items():
         if key in values and values[key] is None:
@@ -138,34 +157,42 @@ def normalise(ctx: SourceContext, record: RawRecord) -> Prepared:
             reasons.append(f"invalid date in {key}: {str(raw.get(key))[:40]!r}")
         elif key == "received_at" and when is None:
             reasons.append("missing receipt date")
-    if values["received_at"] and values["returned_at"] and values["returned_at"] < values["received_at"]:
+    received_at, returned_at = values["received_at"], values["returned_at"]
+    if received_at and returned_at and returned_at < received_at:
         reasons.append("returned before received")
-    for key, low, high, default in (("status", 1, 10, None), ("channel", 1, 3, 1), ("applicant_type", 1, 4, 1)):
+    for key, low, high, default in _INT_RULES:
         value = raw.get(key)
         if value is None or value == "":
             if default is None:
                 reasons.append(f"missing {key}")
             values[key] = default
             continue
-        try:
-            number = int(value)
-        except (TypeError, ValueError):
-            number = -1
+        if type(value) is int:
+            number = value
+        else:
+            try:
+                number = int(value)
+            except (TypeError, ValueError):
+                number = -1
         if not low <= number <= high:
             reasons.append(f"unknown {key} {str(value)[:40]!r}")
         values[key] = number
-    unit_raw = unicodedata.normalize("NFC", str(raw.get("unit") or "").strip())
+    unit_value = raw.get("unit")
+    unit_raw = str(unit_value).strip() if unit_value else ""
+    if unit_raw and not unit_raw.isascii():
+        unit_raw = _nfc("NFC", unit_raw)
     values["unit"] = unit_raw or None
     review: list[str] = []
     if not unit_raw:
         reasons.append("missing unit")
-    elif values["received_at"] is not None:
+    elif received_at is not None:
         code: str | None = unit_raw
         if raw.get("unit_is_name"):
             code, loose = ctx.remapper.code_for_name(unit_raw, ctx.province_code)
             if loose and code is not None:
                 review.append(f"unit name {unit_raw!r} matched {code} only without diacritics")
-        received: date = values["received_at"].astimezone(VN_TZ).date()
+        local = received_at if received_at.tzinfo is VN_TZ else received_at.astimezone(VN_TZ)
+        received: date = local.date()
         mapped = ctx.remapper.remap(code, received) if code else None
         if mapped is None:
             reasons.append(f"unknown unit {unit_raw[:60]!r} on {received}")
@@ -183,9 +210,9 @@ def normalise(ctx: SourceContext, record: RawRecord) -> Prepared:
     return Prepared(record, values, [], prepared_hash)
 
 
-def _dossier_row(ctx: SourceContext, p: Prepared) -> dict[str, Any]:
+def _dossier_row(ctx: SourceContext, p: Prepared, stamp: str | None, now: datetime) -> dict[str, Any]:
     v = p.values or {}
-    finished = v["returned_at"] if v["status"] in (9, 10) else None
+    status = v["status"]
     return {
         "code": v["code"],
         "province_code": ctx.province_code,
@@ -198,11 +225,11 @@ def _dossier_row(ctx: SourceContext, p: Prepared) -> dict[str, Any]:
         "applicant_phone": v["applicant_phone"],
         "applicant_address": v["applicant_address"],
         "channel": v["channel"],
-        "status": v["status"],
+        "status": status,
         "received_at": v["received_at"],
         "due_at": v["due_at"],
-        "finished_at": finished,
-        "returned_at": v["returned_at"] if v["status"] == 10 else None,
+        "finished_at": v["returned_at"] if status in (9, 10) else None,
+        "returned_at": v["returned_at"] if status == 10 else None,
         "original_unit_code": v.get("original_unit_code"),
         "original_agency_code": v["agency_code"],
         "unit_code": v.get("unit_code"),
@@ -212,12 +239,14 @@ def _dossier_row(ctx: SourceContext, p: Prepared) -> dict[str, Any]:
         "origin": "migrated",
         "source_name": ctx.name,
         "row_hash": p.hash,
-        "extra": {"source_updated": _stamp(p.record.updated)},
+        "extra": {"source_updated": stamp},
+        "updated_at": now,
     }
 
 
 def _stamp(when: datetime | None) -> str | None:
-    return when.strftime("%Y-%m-%dT%H:%M:%S") if when is not None else None
+    # isoformat is several times faster than strftime; sources give whole seconds, drop any fraction all the same.
+    return when.isoformat(timespec="seconds")[:19] if when is not None else None
 
 
 def _quarantine_id(p: Prepared) -> str:
@@ -227,124 +256,123 @@ def _quarantine_id(p: Prepared) -> str:
     return f"?{digest[:16]}"
 
 
+@dataclass(slots=True)
+class _Target:
+    """What a batch will leave in the store for one dossier code: ``row`` None keeps the stored row as it is."""
+
+    id: int | None
+    row_hash: str | None
+    source_name: str | None
+    source_updated: str
+    applicant_id_number: str | None
+    row: dict[str, Any] | None
+
+
 def load_batch(session: Session, ctx: SourceContext, batch: list[Prepared], counts: Counts) -> None:
-    """Dedupe and load one batch; every record gets exactly one outcome in ``counts``."""
+    """Dedupe and load one batch; every record gets exactly one outcome in ``counts``.
+
+    A batch costs a fixed handful of statements whatever its size: one lookup of the stored dossiers and copies by
+    key, then one executemany per kind of write (Core, not ORM units of work)."""
     counts.extracted += len(batch)
     good: list[Prepared] = []
     bad: dict[str, Prepared] = {}
+    seen = ctx.seen
     for p in batch:
         sid = p.record.source_id
-        key = p.hash if p.values is not None else "bad:" + ";".join(p.reasons)
-        if sid and ctx.seen.get(sid) == key:
+        key = hash(p.hash if p.values is not None else "bad:" + ";".join(p.reasons))
+        if sid and seen.get(sid) == key:
             counts.duplicates += 1
             continue
         if sid:
-            ctx.seen[sid] = key
+            seen[sid] = key
         if p.values is None:
             bad[_quarantine_id(p)] = p
             counts.quarantined += 1
         else:
             good.append(p)
-    codes = {p.values["code"] for p in good if p.values}
-    existing = {row.code: row for row in repo.dossiers_by_code(session, codes)} if codes else {}
-    copies = {c.source_id: c for c in repo.copies(session, ctx.name, {p.record.source_id for p in good})}
+    if ctx.open_quarantine is None:
+        ctx.open_quarantine = repo.open_quarantine_ids(session, ctx.name)
+    now = utcnow()
+    existing = {
+        h.code: _Target(h.id, h.row_hash, h.source_name, h.source_updated or "", h.applicant_id_number, None)
+        for h in repo.dossier_heads(session, {p.values["code"] for p in good if p.values})
+    }
+    copies = repo.copy_heads(session, ctx.name, {p.record.source_id for p in good})
     copy_rows: dict[str, dict[str, Any]] = {}
-    pending: dict[str, dict[str, Any]] = {}
-    """code -> the row to write (insert when no id), built up in order so a later copy in the batch wins."""
+    pending: dict[str, _Target] = {}
+    """code -> what to leave in the store, built up in order so a later copy in the batch wins."""
     for p in good:
-        row = _dossier_row(ctx, p)
-        code = row["code"]
-        current = pending.get(code)
-        if current is None and code in existing:
-            d = existing[code]
-            current = {
-                "id": d.id,
-                "row_hash": d.row_hash,
-                "source_name": d.source_name,
-                "extra": d.extra or {},
-                "applicant_id_number": d.applicant_id_number,
-                "_write": False,
-            }
+        v = p.values or {}
+        code = v["code"]
+        stamp = _stamp(p.record.updated)
+        applicant = v["applicant_id_number"]
+        current = pending.get(code) or existing.get(code)
         if current is None:
-            row["_write"] = True
-            pending[code] = row
+            pending[code] = _Target(None, p.hash, ctx.name, stamp or "", applicant, _dossier_row(ctx, p, stamp, now))
             counts.inserted += 1
-        elif current.get("source_name") not in (None, ctx.name):
+        elif current.source_name not in (None, ctx.name):
             # Same code in another source: a transferred dossier. The copy updated last wins; both stay as copies.
-            if (
-                current.get("applicant_id_number") not in (None, row["applicant_id_number"])
-                and row["applicant_id_number"]
-            ):
+            if current.applicant_id_number not in (None, applicant) and applicant:
                 bad[_quarantine_id(p)] = Prepared(
-                    p.record, None, [f"dossier code also in source {current['source_name']} for a different applicant"]
+                    p.record, None, [f"dossier code also in source {current.source_name} for a different applicant"]
                 )
                 counts.quarantined += 1
                 continue
-            theirs = (current.get("extra") or {}).get("source_updated") or ""
-            if (row["extra"]["source_updated"] or "") > theirs:
-                pending[code] = {**row, "id": current.get("id"), "_write": True}
+            if (stamp or "") > current.source_updated:
+                row = _dossier_row(ctx, p, stamp, now)
+                pending[code] = _Target(current.id, p.hash, ctx.name, stamp or "", applicant, row)
                 counts.updated += 1
             else:
                 pending.setdefault(code, current)
                 counts.duplicates += 1
-        elif current.get("row_hash") == row["row_hash"]:
+        elif current.row_hash == p.hash:
             pending.setdefault(code, current)
             counts.unchanged += 1
         else:
-            pending[code] = {**row, "id": current.get("id"), "_write": True}
+            row = _dossier_row(ctx, p, stamp, now)
+            pending[code] = _Target(current.id, p.hash, ctx.name, stamp or "", applicant, row)
             counts.updated += 1
-        month = row["received_at"].astimezone(VN_TZ).strftime("%Y-%m")
+        received_at: datetime = v["received_at"]
+        local = received_at if received_at.tzinfo is VN_TZ else received_at.astimezone(VN_TZ)
         copy_rows[p.record.source_id] = {
             "source": ctx.name,
             "source_id": p.record.source_id,
             "dossier_code": code,
             "row_hash": p.hash,
-            "source_updated": row["extra"]["source_updated"],
-            "status": row["status"],
-            "unit_code": row["original_unit_code"],
-            "received_month": month,
+            "source_updated": stamp,
+            "status": v["status"],
+            "unit_code": v.get("original_unit_code"),
+            "received_month": f"{local.year:04d}-{local.month:02d}",
         }
     new_copies = [r for sid, r in copy_rows.items() if sid not in copies]
-    if new_copies:
-        session.execute(insert(SourceCopy), new_copies)
     changed_copies = [
-        {**r, "id": copies[sid].id}
+        {**r, "id": copies[sid][0]}
         for sid, r in copy_rows.items()
-        if sid in copies and (copies[sid].row_hash, copies[sid].source_updated) != (r["row_hash"], r["source_updated"])
+        if sid in copies and copies[sid][1:] != (r["row_hash"], r["source_updated"])
     ]
-    if changed_copies:
-        session.execute(update(SourceCopy), changed_copies)
-    inserts = [
-        {k: v for k, v in r.items() if not k.startswith("_") and k != "id"}
-        for r in pending.values()
-        if r.get("_write") and r.get("id") is None
-    ]
-    updates = [
-        {k: v for k, v in r.items() if not k.startswith("_")} | {"updated_at": utcnow()}
-        for r in pending.values()
-        if r.get("_write") and r.get("id") is not None
-    ]
-    if inserts:
-        session.execute(insert(Dossier), inserts)
-    if updates:
-        session.execute(update(Dossier), updates)
-    loaded = [p.record.source_id for p in good if p.record.source_id]
-    if loaded:
-        session.execute(
-            update(QuarantinedRecord)
-            .where(
-                QuarantinedRecord.source == ctx.name,
-                QuarantinedRecord.source_id.in_(loaded),
-                QuarantinedRecord.state == "open",
-            )
-            .values(state="resolved", resolved_at=utcnow())
-            .execution_options(synchronize_session=False)
-        )
+    repo.insert_copies(session, new_copies)
+    repo.update_copies(session, changed_copies)
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    for target in pending.values():
+        if target.row is None:
+            continue
+        if target.id is None:
+            inserts.append(target.row | {"created_at": now})
+        else:
+            updates.append(target.row | {"id": target.id})
+    repo.insert_dossiers(session, inserts)
+    repo.update_dossiers(session, updates)
+    held = ctx.open_quarantine
+    resolved = [p.record.source_id for p in good if p.record.source_id in held]
+    if resolved:
+        repo.resolve_quarantine(session, ctx.name, resolved, now)
+        held.difference_update(resolved)
     if bad:
-        held = {q.source_id: q for q in repo.quarantined(session, ctx.name, set(bad))}
+        kept = {q.source_id: q for q in repo.quarantined(session, ctx.name, set(bad))}
         for sid, p in bad.items():
             payload = json.loads(json.dumps(p.record.payload, ensure_ascii=False, default=str))
-            q = held.get(sid)
+            q = kept.get(sid)
             if q is None:
                 session.add(
                     QuarantinedRecord(
@@ -353,6 +381,7 @@ def load_batch(session: Session, ctx: SourceContext, batch: list[Prepared], coun
                 )
             else:
                 q.payload, q.reasons, q.run_id, q.state, q.resolved_at = payload, p.reasons, ctx.run_id, "open", None
+        held.update(bad)
     session.flush()
 
 
@@ -365,6 +394,61 @@ def batches(records: Iterator[RawRecord], ctx: SourceContext, size: int) -> Iter
             batch = []
     if batch:
         yield batch
+
+
+_AHEAD_JOIN_SECONDS = 5.0
+
+
+def read_ahead(produce: Callable[[], Iterator[T]], depth: int = 1) -> Iterator[T]:
+    """The items of ``produce()``, computed in a worker thread up to ``depth`` items ahead of the consumer.
+
+    Extraction and normalisation of the next batch then overlap with the load of the current one wherever either
+    side waits outside the GIL: the HTTP source answering (in its own process), SQLite writing pages, the commit's
+    fsync, PostgreSQL's COPY. The order of the items is kept; an error of the producer is raised here, at the point
+    of the stream where it happened; when the consumer stops early the producer stops at its next item and the
+    source iterator is closed in its own thread (connections, clients)."""
+    slots: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(message: tuple[str, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put(message, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        items = produce()
+        try:
+            for item in items:
+                if not put(("item", item)):
+                    return
+            put(("end", None))
+        except BaseException as exc:  # handed to the consumer, which raises it
+            put(("error", exc))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+    worker = threading.Thread(target=work, name="sync-read-ahead", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, item = slots.get()
+            if kind == "item":
+                yield item
+            elif kind == "error":
+                raise item
+            else:
+                return
+    finally:
+        stop.set()
+        # A producer stuck in a source call (a retry's back-off) is left to finish on its own: it is a daemon and
+        # only ever touches its own connector.
+        worker.join(_AHEAD_JOIN_SECONDS)
 
 
 def since_from_cursor(value: str | None, lookback_minutes: float) -> datetime | None:
@@ -391,7 +475,7 @@ def sync_source(
         value = cursor.value if cursor and cursor.version == CURSOR_VERSION and not full else None
         since = since_from_cursor(value, lookback_minutes)
     with Session(engine) as session:
-        for batch in batches(records_for(since), ctx, batch_size):
+        for batch in read_ahead(lambda: batches(records_for(since), ctx, batch_size)):
             load_batch(session, ctx, batch, counts)
             newest = max((p.record.updated for p in batch if p.record.updated is not None), default=None)
             if newest is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hopnhat.db import Base, UTCDateTime, utcnow
@@ -102,4 +102,26 @@ class SourceCopy(Base):
     note: Mapped[str | None] = mapped_column(Text)
 
 
-__all__ = ["QuarantinedRecord", "SourceCopy", "SyncCursor", "SyncLock", "SyncRun", "SyncRunSource"]
+class CutoverVerdict(Base):
+    """One cut-over verdict as ``cutover check`` computed it; kept so other parts (the transition plan, the pages)
+    can show the latest verdict without reading the legacy source again, and see how old it is."""
+
+    __tablename__ = "sync_cutover_verdict"
+    __table_args__ = (Index("ix_sync_cutover_verdict_source_id", "source", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(64))
+    ready: Mapped[bool]
+    reasons: Mapped[list[str]] = mapped_column(JSON)
+    checked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+__all__ = [
+    "CutoverVerdict",
+    "QuarantinedRecord",
+    "SourceCopy",
+    "SyncCursor",
+    "SyncLock",
+    "SyncRun",
+    "SyncRunSource",
+]

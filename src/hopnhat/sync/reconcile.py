@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import html
+import sys
 from collections import Counter
+from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hopnhat.config import VN_TZ
-from hopnhat.store.models import Dossier
+from hopnhat.sync import repository as repo
 from hopnhat.sync.engine import SourceContext, normalise
-from hopnhat.sync.models import QuarantinedRecord, SourceCopy
 from hopnhat.sync.remap import Remapper
 from hopnhat.sync.service import records
 
@@ -21,8 +21,11 @@ LIST_LIMIT = 100
 
 
 def reconcile_source(session: Session, name: str, options: dict[str, Any], remapper: Remapper) -> dict[str, Any]:
+    """The source streamed once and kept as compact tuples (one per source id, the latest copy wins); the store read
+    column-wise (Core, not ORM objects) with its per-status/unit/month counts grouped by the database."""
     ctx = SourceContext(name, str(options.get("province_code", "")), remapper, None)
-    source: dict[str, tuple[str, int, str, str]] = {}
+    source: dict[str, tuple[str, int, str, str, str]] = {}
+    months: dict[tuple[int, int], str] = {}
     for record in records(options)(None):
         p = normalise(ctx, record)
         if p.values is None or not record.source_id:
@@ -30,32 +33,35 @@ def reconcile_source(session: Session, name: str, options: dict[str, Any], remap
         v = p.values
         latest = source.get(record.source_id)
         stamp = record.updated.isoformat() if record.updated else ""
-        if latest is None or stamp >= latest[3]:
-            month = v["received_at"].astimezone(VN_TZ).strftime("%Y-%m")
-            source[record.source_id] = (p.hash, v["status"], f"{v.get('original_unit_code')}|{month}", stamp)
-    copies = {c.source_id: c for c in session.scalars(select(SourceCopy).where(SourceCopy.source == name))}
-    store = dict(session.execute(select(Dossier.code, Dossier.row_hash)).all())
-    held = set(
-        session.scalars(
-            select(QuarantinedRecord.source_id).where(
-                QuarantinedRecord.source == name, QuarantinedRecord.state == "open"
-            )
-        )
-    )
+        if latest is None or stamp >= latest[4]:
+            received = v["received_at"]
+            local = received if received.tzinfo is VN_TZ else received.astimezone(VN_TZ)
+            month = months.get((local.year, local.month))
+            if month is None:
+                month = months[(local.year, local.month)] = f"{local.year:04d}-{local.month:02d}"
+            unit = str(v.get("original_unit_code"))
+            source[record.source_id] = (p.hash, v["status"], sys.intern(unit), month, stamp)
+    store = repo.dossier_codes(session)
+    held = repo.open_quarantine_ids(session, name)
     missing = sorted(sid for sid in source if sid not in store and sid not in held)
-    extra = sorted(sid for sid, c in copies.items() if sid not in source)
-    changed = sorted(
-        sid for sid, (h, *_rest) in source.items() if sid in store and sid in copies and copies[sid].row_hash != h
-    )
-    src_status = Counter(str(s) for _, s, _, _ in source.values())
-    store_status = Counter(str(c.status) for c in copies.values())
-    src_unit = Counter(k.split("|")[0] for _, _, k, _ in source.values())
-    store_unit = Counter(str(c.unit_code) for c in copies.values())
-    src_month = Counter(k.split("|")[1] for _, _, k, _ in source.values())
-    store_month = Counter(str(c.received_month) for c in copies.values())
+    extra: list[str] = []
+    changed: list[str] = []
+    store_rows = 0
+    for sid, digest in repo.copy_digests(session, name):
+        store_rows += 1
+        mine = source.get(sid)
+        if mine is None:
+            extra.append(sid)
+        elif sid in store and digest != mine[0]:
+            changed.append(sid)
+    extra.sort()
+    changed.sort()
+    src_status = Counter(str(s[1]) for s in source.values())
+    src_unit = Counter(s[2] for s in source.values())
+    src_month = Counter(s[3] for s in source.values())
     return {
         "source_rows": len(source),
-        "store_rows": len(copies),
+        "store_rows": store_rows,
         "missing": len(missing),
         "extra": len(extra),
         "changed": len(changed),
@@ -63,13 +69,13 @@ def reconcile_source(session: Session, name: str, options: dict[str, Any], remap
         "missing_ids": missing[:LIST_LIMIT],
         "extra_ids": extra[:LIST_LIMIT],
         "changed_ids": changed[:LIST_LIMIT],
-        "by_status": _diff(src_status, store_status),
-        "by_unit": _diff(src_unit, store_unit),
-        "by_month": _diff(src_month, store_month),
+        "by_status": _diff(src_status, repo.copy_counts(session, name, "status")),
+        "by_unit": _diff(src_unit, repo.copy_counts(session, name, "unit_code")),
+        "by_month": _diff(src_month, repo.copy_counts(session, name, "received_month")),
     }
 
 
-def _diff(source: Counter[str], store: Counter[str]) -> dict[str, dict[str, int]]:
+def _diff(source: Mapping[str, int], store: Mapping[str, int]) -> dict[str, dict[str, int]]:
     return {k: {"source": source.get(k, 0), "store": store.get(k, 0)} for k in sorted(set(source) | set(store))}
 
 

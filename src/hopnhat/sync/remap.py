@@ -63,7 +63,12 @@ class Remapper:
             for pname in ("", parent.name if parent else ""):
                 self.names[(fold(u.name), fold(pname))].add(u.code)
                 self.exact.add((modern_tones(u.name).lower(), modern_tones(pname).lower()))
-        self._cache: dict[tuple[str, date], Remapped | None] = {}
+        self._cache: dict[tuple[str, int], Remapped | None] = {}
+        # Plain tuples: the per-record pick must not go through ORM attribute access.
+        self._spans: dict[str, list[tuple[date, date | None, int]]] = {
+            code: [(u.valid_from, u.valid_to, u.id) for u in found] for code, found in self.by_code.items()
+        }
+        self._names: dict[tuple[str, str], tuple[str | None, bool]] = {}
         self.centers = self._centers(session, [u for u in units if u.active_on(today)])
 
     def _centers(self, session: Session, units: list[Unit]) -> dict[str, str]:
@@ -90,7 +95,14 @@ class Remapper:
 
     def code_for_name(self, name: str, province_code: str) -> tuple[str | None, bool]:
         """Old unit code of a unit written as a name (``P. Vị Tân, TP. Vị Thanh``); second value: the name matched
-        only once diacritics were dropped (a misspelling an officer should confirm)."""
+        only once diacritics were dropped (a misspelling an officer should confirm). Cached: a source repeats a few
+        hundred names over its whole history."""
+        key = (name, province_code)
+        if key not in self._names:
+            self._names[key] = self._code_for_name(name, province_code)
+        return self._names[key]
+
+    def _code_for_name(self, name: str, province_code: str) -> tuple[str | None, bool]:
         parts = [_expand(p) for p in nfc(name).split(",") if p.strip()]
         if parts and fold(parts[-1]).startswith(("tinh ", "thanh pho can tho")) and len(parts) > 1:
             parts = parts[:-1]
@@ -108,20 +120,39 @@ class Remapper:
 
     def remap(self, code: str, received: date) -> Remapped | None:
         """``None`` when no unit had that code on the receipt date."""
-        key = (code, received)
-        if key not in self._cache:
-            self._cache[key] = self._remap(code, received)
-        return self._cache[key]
-
-    def _remap(self, code: str, received: date) -> Remapped | None:
-        unit = self._on(code, received)
-        if unit is None:
-            # The old systems were not reconfigured at the merger: dossiers received after it still carry the old
-            # codes, which mean the unit that last held the code before the receipt date.
-            earlier = [u for u in self.by_code.get(code, []) if u.valid_from <= received]
-            unit = max(earlier, key=lambda u: u.valid_from) if earlier else None
-        if unit is None:
+        unit_id = self._pick(code, received)
+        if unit_id is None:
             return None
+        # Cached per unit, not per (code, day): a million dossiers carry a few hundred codes but tens of thousands of
+        # (code, receipt day) pairs, and the successor walk below is the costly part.
+        key = (code, unit_id)
+        if key not in self._cache:
+            self._cache[key] = self._resolve(code, self.by_id[unit_id])
+        found = self._cache[key]
+        if found is not None:
+            return found
+        # A district abolished on 2025-07-01 without a successor: its dossiers fall to the merged city (that of the
+        # receipt date, hence not cached with the district).
+        city = self.remap(self.by_id[unit_id].province_code, received)
+        if city is not None and city.unit_code is not None:
+            return Remapped(code, city.unit_code, None)
+        return Remapped(code, None, f"unit {code} has no successor on {self.today}")
+
+    def _pick(self, code: str, received: date) -> int | None:
+        """The unit holding ``code`` on the receipt date, else the one that last held it before."""
+        spans = self._spans.get(code)
+        if not spans:
+            return None
+        for valid_from, valid_to, unit_id in spans:
+            if valid_from <= received and (valid_to is None or received <= valid_to):
+                return unit_id
+        # The old systems were not reconfigured at the merger: dossiers received after it still carry the old codes,
+        # which mean the unit that last held the code before the receipt date.
+        earlier = [(valid_from, unit_id) for valid_from, _, unit_id in spans if valid_from <= received]
+        return max(earlier, key=lambda e: e[0])[1] if earlier else None
+
+    def _resolve(self, code: str, unit: Unit) -> Remapped | None:
+        """The unit(s) responsible today for ``unit``; ``None`` for a district without successor (see remap)."""
         if unit.active_on(self.today):
             return Remapped(code, unit.code, None)
         found: dict[int, Unit] = {}
@@ -148,8 +179,5 @@ class Remapper:
                 return Remapped(code, rule, None)
             return Remapped(code, None, f"unit {code} was split into {', '.join(codes)}: no routing rule")
         if unit.level == "district":
-            # Districts were abolished on 2025-07-01 without a successor; their dossiers fall to the merged city.
-            city = self._remap(unit.province_code, received)
-            if city is not None and city.unit_code is not None:
-                return Remapped(code, city.unit_code, None)
+            return None
         return Remapped(code, None, f"unit {code} has no successor on {self.today}")

@@ -2,25 +2,250 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from datetime import datetime
+import json
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import (
+    ARRAY,
+    JSON,
+    ColumnElement,
+    Select,
+    String,
+    Table,
+    any_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from hopnhat.db import UTCDateTime
 from hopnhat.store.models import Dossier
 from hopnhat.sync.models import QuarantinedRecord, SourceCopy, SyncCursor, SyncLock, SyncRun, SyncRunSource
 
+IN_CHUNK = 5000
+"""Keys per ``IN (...)`` lookup: well under SQLite's and PostgreSQL's limits on bound parameters."""
 
-def dossiers_by_code(session: Session, codes: Iterable[str]) -> Sequence[Dossier]:
-    return session.scalars(select(Dossier).where(Dossier.code.in_(list(codes)))).all()
+_DOSSIERS: Table = Dossier.__table__  # type: ignore[assignment]
+_COPIES: Table = SourceCopy.__table__  # type: ignore[assignment]
 
 
-def copies(session: Session, source: str, ids: Iterable[str]) -> Sequence[SourceCopy]:
-    return session.scalars(
-        select(SourceCopy).where(SourceCopy.source == source, SourceCopy.source_id.in_(list(ids)))
-    ).all()
+def _chunks(keys: Iterable[str]) -> Iterator[list[str]]:
+    keys = list(keys)
+    for i in range(0, len(keys), IN_CHUNK):
+        yield keys[i : i + IN_CHUNK]
+
+
+class DossierHead(NamedTuple):
+    """What deduplication needs of a stored dossier (not the whole row)."""
+
+    id: int
+    code: str
+    row_hash: str | None
+    source_name: str | None
+    source_updated: str | None
+    applicant_id_number: str | None
+
+
+def _among(session: Session, column: ColumnElement[Any]) -> tuple[ColumnElement[bool], Callable[[list[str]], Any]]:
+    """``column IN <keys>`` with the keys bound as ONE parameter where the backend can (a JSON array on SQLite, an
+    array on PostgreSQL), and the function that turns a list of keys into that parameter. Binding thousands of
+    separate parameters costs SQLAlchemy a few microseconds per key on every lookup."""
+    dialect = session.connection().dialect.name
+    if dialect == "sqlite":
+        keys: Select[Any] = select(literal_column("value")).select_from(func.json_each(bindparam("keys")))
+        return column.in_(keys.scalar_subquery()), json.dumps
+    if dialect == "postgresql":
+        return column == any_(bindparam("keys", type_=ARRAY(String))), list
+    return column.in_(bindparam("keys", expanding=True)), list
+
+
+def dossier_heads(session: Session, codes: Iterable[str]) -> list[DossierHead]:
+    found: list[DossierHead] = []
+    among, keys = _among(session, _DOSSIERS.c.code)
+    query = select(
+        Dossier.id, Dossier.code, Dossier.row_hash, Dossier.source_name, Dossier.extra, Dossier.applicant_id_number
+    ).where(among)
+    for chunk in _chunks(codes):
+        for pk, code, digest, source, extra, applicant in session.execute(query, {"keys": keys(chunk)}):
+            found.append(DossierHead(pk, code, digest, source, (extra or {}).get("source_updated"), applicant))
+    return found
+
+
+def copy_heads(session: Session, source: str, ids: Iterable[str]) -> dict[str, tuple[int, str, str | None]]:
+    """source id -> (copy id, row hash, source update stamp) of the copies already stored."""
+    found: dict[str, tuple[int, str, str | None]] = {}
+    among, keys = _among(session, _COPIES.c.source_id)
+    query = select(SourceCopy.source_id, SourceCopy.id, SourceCopy.row_hash, SourceCopy.source_updated).where(
+        SourceCopy.source == bindparam("source"), among
+    )
+    for chunk in _chunks(ids):
+        for sid, pk, digest, stamp in session.execute(query, {"source": source, "keys": keys(chunk)}):
+            found[sid] = (pk, digest, stamp)
+    return found
+
+
+def _sqlite_time(value: datetime) -> str:
+    # Exactly what SQLAlchemy's UTCDateTime + SQLite DATETIME write: naive UTC, microseconds, a space separator.
+    return value.astimezone(UTC).isoformat(" ", "microseconds")[:26]
+
+
+def _converters(table: Table, names: list[str], dialect: str) -> list[tuple[int, Callable[[Any], Any]]]:
+    """Python value -> what the driver takes, for the columns that need it (the others pass as they are)."""
+    found: list[tuple[int, Callable[[Any], Any]]] = []
+    for i, name in enumerate(names):
+        kind = table.c[name].type
+        if isinstance(kind, UTCDateTime):
+            if dialect == "sqlite":
+                found.append((i, _sqlite_time))
+            elif dialect == "postgresql":
+                found.append((i, _aware))
+        elif isinstance(kind, JSON):
+            found.append((i, _json_text))
+    return found
+
+
+_encode = json.encoder.encode_basestring_ascii
+
+
+def _json_text(value: Any) -> str:
+    """``json.dumps(value)``; a flat object of texts (the sync's ``extra``) is written directly, several times
+    faster than the encoder's per-call set-up."""
+    if type(value) is not dict:
+        return json.dumps(value)
+    parts = []
+    for k, v in value.items():
+        if type(k) is not str or not (v is None or type(v) is str):
+            return json.dumps(value)
+        parts.append(f"{_encode(k)}: {'null' if v is None else _encode(v)}")
+    return "{" + ", ".join(parts) + "}"
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r}: hopnhat stores aware instants only")
+    return value
+
+
+def _insert_many(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert rows that all have the same keys through the backend's bulk path: one ``executemany`` of the driver
+    on SQLite, ``COPY ... FROM STDIN`` on PostgreSQL, a Core executemany elsewhere.
+
+    Not the ORM and not SQLAlchemy's per-parameter bind processing: both cost more per row than the whole rest of a
+    sync. The values are converted here the way the column types would (times in UTC, JSON as text), so a row
+    written either way reads back the same."""
+    if not rows:
+        return
+    conn = session.connection()
+    dialect = conn.dialect.name
+    if dialect not in ("sqlite", "postgresql"):
+        conn.execute(insert(table), rows)
+        return
+    names = list(rows[0])
+    converters = _converters(table, names, dialect)
+    data: list[list[Any]] = []
+    # Consecutive rows often share a value object (the batch's timestamps): convert it once.
+    last: dict[int, tuple[Any, Any]] = {}
+    for row in rows:
+        values = [row[name] for name in names]
+        for i, convert in converters:
+            value = values[i]
+            if value is not None:
+                before = last.get(i)
+                if before is not None and before[0] is value:
+                    values[i] = before[1]
+                else:
+                    values[i] = converted = convert(value)
+                    last[i] = (value, converted)
+        data.append(values)
+    quote = conn.dialect.identifier_preparer.quote
+    columns = ", ".join(quote(name) for name in names)
+    target = quote(table.name)
+    driver: Any = conn.connection.driver_connection
+    if dialect == "sqlite":
+        driver.executemany(f"INSERT INTO {target} ({columns}) VALUES ({', '.join('?' * len(names))})", data)
+        return
+    with driver.cursor() as cursor, cursor.copy(f"COPY {target} ({columns}) FROM STDIN") as copy:
+        for values in data:
+            copy.write_row(values)
+
+
+def _update_many(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Rows keyed by ``id``, all with the same columns."""
+    if not rows:
+        return
+    columns = [k for k in rows[0] if k != "id"]
+    statement = (
+        update(table)
+        .where(table.c.id == bindparam("pk"))
+        .values({k: bindparam(k) for k in columns})
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(statement, [{"pk": r["id"], **{k: r[k] for k in columns}} for r in rows])
+
+
+def insert_dossiers(session: Session, rows: list[dict[str, Any]]) -> None:
+    _insert_many(session, _DOSSIERS, rows)
+
+
+def update_dossiers(session: Session, rows: list[dict[str, Any]]) -> None:
+    _update_many(session, _DOSSIERS, rows)
+
+
+def insert_copies(session: Session, rows: list[dict[str, Any]]) -> None:
+    _insert_many(session, _COPIES, rows)
+
+
+def update_copies(session: Session, rows: list[dict[str, Any]]) -> None:
+    _update_many(session, _COPIES, rows)
+
+
+def dossier_codes(session: Session) -> set[str]:
+    return set(session.scalars(select(Dossier.code)))
+
+
+def copy_digests(session: Session, source: str) -> Iterator[tuple[str, str]]:
+    """(source id, row hash) of every stored copy of a source, streamed."""
+    query = select(SourceCopy.source_id, SourceCopy.row_hash).where(SourceCopy.source == source)
+    return ((sid, digest) for sid, digest in session.execute(query.execution_options(yield_per=10_000)))
+
+
+def copy_counts(session: Session, source: str, column: str) -> dict[str, int]:
+    """Stored copies of a source per value of ``column`` (status, unit_code, received_month), as text."""
+    key = _COPIES.c[column]
+    query = select(key, func.count()).where(SourceCopy.source == source).group_by(key)
+    return {str(value): int(n) for value, n in session.execute(query)}
+
+
+def open_quarantine_ids(session: Session, source: str) -> set[str]:
+    return set(
+        session.scalars(
+            select(QuarantinedRecord.source_id).where(
+                QuarantinedRecord.source == source, QuarantinedRecord.state == "open"
+            )
+        )
+    )
+
+
+def resolve_quarantine(session: Session, source: str, ids: list[str], now: datetime) -> None:
+    for chunk in _chunks(ids):
+        session.execute(
+            update(QuarantinedRecord)
+            .where(
+                QuarantinedRecord.source == source,
+                QuarantinedRecord.source_id.in_(chunk),
+                QuarantinedRecord.state == "open",
+            )
+            .values(state="resolved", resolved_at=now)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def quarantined(session: Session, source: str, ids: Iterable[str]) -> Sequence[QuarantinedRecord]:

@@ -26,7 +26,7 @@ from hopnhat.config import VN_TZ, Settings
 from hopnhat.deps import SessionDep
 from hopnhat.errors import HopnhatError
 from hopnhat.web import auth, charts, sources
-from hopnhat.web.i18n import LANGS, pick_lang, translate
+from hopnhat.web.i18n import LANGS, TEXTS, pick_lang, translate
 from hopnhat.web.models import Role, User
 
 log = logging.getLogger(__name__)
@@ -114,14 +114,34 @@ _BAD = frozenset(
 )
 
 
-def _tone(value: Any) -> str:
+_PROBLEM_FLAGS = frozenset({"overdue", "at_risk", "needs_review", "cutover_blocked"})
+"""Yes/no columns where yes is the problem: their "no" is not a failure, so it gets no red."""
+
+
+def _tone(value: Any, column: str = "") -> str:
     """CSS class of a status cell: red for down/failed/overdue, green for up/ready; colour is never the only cue."""
+    if column in _PROBLEM_FLAGS and isinstance(value, bool):
+        return "bad" if value else ""
     text = str(value).lower() if value is not None else ""
     if text in _GOOD:
         return "good"
     if text in _BAD:
         return "bad"
     return ""
+
+
+_TRANSLATED_STATES = ("up", "down", "ready", "not_ready", "overdue", "unknown")
+
+
+def _cell_text(value: Any, lang: str) -> str:
+    """A table cell's text: the known values of the parts' enumerations in the page's language, the rest as is."""
+    text = _fmt(value)
+    key = text.lower()
+    if key in _TRANSLATED_STATES:
+        return translate(key, lang)
+    if f"v_{key}" in TEXTS:
+        return translate(f"v_{key}", lang)
+    return text
 
 
 def render(
@@ -144,6 +164,7 @@ def render(
             "lang": lang,
             "t": lambda key: translate(key, lang),
             "fmt": _fmt,
+            "cell_text": lambda value: _cell_text(value, lang),
             "tone": _tone,
             "user": user,
             "page": page,
@@ -166,8 +187,9 @@ def _check_csrf(request: Request, user: User, token: str) -> None:
         raise _PageForbidden("csrf")
 
 
-def panel(title: str, produce: Callable[[], Any], *keys: str) -> dict[str, Any]:
-    """A table panel over a service answer; an absent part or a user error shows as a message, not a crash."""
+def panel(title: str, produce: Callable[[], Any], *keys: str, empty: str | None = None) -> dict[str, Any]:
+    """A table panel over a service answer; an absent part or a user error shows as a message, not a crash.
+    ``empty`` is what to say when there are no rows (default: nothing found)."""
     try:
         items = sources.items_of(produce(), *keys)
     except sources.Unavailable:
@@ -175,7 +197,7 @@ def panel(title: str, produce: Callable[[], Any], *keys: str) -> dict[str, Any]:
     except HopnhatError as exc:
         return {"title": title, "available": True, "error": exc.detail, "columns": [], "rows": []}
     columns, rows = sources.table(items)
-    return {"title": title, "available": True, "columns": columns, "rows": rows, "items": items}
+    return {"title": title, "available": True, "columns": columns, "rows": rows, "items": items, "empty": empty}
 
 
 def _first_key(row: dict[str, Any], *candidates: str) -> str | None:
@@ -252,9 +274,14 @@ def overview(request: Request, session: SessionDep, user: Annotated[User, Depend
     )
     on_time = charts.bar_chart(translate("on_time_rate", lang), figures["on_time"], unit="%", max_value=100)
     panels = [
-        panel(translate("verdicts", lang), lambda: sources.cutover_verdicts(session, _settings(request))),
+        panel(
+            translate("verdicts", lang),
+            lambda: sources.cutover_verdicts(session),
+            empty=translate("no_verdicts", lang),
+        ),
         panel(translate("systems", lang), lambda: sources.system_status(session)),
         panel(translate("overdue_tasks", lang), lambda: sources.plan_tasks(session, "overdue")),
+        panel(translate("at_risk_tasks", lang), lambda: sources.plan_tasks(session, "at_risk")),
     ]
     readiness_chart = None
     try:
@@ -419,7 +446,11 @@ def sync_page(request: Request, session: SessionDep, user: Annotated[User, Depen
     lang = _lang(request)
     panels = [
         panel(translate("runs", lang), lambda: sources.sync_runs(session)),
-        panel(translate("verdicts", lang), lambda: sources.cutover_verdicts(session, _settings(request))),
+        panel(
+            translate("verdicts", lang),
+            lambda: sources.cutover_verdicts(session),
+            empty=translate("no_verdicts", lang),
+        ),
     ]
     chart = sync_progress_chart(panels[0].get("items", [])[:10], translate("progress", lang))
     return render(
@@ -514,7 +545,13 @@ def systems_page(request: Request, session: SessionDep, user: Annotated[User, De
 def plan_page(request: Request, session: SessionDep, user: Annotated[User, Depends(guard("plan"))]) -> Response:
     lang = _lang(request)
     panels = [
+        panel(
+            translate("verdicts", lang),
+            lambda: sources.cutover_verdicts(session),
+            empty=translate("no_verdicts", lang),
+        ),
         panel(translate("overdue_tasks", lang), lambda: sources.plan_tasks(session, "overdue")),
+        panel(translate("at_risk_tasks", lang), lambda: sources.plan_tasks(session, "at_risk")),
         panel(translate("plan", lang), lambda: sources.plan_tasks(session)),
     ]
     return render(request, "panels.html", user, "plan", title=translate("plan", lang), panels=panels)

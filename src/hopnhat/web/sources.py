@@ -231,6 +231,16 @@ def call(module: str, names: Sequence[str], *args: Any, **kwargs: Any) -> Any:
 SYNC_COUNTS = ("extracted", "inserted", "updated", "unchanged", "quarantined", "duplicates")
 
 
+def _instant(value: Any) -> Any:
+    """The sync part answers in JSON-ready ISO text; a page shows an instant in Vietnam time like every other."""
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    return value
+
+
 def sync_runs(session: Session) -> list[dict[str, Any]]:
     """One row per run and source with the run's accounting (extracted = inserted + updated + unchanged +
     quarantined + duplicates)."""
@@ -241,7 +251,7 @@ def sync_runs(session: Session) -> list[dict[str, Any]]:
             rows.append(
                 {
                     "run": run["id"],
-                    "started_at": run.get("started_at"),
+                    "started_at": _instant(run.get("started_at")),
                     "source": source,
                     "state": counts.get("state", run.get("state")),
                     **{k: counts.get(k) for k in SYNC_COUNTS},
@@ -263,10 +273,23 @@ def _sync_config(settings: Any) -> dict[str, dict[str, Any]]:
     return config
 
 
-def cutover_verdicts(session: Session, settings: Any) -> list[dict[str, Any]]:
-    check = function("hopnhat.sync.cutover", "check")
-    verdicts = check(session, _sync_config(settings), datetime.now(UTC).date())
-    return [{"source": name, "ready": v["ready"], "reasons": v["reasons"]} for name, v in verdicts.items()]
+def _verdict_word(ready: bool | None) -> str | None:
+    return None if ready is None else "ready" if ready else "not_ready"
+
+
+def cutover_verdicts(session: Session) -> list[dict[str, Any]]:
+    """The latest cut-over verdict per source as ``hopnhat cutover check`` (or the demo) recorded it, with the time
+    it was computed. A page never computes one: that reads every legacy source whole (seconds to minutes)."""
+    latest = function("hopnhat.sync.cutover", "latest_verdicts")(session)
+    return [
+        {
+            "source": v["source"],
+            "verdict": _verdict_word(v["ready"]),
+            "reasons": v["reasons"],
+            "checked_at": v["checked_at"],
+        }
+        for v in latest
+    ]
 
 
 def quarantine(session: Session) -> list[Any]:
@@ -291,7 +314,7 @@ def replay(session: Session, settings: Any, record_id: int, actor: str) -> None:
         return
     except Unavailable:
         pass
-    from hopnhat.errors import NotFound
+    from hopnhat.errors import InvalidInput, NotFound
 
     models = optional("hopnhat.sync.models")
     if models is None:
@@ -299,9 +322,21 @@ def replay(session: Session, settings: Any, record_id: int, actor: str) -> None:
     record = session.get(models.QuarantinedRecord, record_id)
     if record is None:
         raise NotFound(f"quarantined record {record_id} does not exist")
-    config = function("hopnhat.sync.service", "pick")(_sync_config(settings), record.source)
+    source, source_id = record.source, record.source_id
+    config = function("hopnhat.sync.service", "pick")(_sync_config(settings), source)
     engine = session.get_bind().engine
-    function("hopnhat.sync.service", "run")(engine, config, full=True)
+    results = function("hopnhat.sync.service", "run")(engine, config, full=True)[1]
+    if results.get(source, {}).get("error"):
+        raise InvalidInput(f"replay of {source}: {results[source]['error']}")
+    # The run committed on its own connections: end this session's read (a SQLite snapshot would still show the
+    # old row) before asking whether the record left the quarantine.
+    session.rollback()
+    record = session.get(models.QuarantinedRecord, record_id)
+    if record is not None and record.state == "open":
+        raise InvalidInput(
+            f"{source} {source_id} is still quarantined: {'; '.join(record.reasons)} (correct the source row or the "
+            "mapping, then replay)"
+        )
 
 
 # --- continuity ----------------------------------------------------------------------------------------------------
@@ -369,9 +404,18 @@ def plan_tasks(session: Session, view: str = "all") -> list[dict[str, Any]]:
     from hopnhat.config import VN_TZ
 
     rows: list[dict[str, Any]] = function("hopnhat.continuity.plan", "evaluate")(session, datetime.now(VN_TZ).date())
-    if view == "overdue":
-        rows = [r for r in rows if r.get("overdue")]
-    return rows
+    if view in ("overdue", "at_risk"):
+        rows = [r for r in rows if r.get(view)]
+    out = []
+    for row in rows:
+        # The linked source's verdict as two plain columns (a nested object reads badly in a table cell); its
+        # reasons are already among the task's reasons.
+        verdict = row.pop("cutover", None)
+        row.pop("cutover_blocked", None)
+        row["cutover_verdict"] = _verdict_word(verdict["ready"]) if verdict else None
+        row["cutover_checked_at"] = verdict["checked_at"] if verdict else None
+        out.append(row)
+    return out
 
 
 def readiness(session: Session) -> list[dict[str, Any]]:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-30 08:00:06.932846
+Create Date: 2026-11-30 08:05:00.780346
 """
 from __future__ import annotations
 
@@ -245,6 +245,17 @@ def upgrade() -> None:
     sa.Column('updated_at', hopnhat.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('source', name=op.f('pk_sync_cursor'))
     )
+    op.create_table('sync_cutover_verdict',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('source', sa.String(length=64), nullable=False),
+    sa.Column('ready', sa.Boolean(), nullable=False),
+    sa.Column('reasons', sa.JSON(), nullable=False),
+    sa.Column('checked_at', hopnhat.db.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_sync_cutover_verdict'))
+    )
+    with op.batch_alter_table('sync_cutover_verdict', schema=None) as batch_op:
+        batch_op.create_index('ix_sync_cutover_verdict_source_id', ['source', 'id'], unique=False)
+
     op.create_table('sync_lock',
     sa.Column('source', sa.String(length=64), nullable=False),
     sa.Column('owner', sa.String(length=200), nullable=False),
@@ -559,6 +570,10 @@ def downgrade() -> None:
 
     op.drop_table('sync_quarantine')
     op.drop_table('sync_lock')
+    with op.batch_alter_table('sync_cutover_verdict', schema=None) as batch_op:
+        batch_op.drop_index('ix_sync_cutover_verdict_source_id')
+
+    op.drop_table('sync_cutover_verdict')
     op.drop_table('sync_cursor')
     with op.batch_alter_table('store_outbox_event', schema=None) as batch_op:
         batch_op.drop_index('ix_store_outbox_event_state_next')

@@ -33,8 +33,14 @@ FIELD_MAP = {
 
 
 def _stamp(value: Any) -> datetime | None:
+    """``yyyyMMddHHmmss`` by position (strptime costs more than the rest of reading a record)."""
+    text = str(value)
+    if len(text) != 14 or not text.isdigit():
+        return None
     try:
-        return datetime.strptime(str(value), "%Y%m%d%H%M%S")
+        return datetime(
+            int(text[:4]), int(text[4:6]), int(text[6:8]), int(text[8:10]), int(text[10:12]), int(text[12:])
+        )
     except ValueError:
         return None
 
@@ -83,9 +89,6 @@ class HttpApiConnector:
                 data = self._get(params)
                 for item in data.get("items", []):
                     fields = {key: item.get(name) for key, name in FIELD_MAP.items()}
-                    for key, name in FIELD_MAP.items():
-                        if name not in item:
-                            fields[key] = None
                     yield RawRecord(str(item.get("MaHoSo") or ""), _stamp(item.get("NgayCapNhat")), item, fields)
                 token = data.get("next_page_token")
                 if not token:

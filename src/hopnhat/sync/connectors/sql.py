@@ -79,8 +79,10 @@ class SqlConnector:
         try:
             with engine.connect() as conn:
                 result = conn.execution_options(stream_results=True, yield_per=self.batch).execute(query, params)
-                for row in result.mappings():
-                    payload = {k: _plain(v) for k, v in row.items()}
+                keys = list(result.keys())
+                cursor_at = keys.index(self.cursor_column) if self.cursor_column in keys else -1
+                for row in result:
+                    payload = {k: (_plain(v) if isinstance(v, datetime) else v) for k, v in zip(keys, row, strict=True)}
                     fields = {key: payload.get(col) for key, col in COLUMNS.items()}
                     own = payload.get("trang_thai")
                     fields["status"] = OWN_STATUS.get(own, own) if isinstance(own, int) else own
@@ -92,7 +94,7 @@ class SqlConnector:
                         fields["unit"] = self.province
                     yield RawRecord(
                         str(payload.get(self.id_column) or ""),
-                        _when(row[self.cursor_column]),
+                        _when(row[cursor_at]) if cursor_at >= 0 else None,
                         payload,
                         fields,
                         _unit_problems(payload),
