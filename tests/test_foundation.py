@@ -50,3 +50,23 @@ def test_unknown_command_is_a_usage_error() -> None:
     result = CliRunner().invoke(app, ["no-such-command"])
     assert result.exit_code == 2
     assert "Traceback" not in result.output
+
+
+def test_framework_errors_keep_the_api_error_shape(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from hopnhat.app import create_app
+    from hopnhat.config import Settings
+
+    client = TestClient(create_app(Settings(database_url=f"sqlite:///{tmp_path}/s.db")))
+    missing = client.get("/api/v1/no-such-thing")
+    assert missing.status_code == 404
+    assert missing.json()["error"] == "not_found"
+    wrong_method = client.delete("/api/v1/health")
+    assert wrong_method.status_code == 405
+    assert set(wrong_method.json()) == {"error", "detail"}
+    garbled = client.post(
+        "/api/v1/addresses/convert", content=b'{"addresses": ["\xff\xfe"]', headers={"content-type": "application/json"}
+    )
+    assert garbled.status_code in (400, 422)
+    assert set(garbled.json()) == {"error", "detail"}

@@ -11,6 +11,7 @@ PostgreSQL. Usage::
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -36,6 +37,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from tests.portal.factories import make_outbox
 
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432"
+
+
+def cpu_seconds(pid: int | None = None) -> float:
+    """User + system CPU of ``pid`` (Linux ``/proc``), or of this process. On a shared machine the CPU spent per
+    event is a steadier figure than the throughput, which depends on what the other processes are doing."""
+    if pid is None:
+        times = os.times()
+        return times.user + times.system
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def store(backend: str, tmp: Path) -> tuple[str, Any]:
@@ -107,6 +121,7 @@ def main() -> None:
             stop = threading.Event()
             relay = Relay(engine, client, config)
             started = time.perf_counter()
+            relay_cpu0, sim_cpu0 = cpu_seconds(), cpu_seconds(sim.pid)
             if args.outage:
                 # the outage starts at once: 503s for half of it, lost answers (timeouts) for the other half
                 admin.post("/admin/faults", json={"mode": "error", "status": 503, "seconds": args.outage / 2})
@@ -154,6 +169,7 @@ def main() -> None:
                     break
                 time.sleep(0.05)
             elapsed = time.perf_counter() - started
+            relay_cpu, sim_cpu = cpu_seconds() - relay_cpu0, cpu_seconds(sim.pid) - sim_cpu0
             stop.set()
             for proc in procs:
                 proc.terminate()
@@ -176,6 +192,11 @@ def main() -> None:
                 f"outage={args.outage:.0f}s relay_processes={args.processes or 'in-process'}"
             )
             print(f"elapsed={elapsed:.2f}s throughput={total / elapsed:.0f} events/s")
+            cpu_note = "" if not procs else " (relay processes not counted)"
+            print(
+                f"cpu_per_event: relay={relay_cpu / total * 1000:.2f}ms{cpu_note} "
+                f"simulator={sim_cpu / total * 1000:.2f}ms load_average={os.getloadavg()[0]:.1f}"
+            )
             print(
                 f"accepted={len(keys)} distinct={len(set(keys))} lost={total - len(set(keys))} "
                 f"applied_twice={len(keys) - len(set(keys))} resent_and_absorbed={stats.get('duplicates', 0)} "

@@ -1,10 +1,9 @@
 """Public lookup latency under 50 concurrent clients, against a ``hopnhat serve`` process on PostgreSQL.
 
 Run: ``python benchmarks/settlement/bench_lookup.py [--requests 5000] [--port 8765] [--workers N]``. The server is
-a separate process: ``hopnhat serve`` (one uvicorn worker) by default, or with ``--workers N`` uvicorn itself with N
-worker processes on the app factory (``hopnhat serve`` has no ``--workers`` option yet). The clients are threads
-here, each with its own keep-alive HTTP connection, sending back to back (a closed loop: latency includes the wait
-for a free server) unless ``--interval`` gives each client a pause between its lookups (an open, realistic load).
+a separate process, ``hopnhat serve --workers N`` (default 1). The clients are threads here, each with its own
+keep-alive HTTP connection, sending back to back (a closed loop: latency includes the wait for a free server)
+unless ``--interval`` gives each client a pause between its lookups (an open, lighter load).
 """
 
 from __future__ import annotations
@@ -59,7 +58,7 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=5000)
     ap.add_argument("--port", type=int, default=0, help="0: a free port")
     ap.add_argument("--clients", type=int, default=50)
-    ap.add_argument("--workers", type=int, default=0, help="0: `hopnhat serve`; N: `uvicorn --workers N`")
+    ap.add_argument("--workers", type=int, default=1, help="`hopnhat serve --workers N`: uvicorn worker processes")
     ap.add_argument("--interval", type=float, default=0.0, help="seconds each client waits between lookups")
     args = ap.parse_args()
     name = f"hopnhat_bench_{uuid.uuid4().hex[:8]}"
@@ -83,14 +82,8 @@ def main() -> None:
             codes = [service.intake(s, body, service.load_calendar(s)).code for _ in range(200)]
         engine.dispose()
         env = dict(os.environ, HOPNHAT_PUBLIC_RATE_LIMIT_PER_MINUTE="100000000", HOPNHAT_LOG_LEVEL="WARNING")
-        if args.workers:
-            env["HOPNHAT_DATABASE_URL"] = url
-            command = [
-                *(sys.executable, "-m", "uvicorn", "--factory", "hopnhat.app:create_app"),
-                *("--workers", str(args.workers), "--port", str(args.port), "--log-level", "warning"),
-            ]
-        else:
-            command = [sys.executable, "-c", SERVE, "--db", url, "serve", "--port", str(args.port)]
+        command = [sys.executable, "-c", SERVE, "--db", url, "serve", "--port", str(args.port)]
+        command += ["--workers", str(args.workers)]
         server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         base = f"http://127.0.0.1:{args.port}/api/v1/public/dossiers/"
         for _ in range(300):
@@ -149,7 +142,7 @@ def main() -> None:
         wall = time.perf_counter() - t0
         cpu = cpu_seconds(server.pid) - cpu0
         q = statistics.quantiles(latencies, n=100)
-        mode = f"{args.workers} uvicorn workers" if args.workers else "hopnhat serve (1 worker)"
+        mode = f"hopnhat serve --workers {args.workers}"
         pause = f", {args.interval * 1000:.0f} ms between a client's lookups" if args.interval else ", back to back"
         print(
             f"{mode}{pause}. {len(latencies)} lookups, {args.clients} clients: p50 {q[49] * 1000:.1f} ms, "

@@ -12,9 +12,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hopnhat import __version__
 from hopnhat.config import Settings, get_settings
@@ -57,6 +59,17 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     @app.exception_handler(HopnhatError)
     async def _hopnhat_error(_request: Request, exc: HopnhatError) -> JSONResponse:
         return JSONResponse({"error": exc.code, "detail": exc.detail}, status_code=exc.status_code)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # Errors raised by the framework itself (unknown route, wrong method, unparsable body) keep the API's one
+        # error shape; the web pages keep the framework's own answers.
+        if not request.url.path.startswith(API_PREFIX):
+            return await http_exception_handler(request, exc)
+        code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(
+            {"error": code, "detail": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -66,7 +66,8 @@ def parse_day(value: str | None, option: str = "--on") -> date:
             return date(int(parts[2]), int(parts[1]), int(parts[0]))
         except ValueError:
             pass
-    raise InvalidInput(f"{option} {value!r} is not a valid date (YYYY-MM-DD or dd/mm/yyyy)")
+    shown = value[:40] + "…" if len(value) > 40 else value  # one readable line, whatever was pasted
+    raise InvalidInput(f"{option} {shown!r} is not a valid date (YYYY-MM-DD or dd/mm/yyyy)")
 
 
 def print_json(data: Any) -> None:

@@ -36,7 +36,7 @@ class Settings(BaseSettings):
     sync_config: str | None = Field(
         default=None,
         description="Path of the sources.toml the web pages use to replay quarantined records "
-        "(hopnhat demo writes demo/legacy/sources.toml).",
+        "(hopnhat demo sets it to its --out folder's sources.toml when unset).",
     )
     secret_key: str = Field(
         default="change-me-in-production",

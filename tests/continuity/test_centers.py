@@ -10,7 +10,12 @@ from openpyxl import Workbook
 from sqlalchemy.orm import Session
 
 from hopnhat.continuity import centers
+from hopnhat.continuity import repository as repo
 from hopnhat.errors import InvalidInput
+from hopnhat.registry import service as registry
+from hopnhat.registry.codes import CodeRule
+
+ISSUED_ON = date(2025, 7, 1)
 
 
 def _seed(db: Session) -> None:
@@ -89,3 +94,45 @@ def test_bad_rows_are_named_without_personal_data(db: Session, tmp_path: Path, c
     with pytest.raises(InvalidInput) as info:
         centers.import_file(db, path)
     assert message in info.value.detail and "Ai Đó" not in info.value.detail
+
+
+def test_seed_after_agencies_issue_gives_every_center_its_agency_code(rdb: Session) -> None:
+    # Seeded before any code is issued: the centers exist, without agency codes.
+    assert centers.seed(rdb) == centers.SeedResult(created=104, linked=0, without_agency_code=104)
+    registry.issue_codes(rdb, CodeRule(), issued_on=ISSUED_ON)
+    # Seeding again only fills the codes in.
+    assert centers.seed(rdb) == centers.SeedResult(created=0, linked=104, without_agency_code=0)
+    codes = {c.code: c.agency_code for c in repo.centers(rdb)}
+    assert len(codes) == 104 and len(set(codes.values())) == 104
+    assert codes["92"] == registry.provincial_center(rdb, on=ISSUED_ON).code
+    for commune in codes.keys() - {"92"}:
+        assert codes[commune] == registry.center_for_commune(rdb, commune, ISSUED_ON).code, commune
+    assert centers.seed(rdb) == centers.SeedResult(created=0, linked=0, without_agency_code=0)
+    # Either code names the same center, in readiness as everywhere.
+    assert [r["code"] for r in centers.readiness(rdb, code=codes["31120"])] == ["31120"]
+    assert centers.readiness(rdb, code="31120")[0]["agency_code"] == codes["31120"]
+
+
+def test_resolve_center_by_either_code_fills_late_codes_and_refuses_unknown(rdb: Session) -> None:
+    centers.seed(rdb)
+    with pytest.raises(InvalidInput, match=r"31120 .* has no agency code yet: run `hopnhat agencies issue`"):
+        centers.resolve_center(rdb, "31120")
+    registry.issue_codes(rdb, CodeRule(), issued_on=ISSUED_ON)
+    agency_code = registry.center_for_commune(rdb, "31120", ISSUED_ON).code
+    # Codes issued after the seed: naming the center by its agency code fills them in on the way.
+    assert centers.resolve_center(rdb, f" {agency_code} ").code == "31120"
+    assert centers.resolve_center(rdb, "31120").agency_code == agency_code
+    for unknown in ("99999", "001.99.99.H13"):
+        with pytest.raises(InvalidInput, match="neither the agency code nor the commune code"):
+            centers.resolve_center(rdb, unknown)
+
+
+def test_import_sets_an_agency_code_once(db: Session, tmp_path: Path) -> None:
+    _seed(db)
+    path = tmp_path / "centers.csv"
+    path.write_text("code,name,agency_code\n31120,,001.01.60.H13\n", encoding="utf-8")
+    assert centers.import_file(db, path) == [("center", 1)]
+    assert centers.get_center(db, "001.01.60.H13").code == "31120"
+    path.write_text("code,name,agency_code\n31135,,001.01.60.H13\n", encoding="utf-8")
+    with pytest.raises(InvalidInput, match=r"001\.01\.60\.H13' already belongs to center 31120"):
+        centers.import_file(db, path)

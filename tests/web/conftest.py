@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 
 from hopnhat.app import create_app
 from hopnhat.config import Settings
+from hopnhat.continuity.models import Center
 from hopnhat.db import make_engine, session_scope
 from hopnhat.store.models import Dossier, Status
 from hopnhat.web.auth import add_user
@@ -19,6 +20,7 @@ from hopnhat.web.auth import add_user
 PASSWORD = "mat-khau-123"
 CENTER_A = "000.00.31.H92"
 CENTER_B = "000.00.32.H92"
+CENTER_A_NAME = "Trung tâm Phục vụ hành chính công Phường Cái Khế"
 SECRET_NAME = "Nguyễn Thị Bí Mật"
 SECRET_ID = "092123456789"
 
@@ -46,6 +48,17 @@ def dossier(
 
 def seed(engine: Engine) -> None:
     with session_scope(engine) as s:
+        # The two centers as `hopnhat centers import` would record them, with the agency codes dossiers carry.
+        s.add(Center(code="31120", name=CENTER_A_NAME, unit_code="31120", agency_code=CENTER_A))
+        s.add(
+            Center(
+                code="31135",
+                name="Trung tâm Phục vụ hành chính công Phường Ninh Kiều",
+                unit_code="31135",
+                agency_code=CENTER_B,
+            )
+        )
+        s.flush()
         add_user(s, "admin", PASSWORD, "administrator")
         add_user(s, "operator", PASSWORD, "department_operator")
         add_user(s, "officer_a", PASSWORD, "center_officer", CENTER_A)

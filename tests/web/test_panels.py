@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
-from tests.web.conftest import Site
+from tests.web.conftest import CENTER_A, CENTER_A_NAME, Site
 
 
 def _install(monkeypatch: pytest.MonkeyPatch, name: str, **functions: Any) -> None:
@@ -104,7 +104,8 @@ def test_centers_readiness_on_the_overview_and_the_centers_page(site: Site) -> N
 
     with session_scope(site.engine) as s:
         load_bundled(s)
-        assert centers.seed_centers(s) == 104  # the city's center and one per commune
+        # The city's center and one per commune; the site has two of them already (with their agency codes).
+        assert centers.seed_centers(s) == 102
         centers.seed_requirements(s)
     client = site.client("admin")
     overview = client.get("/")
@@ -114,3 +115,11 @@ def test_centers_readiness_on_the_overview_and_the_centers_page(site: Site) -> N
     assert section.count("<tr>") == 11  # header + the first 10 centers that are not ready
     page = client.get("/centers")
     assert page.text.count('data-col="ready">') == 104
+    # Reasons read in the page's language; a center's name links to its dossiers by agency code.
+    assert "chưa có danh sách nhân sự (hạn 30/06/2025)" in page.text and "no staff list" not in page.text
+    assert "no staff list (due 2025-06-30)" in client.get("/centers?lang=en").text
+    link = f'<a href="/dossiers?center={CENTER_A}">{CENTER_A_NAME}</a>'
+    assert link in page.text
+    assert page.text.count('<a href="/dossiers?center=') == 4  # the two centers with codes, in both panels
+    dossiers = client.get(f"/dossiers?center={CENTER_A}").text
+    assert f"{CENTER_A_NAME}</strong> ({CENTER_A})" in dossiers and "H92.32-250801-0001" not in dossiers

@@ -38,10 +38,11 @@ def test_pages_show_verdicts_with_their_time_and_the_tasks_they_hold_back(site: 
         s.add(CutoverVerdict(source="haugiang", ready=True, reasons=[], checked_at=datetime(2025, 7, 1, tzinfo=UTC)))
     overview = _text(client.get("/").text)
     # Vietnam time (UTC+7), so an operator sees how old the verdict is.
-    assert "soctrang ✖ Chưa sẵn sàng 4 quarantined records not resolved 01/07/2025 08:05" in overview
+    assert "soctrang ✖ Chưa sẵn sàng 4 bản ghi cách ly chưa được xử lý 01/07/2025 08:05" in overview
     assert "haugiang ✔ Sẵn sàng" in overview
     at_risk = overview.split("Nhiệm vụ có nguy cơ trễ", 1)[1]
-    assert "K1" in at_risk and "cut-over of soctrang not ready (checked 01/07/2025 08:05)" in at_risk
+    assert "K1" in at_risk
+    assert "chuyển đổi nguồn soctrang chưa sẵn sàng (kết luận lúc 01/07/2025 08:05): 4 bản ghi cách ly" in at_risk
     assert "K2" not in at_risk.split("Chưa sẵn sàng Mã", 1)[0]  # its source is ready, its deadline far
 
     page = client.get("/plan")
@@ -49,3 +50,4 @@ def test_pages_show_verdicts_with_their_time_and_the_tasks_they_hold_back(site: 
     assert '<td data-col="overdue">Không</td>' in page.text  # "not overdue" is no failure: no red, no cross
     english = _text(client.get("/plan?lang=en").text)
     assert "Cut-over verdicts" in english and "soctrang ✖ Not ready" in english
+    assert "cut-over of soctrang not ready (checked 01/07/2025 08:05): 4 quarantined records not resolved" in english

@@ -33,9 +33,20 @@ class ReadinessRules:
     require_equipment: bool = True
 
 
-def seed_centers(session: Session) -> int:
-    """Create the provincial center and one center per new commune (from the registry's bundled list); returns how
-    many were created. Existing centers are left as they are."""
+@dataclass(frozen=True)
+class SeedResult:
+    created: int
+    """Centers created by this call."""
+    linked: int
+    """Centers that received their agency code in this call."""
+    without_agency_code: int
+    """Centers still without one (the registry has issued no service-center code for their commune yet)."""
+
+
+def seed(session: Session) -> SeedResult:
+    """Create the provincial center and one center per new commune (from the registry's bundled list), then fill in
+    every missing agency code from the registry's service-center agencies. Idempotent: existing centers keep their
+    names and details, so running it again after ``hopnhat agencies issue`` only adds the codes."""
     from hopnhat.registry.loader import data_text
 
     rows = list(csv.DictReader(io.StringIO(data_text("units_from_2025-07-01.csv"))))
@@ -51,7 +62,61 @@ def seed_centers(session: Session) -> int:
             session.add(Center(code=code, name=nfc(name), level=level, unit_code=unit))
             created += 1
     session.flush()
-    return created
+    linked = link_agencies(session)
+    missing = sum(1 for c in repo.centers(session) if c.agency_code is None)
+    return SeedResult(created=created, linked=linked, without_agency_code=missing)
+
+
+def seed_centers(session: Session) -> int:
+    """:func:`seed`, returning how many centers were created."""
+    return seed(session).created
+
+
+def link_agencies(session: Session) -> int:
+    """Give every center without an agency code the code of its unit's service center in the registry; returns how
+    many were filled. A code already set is kept (codes are never reused, so it cannot have gone stale), and a code
+    another center holds is not given twice."""
+    by_unit = repo.service_center_agency_codes(session)
+    centers = list(repo.centers(session))
+    held = {c.agency_code for c in centers if c.agency_code is not None}
+    filled = 0
+    for center in centers:
+        if center.agency_code is not None:
+            continue
+        agency_code = by_unit.get(center.unit_code or center.code)
+        if agency_code is None or agency_code in held:
+            continue
+        center.agency_code = agency_code
+        held.add(agency_code)
+        filled += 1
+    session.flush()
+    return filled
+
+
+def resolve_center(session: Session, code: str) -> Center:
+    """The center named by its agency code (``001.01.60.H13``) or its commune code (``31120``; ``92`` for the
+    provincial center), with its agency code filled in. Raises :class:`InvalidInput` for an unknown code or a
+    center whose agency code the registry has not issued yet: a center without one cannot be matched to dossiers.
+    """
+    text = nfc(code.strip())
+    if not text:
+        raise InvalidInput("center: give the center's agency code or its commune code")
+    center = repo.center_by_code(session, text)
+    if center is None or center.agency_code is None:
+        # Codes issued after the centers were seeded: fill them in now rather than refuse a valid code.
+        link_agencies(session)
+        center = repo.center_by_code(session, text)
+    if center is None:
+        raise InvalidInput(
+            f"center {text!r} is neither the agency code nor the commune code of a service center "
+            "(`hopnhat centers list` shows them; run `hopnhat centers seed` first if it is empty)"
+        )
+    if center.agency_code is None:
+        raise InvalidInput(
+            f"center {center.code} ({center.name}) has no agency code yet: run `hopnhat agencies issue`, "
+            "then `hopnhat centers seed`"
+        )
+    return center
 
 
 def set_requirements(session: Session, items: Iterable[tuple[str, int]]) -> int:
@@ -137,6 +202,7 @@ def readiness(session: Session, rules: ReadinessRules | None = None, code: str |
         out.append(
             {
                 "code": center.code,
+                "agency_code": center.agency_code,
                 "name": center.name,
                 "level": center.level,
                 "address": center.address,
@@ -233,6 +299,12 @@ def import_rows(session: Session, rows: list[dict[str, Any]], source: str) -> tu
             center.level = _text(row, "level") or center.level or "commune"
             center.unit_code = _text(row, "unit_code") or center.unit_code or code
             center.address = _text(row, "address") or center.address
+            agency_code = _text(row, "agency_code")
+            if agency_code and agency_code != center.agency_code:
+                holder = repo.center_by_code(session, agency_code)
+                if holder is not None and holder is not center:
+                    raise InvalidInput(f"{where}: agency code {agency_code!r} already belongs to center {holder.code}")
+                center.agency_code = agency_code
             session.flush()
             count += 1
             continue

@@ -188,11 +188,17 @@ def plan_overdue(
 
 @centers_app.command("seed")
 def centers_seed(ctx: typer.Context) -> None:
-    """Create the provincial center and the 103 commune centers, and the bundled required-equipment list."""
+    """Create the provincial center and the 103 commune centers, and the bundled required-equipment list, and fill
+    in the centers' agency codes from the registry. Run it again after `hopnhat agencies issue` to add the codes."""
     with session_scope(engine(ctx)) as session:
-        created = centers.seed_centers(session)
+        result = centers.seed(session)
         centers.seed_requirements(session)
-    console.print(f"{created} centers created")
+    console.print(f"{result.created} centers created, {result.linked} agency codes filled in")
+    if result.without_agency_code:
+        console.print(
+            f"{result.without_agency_code} centers have no agency code yet: run `hopnhat agencies issue`, then "
+            "`hopnhat centers seed` again"
+        )
 
 
 @centers_app.command("import")
@@ -211,13 +217,16 @@ def centers_import(
 def centers_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """The centers."""
     with session_scope(engine(ctx)) as session:
-        rows = [{"code": c.code, "name": c.name, "level": c.level, "address": c.address} for c in repo.centers(session)]
+        rows = [
+            {"code": c.code, "agency_code": c.agency_code, "name": c.name, "level": c.level, "address": c.address}
+            for c in repo.centers(session)
+        ]
     if as_json:
         print_json(rows)
         return
-    table = Table("code", "level", "name", "address")
+    table = Table("code", "agency code", "level", "name", "address")
     for r in rows:
-        table.add_row(r["code"], r["level"], r["name"], r["address"])
+        table.add_row(r["code"], r["agency_code"] or "-", r["level"], r["name"], r["address"])
     console.print(table)
 
 
@@ -226,7 +235,7 @@ def centers_readiness(
     ctx: typer.Context,
     staff_by: Annotated[str, typer.Option(help="Deadline of the staff lists.")] = "2025-06-30",
     regulation_by: Annotated[str, typer.Option(help="Deadline of the operating regulations.")] = "2025-07-10",
-    center: Annotated[str | None, typer.Option(help="Only this center code.")] = None,
+    center: Annotated[str | None, typer.Option(help="Only this center (commune code or agency code).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Readiness per center: staff list, regulation, equipment."""

@@ -129,7 +129,14 @@ def set_task_status(session: SessionDep, code: str, body: TaskStatusIn) -> dict[
 @router.get("/centers")
 def list_centers(session: SessionDep) -> list[dict[str, Any]]:
     return [
-        {"code": c.code, "name": c.name, "level": c.level, "unit_code": c.unit_code, "address": c.address}
+        {
+            "code": c.code,
+            "agency_code": c.agency_code,
+            "name": c.name,
+            "level": c.level,
+            "unit_code": c.unit_code,
+            "address": c.address,
+        }
         for c in repo.centers(session)
     ]
 

@@ -121,12 +121,19 @@ class PlanTaskDependency(Base):
 
 
 class Center(Base):
-    """A Public Administration Service Center (Trung tâm Phục vụ hành chính công): provincial or one per commune."""
+    """A Public Administration Service Center (Trung tâm Phục vụ hành chính công): provincial or one per commune.
+
+    ``code`` is the commune code (``92`` for the provincial center), the key of the import files; ``agency_code`` is
+    the center's agency identification code (Decision 20/2020, issued by ``hopnhat agencies issue``), the value
+    dossiers (``store_dossier.center_code``) and center officers (``web_user.center_code``) carry. It is empty until
+    codes are issued and ``hopnhat centers seed`` runs again.
+    """
 
     __tablename__ = "continuity_center"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(20), unique=True)
+    agency_code: Mapped[str | None] = mapped_column(String(40), unique=True, default=None)
     name: Mapped[str] = mapped_column(String(300))
     level: Mapped[str] = mapped_column(String(20), default="commune")
     unit_code: Mapped[str] = mapped_column(String(20), default="")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from sqlalchemy import select
@@ -18,6 +18,7 @@ from hopnhat.continuity.models import (
     ProbeResult,
     System,
 )
+from hopnhat.registry.models import Agency, AgencyKind
 
 
 def systems(session: Session) -> Sequence[System]:
@@ -100,4 +101,29 @@ def centers(session: Session) -> Sequence[Center]:
 
 
 def center_by_code(session: Session, code: str) -> Center | None:
-    return session.scalar(select(Center).where(Center.code == code))
+    """The center with commune code ``code`` or, failing that, with agency code ``code`` (the two never collide:
+    a commune code is digits only, an agency code is dotted)."""
+    center = session.scalar(select(Center).where(Center.code == code))
+    return center if center is not None else session.scalar(select(Center).where(Center.agency_code == code))
+
+
+def centers_by_agency_code(session: Session, codes: Iterable[str]) -> dict[str, Center]:
+    wanted = sorted(set(codes))
+    if not wanted:
+        return {}
+    out: dict[str, Center] = {}
+    for center in session.scalars(select(Center).where(Center.agency_code.in_(wanted))):
+        if center.agency_code is not None:
+            out[center.agency_code] = center
+    return out
+
+
+def service_center_agency_codes(session: Session) -> dict[str, str]:
+    """Unit code -> agency code of the registry's service center for the latest unit bearing that code (a reused
+    code has several periods; the later one wins)."""
+    rows = session.execute(
+        select(Agency.unit_code, Agency.code)
+        .where(Agency.kind == AgencyKind.SERVICE_CENTER.value)
+        .order_by(Agency.unit_valid_from, Agency.valid_from, Agency.code)
+    )
+    return {unit_code: code for unit_code, code in rows if unit_code is not None}

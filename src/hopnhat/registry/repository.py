@@ -93,16 +93,13 @@ def agencies(session: Session, *, day: date | None = None, kind: str | None = No
 
 def open_unit_agencies(session: Session, kinds: Sequence[str]) -> Sequence[tuple[Agency, Unit]]:
     """Agencies still open, of the given kinds, with the unit they serve."""
-    return (
-        session.execute(
-            select(Agency, Unit)
-            .join(Unit, (Unit.code == Agency.unit_code) & (Unit.valid_from == Agency.unit_valid_from))
-            .where(Agency.valid_to.is_(None), Agency.kind.in_(kinds))
-            .order_by(Agency.code)
-        )
-        .tuples()
-        .all()
+    query = (
+        select(Agency, Unit)
+        .join(Unit, (Unit.code == Agency.unit_code) & (Unit.valid_from == Agency.unit_valid_from))
+        .where(Agency.valid_to.is_(None), Agency.kind.in_(kinds))
+        .order_by(Agency.code)
     )
+    return [(agency, unit) for agency, unit in session.execute(query)]
 
 
 def agency_for_unit(session: Session, unit: Unit, kind: str) -> Agency | None:

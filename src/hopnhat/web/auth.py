@@ -66,6 +66,8 @@ def _check_password(password: str) -> None:
 
 
 def add_user(session: Session, username: str, password: str, role: str, center_code: str | None = None) -> User:
+    """Create an account. A center officer's ``center_code`` may be the center's agency code or its commune code
+    (see :func:`hopnhat.continuity.centers.resolve_center`); the agency code is stored."""
     username = username.strip()
     if not username or len(username) > 64 or not all(c.isalnum() or c in "._-" for c in username):
         raise InvalidInput(f"username {username!r}: 1-64 letters, digits, '.', '_' or '-'")
@@ -73,13 +75,21 @@ def add_user(session: Session, username: str, password: str, role: str, center_c
         parsed = Role(role)
     except ValueError:
         raise InvalidInput(f"role {role!r}: one of {', '.join(r.value for r in Role)}") from None
-    if parsed is Role.CENTER_OFFICER and not center_code:
-        raise InvalidInput(f"user {username}: a center officer needs --center (the center's agency code)")
+    if parsed is Role.CENTER_OFFICER and not (center_code or "").strip():
+        raise InvalidInput(
+            f"user {username}: a center officer needs --center (the center's agency code or commune code)"
+        )
     if parsed is not Role.CENTER_OFFICER and center_code:
         raise InvalidInput(f"user {username}: only a center officer belongs to a center")
     _check_password(password)
     if get_user(session, username) is not None:
         raise Conflict(f"user {username} already exists")
+    if center_code:
+        from hopnhat.continuity.centers import resolve_center
+
+        # Stored as the agency code whichever code was given: dossiers carry that code, so the officer's list is
+        # exactly their center's dossiers.
+        center_code = resolve_center(session, center_code).agency_code
     user = User(username=username, password_hash=hash_password(password), role=parsed.value, center_code=center_code)
     session.add(user)
     session.flush()

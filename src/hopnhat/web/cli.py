@@ -20,7 +20,11 @@ def add(
         str, typer.Option(help="administrator, department_operator or center_officer.")
     ] = "department_operator",
     center: Annotated[
-        str | None, typer.Option(help="Agency code of the officer's service center (center officers only).")
+        str | None,
+        typer.Option(
+            help="The officer's service center: its agency code (001.01.60.H13) or its commune code (31120); "
+            "the agency code is stored (center officers only).",
+        ),
     ] = None,
     password: Annotated[
         str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, help="At least 8 characters.")

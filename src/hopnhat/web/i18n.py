@@ -5,6 +5,8 @@ Every Vietnamese text is written with its diacritics and kept in NFC (a test che
 
 from __future__ import annotations
 
+import re
+
 LANGS = ("vi", "en")
 DEFAULT_LANG = "vi"
 
@@ -192,6 +194,67 @@ TEXTS: dict[str, tuple[str, str]] = {
 }
 
 
+_DAY = r"(\d{4}-\d{2}-\d{2})"
+
+REASONS: tuple[tuple[str, str], ...] = (
+    # system status (continuity.service.system_status)
+    (r"no checks yet", "chưa có lần kiểm tra nào"),
+    (r"all probes pass", "mọi phép kiểm tra đều đạt"),
+    # cut-over verdicts (sync.cutover.check)
+    (r"never synced", "chưa đồng bộ lần nào"),
+    (r"changes not yet synced: (\d+) missing, (\d+) changed", "còn thay đổi chưa đồng bộ: thiếu {0}, khác {1}"),
+    (r"(\d+) quarantined records not resolved", "{0} bản ghi cách ly chưa được xử lý"),
+    (r"(\d+) open dossiers whose unit has no successor", "{0} hồ sơ đang mở có đơn vị không có đơn vị kế thừa"),
+    (r"sync lag above ([\d.]+) minutes", "độ trễ đồng bộ vượt {0} phút"),
+    # transition plan (continuity.plan.evaluate)
+    (rf"deadline {_DAY} passed", "đã quá hạn chót {0}"),
+    (r"deadline in (-?\d+) days", "còn {0} ngày đến hạn chót"),
+    (r"depends on (.+), which is late", "phụ thuộc nhiệm vụ {0} đang bị trễ"),
+    (
+        r"cut-over of (.+): no verdict yet \(run `hopnhat cutover check`\)",
+        "chuyển đổi nguồn {0}: chưa có kết luận (chạy `hopnhat cutover check`)",
+    ),
+    (
+        r"cut-over of (.+?) not ready \(checked ([^)]+)\): (.*)",
+        "chuyển đổi nguồn {0} chưa sẵn sàng (kết luận lúc {1}): {2*}",
+    ),
+    # readiness of the service centers (continuity.centers.readiness)
+    (rf"staff list recorded after {_DAY}", "danh sách nhân sự lập sau ngày {0}"),
+    (rf"no staff list \(due {_DAY}\)", "chưa có danh sách nhân sự (hạn {0})"),
+    (rf"no operating regulation \(due {_DAY}\)", "chưa có quy chế hoạt động (hạn {0})"),
+    (rf"regulation (.+) issued {_DAY}, after {_DAY}", "quy chế {0} ban hành ngày {1}, sau hạn {2}"),
+    (r"missing equipment: (.*)", "thiếu trang thiết bị: {0}"),
+)
+"""Reasons the services give in English, as whole-text patterns with their Vietnamese template. ``{n}`` is the
+n-th group (an ISO date is shown dd/mm/yyyy); ``{n*}`` is a group that holds further reasons joined by "; ", each
+translated in turn. Text that matches no pattern (a source's own error message) is shown as it is."""
+
+_REASONS = tuple((re.compile(pattern), template) for pattern, template in REASONS)
+_SLOT = re.compile(r"\{(\d+)(\*?)\}")
+_ISO_DAY = re.compile(_DAY)
+
+
+def translate_reason(text: str, lang: str) -> str:
+    """A reason from a service in the page's language (unchanged in English)."""
+    if lang == "en":
+        return text
+    for pattern, template in _REASONS:
+        match = pattern.fullmatch(text)
+        if match is None:
+            continue
+
+        def fill(slot: re.Match[str], match: re.Match[str] = match) -> str:
+            value = match.group(int(slot.group(1)) + 1)
+            if slot.group(2):
+                return "; ".join(translate_reason(part, lang) for part in value.split("; "))
+            if _ISO_DAY.fullmatch(value):
+                return f"{value[8:10]}/{value[5:7]}/{value[0:4]}"
+            return value
+
+        return _SLOT.sub(fill, template)
+    return text
+
+
 def pick_lang(query: str | None, cookie: str | None) -> str:
     for value in (query, cookie):
         if value in LANGS:
@@ -207,4 +270,4 @@ def translate(key: str, lang: str) -> str:
     return pair[1] if lang == "en" else pair[0]
 
 
-__all__ = ["DEFAULT_LANG", "LANGS", "TEXTS", "pick_lang", "translate"]
+__all__ = ["DEFAULT_LANG", "LANGS", "REASONS", "TEXTS", "pick_lang", "translate", "translate_reason"]

@@ -26,7 +26,7 @@ from hopnhat.config import VN_TZ, Settings
 from hopnhat.deps import SessionDep
 from hopnhat.errors import HopnhatError
 from hopnhat.web import auth, charts, sources
-from hopnhat.web.i18n import LANGS, TEXTS, pick_lang, translate
+from hopnhat.web.i18n import LANGS, TEXTS, pick_lang, translate, translate_reason
 from hopnhat.web.models import Role, User
 
 log = logging.getLogger(__name__)
@@ -133,8 +133,16 @@ def _tone(value: Any, column: str = "") -> str:
 _TRANSLATED_STATES = ("up", "down", "ready", "not_ready", "overdue", "unknown")
 
 
-def _cell_text(value: Any, lang: str) -> str:
-    """A table cell's text: the known values of the parts' enumerations in the page's language, the rest as is."""
+_REASON_COLUMNS = frozenset({"reasons", "reason", "detail"})
+"""Columns whose text the services write in English as fixed phrases (see :data:`hopnhat.web.i18n.REASONS`)."""
+
+
+def _cell_text(value: Any, lang: str, column: str = "") -> str:
+    """A table cell's text: the known values of the parts' enumerations in the page's language, reasons translated
+    phrase by phrase, the rest as is."""
+    if column in _REASON_COLUMNS and value:
+        parts = value if isinstance(value, list | tuple) else [value]
+        return "; ".join(translate_reason(str(p), lang) for p in parts)
     text = _fmt(value)
     key = text.lower()
     if key in _TRANSLATED_STATES:
@@ -164,7 +172,7 @@ def render(
             "lang": lang,
             "t": lambda key: translate(key, lang),
             "fmt": _fmt,
-            "cell_text": lambda value: _cell_text(value, lang),
+            "cell_text": lambda value, column="": _cell_text(value, lang, column),
             "tone": _tone,
             "user": user,
             "page": page,
@@ -187,9 +195,16 @@ def _check_csrf(request: Request, user: User, token: str) -> None:
         raise _PageForbidden("csrf")
 
 
-def panel(title: str, produce: Callable[[], Any], *keys: str, empty: str | None = None) -> dict[str, Any]:
+def panel(
+    title: str,
+    produce: Callable[[], Any],
+    *keys: str,
+    empty: str | None = None,
+    links: Callable[[dict[str, Any]], dict[str, str]] | None = None,
+) -> dict[str, Any]:
     """A table panel over a service answer; an absent part or a user error shows as a message, not a crash.
-    ``empty`` is what to say when there are no rows (default: nothing found)."""
+    ``empty`` is what to say when there are no rows (default: nothing found); ``links`` gives, per row, the cells
+    (by column) that link somewhere."""
     try:
         items = sources.items_of(produce(), *keys)
     except sources.Unavailable:
@@ -197,7 +212,23 @@ def panel(title: str, produce: Callable[[], Any], *keys: str, empty: str | None 
     except HopnhatError as exc:
         return {"title": title, "available": True, "error": exc.detail, "columns": [], "rows": []}
     columns, rows = sources.table(items)
-    return {"title": title, "available": True, "columns": columns, "rows": rows, "items": items, "empty": empty}
+    hrefs = [links(sources.as_dict(i)) for i in items] if links is not None else None
+    return {
+        "title": title,
+        "available": True,
+        "columns": columns,
+        "rows": rows,
+        "items": items,
+        "empty": empty,
+        "hrefs": hrefs,
+    }
+
+
+def _center_links(row: dict[str, Any]) -> dict[str, str]:
+    """A center's name links to its dossiers (by agency code, the value dossiers carry); a center whose code is
+    not issued yet has no dossiers to show."""
+    code = row.get("agency_code")
+    return {"name": f"/dossiers?{urlencode({'center': code})}"} if code else {}
 
 
 def _first_key(row: dict[str, Any], *candidates: str) -> str | None:
@@ -509,6 +540,9 @@ def dossiers_page(
     center: str = "",
     overdue: str = "",
 ) -> Response:
+    # A center may be named by its commune code too (as in `hopnhat users add --center`); dossiers carry the
+    # agency code.
+    center = sources.center_agency_code(session, center.strip()[:40]) if center.strip() else ""
     if user.role == Role.CENTER_OFFICER:
         if center and center != user.center_code:
             raise _PageForbidden("dossiers")
@@ -516,9 +550,19 @@ def dossiers_page(
         centers = [center]
     else:
         centers = sources.center_codes(session)
+        if center and center not in centers:
+            centers.append(center)
     rows = sources.center_dossiers(session, center or None, overdue_only=bool(overdue))
     return render(
-        request, "dossiers.html", user, "dossiers", rows=rows, center=center, centers=centers, overdue=bool(overdue)
+        request,
+        "dossiers.html",
+        user,
+        "dossiers",
+        rows=rows,
+        center=center,
+        centers=centers,
+        center_names=sources.center_names(session, centers),
+        overdue=bool(overdue),
     )
 
 
@@ -560,8 +604,8 @@ def plan_page(request: Request, session: SessionDep, user: Annotated[User, Depen
 def centers_page(request: Request, session: SessionDep, user: Annotated[User, Depends(guard("centers"))]) -> Response:
     lang = _lang(request)
     panels = [
-        panel(translate("readiness", lang), lambda: _not_ready_first(sources.readiness(session))),
-        panel(translate("centers", lang), lambda: sources.centers(session)),
+        panel(translate("readiness", lang), lambda: _not_ready_first(sources.readiness(session)), links=_center_links),
+        panel(translate("centers", lang), lambda: sources.centers(session), links=_center_links),
     ]
     return render(request, "panels.html", user, "centers", title=translate("centers", lang), panels=panels)
 

@@ -171,6 +171,31 @@ def center_codes(session: Session) -> list[str]:
     return [c for c in session.scalars(select(Dossier.center_code).distinct().order_by(Dossier.center_code)) if c]
 
 
+def center_agency_code(session: Session, code: str) -> str:
+    """The agency code of the center that ``code`` names (its agency code or its commune code), as dossiers carry
+    it; ``code`` itself when no continuity center matches (the dossier filter then simply finds what it finds)."""
+    repo = optional("hopnhat.continuity.repository")
+    center = repo.center_by_code(session, code) if repo is not None else None
+    return center.agency_code if center is not None and center.agency_code else code
+
+
+def center_names(session: Session, codes: Iterable[str]) -> dict[str, str]:
+    """Agency code -> the center's name: the continuity center's, else the registry agency's (a dossier may be
+    routed to a center before the centers are seeded)."""
+    wanted = {c for c in codes if c}
+    names: dict[str, str] = {}
+    repo = optional("hopnhat.continuity.repository")
+    if repo is not None:
+        names.update({code: center.name for code, center in repo.centers_by_agency_code(session, wanted).items()})
+    registry = optional("hopnhat.registry.repository")
+    if registry is not None:
+        for code in sorted(wanted - names.keys()):
+            agency = registry.agency_by_code(session, code)
+            if agency is not None:
+                names[code] = agency.name
+    return names
+
+
 def dossier_figures(session: Session) -> dict[str, Any]:
     """Consolidation progress over the store: totals, migrated, under review, and the on-time rate per center."""
     total, migrated, review = session.execute(
@@ -428,7 +453,14 @@ def centers(session: Session) -> list[dict[str, Any]]:
     if repo is None:
         raise Unavailable("hopnhat.continuity")
     return [
-        {"code": c.code, "name": c.name, "level": c.level, "unit_code": c.unit_code, "address": c.address}
+        {
+            "code": c.code,
+            "agency_code": c.agency_code,
+            "name": c.name,
+            "level": c.level,
+            "unit_code": c.unit_code,
+            "address": c.address,
+        }
         for c in repo.centers(session)
     ]
 
@@ -438,8 +470,10 @@ __all__ = [
     "Unavailable",
     "as_dict",
     "call",
+    "center_agency_code",
     "center_codes",
     "center_dossiers",
+    "center_names",
     "centers",
     "convert_address",
     "cutover_verdicts",

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-30 08:05:00.780346
+Create Date: 2026-11-30 08:30:36.399845
 """
 from __future__ import annotations
 
@@ -24,11 +24,13 @@ def upgrade() -> None:
     op.create_table('continuity_center',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('code', sa.String(length=20), nullable=False),
+    sa.Column('agency_code', sa.String(length=40), nullable=True),
     sa.Column('name', sa.String(length=300), nullable=False),
     sa.Column('level', sa.String(length=20), nullable=False),
     sa.Column('unit_code', sa.String(length=20), nullable=False),
     sa.Column('address', sa.String(length=500), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_continuity_center')),
+    sa.UniqueConstraint('agency_code', name=op.f('uq_continuity_center_agency_code')),
     sa.UniqueConstraint('code', name=op.f('uq_continuity_center_code'))
     )
     op.create_table('continuity_equipment_requirement',
