@@ -76,6 +76,8 @@ class Measure:
     stdout: str = field(repr=False)
     stderr_tail: str = field(repr=False)
 
+    engine_sha256: str = ""
+
     def public(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("stdout")
@@ -124,6 +126,7 @@ def _cpu_of(pid: int | None) -> float:
 
 
 def measure(cmd: list[str], *, server_pid: int | None, env: dict[str, str] | None = None, log: Path) -> Measure:
+    digest = engine_digest()
     load_before = os.getloadavg()[0]
     server_before = _cpu_of(server_pid)
     out_path, err_path = log.with_suffix(".out"), log.with_suffix(".err")
@@ -151,6 +154,7 @@ def measure(cmd: list[str], *, server_pid: int | None, env: dict[str, str] | Non
         returncode=proc.returncode,
         stdout=out_path.read_text(encoding="utf-8", errors="replace"),
         stderr_tail=err_path.read_text(encoding="utf-8", errors="replace")[-2000:],
+        engine_sha256=digest,
     )
 
 
@@ -433,6 +437,12 @@ def _version(package: str) -> str:
         return "?"
 
 
+def engine_digest() -> str:
+    """Which engine ran: the tree changes under the benchmark (uncommitted work), so every step hashes what it ran."""
+    files = [f for part in SYNC_PARTS for f in sorted((ROOT / part).rglob("*.py"))]
+    return hashlib.sha256(b"".join(p.read_bytes() for p in files)).hexdigest()[:12]
+
+
 def machine() -> dict[str, Any]:
     cpu = next(
         (
@@ -445,9 +455,6 @@ def machine() -> dict[str, Any]:
     mem = next(
         int(x.split()[1]) * 1024 for x in Path("/proc/meminfo").read_text().splitlines() if x.startswith("MemTotal")
     )
-    # Which engine was measured: the tree changes under the benchmark (uncommitted work), so hash what ran.
-    sync_files = [f for part in SYNC_PARTS for f in sorted((ROOT / part).rglob("*.py"))]
-    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sync_files)).hexdigest()[:12]
 
     def git(*a: str) -> str:
         return subprocess.run(["git", *a], capture_output=True, text=True, cwd=ROOT).stdout.strip()
@@ -460,7 +467,7 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "git_head": git("rev-parse", "--short", "HEAD"),
         "sync_and_legacy_uncommitted_files": len(git("status", "--porcelain", *SYNC_PARTS).splitlines()),
-        "sync_and_legacy_sources_sha256": digest,
+        "sync_and_legacy_sources_sha256": engine_digest(),
         "dlt": _version("dlt"),
         "sqlalchemy": _version("sqlalchemy"),
     }
@@ -530,6 +537,11 @@ def print_tables(results: dict[str, Any]) -> None:
                 f"{s['load_before']:.2f}/{s['load_after']:.2f}",
                 note + ("" if s["returncode"] == 0 else f" EXIT {s['returncode']}"),
             )
+    engines = sorted({s["engine_sha256"] for r in results["backends"].values() for s in r["steps"].values()})
+    table.caption = (
+        f"{results['started_utc']}  git {results['machine']['git_head']}  engine (sync+legacy sha256) "
+        f"{', '.join(engines)}  {results['machine']['cores']} cores, load = 1-minute load average before/after"
+    )
     out.print(table)
     t2 = Table(title="targets")
     for col in ("target", "value", "met"):
@@ -539,8 +551,33 @@ def print_tables(results: dict[str, Any]) -> None:
     out.print(t2)
 
 
+def markdown(results: dict[str, Any]) -> str:
+    """The results as the Markdown table README.md records (``--markdown FILE``)."""
+    lines = [
+        "| backend | step | records | wall s | records/s | CPU s | server CPU s | records/CPU s | peak RSS MiB "
+        "| load 1m before/after | engine |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for backend, r in results["backends"].items():
+        for name, s in r["steps"].items():
+            rate = s.get("records_per_s", round(s["records"] / s["wall_s"]))
+            per_cpu = s["records"] / max(s["cpu_s"] + s["server_cpu_s"], 1e-9)
+            peak = max(s["peak_rss_bytes"], s["peak_tree_rss_bytes"]) / 2**20
+            step = "dlt load" if name == "dlt" else f"hopnhat {name}"
+            lines.append(
+                f"| {backend} | {step} | {s['records']:,} | {s['wall_s']:.1f} | {rate:,} | {s['cpu_s']:.1f} "
+                f"| {s['server_cpu_s']:.1f} | {per_cpu:,.0f} | {peak:,.0f} "
+                f"| {s['load_before']:.1f}/{s['load_after']:.1f} | {s['engine_sha256']} |"
+            )
+    lines += ["", "| target | value | met |", "|---|---|---|"]
+    for v in results["targets"]:
+        lines.append(f"| {v['target']} | {v['value']} | {'yes' if v['met'] else '**no**'} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--markdown", type=Path, help="print the Markdown tables of a results file and stop")
     ap.add_argument("--dossiers", type=int, default=1_000_000)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="sqlite")
@@ -552,6 +589,9 @@ def main() -> None:
     ap.add_argument("--no-dlt", action="store_true", help="skip the dlt side")
     ap.add_argument("--keep", action="store_true", help="keep the PostgreSQL databases")
     args = ap.parse_args()
+    if args.markdown is not None:
+        print(markdown(json.loads(args.markdown.read_text(encoding="utf-8"))))
+        return
     args.data_dir = args.data_dir.resolve()
     args.data_dir.mkdir(parents=True, exist_ok=True)
 

@@ -90,7 +90,16 @@ def test_cli_example_inventory_plan_and_centers(store_url: str, tmp_path: Path) 
     # the three consolidation tasks, one per source (Cần Thơ, Hậu Giang, Sóc Trăng), are past their deadline
     assert {t["code"] for t in json.loads(out) if t["overdue"]} == {"T02", "T03", "T04"}
 
-    assert cli(store_url, "centers", "seed") == (0, "104 centers created\n")
+    code, out = cli(store_url, "centers", "seed")
+    assert code == 0 and out.startswith("104 centers created, 0 agency codes filled in\n104 centers have no agency")
+    # Codes issued later: seeding again fills them in, and the centers list shows them.
+    assert cli(store_url, "registry", "load")[0] == 0
+    assert cli(store_url, "agencies", "issue", "--date", "2025-07-01")[0] == 0
+    assert cli(store_url, "centers", "seed") == (0, "0 centers created, 104 agency codes filled in\n")
+    assert cli(store_url, "centers", "seed") == (0, "0 centers created, 0 agency codes filled in\n")
+    code, out = cli(store_url, "centers", "list", "--json")
+    listed = {c["code"]: c["agency_code"] for c in json.loads(out)}
+    assert len(listed) == 104 and None not in listed.values() and listed["31120"] == "001.01.60.H13"
     code, out = cli(store_url, "centers", "readiness", "--center", "31120", "--json")
     [row] = json.loads(out)
     assert row["ready"] is False and "no staff list (due 2025-06-30)" in row["reasons"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +23,7 @@ from hopnhat.registry import service as registry
 from hopnhat.registry.codes import CodeRule
 from hopnhat.settlement import service
 from hopnhat.settlement.catalog import load_sample
+from hopnhat.settlement.endpoints import SlidingWindow
 from hopnhat.settlement.schemas import IntakeIn
 from hopnhat.store.models import Dossier
 
@@ -70,7 +72,8 @@ def client(store_url: str) -> Iterator[TestClient]:
         engine.dispose()
 
 
-def test_api_intake_transition_public_lookup(client: TestClient) -> None:
+def test_api_intake_transition_public_lookup(client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
     r = client.post(
         "/api/v1/dossiers",
         json={
@@ -101,7 +104,11 @@ def test_api_intake_transition_public_lookup(client: TestClient) -> None:
 
     public = client.get(f"/api/v1/public/dossiers/{code}")
     assert public.status_code == 200
-    assert "Phạm Văn" not in public.text and "092090009999" not in public.text and "An Khánh" not in public.text
+    for secret in ("Phạm Văn", "P***", "092090009999", "An Khánh"):
+        assert secret not in public.text
+        assert secret not in caplog.text
+    assert "applicant" not in public.json()
+    assert [s["to_status"] for s in public.json()["steps"]] == [2, 4]
     assert public.json()["status"] == 4
     missing = client.get("/api/v1/public/dossiers/NO-SUCH-CODE")
     assert missing.status_code == 404 and "no dossier" in missing.json()["detail"]
@@ -112,6 +119,14 @@ def test_api_intake_transition_public_lookup(client: TestClient) -> None:
         "/api/v1/settlement/reports", params={"start": "2020-01-01", "end": "2100-01-01", "format": "csv"}
     )
     assert report.status_code == 200 and report.text.startswith("center_code,received")
+
+
+def test_rate_limit_counts_each_client_over_a_sliding_minute() -> None:
+    window = SlidingWindow()
+    assert [window.allow("10.0.0.1", 2, now=t) for t in (0.0, 1.0, 2.0)] == [True, True, False]
+    assert window.allow("10.0.0.2", 2, now=2.0)  # another client has its own count
+    assert not window.allow("10.0.0.1", 2, now=59.9)
+    assert window.allow("10.0.0.1", 2, now=60.5)  # the first hit has left the window
 
 
 def test_cli_catalog_calendar_dossiers(store_url: str, tmp_path: Path) -> None:

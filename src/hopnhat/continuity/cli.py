@@ -193,11 +193,13 @@ def centers_seed(ctx: typer.Context) -> None:
     with session_scope(engine(ctx)) as session:
         result = centers.seed(session)
         centers.seed_requirements(session)
-    console.print(f"{result.created} centers created, {result.linked} agency codes filled in")
+    console.print(f"{result.created} centers created, {result.linked} agency codes filled in", highlight=False)
     if result.without_agency_code:
         console.print(
             f"{result.without_agency_code} centers have no agency code yet: run `hopnhat agencies issue`, then "
-            "`hopnhat centers seed` again"
+            "`hopnhat centers seed` again",
+            highlight=False,
+            soft_wrap=True,
         )
 
 

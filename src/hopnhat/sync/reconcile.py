@@ -13,11 +13,12 @@ from sqlalchemy.orm import Session
 
 from hopnhat.config import VN_TZ
 from hopnhat.sync import repository as repo
-from hopnhat.sync.engine import SourceContext, normalise
+from hopnhat.sync.engine import SourceContext, batches, read_ahead
 from hopnhat.sync.remap import Remapper
 from hopnhat.sync.service import records
 
 LIST_LIMIT = 100
+BATCH = 5000
 
 
 def reconcile_source(session: Session, name: str, options: dict[str, Any], remapper: Remapper) -> dict[str, Any]:
@@ -26,8 +27,9 @@ def reconcile_source(session: Session, name: str, options: dict[str, Any], remap
     ctx = SourceContext(name, str(options.get("province_code", "")), remapper, None)
     source: dict[str, tuple[str, int, str, str, str]] = {}
     months: dict[tuple[int, int], str] = {}
-    for record in records(options)(None):
-        p = normalise(ctx, record)
+    read = records(options)
+    for p in (p for batch in read_ahead(lambda: batches(read(None), ctx, BATCH)) for p in batch):
+        record = p.record
         if p.values is None or not record.source_id:
             continue
         v = p.values

@@ -332,9 +332,11 @@ def overview(request: Request, session: SessionDep, user: Annotated[User, Depend
         )
         # The overview names the first centers that are not ready; the centers page lists all of them.
         not_ready = [
-            {"code": r["code"], "name": r["name"], "reasons": r["reasons"]} for r in ready_rows if not r["ready"]
+            {"code": r["code"], "agency_code": r.get("agency_code"), "name": r["name"], "reasons": r["reasons"]}
+            for r in ready_rows
+            if not r["ready"]
         ]
-        panels.append(panel(translate("not_ready", lang), lambda: not_ready[:10]))
+        panels.append(panel(translate("not_ready", lang), lambda: not_ready[:10], links=_center_links))
     elif ready_rows is None:
         panels.append({"title": translate("readiness", lang), "available": False})
     up, down = _count_tones(panels[1])
