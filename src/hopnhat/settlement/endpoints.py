@@ -23,9 +23,9 @@ router = APIRouter(tags=["settlement"])
 class SlidingWindow:
     """Per-client limit over the last 60 seconds, kept in this process's memory.
 
-    Per process: under ``hopnhat serve --workers N`` each worker counts on its own, so a client whose connections land on
-    different workers may make up to N times the limit. That still stops enumeration of codes at a bounded rate;
-    an exact limit across workers needs a shared counter (see benchmarks/settlement/README.md)."""
+    Per process: under ``hopnhat serve --workers N`` each worker counts on its own, so a client whose connections
+    land on different workers may make up to N times the limit. That still stops enumeration of codes at a bounded
+    rate; an exact limit across workers needs a shared counter (see benchmarks/settlement/README.md)."""
 
     def __init__(self) -> None:
         self._hits: dict[str, deque[float]] = {}
