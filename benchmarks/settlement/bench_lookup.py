@@ -60,6 +60,13 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--workers", type=int, default=1, help="`hopnhat serve --workers N`: uvicorn worker processes")
     ap.add_argument("--interval", type=float, default=0.0, help="seconds each client waits between lookups")
+    ap.add_argument(
+        "--driver",
+        choices=("threads", "wrk"),
+        default="threads",
+        help="threads: Python clients here; wrk: Debian's wrk (C, far less client CPU on the same 2 cores)",
+    )
+    ap.add_argument("--duration", type=int, default=30, help="seconds of load with --driver wrk")
     args = ap.parse_args()
     name = f"hopnhat_bench_{uuid.uuid4().hex[:8]}"
     admin = create_engine(f"{PG}/postgres", isolation_level="AUTOCOMMIT")
@@ -95,12 +102,14 @@ def main() -> None:
             time.sleep(0.1)
         else:
             raise SystemExit("the server did not answer")
+        if args.workers > 1:
+            time.sleep(5)  # the first worker answered; give the others time to finish create_app()
+        if args.driver == "wrk":
+            run_wrk(args, server.pid, base, codes)
+            return
         latencies: list[float] = []
         lock = threading.Lock()
         per_client = args.requests // args.clients
-
-        if args.workers > 1:
-            time.sleep(5)  # the first worker answered; give the others time to finish create_app()
         ready = threading.Barrier(args.clients + 1, timeout=120)
         failures: list[str] = []
 
@@ -156,6 +165,54 @@ def main() -> None:
         with admin.connect() as c:
             c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+WRK_SCRIPT = """
+codes = {%s}
+i = 0
+request = function()
+  i = i + 1
+  return wrk.format("GET", "%s" .. codes[(i %% #codes) + 1])
+end
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT p50=%%.3f p99=%%.3f requests=%%d errors=%%d seconds=%%.3f\\n",
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000, summary.requests,
+    summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write
+      + summary.errors.timeout, summary.duration / 1e6))
+end
+"""
+
+
+def run_wrk(args: argparse.Namespace, server_pid: int, base: str, codes: list[str]) -> None:
+    """50 keep-alive connections from wrk, back to back, each lookup a different dossier code in turn."""
+    import shutil
+    import tempfile
+
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install -y wrk")
+    path = "/api/v1/public/dossiers/"
+    script = WRK_SCRIPT % (", ".join(f'"{c}"' for c in codes), path)
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(script)
+    url = base.split(path)[0]
+    warm = ["wrk", "-t2", f"-c{args.clients}", "-d3s", "-s", f.name, url]
+    subprocess.run(warm, check=True, capture_output=True)  # connections, statement caches
+    cpu0 = cpu_seconds(server_pid)
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{args.clients}", f"-d{args.duration}s", "--latency", "-s", f.name, url],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    cpu = cpu_seconds(server_pid) - cpu0
+    result = dict(kv.split("=") for kv in out.split("RESULT ", 1)[1].split())
+    n = int(result["requests"])
+    print(
+        f"hopnhat serve --workers {args.workers}, wrk -c{args.clients} back to back for {args.duration} s. "
+        f"{n} lookups ({result['errors']} errors): p50 {float(result['p50']):.1f} ms, "
+        f"p99 {float(result['p99']):.1f} ms, {n / float(result['seconds']):.0f} req/s; "
+        f"server CPU {cpu / n * 1000:.2f} ms per lookup; load average {os.getloadavg()[0]:.1f}"
+    )
 
 
 if __name__ == "__main__":
