@@ -474,7 +474,9 @@ def sync_source(
         cursor = repo.cursor(session, ctx.name)
         value = cursor.value if cursor and cursor.version == CURSOR_VERSION and not full else None
         since = since_from_cursor(value, lookback_minutes)
-    with Session(engine) as session:
+    # One connection for the whole source, so the page cache widened for the bulk load (and the pages it holds)
+    # stays with the batches instead of going back to the pool at every commit.
+    with engine.connect() as conn, repo.bulk_page_cache(conn), Session(bind=conn) as session:
         for batch in read_ahead(lambda: batches(records_for(since), ctx, batch_size)):
             load_batch(session, ctx, batch, counts)
             newest = max((p.record.updated for p in batch if p.record.updated is not None), default=None)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
@@ -23,7 +25,8 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from hopnhat.db import UTCDateTime
@@ -153,8 +156,9 @@ def _insert_many(session: Session, table: Table, rows: list[dict[str, Any]]) -> 
     data: list[list[Any]] = []
     # Consecutive rows often share a value object (the batch's timestamps): convert it once.
     last: dict[int, tuple[Any, Any]] = {}
+    pick = itemgetter(*names)
     for row in rows:
-        values = [row[name] for name in names]
+        values = list(pick(row)) if len(names) > 1 else [pick(row)]
         for i, convert in converters:
             value = values[i]
             if value is not None:
@@ -222,6 +226,36 @@ def copy_counts(session: Session, source: str, column: str) -> dict[str, int]:
     key = _COPIES.c[column]
     query = select(key, func.count()).where(SourceCopy.source == source).group_by(key)
     return {str(value): int(n) for value, n in session.execute(query)}
+
+
+SQLITE_BULK_CACHE_KIB = 131_072
+"""Page cache of the SQLite connection a sync writes through (128 MiB). SQLite's default (2 MB) makes every insert
+into a large index re-read its pages from the OS: 1M synthetic dossiers + copies took 93 s CPU / 135 s wall with it
+and 72 s / 89 s with this one."""
+
+
+@contextmanager
+def bulk_page_cache(conn: Connection) -> Iterator[None]:
+    """A page cache large enough for the store's indexes while a sync writes through ``conn`` (SQLite only), put
+    back afterwards so a pooled connection does not keep it. Leaves no transaction open on ``conn``: a Session bound
+    to it then commits for real."""
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    before = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+    conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_BULK_CACHE_KIB}")
+    conn.commit()
+    try:
+        yield
+    finally:
+        try:
+            conn.rollback()
+            conn.exec_driver_sql(f"PRAGMA cache_size={int(before or -2000)}")
+            conn.commit()
+        except SQLAlchemyError:
+            # Best effort: a broken connection is discarded by the pool anyway, and the error that broke it is the
+            # one to report.
+            pass
 
 
 def open_quarantine_ids(session: Session, source: str) -> set[str]:
