@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from hopnhat.cli import app
 from hopnhat.legacy import generate, serve_in_thread
+from hopnhat.legacy.server import MAX_PAGE_SIZE
 from hopnhat.sync import service
 from hopnhat.sync.connectors.base import TerminalError
 from hopnhat.sync.connectors.http_api import HttpApiConnector
@@ -89,3 +90,14 @@ def test_real_server_500s_and_timeouts_retried_and_a_down_source_fails_alone(tmp
         assert results[other]["state"] == "done", results[other]
         assert results[other]["extracted"] > 0 and identity_holds(results[other])
     engine.dispose()
+
+
+def test_the_generated_config_asks_the_server_for_its_largest_page(tmp_path: Path) -> None:
+    generate(tmp_path, dossiers=30, seed=3, fault_rate=0.0, sql="sqlite", xlsx=False)
+    with serve_in_thread(tmp_path):
+        options = service.load_config(tmp_path / "sources.toml")["cantho"]
+        url = f"{options['base_url']}{options['endpoint']}"
+        size = int(options["page_size"])
+        assert size == MAX_PAGE_SIZE
+        assert httpx.get(url, params={"page_size": size}).status_code == 200
+        assert httpx.get(url, params={"page_size": size + 1}).status_code == 400

@@ -264,7 +264,8 @@ def sources_toml(out_dir: Path, seed: int, dossiers: int, sql_url: str, port: in
                 "province_code": "92",
                 "base_url": f"http://127.0.0.1:{port}",
                 "endpoint": "/api/hoso",
-                "page_size": 500,
+                # The server's MAX_PAGE_SIZE (legacy.server, not imported: it pulls in uvicorn): fewest round trips.
+                "page_size": 1000,
                 "timeout_seconds": 10,
             },
         ),

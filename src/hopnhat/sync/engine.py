@@ -16,7 +16,7 @@ import unicodedata
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from hashlib import sha256
+from hashlib import blake2b, sha256
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine
@@ -46,8 +46,20 @@ TEXT_FIELDS = (
     "agency_code",
 )
 HASHED = (*TEXT_FIELDS, "applicant_type", "channel", "status", "received_at", "due_at", "returned_at", "unit")
-# UTF-8 Vietnamese read as cp1252 leaves these pairs; none occurs in real Vietnamese text.
-_MOJIBAKE = re.compile("á»|áº|Æ°|Æ¡|Ä‘|Ä|Ã[\u0080-\u00bf\u0152-\u2122 ]")
+# UTF-8 Vietnamese read as cp1252 or latin-1: every precomposed letter is C3..C6 + one continuation byte
+# (Ã Ä Å Æ + x) or E1 BA/BB + one (áº x, á» x); x is a byte 80..BF as either code page shows it, or U+FFFD for the
+# bytes cp1252 leaves undefined (Á Í Ý Đ). Ä Å Æ are no Vietnamese letters, so a space after them (a NBSP of Ơ
+# squeezed) or the end (a NBSP stripped) counts too; Ã is one (NGÃ BA), so only continuations count after it, and
+# no letter is followed by º or ». tests/sync/test_normalise.py checks both directions over the whole alphabet.
+_CONTINUATION = re.escape(
+    "".join(sorted({chr(b) for b in range(0x80, 0xC0)} | set(bytes(range(0x80, 0xC0)).decode("cp1252", "replace"))))
+)
+# One literal lead per branch: the regex engine then skips ahead to those characters (a leading class instead
+# makes clean text, the common case, about twice as slow to scan).
+_MOJIBAKE = re.compile(
+    f"Ã[{_CONTINUATION}]|Ä(?:[{_CONTINUATION} ]|$)|Å(?:[{_CONTINUATION} ]|$)|Æ(?:[{_CONTINUATION} ]|$)"
+    f"|áº[{_CONTINUATION}]|á»[{_CONTINUATION}]"
+)
 _nfc = unicodedata.normalize
 
 
@@ -90,6 +102,29 @@ def row_hash(values: Mapping[str, Any]) -> str:
     ``repr`` of the tuple of values (text, numbers, ``None``, aware datetimes with their zone) is unambiguous and
     computed in C: a JSON encoding of the same values cost more than the rest of the normalisation."""
     return sha256(repr(tuple(map(values.get, HASHED))).encode()).hexdigest()
+
+
+RAW_CHECK_VERSION = 1
+"""Part of every :func:`raw_check`. Bump it when :func:`normalise` maps the same source record to different values
+(a new rule, a changed hash): every stored check then misses, so reconciliation normalises every record again
+instead of trusting hashes an older mapping computed."""
+
+
+def raw_check(record: RawRecord, row_hash: str, status: int | None, unit_code: str | None, month: str | None) -> str:
+    """Digest of a source record as the connector yields it (``fields`` and ``problems``: everything
+    :func:`normalise` reads of it) sealed with what a load stores from it in its copy row.
+
+    Reconciliation computes it from a freshly extracted record and the copy row as stored: equal means the source
+    record is the one that was loaded AND the stored mapped hash and reconciled columns are still the ones computed
+    from it, so normalising it again is skipped; a change on either side misses and falls back to the full
+    comparison. Texts are joined as they are and other values (numbers, ``None``, datetimes) by a marked ``repr``:
+    stable across processes, unlike ``hash()``, and about half the cost of ``repr`` of the whole record (Vietnamese
+    text makes ``repr`` slow); 128 bits make an accidental match of a changed record negligible."""
+    fields = record.fields
+    values = [v if type(v) is str else f"\x1e{v!r}" for v in fields.values()]
+    sealed = (RAW_CHECK_VERSION, row_hash, status, unit_code, month)
+    text = "\x1f".join([*fields, *values, *record.problems, f"\x1e{sealed!r}"])
+    return blake2b(text.encode(), digest_size=16).hexdigest()
 
 
 @dataclass(slots=True)
@@ -298,6 +333,7 @@ def load_batch(session: Session, ctx: SourceContext, batch: list[Prepared], coun
         for h in repo.dossier_heads(session, {p.values["code"] for p in good if p.values})
     }
     copies = repo.copy_heads(session, ctx.name, {p.record.source_id for p in good})
+    months: dict[tuple[int, int], str] = {}
     copy_rows: dict[str, dict[str, Any]] = {}
     pending: dict[str, _Target] = {}
     """code -> what to leave in the store, built up in order so a later copy in the batch wins."""
@@ -334,21 +370,28 @@ def load_batch(session: Session, ctx: SourceContext, batch: list[Prepared], coun
             counts.updated += 1
         received_at: datetime = v["received_at"]
         local = received_at if received_at.tzinfo is VN_TZ else received_at.astimezone(VN_TZ)
+        month = months.get((local.year, local.month))
+        if month is None:
+            month = months[(local.year, local.month)] = f"{local.year:04d}-{local.month:02d}"
+        unit = v.get("original_unit_code")
         copy_rows[p.record.source_id] = {
             "source": ctx.name,
             "source_id": p.record.source_id,
             "dossier_code": code,
             "row_hash": p.hash,
+            "raw_hash": raw_check(p.record, p.hash, v["status"], unit, month),
             "source_updated": stamp,
             "status": v["status"],
-            "unit_code": v.get("original_unit_code"),
-            "received_month": f"{local.year:04d}-{local.month:02d}",
+            "unit_code": unit,
+            "received_month": month,
         }
     new_copies = [r for sid, r in copy_rows.items() if sid not in copies]
+    # A copy is rewritten when its raw check moved too (a source edit the mapping ignores): left stale, it would
+    # send that record down reconciliation's slow path on every run.
     changed_copies = [
         {**r, "id": copies[sid][0]}
         for sid, r in copy_rows.items()
-        if sid in copies and copies[sid][1:] != (r["row_hash"], r["source_updated"])
+        if sid in copies and copies[sid][1:] != (r["row_hash"], r["source_updated"], r["raw_hash"])
     ]
     repo.insert_copies(session, new_copies)
     repo.update_copies(session, changed_copies)
@@ -493,4 +536,14 @@ def sync_source(
     return counts
 
 
-__all__ = ["COUNT_KEYS", "Counts", "SourceContext", "load_batch", "normalise", "parse_when", "row_hash", "sync_source"]
+__all__ = [
+    "COUNT_KEYS",
+    "Counts",
+    "SourceContext",
+    "load_batch",
+    "normalise",
+    "parse_when",
+    "raw_check",
+    "row_hash",
+    "sync_source",
+]

@@ -95,6 +95,10 @@ class SourceCopy(Base):
     source_id: Mapped[str] = mapped_column(String(200))
     dossier_code: Mapped[str] = mapped_column(String(64), index=True)
     row_hash: Mapped[str] = mapped_column(String(64))
+    raw_hash: Mapped[str | None] = mapped_column(String(32))
+    """:func:`hopnhat.sync.engine.raw_check` of the source record as extracted, sealed with ``row_hash``, ``status``,
+    ``unit_code`` and ``received_month`` of this row: reconciliation trusts these columns for a source record whose
+    check still matches and normalises only the others. ``None`` (copies loaded before it existed) never matches."""
     source_updated: Mapped[str | None] = mapped_column(String(32))
     status: Mapped[int | None] = mapped_column(Integer)
     unit_code: Mapped[str | None] = mapped_column(String(8))

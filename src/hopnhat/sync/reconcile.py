@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import sys
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import date
 from typing import Any
 
@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 
 from hopnhat.config import VN_TZ
 from hopnhat.sync import repository as repo
-from hopnhat.sync.engine import SourceContext, batches, read_ahead
+from hopnhat.sync.connectors.base import RawRecord
+from hopnhat.sync.engine import SourceContext, normalise, raw_check, read_ahead
 from hopnhat.sync.remap import Remapper
 from hopnhat.sync.service import records
 
@@ -21,53 +22,99 @@ LIST_LIMIT = 100
 BATCH = 5000
 
 
-def reconcile_source(session: Session, name: str, options: dict[str, Any], remapper: Remapper) -> dict[str, Any]:
-    """The source streamed once and kept as compact tuples (one per source id, the latest copy wins); the store read
-    column-wise (Core, not ORM objects) with its per-status/unit/month counts grouped by the database."""
-    ctx = SourceContext(name, str(options.get("province_code", "")), remapper, None)
-    source: dict[str, tuple[str, int, str, str, str]] = {}
+Entry = tuple[str, str, str, str, str]
+"""What reconciliation keeps of one source record: mapped hash, then status, unit and month as the store's counts
+show them (text), then the source update stamp."""
+
+
+def _entries(
+    ctx: SourceContext, read: Iterator[RawRecord], stored: Mapping[str, repo.CopyCheck]
+) -> Iterator[list[tuple[str, Entry | None, bool]]]:
+    """(source id, entry, normalised) per source record with an id, in batches; the entry is None for a record the
+    sync would quarantine. A record whose :func:`raw_check` against its stored copy still matches takes its values
+    from the copy; only the others (new, changed on either side, or loaded before the check existed) are
+    normalised."""
     months: dict[tuple[int, int], str] = {}
-    read = records(options)
-    for p in (p for batch in read_ahead(lambda: batches(read(None), ctx, BATCH)) for p in batch):
-        record = p.record
-        if p.values is None or not record.source_id:
+    out: list[tuple[str, Entry | None, bool]] = []
+    for record in read:
+        sid = record.source_id
+        if not sid:
             continue
-        v = p.values
-        latest = source.get(record.source_id)
         stamp = record.updated.isoformat() if record.updated else ""
-        if latest is None or stamp >= latest[4]:
-            received = v["received_at"]
-            local = received if received.tzinfo is VN_TZ else received.astimezone(VN_TZ)
-            month = months.get((local.year, local.month))
-            if month is None:
-                month = months[(local.year, local.month)] = f"{local.year:04d}-{local.month:02d}"
-            unit = str(v.get("original_unit_code"))
-            source[record.source_id] = (p.hash, v["status"], sys.intern(unit), month, stamp)
-    store = repo.dossier_codes(session)
+        copy = stored.get(sid)
+        if (
+            copy is not None
+            and copy.raw_hash is not None
+            and copy.raw_hash == raw_check(record, copy.row_hash, copy.status, copy.unit_code, copy.received_month)
+        ):
+            status, unit, month = (sys.intern(str(x)) for x in (copy.status, copy.unit_code, copy.received_month))
+            out.append((sid, (copy.row_hash, status, unit, month, stamp), False))
+        else:
+            p = normalise(ctx, record)
+            if p.values is None:
+                out.append((sid, None, True))
+            else:
+                v = p.values
+                received = v["received_at"]
+                local = received if received.tzinfo is VN_TZ else received.astimezone(VN_TZ)
+                when = months.get((local.year, local.month))
+                if when is None:
+                    when = months[(local.year, local.month)] = f"{local.year:04d}-{local.month:02d}"
+                status, unit = sys.intern(str(v["status"])), sys.intern(str(v.get("original_unit_code")))
+                out.append((sid, (p.hash, status, unit, when, stamp), True))
+        if len(out) >= BATCH:
+            yield out
+            out = []
+    if out:
+        yield out
+
+
+def reconcile_source(
+    session: Session, name: str, options: dict[str, Any], remapper: Remapper, codes: set[str] | None = None
+) -> dict[str, Any]:
+    """The stored copies read first (one column-wise query), then the source streamed once and kept as compact
+    tuples (one per source id, the latest copy wins). ``changed`` compares mapped-field hashes; a source record is
+    normalised only when its raw check against its copy misses (see :func:`_entries`), so an unchanged source costs
+    its extraction and one digest per record. The store's per-status/unit/month counts are grouped by the database.
+    ``rechecked`` counts the records normalised. ``codes``: the store's dossier codes when the caller already read
+    them (one read for all sources)."""
+    ctx = SourceContext(name, str(options.get("province_code", "")), remapper, None)
+    stored = repo.copy_checks(session, name)
+    source: dict[str, Entry] = {}
+    read = records(options)
+    rechecked = 0
+    for batch in read_ahead(lambda: _entries(ctx, read(None), stored)):
+        for sid, entry, normalised in batch:
+            rechecked += normalised
+            if entry is None:
+                continue
+            latest = source.get(sid)
+            if latest is None or entry[4] >= latest[4]:
+                source[sid] = entry
+    store = repo.dossier_codes(session) if codes is None else codes
     held = repo.open_quarantine_ids(session, name)
     missing = sorted(sid for sid in source if sid not in store and sid not in held)
     extra: list[str] = []
     changed: list[str] = []
-    store_rows = 0
-    for sid, digest in repo.copy_digests(session, name):
-        store_rows += 1
+    for sid, copy in stored.items():
         mine = source.get(sid)
         if mine is None:
             extra.append(sid)
-        elif sid in store and digest != mine[0]:
+        elif sid in store and copy.row_hash != mine[0]:
             changed.append(sid)
     extra.sort()
     changed.sort()
-    src_status = Counter(str(s[1]) for s in source.values())
+    src_status = Counter(s[1] for s in source.values())
     src_unit = Counter(s[2] for s in source.values())
     src_month = Counter(s[3] for s in source.values())
     return {
         "source_rows": len(source),
-        "store_rows": store_rows,
+        "store_rows": len(stored),
         "missing": len(missing),
         "extra": len(extra),
         "changed": len(changed),
         "quarantined_open": len(held),
+        "rechecked": rechecked,
         "missing_ids": missing[:LIST_LIMIT],
         "extra_ids": extra[:LIST_LIMIT],
         "changed_ids": changed[:LIST_LIMIT],
@@ -84,9 +131,10 @@ def _diff(source: Mapping[str, int], store: Mapping[str, int]) -> dict[str, dict
 def reconcile(session: Session, config: dict[str, dict[str, Any]], today: date) -> dict[str, dict[str, Any]]:
     remapper = Remapper(session, today)
     out: dict[str, dict[str, Any]] = {}
+    codes = repo.dossier_codes(session)
     for name, options in config.items():
         try:
-            out[name] = reconcile_source(session, name, options, remapper)
+            out[name] = reconcile_source(session, name, options, remapper, codes)
         except Exception as exc:
             out[name] = {"error": f"source {name}: {exc}", "missing": None, "extra": None, "changed": None}
     return out

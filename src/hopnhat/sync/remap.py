@@ -63,6 +63,8 @@ class Remapper:
             for pname in ("", parent.name if parent else ""):
                 self.names[(fold(u.name), fold(pname))].add(u.code)
                 self.exact.add((modern_tones(u.name).lower(), modern_tones(pname).lower()))
+        # Provinces of the eve by folded full name ("tinh soc trang" -> "94"): the last part of a written unit name.
+        self.provinces = {fold(u.name): u.code for u in units if u.level == "province" and u.active_on(eve)}
         self._cache: dict[tuple[str, int], Remapped | None] = {}
         # Plain tuples: the per-record pick must not go through ORM attribute access.
         self._spans: dict[str, list[tuple[date, date | None, int]]] = {
@@ -103,15 +105,27 @@ class Remapper:
         return self._names[key]
 
     def _code_for_name(self, name: str, province_code: str) -> tuple[str | None, bool]:
+        """The province and district written in the name decide (a source also holds dossiers transferred from
+        another province: ``X. Phú Tân, H. Châu Thành, Tỉnh Sóc Trăng`` in Hậu Giang's export is Sóc Trăng's
+        commune); only a name without its province falls back to the source's ``province_code`` to settle a name
+        several provinces share. A province outside the registry matches nothing: its units are not ours."""
         parts = [_expand(p) for p in nfc(name).split(",") if p.strip()]
-        if parts and fold(parts[-1]).startswith(("tinh ", "thanh pho can tho")) and len(parts) > 1:
-            parts = parts[:-1]
+        written: str | None = None
+        if len(parts) > 1:
+            last = fold(parts[-1])
+            if last in self.provinces:
+                written, parts = self.provinces[last], parts[:-1]
+            elif last.startswith(("tinh ", "thanh pho can tho")):
+                written, parts = "", parts[:-1]
         if not parts:
             return None, False
         key = (fold(parts[0]), fold(parts[1]) if len(parts) > 1 else "")
         codes = self.names.get(key, set())
-        if len(codes) > 1:
-            same = {c for c in codes if (self._on(c, date(2025, 6, 30)) or Unit()).province_code == province_code}
+        eve = date(2025, 6, 30)
+        if written is not None:
+            codes = {c for c in codes if (self._on(c, eve) or Unit()).province_code == written}
+        elif len(codes) > 1:
+            same = {c for c in codes if (self._on(c, eve) or Unit()).province_code == province_code}
             codes = same if len(same) == 1 else codes
         if len(codes) != 1:
             return None, False

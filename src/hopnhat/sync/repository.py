@@ -82,16 +82,16 @@ def dossier_heads(session: Session, codes: Iterable[str]) -> list[DossierHead]:
     return found
 
 
-def copy_heads(session: Session, source: str, ids: Iterable[str]) -> dict[str, tuple[int, str, str | None]]:
-    """source id -> (copy id, row hash, source update stamp) of the copies already stored."""
-    found: dict[str, tuple[int, str, str | None]] = {}
+def copy_heads(session: Session, source: str, ids: Iterable[str]) -> dict[str, tuple[int, str, str | None, str | None]]:
+    """source id -> (copy id, row hash, source update stamp, raw check) of the copies already stored."""
+    found: dict[str, tuple[int, str, str | None, str | None]] = {}
     among, keys = _among(session, _COPIES.c.source_id)
-    query = select(SourceCopy.source_id, SourceCopy.id, SourceCopy.row_hash, SourceCopy.source_updated).where(
-        SourceCopy.source == bindparam("source"), among
-    )
+    query = select(
+        SourceCopy.source_id, SourceCopy.id, SourceCopy.row_hash, SourceCopy.source_updated, SourceCopy.raw_hash
+    ).where(SourceCopy.source == bindparam("source"), among)
     for chunk in _chunks(ids):
-        for sid, pk, digest, stamp in session.execute(query, {"source": source, "keys": keys(chunk)}):
-            found[sid] = (pk, digest, stamp)
+        for sid, pk, digest, stamp, check in session.execute(query, {"source": source, "keys": keys(chunk)}):
+            found[sid] = (pk, digest, stamp, check)
     return found
 
 
@@ -212,13 +212,34 @@ def update_copies(session: Session, rows: list[dict[str, Any]]) -> None:
 
 
 def dossier_codes(session: Session) -> set[str]:
-    return set(session.scalars(select(Dossier.code)))
+    # Core columns through the connection: an ORM select costs a microsecond or more per row in result loading.
+    return set(session.connection().execute(select(_DOSSIERS.c.code)).scalars())
 
 
-def copy_digests(session: Session, source: str) -> Iterator[tuple[str, str]]:
-    """(source id, row hash) of every stored copy of a source, streamed."""
-    query = select(SourceCopy.source_id, SourceCopy.row_hash).where(SourceCopy.source == source)
-    return ((sid, digest) for sid, digest in session.execute(query.execution_options(yield_per=10_000)))
+class CopyCheck(NamedTuple):
+    """What reconciliation needs of a stored copy."""
+
+    raw_hash: str | None
+    row_hash: str
+    status: int | None
+    unit_code: str | None
+    received_month: str | None
+
+
+def copy_checks(session: Session, source: str) -> dict[str, CopyCheck]:
+    """source id -> :class:`CopyCheck` of every stored copy of a source. Units and months repeat across a million
+    rows: one object per distinct value keeps the whole map in memory at a fraction of the size."""
+    c = _COPIES.c
+    query = select(c.source_id, c.raw_hash, c.row_hash, c.status, c.unit_code, c.received_month).where(
+        c.source == source
+    )
+    shared: dict[str | None, str | None] = {None: None}
+    found: dict[str, CopyCheck] = {}
+    for sid, check, digest, status, unit, month in session.connection().execute(query):
+        unit = shared.setdefault(unit, unit)
+        month = shared.setdefault(month, month)
+        found[sid] = CopyCheck(check, digest, status, unit, month)
+    return found
 
 
 def copy_counts(session: Session, source: str, column: str) -> dict[str, int]:

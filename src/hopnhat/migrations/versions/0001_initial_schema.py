@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-30 08:30:36.399845
+Create Date: 2026-11-30 08:55:46.542867
 """
 from __future__ import annotations
 
@@ -294,6 +294,7 @@ def upgrade() -> None:
     sa.Column('source_id', sa.String(length=200), nullable=False),
     sa.Column('dossier_code', sa.String(length=64), nullable=False),
     sa.Column('row_hash', sa.String(length=64), nullable=False),
+    sa.Column('raw_hash', sa.String(length=32), nullable=True),
     sa.Column('source_updated', sa.String(length=32), nullable=True),
     sa.Column('status', sa.Integer(), nullable=True),
     sa.Column('unit_code', sa.String(length=8), nullable=True),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import re
 from collections.abc import Iterator, Mapping
@@ -80,9 +81,13 @@ class FilesConnector:
         self._words: tuple[dict[str, Any], dict[str, Any], dict[str, Any]] = ({}, {}, {})
 
     def _csv_rows(self, file: Path) -> Iterator[tuple[dict[str, Any], list[str]]]:
+        """Rows of a CSV, read line by line so one bad line costs that row only: bytes that are not the encoding and
+        CSV syntax errors (strict parsing: an unterminated or stray quote, a bare CR or LF inside a field, a cell
+        count that differs from the header's) come back as the row's problems, the raw bytes as its payload (see
+        ``_malformed``). An unreadable header makes the whole file unreadable: a terminal error."""
         lines = file.read_bytes().split(b"\r\n")
         header: list[str] | None = None
-        for raw in lines:
+        for number, raw in enumerate(lines, start=1):
             if not raw.strip():
                 continue
             problems: list[str] = []
@@ -94,10 +99,21 @@ class FilesConnector:
                 problems.append(f"wrong encoding: row bytes are not {self.encoding}")
             if line.startswith("\ufeff"):
                 line = line[1:]
-            cells = next(csv.reader((line,)))
+            try:
+                # Lenient parsing would silently shift or truncate cells of a malformed line into wrong fields.
+                cells = next(csv.reader((line,), strict=True))
+            except csv.Error as exc:
+                if header is None:
+                    raise TerminalError(f"file {file.name} line {number}: unreadable CSV header: {exc}") from exc
+                yield _malformed(file, number, raw), [*problems, f"malformed CSV in {file.name} line {number}: {exc}"]
+                continue
             if header is None:
                 header = cells
                 continue
+            if len(cells) != len(header):
+                problems.append(
+                    f"malformed CSV in {file.name} line {number}: {len(cells)} cells, the header has {len(header)}"
+                )
             yield dict(zip(header, cells, strict=False)), problems
 
     def _xlsx_rows(self, file: Path) -> Iterator[tuple[dict[str, Any], list[str]]]:
@@ -139,6 +155,17 @@ class FilesConnector:
             # A day's file is small; ordering it by update time keeps the cursor exact when a run stops mid-file.
             records.sort(key=lambda r: r.updated or datetime.min)
             yield from records
+
+
+def _malformed(file: Path, number: int, raw: bytes) -> dict[str, Any]:
+    """Payload of a line the CSV module cannot parse: no cells to name, so where it is and its exact bytes (base64;
+    ``text`` is for reading, undecodable bytes shown as escapes)."""
+    return {
+        "file": file.name,
+        "line": number,
+        "text": raw.decode("utf-8", errors="backslashreplace"),
+        "raw_base64": base64.b64encode(raw).decode("ascii"),
+    }
 
 
 def file_day(name: str) -> date | None:
