@@ -179,10 +179,13 @@ def generate(data_dir: Path, dossiers: int, seed: int, fault_rate: float) -> tup
     """The pristine systems, generated once and reused (the marker file says the generation finished)."""
     gen = data_dir / f"gen-n{dossiers}-s{seed}-f{fault_rate:g}"
     marker = gen / ".bench-complete.json"
+    simulator = engine_digest(("hopnhat/legacy",))
     if marker.exists():
         info: dict[str, Any] = json.loads(marker.read_text(encoding="utf-8"))
-        console.print(f"[dim]reusing {gen} (generated in {info['seconds']:.0f} s)[/]")
-        return gen, info
+        if info.get("legacy_sha256") == simulator:
+            console.print(f"[dim]reusing {gen} (generated in {info['seconds']:.0f} s)[/]")
+            return gen, info
+        console.print("[dim]the simulator changed since the data was generated: generating again[/]")
     shutil.rmtree(gen, ignore_errors=True)
     console.print(f"generating {dossiers:,} dossiers (seed {seed}) into {gen} ...")
     t = time.perf_counter()
@@ -193,7 +196,7 @@ def generate(data_dir: Path, dossiers: int, seed: int, fault_rate: float) -> tup
         ),
         "legacy generate",
     )  # fmt: skip
-    info = {"seconds": round(time.perf_counter() - t, 1)}
+    info = {"seconds": round(time.perf_counter() - t, 1), "legacy_sha256": simulator}
     marker.write_text(json.dumps(info) + "\n", encoding="utf-8")
     return gen, info
 
@@ -439,9 +442,9 @@ def _version(package: str) -> str:
         return "?"
 
 
-def engine_digest() -> str:
+def engine_digest(parts: tuple[str, ...] = SYNC_PARTS) -> str:
     """Which engine ran: the tree changes under the benchmark (uncommitted work), so every step hashes what it ran."""
-    files = [f for part in SYNC_PARTS for f in sorted((engine_root / part).rglob("*.py"))]
+    files = [f for part in parts for f in sorted((engine_root / part).rglob("*.py"))]
     return hashlib.sha256(b"".join(p.read_bytes() for p in files)).hexdigest()[:12]
 
 

@@ -235,7 +235,9 @@ def copy_checks(session: Session, source: str) -> dict[str, CopyCheck]:
     )
     shared: dict[str | None, str | None] = {None: None}
     found: dict[str, CopyCheck] = {}
-    for sid, check, digest, status, unit, month in session.connection().execute(query):
+    # yield_per: rows fetched in chunks (fetchmany), not one driver call per row, and never all at once.
+    rows = session.connection().execute(query.execution_options(yield_per=10_000))
+    for sid, check, digest, status, unit, month in rows:
         unit = shared.setdefault(unit, unit)
         month = shared.setdefault(month, month)
         found[sid] = CopyCheck(check, digest, status, unit, month)
