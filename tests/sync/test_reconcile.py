@@ -112,3 +112,16 @@ def test_a_changed_store_row_is_reported(legacy: Path, store_url: str) -> None:
     assert report["by_status"][str(other)]["store"] == report["by_status"][str(other)]["source"] + 1
     assert report["by_status"][str(status)]["store"] == report["by_status"][str(status)]["source"] - 1
     engine.dispose()
+
+
+def test_deep_reconciliation_normalises_every_record_and_agrees(legacy: Path, store_url: str) -> None:
+    engine, cfg = _synced(legacy, store_url)
+    fast = _reconcile(engine, cfg)
+    with Session(engine) as session:
+        deep: dict[str, Any] = reconcile(session, cfg, datetime.now(VN_TZ).date(), deep=True)[SOURCE]
+    # Every source record went through the normalisation again, and the verdict is the fast path's.
+    assert deep["rechecked"] > fast["rechecked"]
+    assert deep["rechecked"] >= deep["source_rows"]
+    for key in ("source_rows", "store_rows", "missing", "extra", "changed", "by_status", "by_unit", "by_month"):
+        assert deep[key] == fast[key], key
+    engine.dispose()

@@ -182,10 +182,17 @@ def reconcile_cmd(
     source: SourceOpt = None,
     as_json: JsonOpt = False,
     html_file: Annotated[Path | None, typer.Option("--html", help="Also write an HTML report here.")] = None,
+    deep: Annotated[
+        bool,
+        typer.Option(
+            "--deep", help="Normalise every source record again (after a registry correction or a new mapping rule)."
+        ),
+    ] = False,
 ) -> None:
     """Each source against the store: missing, extra and changed ids; counts by status, unit and month."""
     with Session(engine(ctx)) as session:
-        report = reconcile(session, service.pick(service.load_config(config), source), datetime.now(VN_TZ).date())
+        today = datetime.now(VN_TZ).date()
+        report = reconcile(session, service.pick(service.load_config(config), source), today, deep=deep)
     if html_file is not None:
         html_file.write_text(render_html(report), encoding="utf-8")
     if as_json:

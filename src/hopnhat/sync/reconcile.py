@@ -28,7 +28,7 @@ show them (text), then the source update stamp."""
 
 
 def _entries(
-    ctx: SourceContext, read: Iterator[RawRecord], stored: Mapping[str, repo.CopyCheck]
+    ctx: SourceContext, read: Iterator[RawRecord], stored: Mapping[str, repo.CopyCheck], deep: bool = False
 ) -> Iterator[list[tuple[str, Entry | None, bool]]]:
     """(source id, entry, normalised) per source record with an id, in batches; the entry is None for a record the
     sync would quarantine. A record whose :func:`raw_check` against its stored copy still matches takes its values
@@ -43,7 +43,8 @@ def _entries(
         stamp = record.updated.isoformat() if record.updated else ""
         copy = stored.get(sid)
         if (
-            copy is not None
+            not deep
+            and copy is not None
             and copy.raw_hash is not None
             and copy.raw_hash == raw_check(record, copy.row_hash, copy.status, copy.unit_code, copy.received_month)
         ):
@@ -70,20 +71,26 @@ def _entries(
 
 
 def reconcile_source(
-    session: Session, name: str, options: dict[str, Any], remapper: Remapper, codes: set[str] | None = None
+    session: Session,
+    name: str,
+    options: dict[str, Any],
+    remapper: Remapper,
+    codes: set[str] | None = None,
+    deep: bool = False,
 ) -> dict[str, Any]:
     """The stored copies read first (one column-wise query), then the source streamed once and kept as compact
     tuples (one per source id, the latest copy wins). ``changed`` compares mapped-field hashes; a source record is
     normalised only when its raw check against its copy misses (see :func:`_entries`), so an unchanged source costs
     its extraction and one digest per record. The store's per-status/unit/month counts are grouped by the database.
     ``rechecked`` counts the records normalised. ``codes``: the store's dossier codes when the caller already read
-    them (one read for all sources)."""
+    them (one read for all sources). ``deep`` normalises every record: after a registry correction or a new mapping
+    rule, which the raw checks cannot see."""
     ctx = SourceContext(name, str(options.get("province_code", "")), remapper, None)
     stored = repo.copy_checks(session, name)
     source: dict[str, Entry] = {}
     read = records(options)
     rechecked = 0
-    for batch in read_ahead(lambda: _entries(ctx, read(None), stored)):
+    for batch in read_ahead(lambda: _entries(ctx, read(None), stored, deep)):
         for sid, entry, normalised in batch:
             rechecked += normalised
             if entry is None:
@@ -128,13 +135,15 @@ def _diff(source: Mapping[str, int], store: Mapping[str, int]) -> dict[str, dict
     return {k: {"source": source.get(k, 0), "store": store.get(k, 0)} for k in sorted(set(source) | set(store))}
 
 
-def reconcile(session: Session, config: dict[str, dict[str, Any]], today: date) -> dict[str, dict[str, Any]]:
+def reconcile(
+    session: Session, config: dict[str, dict[str, Any]], today: date, deep: bool = False
+) -> dict[str, dict[str, Any]]:
     remapper = Remapper(session, today)
     out: dict[str, dict[str, Any]] = {}
     codes = repo.dossier_codes(session)
     for name, options in config.items():
         try:
-            out[name] = reconcile_source(session, name, options, remapper, codes)
+            out[name] = reconcile_source(session, name, options, remapper, codes, deep)
         except Exception as exc:
             out[name] = {"error": f"source {name}: {exc}", "missing": None, "extra": None, "changed": None}
     return out
