@@ -69,7 +69,9 @@ class Measure:
     peak_rss_bytes: int
     """``ru_maxrss`` of the process (exact, kernel-kept)."""
     peak_tree_rss_bytes: int
-    """Largest sampled sum of RSS over the process and its descendants (0.1 s polling)."""
+    """Largest sampled sum of RSS over the process and its descendants (0.1 s polling; shared pages counted twice)."""
+    peak_tree_pss_bytes: int
+    """Largest sampled sum of PSS over the same processes: their real joint footprint."""
     server_cpu_s: float
     """CPU the Cần Thơ HTTP server process spent while this ran (it shares the 2 cores)."""
     load_before: float
@@ -107,13 +109,27 @@ def _rss(pid: int) -> int:
     return 0
 
 
-def _tree_rss(pid: int) -> int:
-    total, todo = 0, [pid]
+def _pss(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def _tree_memory(pid: int) -> tuple[int, int]:
+    """(summed RSS, summed PSS) of the process and its descendants. The sync forks a helper that shares pages with
+    its parent: RSS counts the shared pages twice, PSS (proportional set size) splits them."""
+    rss = pss = 0
+    todo = [pid]
     while todo:
         p = todo.pop()
-        total += _rss(p)
+        rss += _rss(p)
+        pss += _pss(p)
         todo.extend(_children(p))
-    return total
+    return rss, pss
 
 
 def _cpu_of(pid: int | None) -> float:
@@ -135,13 +151,14 @@ def measure(cmd: list[str], *, server_pid: int | None, env: dict[str, str] | Non
     with out_path.open("wb") as out, err_path.open("wb") as err:
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, cwd=ROOT)
-        peak_tree = 0
+        peak_tree = peak_pss = 0
         while True:
             # wait4 (not Popen.wait) because it returns the child's rusage: its own peak RSS and CPU.
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 break
-            peak_tree = max(peak_tree, _tree_rss(proc.pid))
+            rss, pss = _tree_memory(proc.pid)
+            peak_tree, peak_pss = max(peak_tree, rss), max(peak_pss, pss)
             time.sleep(0.1)
         wall = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -150,6 +167,7 @@ def measure(cmd: list[str], *, server_pid: int | None, env: dict[str, str] | Non
         cpu_s=round(usage.ru_utime + usage.ru_stime, 3),
         peak_rss_bytes=usage.ru_maxrss * 1024,  # Linux reports KiB
         peak_tree_rss_bytes=peak_tree,
+        peak_tree_pss_bytes=peak_pss,
         server_cpu_s=round(_cpu_of(server_pid) - server_before, 3),
         load_before=round(load_before, 2),
         load_after=round(os.getloadavg()[0], 2),
@@ -484,6 +502,13 @@ def machine() -> dict[str, Any]:
     }
 
 
+def peak_of(step: dict[str, Any]) -> int:
+    """Peak memory of a step: the main process's ``ru_maxrss``, or the joint PSS of its process tree when larger (the
+    sync forks an extract helper). Results recorded before PSS sampling fall back to the summed RSS."""
+    tree = step.get("peak_tree_pss_bytes", step["peak_tree_rss_bytes"])
+    return max(int(step["peak_rss_bytes"]), int(tree))
+
+
 def verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
 
@@ -511,7 +536,7 @@ def verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
             )
         # The peak of the runs that finished: a failed incremental does not void the full run's figure.
         syncs = [s[k] for k in ("full", "incremental") if k in s and s[k]["returncode"] == 0] or [full]
-        peak = max(x["peak_rss_bytes"] for x in syncs)
+        peak = max(peak_of(x) for x in syncs)
         add(f"peak RSS of the sync < 1 GiB ({backend})", f"{peak / 2**20:,.0f} MiB", peak < GiB, *syncs)
         if "incremental" in s:
             share = s["incremental"]["share_of_full"]
@@ -553,7 +578,7 @@ def print_tables(results: dict[str, Any]) -> None:
                 f"{s['cpu_s']:.1f}",
                 f"{s['server_cpu_s']:.1f}",
                 f"{s['records'] / max(s['cpu_s'] + s['server_cpu_s'], 1e-9):,.0f}",
-                f"{max(s['peak_rss_bytes'], s['peak_tree_rss_bytes']) / 2**20:,.0f}",
+                f"{peak_of(s) / 2**20:,.0f}",
                 f"{s['load_before']:.2f}/{s['load_after']:.2f}",
                 note + ("" if s["returncode"] == 0 else f" EXIT {s['returncode']}"),
             )
@@ -582,7 +607,7 @@ def markdown(results: dict[str, Any]) -> str:
         for name, s in r["steps"].items():
             rate = s.get("records_per_s", round(s["records"] / s["wall_s"]))
             per_cpu = s["records"] / max(s["cpu_s"] + s["server_cpu_s"], 1e-9)
-            peak = max(s["peak_rss_bytes"], s["peak_tree_rss_bytes"]) / 2**20
+            peak = peak_of(s) / 2**20
             step = "dlt load" if name == "dlt" else f"hopnhat {name}"
             lines.append(
                 f"| {backend} | {step} | {s['records']:,} | {s['wall_s']:.1f} | {rate:,} | {s['cpu_s']:.1f} "

@@ -100,10 +100,16 @@ def main() -> None:
     ap.add_argument("--work", type=Path, required=True, help="dlt's pipelines folder (its extract/normalize files)")
     args = ap.parse_args()
     sources = tomllib.loads(args.config.read_text(encoding="utf-8"))["sources"]
+    engine_kwargs: dict[str, Any] = {}
+    if args.dest.startswith("sqlite"):
+        # SQLite has one writer: dlt's default 20 parallel load jobs fail with "database is locked" once a job waits
+        # past sqlite3's 5 s timeout (it happened at 1M on the loaded machine). One load worker, like hopnhat's sync.
+        os.environ.setdefault("LOAD__WORKERS", "1")
+        engine_kwargs["connect_args"] = {"timeout": 300}
     pipeline = dlt.pipeline(
         pipeline_name="hopnhat_bench",
         pipelines_dir=str(args.work),
-        destination=dlt.destinations.sqlalchemy(credentials=args.dest),
+        destination=dlt.destinations.sqlalchemy(credentials=args.dest, engine_kwargs=engine_kwargs),
         dataset_name="legacy",
     )
     timings: dict[str, float] = {}
