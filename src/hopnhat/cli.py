@@ -11,17 +11,30 @@ import sys
 from typing import Annotated, Any
 
 import typer
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from typer.core import TyperGroup
 
+# Only light modules here and in the parts' ``cli.py``: every call (even ``--help``) imports all of them, so each
+# command imports the store, the services and their libraries itself.
 from hopnhat.cli_support import CliState, console, err_console
-from hopnhat.config import get_settings
 from hopnhat.errors import HopnhatError
 
 
 def _fail(message: str) -> typer.Exit:
     err_console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
     return typer.Exit(code=1)
+
+
+def _store_error(exc: Exception) -> str | None:
+    """The one line for a SQLAlchemy error, or None for any other error."""
+    if "sqlalchemy.exc" not in sys.modules:
+        return None  # not loaded, so ``exc`` cannot be one of its errors (and loading it would slow every call)
+    from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+    if isinstance(exc, OperationalError):
+        return f"the store cannot be reached: {str(exc.orig).strip().splitlines()[0]}"
+    if isinstance(exc, SQLAlchemyError):
+        return f"store error: {type(exc).__name__}: {str(exc).splitlines()[0]}"
+    return None
 
 
 class _Root(TyperGroup):
@@ -34,15 +47,14 @@ class _Root(TyperGroup):
             raise _fail(exc.detail) from None
         except FileNotFoundError as exc:
             raise _fail(f"{exc.filename}: no such file") from None
-        except OperationalError as exc:
-            raise _fail(f"the store cannot be reached: {str(exc.orig).strip().splitlines()[0]}") from None
-        except SQLAlchemyError as exc:
-            raise _fail(f"store error: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
         except KeyboardInterrupt:
             raise _fail("interrupted") from None
         except (typer.Exit, typer.Abort):
             raise
         except Exception as exc:
+            store_error = _store_error(exc)
+            if store_error is not None:
+                raise _fail(store_error) from None
             if type(exc).__module__.startswith(("click", "typer")):
                 raise  # usage errors: the framework prints them and exits 2
             obj = ctx.obj
@@ -69,6 +81,8 @@ def _root(
         typer.Option("--db", help="SQLAlchemy URL of the store (default: env HOPNHAT_DATABASE_URL, or hopnhat.db)."),
     ] = None,
 ) -> None:
+    from hopnhat.config import get_settings
+
     settings = get_settings(database_url=db)
     logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -100,9 +114,7 @@ def serve(
         return
     # Worker processes build their own app from the environment, so hand them this command's settings that way.
     os.environ["HOPNHAT_DATABASE_URL"] = state.settings.database_url
-    uvicorn.run(
-        "hopnhat.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="warning"
-    )
+    uvicorn.run("hopnhat.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="warning")
 
 
 db_app = typer.Typer(help="The store: migrations.", no_args_is_help=True)

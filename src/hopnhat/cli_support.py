@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import json
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
-from sqlalchemy import Engine
 
-from hopnhat.config import Settings
 from hopnhat.errors import InvalidInput
+
+if TYPE_CHECKING:
+    # Types only: every ``hopnhat`` call imports this module, and SQLAlchemy is needed only once a command opens
+    # the store.
+    from sqlalchemy import Engine
+
+    from hopnhat.config import Settings
 
 console = Console()
 err_console = Console(stderr=True)

@@ -13,16 +13,16 @@ from __future__ import annotations
 import secrets
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
+# Only light modules at the top: every ``hopnhat`` call imports this file, so the store and the parts the demo
+# drives are imported inside the functions that use them.
 from hopnhat.cli_support import console, engine, state
-from hopnhat.config import VN_TZ
-from hopnhat.db import session_scope
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 ADMIN = "admin"
 
@@ -33,6 +33,8 @@ def seed_examples(session: Session) -> list[str]:
     Idempotent, and never overwrites what an operator changed: the inventory and the plan are loaded only into a
     store that has none, centers and the equipment list only where missing, the catalogue by upsert.
     """
+    from sqlalchemy import select
+
     from hopnhat.continuity import centers, inventory, plan
     from hopnhat.continuity.models import PlanTask, System
     from hopnhat.registry import service as registry
@@ -80,6 +82,10 @@ def demo(
 ) -> None:
     """Generate the three legacy systems, consolidate them, print the reconciliation and cut-over verdicts, serve
     the API and the pages."""
+    from rich.table import Table
+
+    from hopnhat.config import VN_TZ
+    from hopnhat.db import session_scope
     from hopnhat.legacy import generate, serve_in_thread
     from hopnhat.sync import cutover, service
     from hopnhat.sync.cli import print_results, run_with_progress

@@ -6,12 +6,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
+# Only light modules at the top: every ``hopnhat`` call imports this file, so the store and the continuity services
+# (YAML, openpyxl, httpx probes) are imported inside the commands that use them.
 from hopnhat.cli_support import console, engine, parse_day, print_json
-from hopnhat.continuity import centers, inventory, monitor, plan, service
-from hopnhat.continuity import repository as repo
-from hopnhat.db import session_scope
 
 systems_app = typer.Typer(help="The inventory of shared systems and their health.", no_args_is_help=True)
 plan_app = typer.Typer(help="The transition plan.", no_args_is_help=True)
@@ -32,6 +30,8 @@ def monitor_cmd(
     interval: Annotated[float, typer.Option("--interval", min=0.5, help="Seconds between cycles.")] = 15.0,
 ) -> None:
     """Run the health probes on schedule (Ctrl-C stops)."""
+    from hopnhat.continuity import monitor
+
     eng = engine(ctx)
     if once:
         report = monitor.run_cycle(eng, force=True)
@@ -50,6 +50,9 @@ def systems_import(
     example: Annotated[bool, typer.Option("--example", help="Load the bundled EXAMPLE inventory.")] = False,
 ) -> None:
     """Load (upsert by code) systems from a file, or the bundled example."""
+    from hopnhat.continuity import inventory
+    from hopnhat.db import session_scope
+
     if file is None and not example:
         raise typer.BadParameter("give a FILE or --example")
     with session_scope(engine(ctx)) as session:
@@ -60,6 +63,11 @@ def systems_import(
 @systems_app.command("list")
 def systems_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """The inventory."""
+    from rich.table import Table
+
+    from hopnhat.continuity import service
+    from hopnhat.db import session_scope
+
     with session_scope(engine(ctx)) as session:
         rows = [
             {
@@ -88,6 +96,11 @@ def systems_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
 @systems_app.command("status")
 def systems_status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Up / down / unknown per system, from the last probe results and open incidents."""
+    from rich.table import Table
+
+    from hopnhat.continuity import service
+    from hopnhat.db import session_scope
+
     with session_scope(engine(ctx)) as session:
         rows = [s.__dict__ for s in service.system_status(session)]
     if as_json:
@@ -111,6 +124,8 @@ def systems_maintenance(
     """Plan a maintenance window: failures inside it open no incident."""
     from datetime import datetime
 
+    from hopnhat.continuity import service
+    from hopnhat.db import session_scope
     from hopnhat.errors import InvalidInput
 
     try:
@@ -125,12 +140,17 @@ def systems_maintenance(
 @systems_app.command("heartbeat")
 def systems_heartbeat(ctx: typer.Context, name: str) -> None:
     """Report that the job NAME is alive (for cron jobs without API access)."""
+    from hopnhat.continuity import service
+    from hopnhat.db import session_scope
+
     with session_scope(engine(ctx)) as session:
         service.report_heartbeat(session, name)
     console.print(f"heartbeat {name} recorded")
 
 
 def _print_tasks(rows: list[dict[str, object]], as_json: bool) -> None:
+    from rich.table import Table
+
     if as_json:
         print_json(rows)
         return
@@ -152,6 +172,9 @@ def plan_import(
     example: Annotated[bool, typer.Option("--example", help="Load the bundled EXAMPLE plan.")] = False,
 ) -> None:
     """Load (upsert by code) plan tasks."""
+    from hopnhat.continuity import inventory, plan
+    from hopnhat.db import session_scope
+
     if file is None and not example:
         raise typer.BadParameter("give a FILE or --example")
     text = inventory.data_text("plan_example.csv") if file is None else _existing(file).read_text(encoding="utf-8-sig")
@@ -168,6 +191,9 @@ def plan_list(
     as_json: JsonOpt = False,
 ) -> None:
     """Every task with overdue / at-risk flags."""
+    from hopnhat.continuity import plan
+    from hopnhat.db import session_scope
+
     with session_scope(engine(ctx)) as session:
         rows = plan.evaluate(session, parse_day(on), horizon)
     _print_tasks(rows, as_json)
@@ -181,6 +207,9 @@ def plan_overdue(
     as_json: JsonOpt = False,
 ) -> None:
     """Overdue and at-risk tasks."""
+    from hopnhat.continuity import plan
+    from hopnhat.db import session_scope
+
     with session_scope(engine(ctx)) as session:
         rows = [r for r in plan.evaluate(session, parse_day(on), horizon) if r["overdue"] or r["at_risk"]]
     _print_tasks(rows, as_json)
@@ -190,6 +219,9 @@ def plan_overdue(
 def centers_seed(ctx: typer.Context) -> None:
     """Create the provincial center and the 103 commune centers, and the bundled required-equipment list, and fill
     in the centers' agency codes from the registry. Run it again after `hopnhat agencies issue` to add the codes."""
+    from hopnhat.continuity import centers
+    from hopnhat.db import session_scope
+
     with session_scope(engine(ctx)) as session:
         result = centers.seed(session)
         centers.seed_requirements(session)
@@ -209,6 +241,9 @@ def centers_import(
     file: Annotated[Path, typer.Argument(help="CSV or XLSX (one table per sheet; kind from the headers).")],
 ) -> None:
     """Bulk import centers, staff, equipment, regulations or the required-equipment list."""
+    from hopnhat.continuity import centers
+    from hopnhat.db import session_scope
+
     with session_scope(engine(ctx)) as session:
         results = centers.import_file(session, _existing(file))
     for kind, count in results:
@@ -218,6 +253,11 @@ def centers_import(
 @centers_app.command("list")
 def centers_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """The centers."""
+    from rich.table import Table
+
+    from hopnhat.continuity import repository as repo
+    from hopnhat.db import session_scope
+
     with session_scope(engine(ctx)) as session:
         rows = [
             {"code": c.code, "agency_code": c.agency_code, "name": c.name, "level": c.level, "address": c.address}
@@ -241,6 +281,11 @@ def centers_readiness(
     as_json: JsonOpt = False,
 ) -> None:
     """Readiness per center: staff list, regulation, equipment."""
+    from rich.table import Table
+
+    from hopnhat.continuity import centers
+    from hopnhat.db import session_scope
+
     rules = centers.ReadinessRules(parse_day(staff_by, "--staff-by"), parse_day(regulation_by, "--regulation-by"))
     with session_scope(engine(ctx)) as session:
         rows = centers.readiness(session, rules, center)

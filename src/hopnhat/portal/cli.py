@@ -8,16 +8,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
+# Only light modules at the top: every ``hopnhat`` call imports this file, so httpx, FastAPI and the store are
+# imported inside the commands that use them.
 from hopnhat.cli_support import console, engine, print_json
-from hopnhat.db import session_scope
 from hopnhat.errors import InvalidInput
-from hopnhat.portal import service
-from hopnhat.portal.client import PortalClient, PortalRejected
-from hopnhat.portal.relay import Relay, RelayConfig
-from hopnhat.portal.service import RetryPolicy
-from hopnhat.portal.simulator import DEFAULT_PASSWORD, DEFAULT_USERNAME
+from hopnhat.portal.defaults import DEFAULT_PASSWORD, DEFAULT_USERNAME
 
 portal_app = typer.Typer(
     help="National Public Service Portal: outbox relay, status, dead letters, simulator.", no_args_is_help=True
@@ -53,6 +49,10 @@ def relay(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the portal's answer.", min=0.1)] = 10.0,
 ) -> None:
     """Deliver outbox events to the portal: in order per dossier, with backoff, idempotency keys, dead letters."""
+    from hopnhat.portal.client import PortalClient
+    from hopnhat.portal.relay import Relay, RelayConfig
+    from hopnhat.portal.service import RetryPolicy
+
     if not url.startswith(("http://", "https://")):
         raise InvalidInput(f"--url {url!r} is not an http(s) URL")
     _quiet_http_log()
@@ -79,6 +79,9 @@ def relay(
 @portal_app.command()
 def status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Backlog, lag, failures and dead letters of the delivery to the portal."""
+    from hopnhat.db import session_scope
+    from hopnhat.portal import service
+
     with session_scope(engine(ctx)) as session:
         result = service.status(session)
     if as_json:
@@ -104,6 +107,11 @@ def dead_list(
     as_json: JsonOpt = False,
 ) -> None:
     """Dead events (each blocks the later events of its dossier until requeued)."""
+    from rich.table import Table
+
+    from hopnhat.db import session_scope
+    from hopnhat.portal import service
+
     with session_scope(engine(ctx)) as session:
         dead = service.dead_letters(session, limit)
     if as_json:
@@ -125,6 +133,9 @@ def requeue(
     all_: Annotated[bool, typer.Option("--all", help="Requeue every dead event.")] = False,
 ) -> None:
     """Put dead events back in the queue."""
+    from hopnhat.db import session_scope
+    from hopnhat.portal import service
+
     if (event_id is None) == (not all_):
         raise InvalidInput("give either an event id or --all")
     with session_scope(engine(ctx)) as session:
@@ -146,6 +157,10 @@ def check(
     as_json: JsonOpt = False,
 ) -> None:
     """Compare a dossier's status here with the portal's copy (TraCuuHoSo)."""
+    from hopnhat.db import session_scope
+    from hopnhat.portal import service
+    from hopnhat.portal.client import PortalClient, PortalRejected
+
     _quiet_http_log()
     with PortalClient(url, username, password) as client:
         try:

@@ -35,6 +35,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from hopnhat.portal.defaults import DEFAULT_PASSWORD, DEFAULT_USERNAME
 from hopnhat.portal.mapping import (
     SERVICE_DOSSIER,
     SERVICE_LOOKUP,
@@ -45,8 +46,6 @@ from hopnhat.portal.mapping import (
 
 log = logging.getLogger(__name__)
 
-DEFAULT_USERNAME = "hopnhat"
-DEFAULT_PASSWORD = "hopnhat"  # a simulator account, not a secret
 
 SAMPLE_PROCEDURES = [
     # The only national code used here is one verified in DOMAIN.md; the list is a sample, not the catalogue.

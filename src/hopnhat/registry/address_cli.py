@@ -7,16 +7,17 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, BinaryIO, TextIO
+from typing import TYPE_CHECKING, Annotated, BinaryIO, TextIO
 
 import typer
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
-from rich.table import Table
-from sqlalchemy.orm import Session
 
+# Only light modules at the top: every ``hopnhat`` call imports this file, so the converter (rapidfuzz, the
+# registry tables) and the store are imported inside the commands that use them.
 from hopnhat.cli_support import console, engine, parse_day, print_json
 from hopnhat.errors import InvalidInput
-from hopnhat.registry.convert import AddressConverter, Conversion, Status, bundled_converter
+
+if TYPE_CHECKING:
+    from hopnhat.registry.convert import AddressConverter, Conversion
 
 address_app = typer.Typer(help="Address conversion, old -> new (no network, ever).", no_args_is_help=True)
 
@@ -34,6 +35,10 @@ OUTPUT_COLUMNS = ("new_commune_code", "new_commune_name", "new_address", "status
 
 
 def converter(ctx: typer.Context, on: str | None, store: bool, *, batch: bool = False) -> AddressConverter:
+    from sqlalchemy.orm import Session
+
+    from hopnhat.registry.convert import AddressConverter, bundled_converter
+
     day = parse_day(on)
     if not store:
         return bundled_converter(day, warm=batch)
@@ -59,6 +64,8 @@ def convert(
     store: StoreOpt = False,
 ) -> None:
     """Convert one address; ambiguous answers list every candidate."""
+    from rich.table import Table
+
     result = converter(ctx, on, store).convert(text)
     if as_json:
         print_json(asdict(result))
@@ -86,6 +93,8 @@ def convert_file(
 ) -> None:
     """Convert a CSV file row by row (streamed: any size), adding new_commune_code, new_commune_name, new_address,
     status and candidates. A row with an empty or over-long address gets status not_found; the file goes on."""
+    from hopnhat.registry.convert import Status
+
     if input_path.is_dir():
         raise InvalidInput(f"{input_path}: is a directory, not a CSV file")
     if not input_path.is_file():
@@ -136,6 +145,10 @@ def _convert_rows(
     total: int,
     counts: Counter[str],
 ) -> None:
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+
+    from hopnhat.registry.convert import Status
+
     reader = csv.DictReader(_decoded_lines(path, raw))
     try:
         header = reader.fieldnames or []

@@ -7,19 +7,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from pydantic import BaseModel
-from rich.table import Table
 
+# Only light modules at the top: every ``hopnhat`` call imports this file, so the store and the registry services
+# are imported inside the commands that use them.
 from hopnhat.cli_support import console, engine, parse_day, print_json
-from hopnhat.db import session_scope
 from hopnhat.errors import InvalidInput
-from hopnhat.registry import service
-from hopnhat.registry.codes import load_rule
-from hopnhat.registry.loader import read_change_file
-from hopnhat.registry.schemas import LineageOut
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from hopnhat.registry.schemas import LineageOut
 
 registry_app = typer.Typer(help="Administrative units of the merged city: load, query, export.", no_args_is_help=True)
 agencies_app = typer.Typer(
@@ -32,6 +32,8 @@ OnOpt = Annotated[str | None, typer.Option("--on", help="Day asked about: YYYY-M
 
 def _emit(data: BaseModel | Sequence[BaseModel] | Mapping[str, object], as_json: bool) -> bool:
     """Print ``data`` as JSON when asked; say whether it was printed."""
+    from pydantic import BaseModel
+
     if not as_json:
         return False
     if isinstance(data, BaseModel):
@@ -46,6 +48,9 @@ def _emit(data: BaseModel | Sequence[BaseModel] | Mapping[str, object], as_json:
 @registry_app.command("load")
 def load(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Load the bundled units, lineage and standing agencies (idempotent: a second run adds nothing)."""
+    from hopnhat.db import session_scope
+    from hopnhat.registry import service
+
     with session_scope(engine(ctx)) as session:
         out = service.load(session)
     if not _emit(out, as_json):
@@ -65,6 +70,10 @@ def apply_changes(
     as_json: JsonOpt = False,
 ) -> None:
     """Apply a later change set; a malformed file is refused whole, naming each bad line."""
+    from hopnhat.db import session_scope
+    from hopnhat.registry import service
+    from hopnhat.registry.loader import read_change_file
+
     day = parse_day(effective, "--effective") if effective else None
     text = read_change_file(file)
     with session_scope(engine(ctx)) as session:
@@ -76,6 +85,9 @@ def apply_changes(
 @registry_app.command("show")
 def show(ctx: typer.Context, code: str, on: OnOpt = None, as_json: JsonOpt = False) -> None:
     """The unit that bore CODE on the day."""
+    from hopnhat.db import session_scope
+    from hopnhat.registry import service
+
     day = parse_day(on)
     with session_scope(engine(ctx)) as session:
         unit = service.unit_out(service.show(session, code, day))
@@ -101,6 +113,9 @@ def _print_lineage(out: LineageOut, title: str) -> None:
 @registry_app.command("successors")
 def successors(ctx: typer.Context, code: str, on: OnOpt = None, as_json: JsonOpt = False) -> None:
     """Where the unit went (whole, part, unchanged). Without --on: the last period of CODE that ended."""
+    from hopnhat.db import session_scope
+    from hopnhat.registry import service
+
     day = parse_day(on) if on is not None else None
     with session_scope(engine(ctx)) as session:
         out = service.successors(session, code, day)
@@ -111,6 +126,9 @@ def successors(ctx: typer.Context, code: str, on: OnOpt = None, as_json: JsonOpt
 @registry_app.command("predecessors")
 def predecessors(ctx: typer.Context, code: str, on: OnOpt = None, as_json: JsonOpt = False) -> None:
     """Where the unit came from. Without --on: the newest period of CODE."""
+    from hopnhat.db import session_scope
+    from hopnhat.registry import service
+
     day = parse_day(on) if on is not None else None
     with session_scope(engine(ctx)) as session:
         out = service.predecessors(session, code, day)
@@ -128,6 +146,11 @@ def search(
     as_json: JsonOpt = False,
 ) -> None:
     """Units whose name is close to TEXT (diacritics, case and small typos do not matter), best first."""
+    from rich.table import Table
+
+    from hopnhat.db import session_scope
+    from hopnhat.registry import service
+
     day = parse_day(on)
     with session_scope(engine(ctx)) as session:
         out = service.search(session, text, day, level=level, limit=limit)
@@ -148,6 +171,11 @@ def stats(
     as_json: JsonOpt = False,
 ) -> None:
     """Counts of units by level and type on the day."""
+    from rich.table import Table
+
+    from hopnhat.db import session_scope
+    from hopnhat.registry import service
+
     day = parse_day(on)
     with session_scope(engine(ctx)) as session:
         out = service.stats(session, province, day)
@@ -174,6 +202,9 @@ def export(
 ) -> None:
     """Units active on the day and the lineage in force by then. CSV of both tables writes OUTPUT (units) and
     OUTPUT with .lineage before the suffix."""
+    from hopnhat.db import session_scope
+    from hopnhat.registry import service
+
     day = parse_day(on)
     if format == "xlsx" and output is None:
         raise InvalidInput("xlsx is binary: give --output FILE.xlsx")
@@ -221,6 +252,10 @@ def issue(
     """Issue codes to every current commune's People's Committee and service center that has none (idempotent;
     a code is never reused). Default rule: committees 000.NN.60.H13 (groups 60, 61, ... in commune-code order),
     each commune's center 001.NN.GG.H13 under its committee."""
+    from hopnhat.db import session_scope
+    from hopnhat.registry import service
+    from hopnhat.registry.codes import load_rule
+
     code_rule = load_rule(rule)
     day = parse_day(date_, "--date")
     with session_scope(engine(ctx)) as session:
@@ -239,6 +274,9 @@ def issue(
 @agencies_app.command("show")
 def show_agency(ctx: typer.Context, code: str, on: OnOpt = None, as_json: JsonOpt = False) -> None:
     """An agency code, old or current, and the agency that carries its work on the day."""
+    from hopnhat.db import session_scope
+    from hopnhat.registry import service
+
     day = parse_day(on)
     with session_scope(engine(ctx)) as session:
         out = service.resolve_agency(session, code, day)
@@ -258,6 +296,11 @@ def list_agencies(
     as_json: JsonOpt = False,
 ) -> None:
     """Agencies with their codes."""
+    from rich.table import Table
+
+    from hopnhat.db import session_scope
+    from hopnhat.registry import service
+
     day = parse_day(on) if on is not None else None
     with session_scope(engine(ctx)) as session:
         out = service.list_agencies(session, day=day, kind=kind)

@@ -8,15 +8,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 
+# Only light modules at the top: every ``hopnhat`` call imports this file, so the services (FastAPI, openpyxl,
+# holidays) are imported inside the commands that use them.
 from hopnhat.cli_support import console, engine, parse_day, print_json, state
-from hopnhat.config import VN_TZ
-from hopnhat.db import session_scope
 from hopnhat.errors import InvalidInput
-from hopnhat.settlement import catalog, processes, reports, service
-from hopnhat.settlement.calendar import DEFAULT_OFFICE_HOURS, parse_office_hours
-from hopnhat.settlement.schemas import IntakeIn
 
 catalog_app = typer.Typer(help="Procedure catalogue: import, export, re-level.", no_args_is_help=True)
 processes_app = typer.Typer(help="Electronic processes of procedures.", no_args_is_help=True)
@@ -33,6 +29,8 @@ OfficeOpt = Annotated[
 
 def _when(value: str | None, option: str) -> datetime:
     """A user-typed instant; a naive one is Vietnam time."""
+    from hopnhat.config import VN_TZ
+
     if not value:
         return datetime.now(UTC)
     try:
@@ -65,6 +63,9 @@ def _fmt(path: Path, given: str | None) -> str:
 @catalog_app.command("import")
 def catalog_import(ctx: typer.Context, file: Path, fmt: Annotated[str | None, typer.Option("--format")] = None) -> None:
     """Import procedures from a CSV or JSON file (insert or update by code)."""
+    from hopnhat.db import session_scope
+    from hopnhat.settlement import catalog
+
     with session_scope(engine(ctx)) as s:
         n = catalog.import_catalog(s, _read(file), _fmt(file, fmt))
     console.print(f"{n} procedures imported")
@@ -73,6 +74,9 @@ def catalog_import(ctx: typer.Context, file: Path, fmt: Annotated[str | None, ty
 @catalog_app.command("sample")
 def catalog_sample(ctx: typer.Context) -> None:
     """Load the bundled SAMPLE catalogue (not the official list)."""
+    from hopnhat.db import session_scope
+    from hopnhat.settlement import catalog
+
     with session_scope(engine(ctx)) as s:
         n = catalog.load_sample(s)
     console.print(f"{n} sample procedures loaded (a SAMPLE: only 1.001193 is a real national code)")
@@ -81,6 +85,9 @@ def catalog_sample(ctx: typer.Context) -> None:
 @catalog_app.command("export")
 def catalog_export(ctx: typer.Context, fmt: Annotated[str, typer.Option("--format")] = "json") -> None:
     """Print the catalogue as CSV or JSON."""
+    from hopnhat.db import session_scope
+    from hopnhat.settlement import catalog
+
     with session_scope(engine(ctx)) as s:
         typer.echo(catalog.export_catalog(s, fmt.lower()))
 
@@ -92,6 +99,9 @@ def catalog_relevel(
     as_json: JsonOpt = False,
 ) -> None:
     """Move every district-level procedure to commune or province level; list those left unassigned."""
+    from hopnhat.db import session_scope
+    from hopnhat.settlement import catalog
+
     table = catalog.read_rules(_read(rules))
     with session_scope(engine(ctx)) as s:
         result = catalog.relevel(s, table)
@@ -116,6 +126,10 @@ def processes_convert(
     as_json: JsonOpt = False,
 ) -> None:
     """Rewrite legacy three-level processes into two-level ones; flag allowances that miss the legal limit."""
+    from hopnhat.config import VN_TZ
+    from hopnhat.db import session_scope
+    from hopnhat.settlement import catalog, processes
+
     table = dict(catalog.read_rules(_read(rules))) if rules else {}
     with session_scope(engine(ctx)) as s:
         results = [
@@ -160,6 +174,13 @@ def dossiers_intake(
     as_json: JsonOpt = False,
 ) -> None:
     """Receive a dossier (any center), route it and print its code and due date."""
+    from pydantic import ValidationError
+
+    from hopnhat.config import VN_TZ
+    from hopnhat.db import session_scope
+    from hopnhat.settlement import service
+    from hopnhat.settlement.schemas import IntakeIn
+
     try:
         body = IntakeIn(
             procedure_code=procedure,
@@ -202,6 +223,9 @@ def dossiers_transition(
     at: Annotated[str | None, typer.Option("--at")] = None,
 ) -> None:
     """Change a dossier's status (recorded as a processing step and sent to the portal)."""
+    from hopnhat.db import session_scope
+    from hopnhat.settlement import service
+
     with session_scope(engine(ctx)) as s:
         d = service.change_status(
             s,
@@ -220,6 +244,9 @@ def dossiers_transition(
 @dossiers_app.command("show")
 def dossiers_show(ctx: typer.Context, code: str) -> None:
     """Officer view of a dossier, as JSON."""
+    from hopnhat.db import session_scope
+    from hopnhat.settlement import service
+
     with session_scope(engine(ctx)) as s:
         print_json(service.dossier_out(service.get_dossier(s, code)).model_dump(mode="json"))
 
@@ -227,6 +254,9 @@ def dossiers_show(ctx: typer.Context, code: str) -> None:
 @dossiers_app.command("overdue")
 def dossiers_overdue(ctx: typer.Context, center: Annotated[str | None, typer.Option("--center")] = None) -> None:
     """Open dossiers past their due date."""
+    from hopnhat.db import session_scope
+    from hopnhat.settlement import service
+
     with session_scope(engine(ctx)) as s:
         print_json([i.model_dump(mode="json") for i in service.overdue(s, datetime.now(UTC), center)])
 
@@ -238,6 +268,9 @@ def dossiers_due_soon(
     hours: Annotated[float, typer.Option("--hours", help="Working hours ahead")] = 8.0,
 ) -> None:
     """Open dossiers falling due within the next working hours."""
+    from hopnhat.db import session_scope
+    from hopnhat.settlement import service
+
     with session_scope(engine(ctx)) as s:
         items = service.due_soon(s, datetime.now(UTC), service.load_calendar(s), hours, center)
         print_json([i.model_dump(mode="json") for i in items])
@@ -255,6 +288,11 @@ def calendar_due(
     as_json: JsonOpt = False,
 ) -> None:
     """Print the due date ``--days`` working days after ``--from``."""
+    from hopnhat.config import VN_TZ
+    from hopnhat.db import session_scope
+    from hopnhat.settlement import service
+    from hopnhat.settlement.calendar import DEFAULT_OFFICE_HOURS, parse_office_hours
+
     hours = parse_office_hours(office) if office else DEFAULT_OFFICE_HOURS
     with session_scope(engine(ctx)) as s:
         cal = service.load_calendar(s, hours)
@@ -274,6 +312,9 @@ def days_add(
     note: Annotated[str | None, typer.Option("--note")] = None,
 ) -> None:
     """Add or change a calendar override."""
+    from hopnhat.db import session_scope
+    from hopnhat.settlement import service
+
     d = parse_day(day, "DAY")
     with session_scope(engine(ctx)) as s:
         service.set_calendar_day(s, d, kind, note)
@@ -283,6 +324,9 @@ def days_add(
 @days_app.command("list")
 def days_list(ctx: typer.Context) -> None:
     """List calendar overrides."""
+    from hopnhat.db import session_scope
+    from hopnhat.settlement import service
+
     with session_scope(engine(ctx)) as s:
         cal = service.load_calendar(s)
     print_json([{"day": d.isoformat(), "kind": k} for d, k in sorted(cal.overrides.items())])
@@ -300,6 +344,9 @@ def reports_cmd(
     output: Annotated[Path | None, typer.Option("--output", "-o")] = None,
 ) -> None:
     """Decision 766 indicators per center for dossiers received in the period."""
+    from hopnhat.db import session_scope
+    from hopnhat.settlement import reports, service
+
     with session_scope(engine(ctx)) as s:
         rows = service.report(s, parse_day(start, "--from"), parse_day(end, "--to"), service.load_calendar(s), center)
     data = reports.render(rows, fmt.lower())

@@ -7,17 +7,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
-from sqlalchemy.orm import Session
 
+# Only light modules at the top: every ``hopnhat`` call imports this file, so the store, the connectors and their
+# clients are imported inside the commands that use them (an incremental sync run is short; start-up counts).
 from hopnhat.cli_support import console, engine, err_console, print_json
-from hopnhat.config import VN_TZ
 from hopnhat.errors import NotFound
-from hopnhat.sync import cutover, repository, service
-from hopnhat.sync.engine import COUNT_KEYS
-from hopnhat.sync.models import QuarantinedRecord
-from hopnhat.sync.reconcile import reconcile, render_html
 
 sync_app = typer.Typer(help="Consolidate the legacy systems into the store.", no_args_is_help=True)
 quarantine_app = typer.Typer(help="Records the sync rejected, with their reasons.", no_args_is_help=True)
@@ -32,6 +26,10 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output."
 def run_with_progress(
     ctx: typer.Context, config: dict[str, dict[str, Any]], *, dry_run: bool, full: bool, quiet: bool
 ) -> dict[str, dict[str, Any]]:
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from hopnhat.sync import service
+
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -49,6 +47,10 @@ def run_with_progress(
 
 
 def print_results(results: dict[str, dict[str, Any]]) -> None:
+    from rich.table import Table
+
+    from hopnhat.sync.engine import COUNT_KEYS
+
     table = Table("source", "state", *COUNT_KEYS)
     for name, r in results.items():
         table.add_row(name, r["state"], *(str(r.get(k, "")) for k in COUNT_KEYS))
@@ -68,6 +70,9 @@ def run_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Sync every source (or one); exit 1 when a source failed, the others are still synced."""
+    from hopnhat.sync import service
+    from hopnhat.sync.engine import COUNT_KEYS
+
     sources = service.pick(service.load_config(config), source)
     results = run_with_progress(ctx, sources, dry_run=dry_run, full=full, quiet=as_json)
     if as_json:
@@ -84,6 +89,12 @@ def run_cmd(
 @sync_app.command("runs")
 def runs_cmd(ctx: typer.Context, limit: int = 20, as_json: JsonOpt = False) -> None:
     """Recent runs with their accounting per source."""
+    from rich.table import Table
+    from sqlalchemy.orm import Session
+
+    from hopnhat.sync import service
+    from hopnhat.sync.engine import COUNT_KEYS
+
     with Session(engine(ctx)) as session:
         found = service.runs(session, limit)
     if as_json:
@@ -109,6 +120,11 @@ def quarantine_list(
     ctx: typer.Context, source: SourceOpt = None, state: str | None = "open", limit: int = 100, as_json: JsonOpt = False
 ) -> None:
     """Quarantined records (reasons only; the payload with personal data is shown by ``show``)."""
+    from rich.table import Table
+    from sqlalchemy.orm import Session
+
+    from hopnhat.sync import repository
+
     with Session(engine(ctx)) as session:
         rows: list[dict[str, Any]] = [
             {
@@ -139,6 +155,10 @@ def quarantine_list(
 @quarantine_app.command("show")
 def quarantine_show(ctx: typer.Context, record_id: int) -> None:
     """One quarantined record with its raw payload (operators only: it holds personal data)."""
+    from sqlalchemy.orm import Session
+
+    from hopnhat.sync.models import QuarantinedRecord
+
     with Session(engine(ctx)) as session:
         q = session.get(QuarantinedRecord, record_id)
         if q is None:
@@ -162,6 +182,11 @@ def quarantine_replay(
 ) -> None:
     """Re-read the sources whole (after a mapping fix or corrected source rows): records now clean are loaded and
     their quarantine entries resolved."""
+    from sqlalchemy.orm import Session
+
+    from hopnhat.sync import repository, service
+    from hopnhat.sync.engine import COUNT_KEYS
+
     results = run_with_progress(
         ctx, service.pick(service.load_config(config), source), dry_run=False, full=True, quiet=as_json
     )
@@ -190,6 +215,13 @@ def reconcile_cmd(
     ] = False,
 ) -> None:
     """Each source against the store: missing, extra and changed ids; counts by status, unit and month."""
+    from rich.table import Table
+    from sqlalchemy.orm import Session
+
+    from hopnhat.config import VN_TZ
+    from hopnhat.sync import service
+    from hopnhat.sync.reconcile import reconcile, render_html
+
     with Session(engine(ctx)) as session:
         today = datetime.now(VN_TZ).date()
         report = reconcile(session, service.pick(service.load_config(config), source), today, deep=deep)
@@ -219,6 +251,11 @@ def cutover_check(
     as_json: JsonOpt = False,
 ) -> None:
     """Verdict per source: ready to switch off, or every reason why not. Exit 1 when one is not ready."""
+    from sqlalchemy.orm import Session
+
+    from hopnhat.config import VN_TZ
+    from hopnhat.sync import cutover, service
+
     with Session(engine(ctx)) as session:
         verdicts = cutover.check(
             session, service.pick(service.load_config(config), source), datetime.now(VN_TZ).date(), max_lag

@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
+# The store is imported inside the commands: every ``hopnhat`` call imports this file.
 from hopnhat.cli_support import console, engine, print_json
-from hopnhat.db import session_scope
 
 users_app = typer.Typer(help="Accounts of the web pages: administrators, department operators, center officers.")
 
@@ -31,6 +31,7 @@ def add(
     ] = "",
 ) -> None:
     """Create an account; the password is stored as a salted scrypt hash."""
+    from hopnhat.db import session_scope
     from hopnhat.web.auth import add_user
 
     with session_scope(engine(ctx)) as session:
@@ -44,6 +45,7 @@ def list_(
     json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """The accounts with their role and center (never the password hash)."""
+    from hopnhat.db import session_scope
     from hopnhat.web.auth import list_users
 
     with session_scope(engine(ctx)) as session:
@@ -67,6 +69,7 @@ def passwd(
     ] = "",
 ) -> None:
     """Set a new password."""
+    from hopnhat.db import session_scope
     from hopnhat.web.auth import set_password
 
     with session_scope(engine(ctx)) as session:
