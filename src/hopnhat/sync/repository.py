@@ -156,12 +156,22 @@ def _insert_many(session: Session, table: Table, rows: list[dict[str, Any]]) -> 
     data: list[list[Any]] = []
     # Consecutive rows often share a value object (the batch's timestamps): convert it once.
     last: dict[int, tuple[Any, Any]] = {}
+    # Times repeat beyond that (due dates, a finish that is the return): SQLite's text of an aware time depends on
+    # its instant only, so it is looked up by value. Equal aware datetimes are the same instant except across a
+    # fold (a repeated wall-clock hour compares equal whatever its fold), hence fold 0 only.
+    times: dict[datetime, str] = {}
     pick = itemgetter(*names)
     for row in rows:
         values = list(pick(row)) if len(names) > 1 else [pick(row)]
         for i, convert in converters:
             value = values[i]
             if value is not None:
+                if convert is _sqlite_time and value.tzinfo is not None and not value.fold:
+                    text = times.get(value)
+                    if text is None:
+                        text = times[value] = _sqlite_time(value)
+                    values[i] = text
+                    continue
                 before = last.get(i)
                 if before is not None and before[0] is value:
                     values[i] = before[1]
