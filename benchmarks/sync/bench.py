@@ -173,7 +173,10 @@ def measure(cmd: list[str], *, server_pid: int | None, env: dict[str, str] | Non
         load_after=round(os.getloadavg()[0], 2),
         returncode=proc.returncode,
         stdout=out_path.read_text(encoding="utf-8", errors="replace"),
-        stderr_tail=err_path.read_text(encoding="utf-8", errors="replace")[-2000:],
+        # Only the last line (the error's type and message), cut short: a failing load's traceback quotes whole source
+        # rows, i.e. (simulated) personal data, which must not end up in a committed results file. The full log stays
+        # in the gitignored data folder.
+        stderr_tail=(err_path.read_text(encoding="utf-8", errors="replace").strip().splitlines() or [""])[-1][:160],
         engine_sha256=digest,
     )
 
