@@ -28,8 +28,8 @@ def store(store_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
-def client(sim: Sim) -> PortalClient:
-    return PortalClient(sim.url, "hopnhat", "hopnhat", timeout=0.3)
+def client(sim: Sim, timeout: float = 0.3) -> PortalClient:
+    return PortalClient(sim.url, "hopnhat", "hopnhat", timeout=timeout)
 
 
 def deliver_all(relay: Relay, timeout: float = 60) -> None:
@@ -76,11 +76,13 @@ def test_outage_and_restart_deliver_every_event_once_in_order(store: Engine, sim
         make_outbox(session, dossiers=20, steps=9)  # 200 events
     config = RelayConfig(batch=40, workers=8, policy=FAST, lease_seconds=1.0)
 
-    with client(sim) as c1:
+    # 1.5 s: a healthy answer must never time out, even on a loaded CI machine (8 senders, one simulator process);
+    # the injected hang is longer still.
+    with client(sim, timeout=1.5) as c1:
         first = Relay(store, c1, config, relay_id="relay-1")
         assert first.run_once().delivered == 40
         # answers lost after the portal applied the records, then a hard outage of 5xx
-        sim.faults(mode="timeout", hang_seconds=0.6, remaining=6)
+        sim.faults(mode="timeout", hang_seconds=2.5, remaining=6)
         first.run_once()
         sim.faults(mode="error", status=503)  # until cleared below
         until = time.monotonic() + 0.6
