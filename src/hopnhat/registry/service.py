@@ -533,6 +533,20 @@ class _Allocator:
         raise Conflict(f"no free level-4 code under {committee}")
 
 
+def _unit_agency(unit: Unit, kind: AgencyKind, code: str, name: str, decision: str | None) -> Agency:
+    """A new commune's committee or center, valid from the commune's first day; confirmed once a decision names it."""
+    return Agency(
+        code=code,
+        name=name,
+        kind=kind.value,
+        unit_code=unit.code,
+        unit_valid_from=unit.valid_from,
+        valid_from=unit.valid_from,
+        province_code=unit.province_code,
+        confirmed=decision is not None,
+    )
+
+
 def issue_codes(
     session: Session,
     rule: CodeRule,
@@ -554,15 +568,8 @@ def issue_codes(
     for unit in communes:
         committee = repo.agency_for_unit(session, unit, AgencyKind.PEOPLE_COMMITTEE.value)
         if committee is None:
-            committee = Agency(
-                code=alloc.next_committee(),
-                name=_committee_name(unit),
-                kind=AgencyKind.PEOPLE_COMMITTEE.value,
-                unit_code=unit.code,
-                unit_valid_from=unit.valid_from,
-                valid_from=unit.valid_from,
-                province_code=unit.province_code,
-                confirmed=decision is not None,
+            committee = _unit_agency(
+                unit, AgencyKind.PEOPLE_COMMITTEE, alloc.next_committee(), _committee_name(unit), decision
             )
             session.add(committee)
             issued.append((committee, "committee"))
@@ -570,15 +577,8 @@ def issue_codes(
             already += 1
         center = repo.agency_for_unit(session, unit, AgencyKind.SERVICE_CENTER.value)
         if center is None:
-            center = Agency(
-                code=alloc.center_under(committee.code),
-                name=_center_name(unit),
-                kind=AgencyKind.SERVICE_CENTER.value,
-                unit_code=unit.code,
-                unit_valid_from=unit.valid_from,
-                valid_from=unit.valid_from,
-                province_code=unit.province_code,
-                confirmed=decision is not None,
+            center = _unit_agency(
+                unit, AgencyKind.SERVICE_CENTER, alloc.center_under(committee.code), _center_name(unit), decision
             )
             session.add(center)
             issued.append((center, "center"))

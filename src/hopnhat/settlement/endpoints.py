@@ -46,7 +46,8 @@ class SlidingWindow:
             return True
 
 
-def _limiter(request: Request) -> SlidingWindow:
+def lookup_limiter(request: Request) -> SlidingWindow:
+    """The one window per app that counts public lookups, through the API and the web page alike."""
     limiter = getattr(request.app.state, "settlement_limiter", None)
     if limiter is None:
         limiter = SlidingWindow()
@@ -130,7 +131,7 @@ async def public_lookup(code: str, request: Request) -> Response:
     loop and only the database read goes to a worker thread, once. The body is serialised once, by Pydantic."""
     settings: Settings = request.app.state.settings
     client = request.client.host if request.client else "unknown"
-    if not _limiter(request).allow(client, settings.public_rate_limit_per_minute):
+    if not lookup_limiter(request).allow(client, settings.public_rate_limit_per_minute):
         raise RateLimited("too many lookups from this address; try again in a minute")
     async with _lookup_gate(request):
         body = await run_in_threadpool(_public_json, request.app.state.engine, code)

@@ -8,9 +8,7 @@ Pages call the same service functions as the API (never HTTP to itself). A reque
 from __future__ import annotations
 
 import logging
-import time
 import unicodedata
-from collections import deque
 from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
@@ -25,6 +23,7 @@ from fastapi.templating import Jinja2Templates
 from hopnhat.config import VN_TZ, Settings
 from hopnhat.deps import SessionDep
 from hopnhat.errors import HopnhatError
+from hopnhat.settlement.endpoints import lookup_limiter
 from hopnhat.web import auth, charts, sources
 from hopnhat.web.i18n import LANGS, TEXTS, pick_lang, translate, translate_reason
 from hopnhat.web.models import Role, User
@@ -396,32 +395,10 @@ def signout() -> Response:
     return response
 
 
-class _Limiter:
-    """Requests per client per minute on the public lookup, so dossier codes cannot be enumerated quickly.
-
-    In-process (one window per client address); several server processes each keep their own window.
-    """
-
-    def __init__(self) -> None:
-        self._hits: dict[str, deque[float]] = {}
-
-    def allow(self, client: str, per_minute: int, now: float | None = None) -> bool:
-        now = time.monotonic() if now is None else now
-        hits = self._hits.setdefault(client, deque())
-        while hits and hits[0] <= now - 60:
-            hits.popleft()
-        if len(hits) >= per_minute:
-            return False
-        hits.append(now)
-        if len(self._hits) > 10_000:  # forget idle clients so the table stays small
-            self._hits = {k: v for k, v in self._hits.items() if v and v[-1] > now - 60}
-        return True
-
-
 def lookup(request: Request, session: SessionDep, user: UserDep, code: str = "") -> Response:
     code = unicodedata.normalize("NFC", code.strip())[:64]
-    limiter: _Limiter = request.app.state.web_limiter
-    if code and not limiter.allow(
+    # The API's window: a client cannot double its allowance by alternating between the page and the API.
+    if code and not lookup_limiter(request).allow(
         request.client.host if request.client else "?", _settings(request).public_rate_limit_per_minute
     ):
         return render(
@@ -615,7 +592,6 @@ def centers_page(request: Request, session: SessionDep, user: Annotated[User, De
 def mount(app: FastAPI) -> None:
     """Add the pages and ``/static`` to ``app`` (called by :func:`hopnhat.app.create_app`)."""
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    app.state.web_limiter = _Limiter()
 
     @app.exception_handler(_NeedSignIn)
     async def _need_signin(_request: Request, exc: _NeedSignIn) -> Response:
