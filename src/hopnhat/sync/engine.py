@@ -48,7 +48,6 @@ TEXT_FIELDS = (
     "applicant_address",
     "agency_code",
 )
-HASHED = (*TEXT_FIELDS, "applicant_type", "channel", "status", "received_at", "due_at", "returned_at", "unit")
 # UTF-8 Vietnamese read as cp1252 or latin-1: every precomposed letter is C3..C6 + one continuation byte
 # (Ã Ä Å Æ + x) or E1 BA/BB + one (áº x, á» x); x is a byte 80..BF as either code page shows it, or U+FFFD for the
 # bytes cp1252 leaves undefined (Á Í Ý Đ). Ä Å Æ are no Vietnamese letters, so a space after them (a NBSP of Ơ
@@ -99,15 +98,31 @@ def parse_when(value: Any) -> tuple[datetime | None, bool]:
         return None, False
 
 
+def _instant(when: datetime | None) -> float | None:
+    return None if when is None else when.timestamp()
+
+
 def row_hash(values: Mapping[str, Any]) -> str:
     """Hash of the mapped fields (reconciliation compares source and store with it).
 
-    ``repr`` of the tuple of values (text, numbers, ``None``, aware datetimes with their zone) is unambiguous and
-    computed in C: a JSON encoding of the same values cost more than the rest of the normalisation."""
-    return sha256(repr(tuple(map(values.get, HASHED))).encode()).hexdigest()
+    The values (texts, numbers, ``None``) are serialised with ``marshal`` (C, unambiguous, see :func:`raw_check`),
+    the aware datetimes as their POSIX instants: ``repr`` of a tuple holding aware datetimes spelt out the zone on
+    every call and cost a quarter of the normalisation."""
+    get = values.get
+    key = (
+        *map(get, TEXT_FIELDS),
+        get("applicant_type"),
+        get("channel"),
+        get("status"),
+        _instant(get("received_at")),
+        _instant(get("due_at")),
+        _instant(get("returned_at")),
+        get("unit"),
+    )
+    return sha256(marshal.dumps(key, 2)).hexdigest()
 
 
-RAW_CHECK_VERSION = 1
+RAW_CHECK_VERSION = 2
 """Part of every :func:`raw_check`. Bump it when :func:`normalise` maps the same source record to different values
 (a new rule, a changed hash): every stored check then misses, so reconciliation normalises every record again
 instead of trusting hashes an older mapping computed."""
@@ -168,6 +183,8 @@ class SourceContext:
     open_quarantine: set[str] | None = None
     """Source ids with an open quarantine entry, read once per run (None until the first batch): only those need
     resolving when a clean copy loads, instead of an UPDATE over every loaded id of every batch."""
+    months: dict[tuple[int, int], str] = field(default_factory=dict)
+    """(year, month) -> "yyyy-mm" of the copies' receipt months."""
     when_cache: dict[str, tuple[datetime | None, bool]] = field(default_factory=dict)
     """Date text -> :func:`parse_when` of it. Due dates repeat (a thousand distinct ones in 200k dossiers), and
     building an aware datetime is a good part of normalising a record. Cleared when it reaches
@@ -326,48 +343,132 @@ class _Target:
     row: dict[str, Any] | None
 
 
-def load_batch(session: Session, ctx: SourceContext, batch: list[Prepared], counts: Counts) -> None:
-    """Dedupe and load one batch; every record gets exactly one outcome in ``counts``.
+@dataclass(slots=True)
+class Staged:
+    """A batch made ready for the store without touching it: within-source duplicates counted, quarantined records
+    set aside, and for every clean record its dossier row, its copy row and both in the driver's insert form.
 
-    A batch costs a fixed handful of statements whatever its size: one lookup of the stored dossiers and copies by
-    key, then one executemany per kind of write (Core, not ORM units of work)."""
-    counts.extracted += len(batch)
+    Staging is most of a batch's work and runs outside the store's write gate (:func:`repository.write_gate`), in
+    the read-ahead thread, while other sources' processes write; :func:`apply_batch` inside the gate is left with
+    the lookups, the decisions and the writes."""
+
+    size: int
+    duplicates: int
+    good: list[Prepared]
+    bad: dict[str, Prepared]
+    rows: list[dict[str, Any]]
+    """Dossier row per record of ``good``."""
+    copies: list[dict[str, Any]]
+    """Copy row per record of ``good``."""
+    encoded_rows: list[list[Any]]
+    encoded_copies: list[list[Any]]
+    now: datetime
+    newest: datetime | None
+    """Latest source update time in the batch: the cursor it moves to."""
+
+
+class _Encoders:
+    """Per-source encoders of rows into the driver's insert form (see :func:`repository.row_encoder`)."""
+
+    def __init__(self, dialect: str) -> None:
+        self.dialect = dialect
+        self.rows: Callable[[Mapping[str, Any]], list[Any]] | None = None
+        self.copies: Callable[[Mapping[str, Any]], list[Any]] | None = None
+
+
+def stage_batch(ctx: SourceContext, batch: list[Prepared], encoders: _Encoders | None = None) -> Staged:
+    """Everything of a batch's load that needs no store: see :class:`Staged`."""
     good: list[Prepared] = []
     bad: dict[str, Prepared] = {}
+    duplicates = 0
     seen = ctx.seen
     for p in batch:
         sid = p.record.source_id
         key = hash(p.hash if p.values is not None else "bad:" + ";".join(p.reasons))
         if sid and seen.get(sid) == key:
-            counts.duplicates += 1
+            duplicates += 1
             continue
         if sid:
             seen[sid] = key
         if p.values is None:
             bad[_quarantine_id(p)] = p
-            counts.quarantined += 1
         else:
             good.append(p)
+    now = utcnow()
+    months = ctx.months
+    rows: list[dict[str, Any]] = []
+    copies: list[dict[str, Any]] = []
+    for p in good:
+        v = p.values or {}
+        stamp = _stamp(p.record.updated)
+        row = _dossier_row(ctx, p, stamp, now)
+        row["created_at"] = now
+        rows.append(row)
+        received_at: datetime = v["received_at"]
+        local = received_at if received_at.tzinfo is VN_TZ else received_at.astimezone(VN_TZ)
+        month = months.get((local.year, local.month))
+        if month is None:
+            month = months[(local.year, local.month)] = f"{local.year:04d}-{local.month:02d}"
+        unit = v.get("original_unit_code")
+        copies.append(
+            {
+                "source": ctx.name,
+                "source_id": p.record.source_id,
+                "dossier_code": v["code"],
+                "row_hash": p.hash,
+                "raw_hash": raw_check(p.record, p.hash, v["status"], unit, month),
+                "source_updated": stamp,
+                "status": v["status"],
+                "unit_code": unit,
+                "received_month": month,
+            }
+        )
+    encoded_rows: list[list[Any]] = []
+    encoded_copies: list[list[Any]] = []
+    if encoders is not None and rows:
+        if encoders.rows is None:
+            encoders.rows = repo.row_encoder(repo.DOSSIERS, list(rows[0]), encoders.dialect)
+            encoders.copies = repo.row_encoder(repo.COPIES, list(copies[0]), encoders.dialect)
+        encode_row, encode_copy = encoders.rows, encoders.copies
+        assert encode_copy is not None
+        encoded_rows = [encode_row(r) for r in rows]
+        encoded_copies = [encode_copy(c) for c in copies]
+    newest = max((p.record.updated for p in batch if p.record.updated is not None), default=None)
+    return Staged(len(batch), duplicates, good, bad, rows, copies, encoded_rows, encoded_copies, now, newest)
+
+
+def apply_batch(session: Session, ctx: SourceContext, staged: Staged, counts: Counts) -> None:
+    """Dedupe across sources and load one staged batch; every record gets exactly one outcome in ``counts``.
+
+    A batch costs a fixed handful of statements whatever its size: one lookup of the stored dossiers and copies by
+    key, then one executemany per kind of write (Core, not ORM units of work)."""
+    counts.extracted += staged.size
+    counts.duplicates += staged.duplicates
+    counts.quarantined += len(staged.bad)
+    good, bad, now = staged.good, dict(staged.bad), staged.now
     if ctx.open_quarantine is None:
         ctx.open_quarantine = repo.open_quarantine_ids(session, ctx.name)
-    now = utcnow()
     existing = {
         h.code: _Target(h.id, h.row_hash, h.source_name, h.source_updated or "", h.applicant_id_number, None)
         for h in repo.dossier_heads(session, {p.values["code"] for p in good if p.values})
     }
-    copies = repo.copy_heads(session, ctx.name, {p.record.source_id for p in good})
-    months: dict[tuple[int, int], str] = {}
-    copy_rows: dict[str, dict[str, Any]] = {}
+    stored_copies = repo.copy_heads(session, ctx.name, {p.record.source_id for p in good})
     pending: dict[str, _Target] = {}
     """code -> what to leave in the store, built up in order so a later copy in the batch wins."""
-    for p in good:
+    new_at: dict[str, int] = {}
+    """code -> index in ``good`` of the record a pending insert comes from (its pre-encoded row)."""
+    kept_copies: dict[str, int] = {}
+    """source id -> index in ``good`` of its copy row (the last copy of the id in the batch)."""
+    for i, p in enumerate(good):
         v = p.values or {}
         code = v["code"]
-        stamp = _stamp(p.record.updated)
+        row = staged.rows[i]
+        stamp = row["extra"]["source_updated"]
         applicant = v["applicant_id_number"]
         current = pending.get(code) or existing.get(code)
         if current is None:
-            pending[code] = _Target(None, p.hash, ctx.name, stamp or "", applicant, _dossier_row(ctx, p, stamp, now))
+            pending[code] = _Target(None, p.hash, ctx.name, stamp or "", applicant, row)
+            new_at[code] = i
             counts.inserted += 1
         elif current.source_name not in (None, ctx.name):
             # Same code in another source: a transferred dossier. The copy updated last wins; both stay as copies.
@@ -378,8 +479,8 @@ def load_batch(session: Session, ctx: SourceContext, batch: list[Prepared], coun
                 counts.quarantined += 1
                 continue
             if (stamp or "") > current.source_updated:
-                row = _dossier_row(ctx, p, stamp, now)
                 pending[code] = _Target(current.id, p.hash, ctx.name, stamp or "", applicant, row)
+                new_at[code] = i
                 counts.updated += 1
             else:
                 pending.setdefault(code, current)
@@ -388,46 +489,33 @@ def load_batch(session: Session, ctx: SourceContext, batch: list[Prepared], coun
             pending.setdefault(code, current)
             counts.unchanged += 1
         else:
-            row = _dossier_row(ctx, p, stamp, now)
             pending[code] = _Target(current.id, p.hash, ctx.name, stamp or "", applicant, row)
+            new_at[code] = i
             counts.updated += 1
-        received_at: datetime = v["received_at"]
-        local = received_at if received_at.tzinfo is VN_TZ else received_at.astimezone(VN_TZ)
-        month = months.get((local.year, local.month))
-        if month is None:
-            month = months[(local.year, local.month)] = f"{local.year:04d}-{local.month:02d}"
-        unit = v.get("original_unit_code")
-        copy_rows[p.record.source_id] = {
-            "source": ctx.name,
-            "source_id": p.record.source_id,
-            "dossier_code": code,
-            "row_hash": p.hash,
-            "raw_hash": raw_check(p.record, p.hash, v["status"], unit, month),
-            "source_updated": stamp,
-            "status": v["status"],
-            "unit_code": unit,
-            "received_month": month,
-        }
-    new_copies = [r for sid, r in copy_rows.items() if sid not in copies]
-    # A copy is rewritten when its raw check moved too (a source edit the mapping ignores): left stale, it would
-    # send that record down reconciliation's slow path on every run.
-    changed_copies = [
-        {**r, "id": copies[sid][0]}
-        for sid, r in copy_rows.items()
-        if sid in copies and copies[sid][1:] != (r["row_hash"], r["source_updated"], r["raw_hash"])
-    ]
-    repo.insert_copies(session, new_copies)
+        kept_copies[p.record.source_id] = i
+    new_copies: list[int] = []
+    changed_copies: list[dict[str, Any]] = []
+    for sid, i in kept_copies.items():
+        copy = staged.copies[i]
+        stored = stored_copies.get(sid)
+        if stored is None:
+            new_copies.append(i)
+        elif stored[1:] != (copy["row_hash"], copy["source_updated"], copy["raw_hash"]):
+            # A copy is rewritten when its raw check moved too (a source edit the mapping ignores): left stale, it
+            # would send that record down reconciliation's slow path on every run.
+            changed_copies.append({**copy, "id": stored[0]})
+    _insert(session, repo.COPIES, staged.copies, staged.encoded_copies, new_copies)
     repo.update_copies(session, changed_copies)
-    inserts: list[dict[str, Any]] = []
+    inserts: list[int] = []
     updates: list[dict[str, Any]] = []
-    for target in pending.values():
+    for code, target in pending.items():
         if target.row is None:
             continue
         if target.id is None:
-            inserts.append(target.row | {"created_at": now})
+            inserts.append(new_at[code])
         else:
-            updates.append(target.row | {"id": target.id})
-    repo.insert_dossiers(session, inserts)
+            updates.append({k: v for k, v in target.row.items() if k != "created_at"} | {"id": target.id})
+    _insert(session, repo.DOSSIERS, staged.rows, staged.encoded_rows, inserts)
     repo.update_dossiers(session, updates)
     held = ctx.open_quarantine
     resolved = [p.record.source_id for p in good if p.record.source_id in held]
@@ -451,6 +539,23 @@ def load_batch(session: Session, ctx: SourceContext, batch: list[Prepared], coun
     session.flush()
 
 
+def _insert(
+    session: Session, table: Any, rows: list[dict[str, Any]], encoded: list[list[Any]], picked: list[int]
+) -> None:
+    """Insert ``rows[i]`` for i in ``picked``: their pre-encoded form when the batch was staged with encoders."""
+    if not picked:
+        return
+    if encoded:
+        repo.insert_encoded(session, table, list(rows[picked[0]]), [encoded[i] for i in picked])
+    else:
+        repo.insert_rows(session, table, [rows[i] for i in picked])
+
+
+def load_batch(session: Session, ctx: SourceContext, batch: list[Prepared], counts: Counts) -> None:
+    """Stage and apply one batch in one go (callers outside a sync run's pipeline)."""
+    apply_batch(session, ctx, stage_batch(ctx, batch), counts)
+
+
 def batches(records: Iterator[RawRecord], ctx: SourceContext, size: int) -> Iterator[list[Prepared]]:
     batch: list[Prepared] = []
     for record in records:
@@ -460,6 +565,13 @@ def batches(records: Iterator[RawRecord], ctx: SourceContext, size: int) -> Iter
             batch = []
     if batch:
         yield batch
+
+
+def staged_batches(
+    records: Iterator[RawRecord], ctx: SourceContext, size: int, encoders: _Encoders | None
+) -> Iterator[Staged]:
+    for batch in batches(records, ctx, size):
+        yield stage_batch(ctx, batch, encoders)
 
 
 _AHEAD_JOIN_SECONDS = 5.0
@@ -573,20 +685,23 @@ def sync_source(
         since = since_from_cursor(value, lookback_minutes)
     # One connection for the whole source, so the page cache widened for the bulk load (and the pages it holds)
     # stays with the batches instead of going back to the pool at every commit.
+    encoders = _Encoders(engine.dialect.name)
     with _paced_collector(), engine.connect() as conn, repo.bulk_page_cache(conn), Session(bind=conn) as session:
-        for batch in read_ahead(lambda: batches(records_for(since), ctx, batch_size)):
-            load_batch(session, ctx, batch, counts)
-            newest = max((p.record.updated for p in batch if p.record.updated is not None), default=None)
-            if newest is not None:
-                repo.set_cursor(session, ctx.name, _stamp(newest) or "", CURSOR_VERSION)
-            if dry_run:
-                session.rollback()
-            else:
-                session.commit()
+        for staged in read_ahead(lambda: staged_batches(records_for(since), ctx, batch_size, encoders)):
+            # Several processes (one per source) share the store: the gate makes each batch's lookups and writes
+            # one atomic step, so two sources never both insert a dossier code the other is inserting.
+            with repo.write_gate(session):
+                apply_batch(session, ctx, staged, counts)
+                if staged.newest is not None:
+                    repo.set_cursor(session, ctx.name, _stamp(staged.newest) or "", CURSOR_VERSION)
+                if dry_run:
+                    session.rollback()
+                else:
+                    session.commit()
             if renew_lock is not None:
                 renew_lock()
             if on_batch is not None:
-                on_batch(len(batch))
+                on_batch(staged.size)
     return counts
 
 
@@ -594,10 +709,13 @@ __all__ = [
     "COUNT_KEYS",
     "Counts",
     "SourceContext",
+    "Staged",
+    "apply_batch",
     "load_batch",
     "normalise",
     "parse_when",
     "raw_check",
     "row_hash",
+    "stage_batch",
     "sync_source",
 ]

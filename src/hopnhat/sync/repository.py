@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any, NamedTuple
+
+try:
+    import fcntl
+except ImportError:  # Windows: the SQLite gate then relies on SQLite's own lock alone
+    fcntl = None  # type: ignore[assignment]
 
 from sqlalchemy import (
     ARRAY,
@@ -36,8 +41,8 @@ from hopnhat.sync.models import QuarantinedRecord, SourceCopy, SyncCursor, SyncL
 IN_CHUNK = 5000
 """Keys per ``IN (...)`` lookup: well under SQLite's and PostgreSQL's limits on bound parameters."""
 
-_DOSSIERS: Table = Dossier.__table__  # type: ignore[assignment]
-_COPIES: Table = SourceCopy.__table__  # type: ignore[assignment]
+DOSSIERS: Table = Dossier.__table__  # type: ignore[assignment]
+COPIES: Table = SourceCopy.__table__  # type: ignore[assignment]
 
 
 def _chunks(keys: Iterable[str]) -> Iterator[list[str]]:
@@ -72,7 +77,7 @@ def _among(session: Session, column: ColumnElement[Any]) -> tuple[ColumnElement[
 
 def dossier_heads(session: Session, codes: Iterable[str]) -> list[DossierHead]:
     found: list[DossierHead] = []
-    among, keys = _among(session, _DOSSIERS.c.code)
+    among, keys = _among(session, DOSSIERS.c.code)
     query = select(
         Dossier.id, Dossier.code, Dossier.row_hash, Dossier.source_name, Dossier.extra, Dossier.applicant_id_number
     ).where(among)
@@ -85,7 +90,7 @@ def dossier_heads(session: Session, codes: Iterable[str]) -> list[DossierHead]:
 def copy_heads(session: Session, source: str, ids: Iterable[str]) -> dict[str, tuple[int, str, str | None, str | None]]:
     """source id -> (copy id, row hash, source update stamp, raw check) of the copies already stored."""
     found: dict[str, tuple[int, str, str | None, str | None]] = {}
-    among, keys = _among(session, _COPIES.c.source_id)
+    among, keys = _among(session, COPIES.c.source_id)
     query = select(
         SourceCopy.source_id, SourceCopy.id, SourceCopy.row_hash, SourceCopy.source_updated, SourceCopy.raw_hash
     ).where(SourceCopy.source == bindparam("source"), among)
@@ -137,48 +142,59 @@ def _aware(value: datetime) -> datetime:
     return value
 
 
-def _insert_many(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Insert rows that all have the same keys through the backend's bulk path: one ``executemany`` of the driver
-    on SQLite, ``COPY ... FROM STDIN`` on PostgreSQL, a Core executemany elsewhere.
+_TIMES_MAX = 65_536
 
-    Not the ORM and not SQLAlchemy's per-parameter bind processing: both cost more per row than the whole rest of a
-    sync. The values are converted here the way the column types would (times in UTC, JSON as text), so a row
-    written either way reads back the same."""
-    if not rows:
+
+def row_encoder(table: Table, names: list[str], dialect: str) -> Callable[[Mapping[str, Any]], list[Any]]:
+    """Row (a mapping with exactly ``names``) -> the list of values the driver's bulk path takes, converted the way
+    the column types would (times in UTC, JSON as text), so a row written either way reads back the same.
+
+    Not SQLAlchemy's per-parameter bind processing: it costs more per row than the whole rest of a sync. The
+    encoder keeps what it converted: consecutive rows often share a value object (a batch's timestamps), and times
+    repeat beyond that (due dates, a finish that is the return); SQLite's text of an aware time depends on its
+    instant only, so it is looked up by value. Equal aware datetimes are the same instant except across a fold (a
+    repeated wall-clock hour compares equal whatever its fold), hence fold 0 only."""
+    converters = _converters(table, names, dialect)
+    last: dict[int, tuple[Any, Any]] = {}
+    times: dict[datetime, str] = {}
+    pick = itemgetter(*names)
+    single = len(names) == 1
+
+    def encode(row: Mapping[str, Any]) -> list[Any]:
+        values = [pick(row)] if single else list(pick(row))
+        for i, convert in converters:
+            value = values[i]
+            if value is None:
+                continue
+            if convert is _sqlite_time and value.tzinfo is not None and not value.fold:
+                text = times.get(value)
+                if text is None:
+                    if len(times) >= _TIMES_MAX:
+                        times.clear()
+                    text = times[value] = _sqlite_time(value)
+                values[i] = text
+                continue
+            before = last.get(i)
+            if before is not None and before[0] is value:
+                values[i] = before[1]
+            else:
+                values[i] = converted = convert(value)
+                last[i] = (value, converted)
+        return values
+
+    return encode
+
+
+def insert_encoded(session: Session, table: Table, names: list[str], data: list[list[Any]]) -> None:
+    """Insert rows already in :func:`row_encoder` form through the backend's bulk path: one ``executemany`` of the
+    driver on SQLite, ``COPY ... FROM STDIN`` on PostgreSQL, a Core executemany elsewhere."""
+    if not data:
         return
     conn = session.connection()
     dialect = conn.dialect.name
     if dialect not in ("sqlite", "postgresql"):
-        conn.execute(insert(table), rows)
+        conn.execute(insert(table), [dict(zip(names, values, strict=True)) for values in data])
         return
-    names = list(rows[0])
-    converters = _converters(table, names, dialect)
-    data: list[list[Any]] = []
-    # Consecutive rows often share a value object (the batch's timestamps): convert it once.
-    last: dict[int, tuple[Any, Any]] = {}
-    # Times repeat beyond that (due dates, a finish that is the return): SQLite's text of an aware time depends on
-    # its instant only, so it is looked up by value. Equal aware datetimes are the same instant except across a
-    # fold (a repeated wall-clock hour compares equal whatever its fold), hence fold 0 only.
-    times: dict[datetime, str] = {}
-    pick = itemgetter(*names)
-    for row in rows:
-        values = list(pick(row)) if len(names) > 1 else [pick(row)]
-        for i, convert in converters:
-            value = values[i]
-            if value is not None:
-                if convert is _sqlite_time and value.tzinfo is not None and not value.fold:
-                    text = times.get(value)
-                    if text is None:
-                        text = times[value] = _sqlite_time(value)
-                    values[i] = text
-                    continue
-                before = last.get(i)
-                if before is not None and before[0] is value:
-                    values[i] = before[1]
-                else:
-                    values[i] = converted = convert(value)
-                    last[i] = (value, converted)
-        data.append(values)
     quote = conn.dialect.identifier_preparer.quote
     columns = ", ".join(quote(name) for name in names)
     target = quote(table.name)
@@ -189,6 +205,19 @@ def _insert_many(session: Session, table: Table, rows: list[dict[str, Any]]) -> 
     with driver.cursor() as cursor, cursor.copy(f"COPY {target} ({columns}) FROM STDIN") as copy:
         for values in data:
             copy.write_row(values)
+
+
+def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert rows that all have the same keys through the backend's bulk path (see :func:`insert_encoded`)."""
+    if not rows:
+        return
+    names = list(rows[0])
+    dialect = session.connection().dialect.name
+    if dialect not in ("sqlite", "postgresql"):
+        session.connection().execute(insert(table), rows)
+        return
+    encode = row_encoder(table, names, dialect)
+    insert_encoded(session, table, names, [encode(row) for row in rows])
 
 
 def _update_many(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
@@ -206,24 +235,24 @@ def _update_many(session: Session, table: Table, rows: list[dict[str, Any]]) -> 
 
 
 def insert_dossiers(session: Session, rows: list[dict[str, Any]]) -> None:
-    _insert_many(session, _DOSSIERS, rows)
+    insert_rows(session, DOSSIERS, rows)
 
 
 def update_dossiers(session: Session, rows: list[dict[str, Any]]) -> None:
-    _update_many(session, _DOSSIERS, rows)
+    _update_many(session, DOSSIERS, rows)
 
 
 def insert_copies(session: Session, rows: list[dict[str, Any]]) -> None:
-    _insert_many(session, _COPIES, rows)
+    insert_rows(session, COPIES, rows)
 
 
 def update_copies(session: Session, rows: list[dict[str, Any]]) -> None:
-    _update_many(session, _COPIES, rows)
+    _update_many(session, COPIES, rows)
 
 
 def dossier_codes(session: Session) -> set[str]:
     # Core columns through the connection: an ORM select costs a microsecond or more per row in result loading.
-    return set(session.connection().execute(select(_DOSSIERS.c.code)).scalars())
+    return set(session.connection().execute(select(DOSSIERS.c.code)).scalars())
 
 
 class CopyCheck(NamedTuple):
@@ -239,7 +268,7 @@ class CopyCheck(NamedTuple):
 def copy_checks(session: Session, source: str) -> dict[str, CopyCheck]:
     """source id -> :class:`CopyCheck` of every stored copy of a source. Units and months repeat across a million
     rows: one object per distinct value keeps the whole map in memory at a fraction of the size."""
-    c = _COPIES.c
+    c = COPIES.c
     query = select(c.source_id, c.raw_hash, c.row_hash, c.status, c.unit_code, c.received_month).where(
         c.source == source
     )
@@ -256,7 +285,7 @@ def copy_checks(session: Session, source: str) -> dict[str, CopyCheck]:
 
 def copy_counts(session: Session, source: str, column: str) -> dict[str, int]:
     """Stored copies of a source per value of ``column`` (status, unit_code, received_month), as text."""
-    key = _COPIES.c[column]
+    key = COPIES.c[column]
     query = select(key, func.count()).where(SourceCopy.source == source).group_by(key)
     return {str(value): int(n) for value, n in session.execute(query)}
 
@@ -289,6 +318,47 @@ def bulk_page_cache(conn: Connection) -> Iterator[None]:
             # Best effort: a broken connection is discarded by the pool anyway, and the error that broke it is the
             # one to report.
             pass
+
+
+WRITE_GATE_KEY = 0x686F706E68617431
+"""PostgreSQL advisory lock key of the sync's write gate ("hopnhat1")."""
+
+
+@contextmanager
+def write_gate(session: Session) -> Iterator[None]:
+    """Hold the store's sync write gate from here to the end of the block, which must end the transaction (commit
+    or roll back) inside it.
+
+    Sync processes (one per source, on one machine or several) stage batches in parallel and pass through this gate
+    one at a time, so a batch's lookups (is this dossier code stored already, by which source?) and its writes are
+    one atomic step: two sources never both insert a code the other is inserting.
+    - PostgreSQL: a transaction-scoped advisory lock, released by the commit.
+    - SQLite: an exclusive ``flock`` on ``<database>.sync-gate`` beside the file (waiters wake as soon as it is
+      free, where SQLite's own busy handler polls with sleeps of up to 100 ms), then a write that makes the
+      transaction a write transaction from its first statement, so its reads see the latest commit and nothing
+      else writes until it ends; the lock file is released after the block.
+    - Other backends: nothing (one sync process at a time there)."""
+    conn = session.connection()
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_GATE_KEY})")
+        yield
+        return
+    if dialect != "sqlite":
+        yield
+        return
+    database = conn.engine.url.database or ""
+    handle = None
+    if database and database != ":memory:" and not database.startswith("file:") and fcntl is not None:
+        handle = open(f"{database}.sync-gate", "a+b")  # noqa: SIM115 (held across the yield)
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+    try:
+        conn.exec_driver_sql("UPDATE sync_lock SET owner = owner WHERE 0")
+        yield
+    finally:
+        if handle is not None:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+            handle.close()
 
 
 def open_quarantine_ids(session: Session, source: str) -> set[str]:
