@@ -87,10 +87,11 @@ def dossier_digest(engine: Engine) -> str:
     return digest.hexdigest()
 
 
-def sync_process(url: str, cfg: Path) -> subprocess.Popen[bytes]:
+def sync_process(url: str, cfg: Path, *extra: str) -> subprocess.Popen[bytes]:
     """A real ``hopnhat sync run --json`` process on the store at ``url`` (stdout: the JSON counts)."""
+    command = ["sync", "run", "--config", str(cfg), "--json", *extra]
     return subprocess.Popen(
-        [str(Path(sys.executable).parent / "hopnhat"), "--db", url, "sync", "run", "--config", str(cfg), "--json"],
+        [str(Path(sys.executable).parent / "hopnhat"), "--db", url, *command],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env={**os.environ, "HOPNHAT_DATABASE_URL": url},

@@ -23,13 +23,35 @@ SourceOpt = Annotated[str | None, typer.Option("--source", help="Only this sourc
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
 
+JobsOpt = Annotated[
+    int,
+    typer.Option(
+        "--jobs",
+        "-j",
+        help="Sources synced at once, each in its own process (0: one per source, at most 8; 1: one after another).",
+    ),
+]
+
+
+def jobs_for(config: dict[str, dict[str, Any]], jobs: int) -> int:
+    return jobs if jobs > 0 else min(len(config), 8)
+
+
 def run_with_progress(
-    ctx: typer.Context, config: dict[str, dict[str, Any]], *, dry_run: bool, full: bool, quiet: bool
+    ctx: typer.Context,
+    config: dict[str, dict[str, Any]],
+    *,
+    dry_run: bool,
+    full: bool,
+    quiet: bool,
+    jobs: int = 0,
 ) -> dict[str, dict[str, Any]]:
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from hopnhat.sync import service
 
+    # No refresh thread: the sources' processes are forked from this one, and a fork must not happen while another
+    # thread may hold a lock (the terminal's). The bars are redrawn at every batch report instead.
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -38,10 +60,16 @@ def run_with_progress(
         TimeElapsedColumn(),
         console=err_console,
         disable=quiet,
+        auto_refresh=False,
     ) as bar:
         tasks = {name: bar.add_task(name, total=None) for name in config}
+
+        def advance(source: str, n: int) -> None:
+            bar.advance(tasks[source], n)
+            bar.refresh()
+
         _, results = service.run(
-            engine(ctx), config, dry_run=dry_run, full=full, progress=lambda source, n: bar.advance(tasks[source], n)
+            engine(ctx), config, dry_run=dry_run, full=full, progress=advance, jobs=jobs_for(config, jobs)
         )
     return results
 
@@ -68,13 +96,14 @@ def run_cmd(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Do everything, write nothing.")] = False,
     full: Annotated[bool, typer.Option("--full", help="Ignore the cursor and read each source whole.")] = False,
     as_json: JsonOpt = False,
+    jobs: JobsOpt = 0,
 ) -> None:
     """Sync every source (or one); exit 1 when a source failed, the others are still synced."""
     from hopnhat.sync import service
     from hopnhat.sync.engine import COUNT_KEYS
 
     sources = service.pick(service.load_config(config), source)
-    results = run_with_progress(ctx, sources, dry_run=dry_run, full=full, quiet=as_json)
+    results = run_with_progress(ctx, sources, dry_run=dry_run, full=full, quiet=as_json, jobs=jobs)
     if as_json:
         print_json({name: {k: r.get(k, 0) for k in COUNT_KEYS} for name, r in results.items()})
         for r in results.values():

@@ -478,7 +478,12 @@ def apply_batch(session: Session, ctx: SourceContext, staged: Staged, counts: Co
                 )
                 counts.quarantined += 1
                 continue
-            if (stamp or "") > current.source_updated:
+            # Equal update times (the same dossier copied between systems at once) go to the source whose name
+            # sorts first, so the store does not depend on which source's process reached the gate first.
+            newer = stamp or ""
+            if newer > current.source_updated or (
+                newer == current.source_updated and ctx.name < (current.source_name or "")
+            ):
                 pending[code] = _Target(current.id, p.hash, ctx.name, stamp or "", applicant, row)
                 new_at[code] = i
                 counts.updated += 1
