@@ -242,6 +242,7 @@ def reconcile_cmd(
             "--deep", help="Normalise every source record again (after a registry correction or a new mapping rule)."
         ),
     ] = False,
+    jobs: JobsOpt = 0,
 ) -> None:
     """Each source against the store: missing, extra and changed ids; counts by status, unit and month."""
     from rich.table import Table
@@ -253,7 +254,8 @@ def reconcile_cmd(
 
     with Session(engine(ctx)) as session:
         today = datetime.now(VN_TZ).date()
-        report = reconcile(session, service.pick(service.load_config(config), source), today, deep=deep)
+        sources = service.pick(service.load_config(config), source)
+        report = reconcile(session, sources, today, deep=deep, jobs=jobs_for(sources, jobs))
     if html_file is not None:
         html_file.write_text(render_html(report), encoding="utf-8")
     if as_json:
@@ -278,6 +280,7 @@ def cutover_check(
     source: SourceOpt = None,
     max_lag: Annotated[float, typer.Option("--max-lag-minutes")] = 60,
     as_json: JsonOpt = False,
+    jobs: JobsOpt = 0,
 ) -> None:
     """Verdict per source: ready to switch off, or every reason why not. Exit 1 when one is not ready."""
     from sqlalchemy.orm import Session
@@ -286,9 +289,8 @@ def cutover_check(
     from hopnhat.sync import cutover, service
 
     with Session(engine(ctx)) as session:
-        verdicts = cutover.check(
-            session, service.pick(service.load_config(config), source), datetime.now(VN_TZ).date(), max_lag
-        )
+        sources = service.pick(service.load_config(config), source)
+        verdicts = cutover.check(session, sources, datetime.now(VN_TZ).date(), max_lag, jobs=jobs_for(sources, jobs))
         session.commit()  # the verdicts are recorded for the plan and the pages, which cannot read the sources
     if as_json:
         print_json(verdicts)

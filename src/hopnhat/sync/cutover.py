@@ -32,11 +32,11 @@ class Verdict(TypedDict):
 
 
 def check(
-    session: Session, config: dict[str, dict[str, Any]], today: date, max_lag_minutes: float = 60
+    session: Session, config: dict[str, dict[str, Any]], today: date, max_lag_minutes: float = 60, jobs: int = 1
 ) -> dict[str, dict[str, Any]]:
     """The verdict per source of ``config``: ``{"ready": bool, "reasons": [...]}``. Each verdict is also added to
     the session as a :class:`CutoverVerdict` row (the caller commits, as with every service)."""
-    report = reconcile(session, config, today)
+    report = reconcile(session, config, today, jobs=jobs)
     checked_at = utcnow()
     out: dict[str, dict[str, Any]] = {}
     for name in config:

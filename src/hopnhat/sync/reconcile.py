@@ -5,13 +5,15 @@ from __future__ import annotations
 import html
 import sys
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import date
 from typing import Any
 
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from hopnhat.config import VN_TZ
+from hopnhat.sync import parallel
 from hopnhat.sync import repository as repo
 from hopnhat.sync.connectors.base import RawRecord
 from hopnhat.sync.engine import SourceContext, normalise, raw_check, read_ahead
@@ -136,17 +138,38 @@ def _diff(source: Mapping[str, int], store: Mapping[str, int]) -> dict[str, dict
 
 
 def reconcile(
-    session: Session, config: dict[str, dict[str, Any]], today: date, deep: bool = False
+    session: Session, config: dict[str, dict[str, Any]], today: date, deep: bool = False, jobs: int = 1
 ) -> dict[str, dict[str, Any]]:
+    """The report per source. ``jobs`` > 1 reconciles up to that many sources at once, each in a forked process
+    (:func:`parallel.fork_each`) that starts with the registry's remapper and the store's dossier codes already
+    read here; reading and checking a source is CPU-bound Python, so this is what puts a second core to work."""
     remapper = Remapper(session, today)
-    out: dict[str, dict[str, Any]] = {}
     codes = repo.dossier_codes(session)
-    for name, options in config.items():
+
+    def one(s: Session, name: str, options: dict[str, Any]) -> dict[str, Any]:
         try:
-            out[name] = reconcile_source(session, name, options, remapper, codes, deep)
+            return reconcile_source(s, name, options, remapper, codes, deep)
         except Exception as exc:
-            out[name] = {"error": f"source {name}: {exc}", "missing": None, "extra": None, "changed": None}
-    return out
+            return {"error": f"source {name}: {exc}", "missing": None, "extra": None, "changed": None}
+
+    if jobs > 1 and len(config) > 1 and parallel.can_fork():
+        engine = session.get_bind()
+        assert isinstance(engine, Engine)
+
+        def task(name: str, options: dict[str, Any]) -> Callable[[parallel.Report], dict[str, Any]]:
+            def body(_report: parallel.Report) -> dict[str, Any]:
+                with Session(engine) as s:
+                    return one(s, name, options)
+
+            return body
+
+        def lost(name: str, code: int | None) -> dict[str, Any]:
+            error = f"source {name}: its process exited without a result ({code})"
+            return {"error": error, "missing": None, "extra": None, "changed": None}
+
+        tasks = {name: task(name, options) for name, options in config.items()}
+        return parallel.fork_each(tasks, jobs=jobs, engine=engine, on_progress=None, on_lost=lost)
+    return {name: one(session, name, options) for name, options in config.items()}
 
 
 def render_html(report: dict[str, dict[str, Any]]) -> str:

@@ -3,19 +3,12 @@ Transactions are per batch (see engine); nothing here touches HTTP."""
 
 from __future__ import annotations
 
-import ctypes
-import gc
-import multiprocessing
 import os
-import signal
 import socket
-import threading
 import tomllib
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta
-from multiprocessing.connection import Connection, wait
-from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +18,12 @@ from sqlalchemy.orm import Session
 from hopnhat.config import VN_TZ
 from hopnhat.db import utcnow
 from hopnhat.errors import InvalidInput, NotFound
+from hopnhat.sync import parallel
 from hopnhat.sync import repository as repo
 from hopnhat.sync.connectors.base import RawRecord, SourceError, get_connector
 from hopnhat.sync.engine import SourceContext, sync_source
 from hopnhat.sync.models import SyncRun, SyncRunSource
+from hopnhat.sync.parallel import Report
 from hopnhat.sync.remap import Remapper
 
 LOCK_SECONDS = 300
@@ -89,7 +84,7 @@ def run(
     remapper = _remapper(engine, config, today)
     tag = f"{os.getpid()}:{uuid.uuid4().hex[:8]}"
     results: dict[str, dict[str, Any]]
-    if jobs > 1 and len(config) > 1 and _can_fork():
+    if jobs > 1 and len(config) > 1 and parallel.can_fork():
         results = _run_parallel(engine, config, remapper, run_id, tag, dry_run, full, progress, jobs)
     else:
         results = {}
@@ -138,13 +133,13 @@ def sync_one(
     tag: str,
     dry_run: bool,
     full: bool,
-    on_batch: Callable[[int], None] | None,
+    on_batch: Callable[[int], None] | Report | None,
 ) -> dict[str, Any]:
     """One source of a run: its lock, its sync, its accounting row. A source error is the result, not raised.
 
     The lock's owner names the run's process (``tag`` carries its pid), also when a forked child syncs the source:
-    a run killed with SIGKILL is dead at once, its children a moment later (see :func:`_die_with`), and a restarted
-    run must not find the locks held by children that are still on their way out."""
+    a run killed with SIGKILL is dead at once, its children a moment later (see :func:`parallel.fork_each`), and a
+    restarted run must not find the locks held by children that are still on their way out."""
     owner = f"{socket.gethostname()}:{tag}"
     with Session(engine) as session:
         now = utcnow()
@@ -188,10 +183,6 @@ def sync_one(
     return result
 
 
-def _can_fork() -> bool:
-    return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
-
-
 def _run_parallel(
     engine: Engine,
     config: dict[str, dict[str, Any]],
@@ -203,96 +194,32 @@ def _run_parallel(
     progress: Callable[[str, int], None] | None,
     jobs: int,
 ) -> dict[str, dict[str, Any]]:
-    """One forked process per source, at most ``jobs`` at a time; they report progress and their result through a
-    pipe each. Fork, not spawn: a child starts in milliseconds with the registry's remapper already in memory
-    (spawn re-imports everything and rebuilds it, about 1.5 s, as much as a whole incremental run).
+    """Each source in a forked process of its own (:func:`parallel.fork_each`), with the remapper already loaded.
+    A child that dies without a result leaves its source failed with its exit code; its lock names the run's
+    process, and a later run takes it over once that process is gone."""
 
-    A child that dies without a result (killed, out of memory) leaves its source failed with its exit code; its
-    lock names a dead process of this machine, which the next run takes over at once."""
-    context = multiprocessing.get_context("fork")
-    # No pooled connection may cross the fork (a child would share its socket or SQLite file handle).
-    engine.dispose()
-    waiting = list(config.items())
-    running: dict[Any, tuple[str, BaseProcess, Connection]] = {}
-    results: dict[str, dict[str, Any]] = {}
+    def task(name: str, options: dict[str, Any]) -> Callable[[Report], dict[str, Any]]:
+        def body(report: Report) -> dict[str, Any]:
+            try:
+                return sync_one(engine, name, options, remapper, run_id, tag, dry_run, full, report)
+            except Exception as exc:  # this source's failure; the other sources go on
+                result = {"state": "failed", "error": f"source {name}: {type(exc).__name__}: {str(exc)[:500]}"}
+                _record(engine, run_id, name, result)
+                return result
 
-    def start(name: str, options: dict[str, Any]) -> None:
-        reader, writer = context.Pipe(duplex=False)
-        child = context.Process(
-            target=_child,
-            args=(engine, name, options, remapper, run_id, tag, dry_run, full, writer, os.getpid()),
-            name=f"hopnhat-sync-{name}",
-            daemon=True,
-        )
-        child.start()
-        writer.close()
-        running[reader] = (name, child, reader)
+        return body
 
-    try:
-        while waiting or running:
-            while waiting and len(running) < jobs:
-                start(*waiting.pop(0))
-            for ready in wait(list(running)):
-                name, child, reader = running[ready]
-                try:
-                    kind, value = reader.recv()
-                except EOFError:
-                    child.join()
-                    results[name] = {"state": "failed", "error": f"source {name}: worker exited ({child.exitcode})"}
-                    _record(engine, run_id, name, results[name])
-                    del running[ready]
-                    continue
-                if kind == "progress" and progress is not None:
-                    progress(name, int(value))
-                elif kind == "done":
-                    results[name] = value
-                    reader.close()
-                    child.join()
-                    del running[ready]
-    finally:
-        for _, child, _ in running.values():
-            child.kill()
-    return {name: results[name] for name in config}
-
-
-def _child(
-    engine: Engine,
-    name: str,
-    options: dict[str, Any],
-    remapper: Remapper,
-    run_id: int,
-    tag: str,
-    dry_run: bool,
-    full: bool,
-    out: Connection,
-    parent: int,
-) -> None:
-    """Body of a source's process: syncs it, sends ``("progress", n)`` per batch and ``("done", result)``."""
-    _die_with(parent)
-    # Objects inherited from the parent are never garbage: keep the collector off them (and their pages shared).
-    gc.freeze()
-    engine.dispose(close=False)
-    try:
-        result = sync_one(
-            engine, name, options, remapper, run_id, tag, dry_run, full, lambda n: out.send(("progress", n))
-        )
-    except Exception as exc:  # the parent records it as this source's failure; the other sources go on
-        result = {"state": "failed", "error": f"source {name}: {type(exc).__name__}: {str(exc)[:500]}"}
+    def lost(name: str, code: int | None) -> dict[str, Any]:
+        result = {"state": "failed", "error": f"source {name}: its process exited without a result ({code})"}
         _record(engine, run_id, name, result)
-    out.send(("done", result))
-    out.close()
+        return result
 
+    def on_progress(name: str, n: Any) -> None:
+        if progress is not None:
+            progress(name, int(n))
 
-def _die_with(parent: int) -> None:
-    """Have the kernel kill this process when its parent dies (Linux), so a sync killed with SIGKILL takes its
-    source processes along instead of leaving them writing; elsewhere, or if the parent is already gone, exit."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-    if os.getppid() != parent:
-        os._exit(1)
+    tasks = {name: task(name, options) for name, options in config.items()}
+    return parallel.fork_each(tasks, jobs=jobs, engine=engine, on_progress=on_progress, on_lost=lost)
 
 
 def _dead_here(owner: str) -> bool:
