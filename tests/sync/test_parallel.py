@@ -4,11 +4,17 @@ systems) go to the same copy whichever process reaches the gate first."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from hopnhat.legacy import generate, serve_in_thread
+from hopnhat.store.models import Dossier
 from tests.sync.helpers import dossier_digest, identity_holds, six_counts, snapshot, store, sync_process
 
 
@@ -40,3 +46,32 @@ def test_sources_in_parallel_leave_the_store_a_sequential_run_leaves(tmp_path: P
     assert dossier_digest(parallel) == dossier_digest(reference)
     parallel.dispose()
     reference.dispose()
+
+
+def test_reconcile_in_parallel_reports_what_a_sequential_one_reports(tmp_path: Path) -> None:
+    out = tmp_path / "legacy"
+    generate(out, dossiers=300, seed=29, fault_rate=0.05, sql="sqlite", xlsx=False)
+    cfg = out / "sources.toml"
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    engine = store(url)
+    with serve_in_thread(out):
+        _run(url, cfg, jobs=3)
+        with Session(engine) as session:
+            gone = session.scalars(select(Dossier.code).where(Dossier.source_name == "soctrang").limit(1)).one()
+            session.execute(delete(Dossier).where(Dossier.code == gone))
+            session.commit()
+        reports = {}
+        for jobs in (3, 1):
+            command = ["reconcile", "--config", str(cfg), "--json", "--jobs", str(jobs)]
+            done = subprocess.run(
+                [str(Path(sys.executable).parent / "hopnhat"), "--db", url, *command],
+                capture_output=True,
+                timeout=300,
+                check=False,
+            )
+            assert done.returncode == 0, done.stderr.decode()[-2000:]
+            reports[jobs] = json.loads(done.stdout)
+    assert reports[3] == reports[1]
+    assert reports[3]["soctrang"]["missing"] == 1 and reports[3]["soctrang"]["missing_ids"] == [gone]
+    assert all(reports[3][s]["missing"] == 0 for s in ("cantho", "haugiang"))
+    engine.dispose()
