@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from hopnhat.config import VN_TZ
 from hopnhat.db import utcnow
 from hopnhat.sync import repository as repo
-from hopnhat.sync.connectors.base import RawRecord
+from hopnhat.sync.connectors.base import RawRecord, row_digest
 from hopnhat.sync.models import QuarantinedRecord
 from hopnhat.sync.remap import Remapper
 
@@ -105,9 +105,9 @@ def _instant(when: datetime | None) -> float | None:
 def row_hash(values: Mapping[str, Any]) -> str:
     """Hash of the mapped fields (reconciliation compares source and store with it).
 
-    The values (texts, numbers, ``None``) are serialised with ``marshal`` (C, unambiguous, see :func:`raw_check`),
-    the aware datetimes as their POSIX instants: ``repr`` of a tuple holding aware datetimes spelt out the zone on
-    every call and cost a quarter of the normalisation."""
+    The values (texts, numbers, ``None``) are serialised with ``marshal`` (C, unambiguous, see
+    :func:`~hopnhat.sync.connectors.base.row_digest`), the aware datetimes as their POSIX instants: ``repr`` of a
+    tuple holding aware datetimes spelt out the zone on every call and cost a quarter of the normalisation."""
     get = values.get
     key = (
         *map(get, TEXT_FIELDS),
@@ -122,32 +122,30 @@ def row_hash(values: Mapping[str, Any]) -> str:
     return sha256(marshal.dumps(key, 2)).hexdigest()
 
 
-RAW_CHECK_VERSION = 2
-"""Part of every :func:`raw_check`. Bump it when :func:`normalise` maps the same source record to different values
-(a new rule, a changed hash): every stored check then misses, so reconciliation normalises every record again
-instead of trusting hashes an older mapping computed."""
+RAW_CHECK_VERSION = 3
+"""Part of every :func:`raw_check`. Bump it when :func:`normalise` or a connector maps the same source record to
+different values (a new rule, a changed hash): every stored check then misses, so reconciliation normalises every
+record again instead of trusting values an older mapping computed."""
+
+_CHECK_PREFIX = f"hopnhat-raw-check-{RAW_CHECK_VERSION}:".encode()
 
 
-def raw_check(record: RawRecord, row_hash: str, status: int | None, unit_code: str | None, month: str | None) -> str:
-    """Digest of a source record as the connector yields it (``fields`` and ``problems``: everything
-    :func:`normalise` reads of it) sealed with what a load stores from it in its copy row.
+def record_digest(record: RawRecord) -> bytes:
+    """The connector's digest of the record as the source holds it, or, from a connector that gives none, one of
+    everything :func:`normalise` reads of it (``fields`` and ``problems``)."""
+    return record.digest or row_digest((record.fields, record.problems))
 
-    Reconciliation computes it from a freshly extracted record and the copy row as stored: equal means the source
-    record is the one that was loaded AND the stored mapped hash and reconciled columns are still the ones computed
-    from it, so normalising it again is skipped; a change on either side misses and falls back to the full
-    comparison.
 
-    The record is serialised with ``marshal`` (C, about a third of the cost of ``repr`` of Vietnamese text, and
-    unambiguous: equal bytes load back as equal values) at version 2, which writes no back-references, so the bytes
-    do not depend on which strings happen to be shared objects. Values marshal refuses (datetimes from a plug-in
-    connector) fall back to ``repr``. A later Python that changes the format only makes checks miss, never match
-    wrongly. SHA-256 runs in hardware here (faster than BLAKE2); 128 bits of it are plenty against accidents."""
-    sealed = (RAW_CHECK_VERSION, record.fields, record.problems, row_hash, status, unit_code, month)
-    try:
-        data = marshal.dumps(sealed, 2)
-    except ValueError:
-        data = repr(sealed).encode()
-    return sha256(data).hexdigest()[:32]
+def raw_check(digest: bytes, row_hash: str, status: int | None, unit_code: str | None, month: str | None) -> str:
+    """What a copy stores of its source record (``raw_hash``): the record's digest (:func:`record_digest`) sealed
+    with :data:`RAW_CHECK_VERSION` and with what the load stored from it in the copy row.
+
+    Reconciliation computes it from the record the source holds now and the copy row as stored: equal means the
+    source still holds the record as it was loaded AND the copy's mapped hash and reconciled columns are still the
+    ones computed from it (an edited copy misses), so normalising it again is skipped; a change on either side
+    misses and falls back to the full comparison."""
+    sealed = marshal.dumps((row_hash, status, unit_code, month), 2)
+    return sha256(_CHECK_PREFIX + digest + sealed).hexdigest()[:32]
 
 
 @dataclass(slots=True)
@@ -416,7 +414,7 @@ def stage_batch(ctx: SourceContext, batch: list[Prepared], encoders: _Encoders |
                 "source_id": p.record.source_id,
                 "dossier_code": v["code"],
                 "row_hash": p.hash,
-                "raw_hash": raw_check(p.record, p.hash, v["status"], unit, month),
+                "raw_hash": raw_check(record_digest(p.record), p.hash, v["status"], unit, month),
                 "source_updated": stamp,
                 "status": v["status"],
                 "unit_code": unit,
@@ -720,6 +718,7 @@ __all__ = [
     "normalise",
     "parse_when",
     "raw_check",
+    "record_digest",
     "row_hash",
     "stage_batch",
     "sync_source",

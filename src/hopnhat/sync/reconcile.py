@@ -15,61 +15,79 @@ from sqlalchemy.orm import Session
 from hopnhat.config import VN_TZ
 from hopnhat.sync import parallel
 from hopnhat.sync import repository as repo
-from hopnhat.sync.connectors.base import RawRecord
-from hopnhat.sync.engine import SourceContext, normalise, raw_check, read_ahead
+from hopnhat.sync.connectors.base import RawRecord, Sighting, get_connector
+from hopnhat.sync.engine import SourceContext, normalise, raw_check, record_digest
 from hopnhat.sync.remap import Remapper
-from hopnhat.sync.service import records
 
 LIST_LIMIT = 100
-BATCH = 5000
 
 
-Entry = tuple[str, str, str, str, str]
-"""What reconciliation keeps of one source record: mapped hash, then status, unit and month as the store's counts
-show them (text), then the source update stamp."""
+Entry = tuple[str, str, str, str]
+"""What reconciliation keeps of a source record: mapped hash, then status, unit and month as the store's counts show
+them (text)."""
+
+_QUARANTINED: Entry = ("", "", "", "")
+"""Stands for a record the sync would quarantine."""
 
 
-def _entries(
-    ctx: SourceContext, read: Iterator[RawRecord], stored: Mapping[str, repo.CopyCheck], deep: bool = False
-) -> Iterator[list[tuple[str, Entry | None, bool]]]:
-    """(source id, entry, normalised) per source record with an id, in batches; the entry is None for a record the
-    sync would quarantine. A record whose :func:`raw_check` against its stored copy still matches takes its values
-    from the copy; only the others (new, changed on either side, or loaded before the check existed) are
-    normalised."""
+def _sightings(connector: Any, deep: bool) -> Iterator[Sighting]:
+    """The source's records as sightings: the connector's cheap ``scan`` where it has one (and ``deep`` is off, which
+    normalises everything anyway), else its ``extract``, each record already built."""
+    scan = getattr(connector, "scan", None)
+    if scan is not None and not deep:
+        yield from scan(None)
+        return
+    for record in connector.extract(None):
+        stamp = record.updated.isoformat() if record.updated else ""
+        yield record.source_id, stamp, record_digest(record), _given(record)
+
+
+def _given(record: RawRecord) -> Callable[[], RawRecord]:
+    return lambda: record
+
+
+def _read(
+    ctx: SourceContext, sightings: Iterator[Sighting], stored: Mapping[str, repo.CopyCheck], deep: bool
+) -> tuple[dict[str, tuple[str, Entry]], int]:
+    """source id -> (update stamp, entry of its latest record), and how many records were normalised.
+
+    A record whose :func:`raw_check` against its stored copy still matches takes its entry from the copy (nothing
+    built, nothing normalised); the others (new, changed on either side, quarantined, or loaded before the check
+    existed) are built and normalised."""
+    latest: dict[str, tuple[str, Entry]] = {}
     months: dict[tuple[int, int], str] = {}
-    out: list[tuple[str, Entry | None, bool]] = []
-    for record in read:
-        sid = record.source_id
+    texts: dict[Any, str] = {}
+    normalised = 0
+    for sid, stamp, digest, build in sightings:
         if not sid:
             continue
-        stamp = record.updated.isoformat() if record.updated else ""
+        before = latest.get(sid)
+        if before is not None and stamp < before[0]:
+            continue  # an older copy of the id in the same source: the latest wins
         copy = stored.get(sid)
         if (
             not deep
             and copy is not None
             and copy.raw_hash is not None
-            and copy.raw_hash == raw_check(record, copy.row_hash, copy.status, copy.unit_code, copy.received_month)
+            and copy.raw_hash == raw_check(digest, copy.row_hash, copy.status, copy.unit_code, copy.received_month)
         ):
-            status, unit, month = (sys.intern(str(x)) for x in (copy.status, copy.unit_code, copy.received_month))
-            out.append((sid, (copy.row_hash, status, unit, month, stamp), False))
-        else:
-            p = normalise(ctx, record)
-            if p.values is None:
-                out.append((sid, None, True))
-            else:
-                v = p.values
-                received = v["received_at"]
-                local = received if received.tzinfo is VN_TZ else received.astimezone(VN_TZ)
-                when = months.get((local.year, local.month))
-                if when is None:
-                    when = months[(local.year, local.month)] = f"{local.year:04d}-{local.month:02d}"
-                status, unit = sys.intern(str(v["status"])), sys.intern(str(v.get("original_unit_code")))
-                out.append((sid, (p.hash, status, unit, when, stamp), True))
-        if len(out) >= BATCH:
-            yield out
-            out = []
-    if out:
-        yield out
+            status, unit, month = (texts.get(x) or texts.setdefault(x, str(x)) for x in copy[2:])
+            latest[sid] = (stamp, (copy.row_hash, status, unit, month))
+            continue
+        normalised += 1
+        p = normalise(ctx, build())
+        if p.values is None:
+            latest[sid] = (stamp, _QUARANTINED)
+            continue
+        v = p.values
+        received = v["received_at"]
+        local = received if received.tzinfo is VN_TZ else received.astimezone(VN_TZ)
+        when = months.get((local.year, local.month))
+        if when is None:
+            when = months[(local.year, local.month)] = f"{local.year:04d}-{local.month:02d}"
+        status, unit = sys.intern(str(v["status"])), sys.intern(str(v.get("original_unit_code")))
+        latest[sid] = (stamp, (p.hash, status, unit, when))
+    return latest, normalised
 
 
 def reconcile_source(
@@ -80,26 +98,19 @@ def reconcile_source(
     codes: set[str] | None = None,
     deep: bool = False,
 ) -> dict[str, Any]:
-    """The stored copies read first (one column-wise query), then the source streamed once and kept as compact
-    tuples (one per source id, the latest copy wins). ``changed`` compares mapped-field hashes; a source record is
-    normalised only when its raw check against its copy misses (see :func:`_entries`), so an unchanged source costs
-    its extraction and one digest per record. The store's per-status/unit/month counts are grouped by the database.
-    ``rechecked`` counts the records normalised. ``codes``: the store's dossier codes when the caller already read
-    them (one read for all sources). ``deep`` normalises every record: after a registry correction or a new mapping
-    rule, which the raw checks cannot see."""
+    """The stored copies read first (one column-wise query), then the source scanned once (:func:`_read`) and kept
+    as compact tuples (one per source id, the latest copy wins). ``changed`` compares mapped-field hashes; a source
+    record is normalised only when its raw check against its copy misses, so an unchanged source costs its scan and
+    one digest per record. The store's per-status/unit/month counts are grouped by the database. ``rechecked``
+    counts the records normalised. ``codes``: the store's dossier codes when the caller already read them (one read
+    for all sources). ``deep`` normalises every record: after a registry correction or a new mapping rule, which
+    the raw checks cannot see."""
     ctx = SourceContext(name, str(options.get("province_code", "")), remapper, None)
     stored = repo.copy_checks(session, name)
-    source: dict[str, Entry] = {}
-    read = records(options)
-    rechecked = 0
-    for batch in read_ahead(lambda: _entries(ctx, read(None), stored, deep)):
-        for sid, entry, normalised in batch:
-            rechecked += normalised
-            if entry is None:
-                continue
-            latest = source.get(sid)
-            if latest is None or entry[4] >= latest[4]:
-                source[sid] = entry
+    connector = get_connector(str(options["connector"]), options)
+    latest, rechecked = _read(ctx, _sightings(connector, deep), stored, deep)
+    source = {sid: entry for sid, (_, entry) in latest.items() if entry is not _QUARANTINED}
+    del latest
     store = repo.dossier_codes(session) if codes is None else codes
     held = repo.open_quarantine_ids(session, name)
     missing = sorted(sid for sid in source if sid not in store and sid not in held)

@@ -250,9 +250,19 @@ def update_copies(session: Session, rows: list[dict[str, Any]]) -> None:
     _update_many(session, COPIES, rows)
 
 
+def _column_rows(session: Session, query: Select[Any], chunk: int = 20_000) -> Iterator[Sequence[Any]]:
+    """Rows of a plain column query in chunks (``partitions``: one driver call per chunk, not one per row, and
+    never the whole result in memory)."""
+    # Options on the statement: Connection.execution_options would set them on the session's connection for good.
+    result = session.connection().execute(query.execution_options(yield_per=chunk))
+    yield from result.partitions()
+
+
 def dossier_codes(session: Session) -> set[str]:
-    # Core columns through the connection: an ORM select costs a microsecond or more per row in result loading.
-    return set(session.connection().execute(select(DOSSIERS.c.code)).scalars())
+    codes: set[str] = set()
+    for rows in _column_rows(session, select(DOSSIERS.c.code)):
+        codes.update(code for (code,) in rows)
+    return codes
 
 
 class CopyCheck(NamedTuple):
@@ -274,12 +284,11 @@ def copy_checks(session: Session, source: str) -> dict[str, CopyCheck]:
     )
     shared: dict[str | None, str | None] = {None: None}
     found: dict[str, CopyCheck] = {}
-    # yield_per: rows fetched in chunks (fetchmany), not one driver call per row, and never all at once.
-    rows = session.connection().execute(query.execution_options(yield_per=10_000))
-    for sid, check, digest, status, unit, month in rows:
-        unit = shared.setdefault(unit, unit)
-        month = shared.setdefault(month, month)
-        found[sid] = CopyCheck(check, digest, status, unit, month)
+    for rows in _column_rows(session, query):
+        for sid, check, digest, status, unit, month in rows:
+            found[sid] = CopyCheck(
+                check, digest, status, shared.setdefault(unit, unit), shared.setdefault(month, month)
+            )
     return found
 
 

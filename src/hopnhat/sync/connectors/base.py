@@ -9,9 +9,11 @@ Error tree::
 
 from __future__ import annotations
 
+import marshal
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from hashlib import sha256
 from importlib.metadata import entry_points
 from typing import Any, Protocol
 
@@ -49,6 +51,17 @@ class RawRecord:
     fields: dict[str, Any]
     problems: list[str] = field(default_factory=list)
     """What the connector already found wrong (bytes not UTF-8, ...)."""
+    digest: bytes = b""
+    """A digest of the record exactly as the source holds it (its line's bytes, its row, its item), the same as
+    :meth:`Connector.scan` gives for it; empty when the connector has none (the engine then digests ``fields`` and
+    ``problems``). Stored with the record's copy, it lets reconciliation skip every record the source still holds
+    as it was loaded."""
+
+
+Sighting = tuple[str, str, bytes, Callable[[], RawRecord]]
+"""What :meth:`Connector.scan` gives per source record: source id, update stamp as text that sorts in update order
+within the source, :attr:`RawRecord.digest`, and a function that builds the whole :class:`RawRecord` (called only
+for the records reconciliation must normalise again)."""
 
 
 class SourceError(Exception):
@@ -65,9 +78,30 @@ class TerminalError(SourceError):
 
 class Connector(Protocol):
     """Reads one source. ``extract`` yields every record updated at or after ``since`` (all when ``None``) in
-    update-time order, streaming (never the whole source in memory)."""
+    update-time order, streaming (never the whole source in memory).
+
+    A connector may also have ``scan(since) -> Iterator[Sighting]``: every record, in any order, as a
+    :data:`Sighting`, at a fraction of ``extract``'s cost (reconciliation reads whole sources with it and builds a
+    record only when its digest is not the stored one). Without it reconciliation uses ``extract``."""
 
     def extract(self, since: datetime | None) -> Iterator[RawRecord]: ...
+
+
+def digest_of(data: bytes) -> bytes:
+    """The digest connectors give :attr:`RawRecord.digest`: 128 bits of SHA-256 (hardware here, faster than
+    BLAKE2), plenty against accidents."""
+    return sha256(data).digest()[:16]
+
+
+def row_digest(values: tuple[Any, ...] | dict[str, Any]) -> bytes:
+    """Digest of a row or an item as read: ``marshal`` (C, unambiguous, no back-references at version 2, so equal
+    values give equal bytes), ``repr`` for values it refuses (datetimes of a database driver). A later Python that
+    changes the format only makes digests miss, never match wrongly."""
+    try:
+        data = marshal.dumps(values, 2)
+    except ValueError:
+        data = repr(values).encode()
+    return digest_of(data)
 
 
 ConnectorFactory = Callable[[Mapping[str, Any]], Connector]

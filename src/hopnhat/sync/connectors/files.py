@@ -5,13 +5,14 @@ from __future__ import annotations
 import base64
 import csv
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import date, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from hopnhat.registry.text import fold
-from hopnhat.sync.connectors.base import RawRecord, TerminalError, require
+from hopnhat.sync.connectors.base import RawRecord, Sighting, TerminalError, digest_of, require, row_digest
 
 COLUMNS = {
     "code": "Mã hồ sơ",
@@ -80,11 +81,12 @@ class FilesConnector:
         self.encoding = str(options.get("encoding", "utf-8-sig"))
         self._words: tuple[dict[str, Any], dict[str, Any], dict[str, Any]] = ({}, {}, {})
 
-    def _csv_rows(self, file: Path) -> Iterator[tuple[dict[str, Any], list[str]]]:
-        """Rows of a CSV, read line by line so one bad line costs that row only: bytes that are not the encoding and
-        CSV syntax errors (strict parsing: an unterminated or stray quote, a bare CR or LF inside a field, a cell
-        count that differs from the header's) come back as the row's problems, the raw bytes as its payload (see
-        ``_malformed``). An unreadable header makes the whole file unreadable: a terminal error."""
+    def _csv_lines(self, file: Path) -> Iterator[tuple[list[str], list[str], dict[str, Any] | None, list[str], bytes]]:
+        """(header, cells, payload of a malformed line or None, problems, raw bytes) per data line of a CSV, read
+        line by line so one bad line costs that row only: bytes that are not the encoding and CSV syntax errors
+        (strict parsing: an unterminated or stray quote, a bare CR or LF inside a field, a cell count that differs
+        from the header's) come back as the row's problems, the raw bytes as its payload (see ``_malformed``). An
+        unreadable header makes the whole file unreadable: a terminal error."""
         lines = file.read_bytes().split(b"\r\n")
         header: list[str] | None = None
         for number, raw in enumerate(lines, start=1):
@@ -99,14 +101,19 @@ class FilesConnector:
                 problems.append(f"wrong encoding: row bytes are not {self.encoding}")
             if line.startswith("\ufeff"):
                 line = line[1:]
-            try:
-                # Lenient parsing would silently shift or truncate cells of a malformed line into wrong fields.
-                cells = next(csv.reader((line,), strict=True))
-            except csv.Error as exc:
-                if header is None:
-                    raise TerminalError(f"file {file.name} line {number}: unreadable CSV header: {exc}") from exc
-                yield _malformed(file, number, raw), [*problems, f"malformed CSV in {file.name} line {number}: {exc}"]
-                continue
+            if '"' not in line and "\r" not in line and "\n" not in line:
+                # Nothing the CSV syntax could mean but commas: what the parser would give, several times cheaper.
+                cells = line.split(",")
+            else:
+                try:
+                    # Lenient parsing would silently shift or truncate cells of a malformed line into wrong fields.
+                    cells = next(csv.reader((line,), strict=True))
+                except csv.Error as exc:
+                    if header is None:
+                        raise TerminalError(f"file {file.name} line {number}: unreadable CSV header: {exc}") from exc
+                    problems.append(f"malformed CSV in {file.name} line {number}: {exc}")
+                    yield header, [], _malformed(file, number, raw), problems, raw
+                    continue
             if header is None:
                 header = cells
                 continue
@@ -114,9 +121,9 @@ class FilesConnector:
                 problems.append(
                     f"malformed CSV in {file.name} line {number}: {len(cells)} cells, the header has {len(header)}"
                 )
-            yield dict(zip(header, cells, strict=False)), problems
+            yield header, cells, None, problems, raw
 
-    def _xlsx_rows(self, file: Path) -> Iterator[tuple[dict[str, Any], list[str]]]:
+    def _xlsx_rows(self, file: Path) -> Iterator[tuple[dict[str, Any], list[str], bytes]]:
         import openpyxl
 
         book = openpyxl.load_workbook(file, read_only=True)
@@ -125,13 +132,35 @@ class FilesConnector:
             rows = sheet.iter_rows(values_only=True)
             header = [str(c) for c in next(rows, ())]
             for row in rows:
-                yield {h: ("" if c is None else str(c)) for h, c in zip(header, row, strict=False)}, []
+                cells = {h: ("" if c is None else str(c)) for h, c in zip(header, row, strict=False)}
+                yield cells, [], row_digest(cells)
         finally:
             book.close()
 
-    def extract(self, since: datetime | None) -> Iterator[RawRecord]:
+    def _rows(self, file: Path) -> Iterator[tuple[dict[str, Any], list[str], bytes]]:
+        """(row by header, problems, digest) per data row of a CSV or XLSX file."""
+        if file.suffix.lower() == ".xlsx":
+            yield from self._xlsx_rows(file)
+            return
+        for header, cells, payload, problems, raw in self._csv_lines(file):
+            row = dict(zip(header, cells, strict=False)) if payload is None else payload
+            yield row, problems, digest_of(raw)
+
+    def _record(self, row: dict[str, Any], problems: list[str], digest: bytes) -> RawRecord:
+        fields: dict[str, Any] = {key: row.get(col) for key, col in COLUMNS.items()}
+        fields["status"] = _word(STATUS_WORDS, row.get("Trạng thái"), self._words[0])
+        fields["channel"] = _word(CHANNEL_WORDS, row.get("Hình thức nộp"), self._words[1])
+        fields["applicant_type"] = _word(APPLICANT_WORDS, row.get("Đối tượng"), self._words[2])
+        fields["unit_is_name"] = True
+        return RawRecord(str(row.get("Mã hồ sơ") or ""), _updated(row.get(UPDATED)), row, fields, problems, digest)
+
+    def _cells_record(self, header: list[str], cells: list[str], problems: list[str], digest: bytes) -> RawRecord:
+        return self._record(dict(zip(header, cells, strict=False)), problems, digest)
+
+    def _files(self, since: datetime | None) -> list[Path]:
         if not self.path.is_dir():
             raise TerminalError(f"folder {self.path} does not exist")
+        found = []
         for file in sorted(self.path.glob(self.pattern)):
             match = _DAY.search(file.name)
             if since is not None and match is not None:
@@ -140,21 +169,49 @@ class FilesConnector:
                         continue
                 except ValueError:
                     pass
-            reader = self._xlsx_rows(file) if file.suffix.lower() == ".xlsx" else self._csv_rows(file)
+            found.append(file)
+        return found
+
+    def extract(self, since: datetime | None) -> Iterator[RawRecord]:
+        for file in self._files(since):
             records = []
-            for row, problems in reader:
-                updated = _updated(row.get(UPDATED))
-                if since is not None and updated is not None and updated < since:
+            for row, problems, digest in self._rows(file):
+                record = self._record(row, problems, digest)
+                if since is not None and record.updated is not None and record.updated < since:
                     continue
-                fields: dict[str, Any] = {key: row.get(col) for key, col in COLUMNS.items()}
-                fields["status"] = _word(STATUS_WORDS, row.get("Trạng thái"), self._words[0])
-                fields["channel"] = _word(CHANNEL_WORDS, row.get("Hình thức nộp"), self._words[1])
-                fields["applicant_type"] = _word(APPLICANT_WORDS, row.get("Đối tượng"), self._words[2])
-                fields["unit_is_name"] = True
-                records.append(RawRecord(str(row.get("Mã hồ sơ") or ""), updated, row, fields, problems))
+                records.append(record)
             # A day's file is small; ordering it by update time keeps the cursor exact when a run stops mid-file.
             records.sort(key=lambda r: r.updated or datetime.min)
             yield from records
+
+    def scan(self, since: datetime | None) -> Iterator[Sighting]:
+        for file in self._files(since):
+            if file.suffix.lower() == ".xlsx":
+                for row, problems, digest in self._xlsx_rows(file):
+                    yield _sighting(
+                        row.get("Mã hồ sơ"), row.get(UPDATED), digest, partial(self._record, row, problems, digest)
+                    )
+                continue
+            code_at = updated_at = -1
+            for header, cells, payload, problems, raw in self._csv_lines(file):
+                if code_at < 0:
+                    code_at = header.index(COLUMNS["code"]) if COLUMNS["code"] in header else len(header)
+                    updated_at = header.index(UPDATED) if UPDATED in header else len(header)
+                digest = digest_of(raw)
+                if payload is not None:
+                    yield _sighting(None, None, digest, partial(self._record, payload, problems, digest))
+                    continue
+                code = cells[code_at] if code_at < len(cells) else None
+                stamp = cells[updated_at] if updated_at < len(cells) else None
+                yield _sighting(code, stamp, digest, partial(self._cells_record, header, cells, problems, digest))
+
+
+def _sighting(code: Any, stamp: Any, digest: bytes, build: Callable[[], RawRecord]) -> Sighting:
+    """A row's sighting; the stamp ``dd/mm/yyyy HH:MM:SS`` turned into text that sorts in time order."""
+    text = str(stamp or "").strip()
+    if len(text) == 19 and text[2] == "/" and text[5] == "/":
+        text = f"{text[6:10]}-{text[3:5]}-{text[:2]}{text[10:]}"
+    return str(code or ""), text, digest, build
 
 
 def _malformed(file: Path, number: int, raw: bytes) -> dict[str, Any]:

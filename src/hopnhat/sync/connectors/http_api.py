@@ -6,11 +6,13 @@ import logging
 import time
 from collections.abc import Iterator, Mapping
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import httpx
+import orjson
 
-from hopnhat.sync.connectors.base import RawRecord, TerminalError, TransientError, require
+from hopnhat.sync.connectors.base import RawRecord, Sighting, TerminalError, TransientError, require, row_digest
 
 FIELD_MAP = {
     "code": "MaHoSo",
@@ -74,25 +76,48 @@ class HttpApiConnector:
                     f"{self.base_url}{self.endpoint} answered HTTP {resp.status_code}: {resp.text[:200]}"
                 )
             try:
-                data: dict[str, Any] = resp.json()
-            except ValueError as exc:
+                # orjson: parsing is most of reading this source, at about a third of the standard library's cost.
+                data: dict[str, Any] = orjson.loads(resp.content)
+            except orjson.JSONDecodeError as exc:
                 raise TransientError(f"answer is not JSON: {exc}") from exc
             return data
         raise TerminalError(f"{self.base_url} still failing after {self.retries + 1} attempts ({last})")
 
-    def extract(self, since: datetime | None) -> Iterator[RawRecord]:
+    def _items(self, since: datetime | None) -> Iterator[list[dict[str, Any]]]:
         params: dict[str, Any] = {"page_size": self.page_size}
         if since is not None:
             params["updated_since"] = since.strftime("%Y%m%d%H%M%S")
         try:
             while True:
                 data = self._get(params)
-                for item in data.get("items", []):
-                    fields = {key: item.get(name) for key, name in FIELD_MAP.items()}
-                    yield RawRecord(str(item.get("MaHoSo") or ""), _stamp(item.get("NgayCapNhat")), item, fields)
+                yield data.get("items", [])
                 token = data.get("next_page_token")
                 if not token:
                     return
                 params["page_token"] = token
         finally:
             self.client.close()
+
+    @staticmethod
+    def _record(item: dict[str, Any]) -> RawRecord:
+        fields = {key: item.get(name) for key, name in FIELD_MAP.items()}
+        return RawRecord(
+            str(item.get("MaHoSo") or ""), _stamp(item.get("NgayCapNhat")), item, fields, [], row_digest(item)
+        )
+
+    def extract(self, since: datetime | None) -> Iterator[RawRecord]:
+        record = self._record
+        for items in self._items(since):
+            for item in items:
+                yield record(item)
+
+    def scan(self, since: datetime | None) -> Iterator[Sighting]:
+        record = self._record
+        for items in self._items(since):
+            for item in items:
+                yield (
+                    str(item.get("MaHoSo") or ""),
+                    str(item.get("NgayCapNhat") or ""),
+                    row_digest(item),
+                    partial(record, item),
+                )

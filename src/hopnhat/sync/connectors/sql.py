@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
-from hopnhat.sync.connectors.base import RawRecord, TerminalError, TransientError, require
+from hopnhat.sync.connectors.base import RawRecord, Sighting, TerminalError, TransientError, require, row_digest
 
 OWN_STATUS = {0: 1, 1: 2, 2: 4, 3: 5, 4: 6, 5: 9, 6: 10, 7: 3, 8: 7, 9: 8}
 """Sóc Trăng's own ``trang_thai`` codes to the national ones (its table ``dm_trang_thai``)."""
@@ -71,7 +72,8 @@ class SqlConnector:
         self.batch = int(options.get("batch_size", 5000))
         self.province = str(options.get("province_code", "")) or None
 
-    def extract(self, since: datetime | None) -> Iterator[RawRecord]:
+    def _rows(self, since: datetime | None) -> Iterator[tuple[list[str], Sequence[Any]]]:
+        """The column names and the rows in chunks (``partitions``: one driver call per chunk, streamed)."""
         engine = create_engine(self.url)
         where = f"WHERE {self.cursor_column} >= :since " if since is not None else ""
         query = text(f"SELECT * FROM {self.table} {where}ORDER BY {self.cursor_column}, id")
@@ -80,28 +82,53 @@ class SqlConnector:
             with engine.connect() as conn:
                 result = conn.execution_options(stream_results=True, yield_per=self.batch).execute(query, params)
                 keys = list(result.keys())
-                cursor_at = keys.index(self.cursor_column) if self.cursor_column in keys else -1
-                for row in result:
-                    payload = {k: (_plain(v) if isinstance(v, datetime) else v) for k, v in zip(keys, row, strict=True)}
-                    fields = {key: payload.get(col) for key, col in COLUMNS.items()}
-                    own = payload.get("trang_thai")
-                    fields["status"] = OWN_STATUS.get(own, own) if isinstance(own, int) else own
-                    channel = payload.get("hinh_thuc")
-                    fields["channel"] = channel + 1 if isinstance(channel, int) else channel
-                    fields["unit"] = payload.get("ma_xa") or payload.get("ma_huyen") or None
-                    if fields["unit"] is None and payload.get("ma_co_quan"):
-                        # Province-level procedures carry neither commune nor district: the province is the unit.
-                        fields["unit"] = self.province
-                    yield RawRecord(
-                        str(payload.get(self.id_column) or ""),
-                        _when(row[cursor_at]) if cursor_at >= 0 else None,
-                        payload,
-                        fields,
-                        _unit_problems(payload),
-                    )
+                for rows in result.partitions():
+                    yield keys, rows
         except OperationalError as exc:
             raise TransientError(f"database error: {str(exc.orig)[:200]}") from exc
         except (DBAPIError, SQLAlchemyError) as exc:
             raise TerminalError(f"database error: {str(exc)[:200]}") from exc
         finally:
             engine.dispose()
+
+    def _record(self, keys: list[str], row: tuple[Any, ...], cursor_at: int) -> RawRecord:
+        payload = dict(zip(keys, row, strict=True))
+        if any(type(v) is datetime for v in row):
+            payload = {k: _plain(v) for k, v in payload.items()}
+        fields = {key: payload.get(col) for key, col in COLUMNS.items()}
+        own = payload.get("trang_thai")
+        fields["status"] = OWN_STATUS.get(own, own) if isinstance(own, int) else own
+        channel = payload.get("hinh_thuc")
+        fields["channel"] = channel + 1 if isinstance(channel, int) else channel
+        fields["unit"] = payload.get("ma_xa") or payload.get("ma_huyen") or None
+        if fields["unit"] is None and payload.get("ma_co_quan"):
+            # Province-level procedures carry neither commune nor district: the province is the unit.
+            fields["unit"] = self.province
+        return RawRecord(
+            str(payload.get(self.id_column) or ""),
+            _when(row[cursor_at]) if cursor_at >= 0 else None,
+            payload,
+            fields,
+            _unit_problems(payload),
+            row_digest(tuple(row)),
+        )
+
+    def extract(self, since: datetime | None) -> Iterator[RawRecord]:
+        for keys, rows in self._rows(since):
+            cursor_at = keys.index(self.cursor_column) if self.cursor_column in keys else -1
+            record = self._record
+            for row in rows:
+                yield record(keys, tuple(row), cursor_at)
+
+    def scan(self, since: datetime | None) -> Iterator[Sighting]:
+        for keys, rows in self._rows(since):
+            cursor_at = keys.index(self.cursor_column) if self.cursor_column in keys else -1
+            id_at = keys.index(self.id_column) if self.id_column in keys else -1
+            for row in rows:
+                values = tuple(row)
+                yield (
+                    str(values[id_at] or "") if id_at >= 0 else "",
+                    str(_plain(values[cursor_at])) if cursor_at >= 0 else "",
+                    row_digest(values),
+                    partial(self._record, keys, values, cursor_at),
+                )
