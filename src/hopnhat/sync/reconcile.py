@@ -57,6 +57,13 @@ def _read(
     latest: dict[str, tuple[str, Entry]] = {}
     months: dict[tuple[int, int], str] = {}
     texts: dict[Any, str] = {}
+
+    def text(value: Any) -> str:
+        found = texts.get(value)
+        if found is None:
+            found = texts[value] = str(value)
+        return found
+
     normalised = 0
     for sid, stamp, digest, build in sightings:
         if not sid:
@@ -71,8 +78,7 @@ def _read(
             and copy.raw_hash is not None
             and copy.raw_hash == raw_check(digest, copy.row_hash, copy.status, copy.unit_code, copy.received_month)
         ):
-            status, unit, month = (texts.get(x) or texts.setdefault(x, str(x)) for x in copy[2:])
-            latest[sid] = (stamp, (copy.row_hash, status, unit, month))
+            latest[sid] = (stamp, (copy.row_hash, text(copy.status), text(copy.unit_code), text(copy.received_month)))
             continue
         normalised += 1
         p = normalise(ctx, build())
@@ -138,10 +144,17 @@ def reconcile_source(
         "missing_ids": missing[:LIST_LIMIT],
         "extra_ids": extra[:LIST_LIMIT],
         "changed_ids": changed[:LIST_LIMIT],
-        "by_status": _diff(src_status, repo.copy_counts(session, name, "status")),
-        "by_unit": _diff(src_unit, repo.copy_counts(session, name, "unit_code")),
-        "by_month": _diff(src_month, repo.copy_counts(session, name, "received_month")),
+        # The store's side from the copies already in memory: three GROUP BYs over the copy table cost more.
+        "by_status": _diff(src_status, _counted(stored, 2)),
+        "by_unit": _diff(src_unit, _counted(stored, 3)),
+        "by_month": _diff(src_month, _counted(stored, 4)),
     }
+
+
+def _counted(stored: Mapping[str, repo.CopyCheck], at: int) -> dict[str, int]:
+    """Stored copies per value of one of their columns, as text (what ``GROUP BY`` would give)."""
+    found = Counter(copy[at] for copy in stored.values())
+    return {str(value): n for value, n in found.items()}
 
 
 def _diff(source: Mapping[str, int], store: Mapping[str, int]) -> dict[str, dict[str, int]]:
