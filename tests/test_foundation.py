@@ -70,3 +70,16 @@ def test_framework_errors_keep_the_api_error_shape(tmp_path: Path) -> None:
     )
     assert garbled.status_code in (400, 422)
     assert set(garbled.json()) == {"error", "detail"}
+
+
+def test_the_heads_read_from_the_migration_files_are_alembics(engine: Engine) -> None:
+    """Start-up recognises a store at the newest revision without Alembic: it must agree with Alembic on what the
+    newest revision is, and on whether the store is there."""
+    from alembic.script import ScriptDirectory
+
+    from hopnhat.db import _at_head, head_revisions
+    from hopnhat.migrate import alembic_config, current_revision
+
+    assert head_revisions() == set(ScriptDirectory.from_config(alembic_config(engine)).get_heads())
+    assert _at_head(engine) == (current_revision(engine) in head_revisions())
+    assert _at_head(engine)

@@ -8,6 +8,7 @@ No PostgreSQL-only column types are used in core tables, so the same schema and 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, text
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -120,7 +122,11 @@ def ensure_schema(engine: Engine) -> None:
     """Bring the store to the newest migration; a first command on an empty store creates the schema by itself.
 
     On PostgreSQL an advisory lock keeps two processes that start at once from migrating at the same time.
+    A store already at the newest revision is recognised without importing Alembic (a second of start-up on
+    every command otherwise: a short incremental sync is mostly start-up).
     """
+    if _at_head(engine):
+        return
     from hopnhat.migrate import upgrade
 
     if engine.dialect.name == "postgresql":
@@ -133,6 +139,37 @@ def ensure_schema(engine: Engine) -> None:
                 conn.commit()
     else:
         upgrade(engine)
+
+
+_REVISION = re.compile(r"^(down_revision|revision)\b[^=]*=\s*(.+)$", re.MULTILINE)
+
+
+def head_revisions() -> set[str]:
+    """The revisions no other migration builds on, read from the migration files themselves (their
+    ``revision`` / ``down_revision`` lines, which ``tools/new_migration.py`` writes)."""
+    import ast
+    from importlib import resources
+
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for entry in resources.files("hopnhat.migrations").joinpath("versions").iterdir():
+        if not entry.name.endswith(".py"):
+            continue
+        for name, value in _REVISION.findall(entry.read_text(encoding="utf-8")):
+            found = ast.literal_eval(value.strip())
+            values = found if isinstance(found, tuple | list) else (found,)
+            (revisions if name == "revision" else parents).update(str(v) for v in values if v)
+    return revisions - parents
+
+
+def _at_head(engine: Engine) -> bool:
+    try:
+        with engine.connect() as conn:
+            stored = {row[0] for row in conn.execute(text("SELECT version_num FROM alembic_version"))}
+    except SQLAlchemyError:
+        return False  # no store yet, or no version table: let Alembic build it
+    heads = head_revisions()
+    return bool(heads) and stored == heads
 
 
 __all__ = [

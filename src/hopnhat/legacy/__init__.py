@@ -5,8 +5,37 @@ Python API (what the sync tests reuse): :func:`generate` fills a folder with the
 parallel run, :func:`cleanup` drops a MariaDB database a generation created.
 """
 
-from hopnhat.legacy.generator import Summary, cleanup, generate
-from hopnhat.legacy.server import RunningServer, serve_in_thread
-from hopnhat.legacy.tick import TickReport, tick
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hopnhat.legacy.generator import Summary, cleanup, generate
+    from hopnhat.legacy.server import RunningServer, serve_in_thread
+    from hopnhat.legacy.tick import TickReport, tick
+
+_HOMES = {
+    "Summary": "generator",
+    "cleanup": "generator",
+    "generate": "generator",
+    "RunningServer": "server",
+    "serve_in_thread": "server",
+    "TickReport": "tick",
+    "tick": "tick",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The API's names, imported on first use (PEP 562): every ``hopnhat`` command imports this package to register
+    ``hopnhat legacy``, and the generator's imports (the registry, SQLAlchemy's ORM) are half a second of start-up
+    that a ``sync run`` or a ``--help`` should not pay here."""
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = ["RunningServer", "Summary", "TickReport", "cleanup", "generate", "serve_in_thread", "tick"]
