@@ -19,10 +19,10 @@ import openpyxl
 import pytest
 
 from hopnhat.legacy import catalog
+from hopnhat.legacy.advance import tick
 from hopnhat.legacy.generator import generate
 from hopnhat.legacy.record import garbled_field, mojibake
 from hopnhat.legacy.systems import HAUGIANG_COLUMNS, MISSPELLINGS, _cp1258, misspell, unit_name
-from hopnhat.legacy.tick import tick
 from hopnhat.registry.text import fold
 
 TELLTALES = frozenset(bytes([b]).decode("cp1252", errors="replace") for b in range(0x80, 0xC0))

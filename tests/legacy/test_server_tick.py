@@ -13,9 +13,9 @@ import pytest
 from typer.testing import CliRunner
 
 from hopnhat.cli import app
+from hopnhat.legacy.advance import tick
 from hopnhat.legacy.generator import generate
 from hopnhat.legacy.server import serve_in_thread
-from hopnhat.legacy.tick import tick
 
 runner = CliRunner()
 

@@ -11,18 +11,20 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from hopnhat.legacy.advance import TickReport, tick
     from hopnhat.legacy.generator import Summary, cleanup, generate
     from hopnhat.legacy.server import RunningServer, serve_in_thread
-    from hopnhat.legacy.tick import TickReport, tick
 
+# The submodule of ``tick`` is ``advance``: a submodule named like a function of the package replaces that function
+# as the package's attribute once anything imports it.
 _HOMES = {
     "Summary": "generator",
     "cleanup": "generator",
     "generate": "generator",
     "RunningServer": "server",
     "serve_in_thread": "server",
-    "TickReport": "tick",
-    "tick": "tick",
+    "TickReport": "advance",
+    "tick": "advance",
 }
 
 

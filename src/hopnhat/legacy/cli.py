@@ -65,8 +65,8 @@ def serve(
     """Serve the Cần Thơ system's HTTP JSON API on 127.0.0.1 (and point sources.toml at it)."""
     import uvicorn
 
+    from hopnhat.legacy.advance import read_config
     from hopnhat.legacy.server import create_app, set_base_url
-    from hopnhat.legacy.tick import read_config
 
     if not (directory / "cantho.db").exists():
         raise InvalidInput(f"{directory}: no cantho.db (run `hopnhat legacy generate --out DIR` first)")
@@ -86,7 +86,7 @@ def tick(
     as_json: Annotated[bool, typer.Option("--json", help="Print what changed as JSON.")] = False,
 ) -> None:
     """Advance simulated time: new dossiers arrive, open ones move on, some get corrected."""
-    from hopnhat.legacy.tick import tick as run
+    from hopnhat.legacy.advance import tick as run
 
     report = run(directory, minutes, new_per_hour=new_per_hour, corrections_per_hour=corrections_per_hour)
     if as_json:
