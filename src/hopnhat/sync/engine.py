@@ -22,6 +22,7 @@ from datetime import date, datetime, timedelta
 from hashlib import sha256
 from typing import Any, TypeVar
 
+import orjson
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
@@ -105,7 +106,7 @@ def _instant(when: datetime | None) -> float | None:
 def row_hash(values: Mapping[str, Any]) -> str:
     """Hash of the mapped fields (reconciliation compares source and store with it).
 
-    The values (texts, numbers, ``None``) are serialised with ``marshal`` (C, unambiguous, see
+    The values (texts, numbers, ``None``) are serialised with orjson (C, unambiguous, see
     :func:`~hopnhat.sync.connectors.base.row_digest`), the aware datetimes as their POSIX instants: ``repr`` of a
     tuple holding aware datetimes spelt out the zone on every call and cost a quarter of the normalisation."""
     get = values.get
@@ -119,10 +120,10 @@ def row_hash(values: Mapping[str, Any]) -> str:
         _instant(get("returned_at")),
         get("unit"),
     )
-    return sha256(marshal.dumps(key, 2)).hexdigest()
+    return sha256(orjson.dumps(key)).hexdigest()
 
 
-RAW_CHECK_VERSION = 3
+RAW_CHECK_VERSION = 4
 """Part of every :func:`raw_check`. Bump it when :func:`normalise` or a connector maps the same source record to
 different values (a new rule, a changed hash): every stored check then misses, so reconciliation normalises every
 record again instead of trusting values an older mapping computed."""

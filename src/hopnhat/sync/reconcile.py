@@ -28,6 +28,8 @@ them (text)."""
 
 _QUARANTINED: Entry = ("", "", "", "")
 """Stands for a record the sync would quarantine."""
+_MATCHED: Entry = ("=", "", "", "")
+"""Stands for a record whose raw check matched its copy: its entry is the copy's (not kept twice in memory)."""
 
 
 def _sightings(connector: Any, deep: bool) -> Iterator[Sighting]:
@@ -56,14 +58,6 @@ def _read(
     existed) are built and normalised."""
     latest: dict[str, tuple[str, Entry]] = {}
     months: dict[tuple[int, int], str] = {}
-    texts: dict[Any, str] = {}
-
-    def text(value: Any) -> str:
-        found = texts.get(value)
-        if found is None:
-            found = texts[value] = str(value)
-        return found
-
     normalised = 0
     for sid, stamp, digest, build in sightings:
         if not sid:
@@ -78,7 +72,7 @@ def _read(
             and copy.raw_hash is not None
             and copy.raw_hash == raw_check(digest, copy.row_hash, copy.status, copy.unit_code, copy.received_month)
         ):
-            latest[sid] = (stamp, (copy.row_hash, text(copy.status), text(copy.unit_code), text(copy.received_month)))
+            latest[sid] = (stamp, _MATCHED)
             continue
         normalised += 1
         p = normalise(ctx, build())
@@ -105,9 +99,10 @@ def reconcile_source(
     deep: bool = False,
 ) -> dict[str, Any]:
     """The stored copies read first (one column-wise query), then the source scanned once (:func:`_read`) and kept
-    as compact tuples (one per source id, the latest copy wins). ``changed`` compares mapped-field hashes; a source
-    record is normalised only when its raw check against its copy misses, so an unchanged source costs its scan and
-    one digest per record. The store's per-status/unit/month counts are grouped by the database. ``rechecked``
+    as compact tuples (one per source id, the latest copy wins; a record that matched its copy keeps only a marker).
+    ``changed`` compares mapped-field hashes; a source record is normalised only when its raw check against its
+    copy misses, so an unchanged source costs its scan and one digest per record. The store's per-status/unit/month
+    counts come from the copies read (three GROUP BYs would read the table again). ``rechecked``
     counts the records normalised. ``codes``: the store's dossier codes when the caller already read them (one read
     for all sources). ``deep`` normalises every record: after a registry correction or a new mapping rule, which
     the raw checks cannot see."""
@@ -115,26 +110,48 @@ def reconcile_source(
     stored = repo.copy_checks(session, name)
     connector = get_connector(str(options["connector"]), options)
     latest, rechecked = _read(ctx, _sightings(connector, deep), stored, deep)
-    source = {sid: entry for sid, (_, entry) in latest.items() if entry is not _QUARANTINED}
-    del latest
     store = repo.dossier_codes(session) if codes is None else codes
     held = repo.open_quarantine_ids(session, name)
-    missing = sorted(sid for sid in source if sid not in store and sid not in held)
+    texts: dict[Any, str] = {}
+
+    def text(value: Any) -> str:
+        found = texts.get(value)
+        if found is None:
+            found = texts[value] = str(value)
+        return found
+
+    src_status: Counter[str] = Counter()
+    src_unit: Counter[str] = Counter()
+    src_month: Counter[str] = Counter()
+    missing: list[str] = []
+    loaded = 0
+    for sid, (_, entry) in latest.items():
+        if entry is _QUARANTINED:
+            continue
+        loaded += 1
+        if entry is _MATCHED:
+            copy = stored[sid]
+            status, unit, month = text(copy.status), text(copy.unit_code), text(copy.received_month)
+        else:
+            _, status, unit, month = entry
+        src_status[status] += 1
+        src_unit[unit] += 1
+        src_month[month] += 1
+        if sid not in store and sid not in held:
+            missing.append(sid)
     extra: list[str] = []
     changed: list[str] = []
     for sid, copy in stored.items():
-        mine = source.get(sid)
-        if mine is None:
+        seen = latest.get(sid)
+        if seen is None or seen[1] is _QUARANTINED:
             extra.append(sid)
-        elif sid in store and copy.row_hash != mine[0]:
+        elif seen[1] is not _MATCHED and sid in store and copy.row_hash != seen[1][0]:
             changed.append(sid)
+    missing.sort()
     extra.sort()
     changed.sort()
-    src_status = Counter(s[1] for s in source.values())
-    src_unit = Counter(s[2] for s in source.values())
-    src_month = Counter(s[3] for s in source.values())
     return {
-        "source_rows": len(source),
+        "source_rows": loaded,
         "store_rows": len(stored),
         "missing": len(missing),
         "extra": len(extra),

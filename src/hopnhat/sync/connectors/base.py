@@ -9,13 +9,14 @@ Error tree::
 
 from __future__ import annotations
 
-import marshal
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from hashlib import sha256
 from importlib.metadata import entry_points
 from typing import Any, Protocol
+
+import orjson
 
 GROUP = "hopnhat.connectors"
 
@@ -94,12 +95,13 @@ def digest_of(data: bytes) -> bytes:
 
 
 def row_digest(values: tuple[Any, ...] | dict[str, Any]) -> bytes:
-    """Digest of a row or an item as read: ``marshal`` (C, unambiguous, no back-references at version 2, so equal
-    values give equal bytes), ``repr`` for values it refuses (datetimes of a database driver). A later Python that
-    changes the format only makes digests miss, never match wrongly."""
+    """Digest of a row or an item as read, serialised with orjson (C; the same values always give the same bytes;
+    several times cheaper than ``marshal``, which re-encodes every non-ASCII text to UTF-8), ``repr`` for what it
+    refuses (bytes, keys that are not text). A later version that changes the serialisation only makes digests
+    miss, never match wrongly."""
     try:
-        data = marshal.dumps(values, 2)
-    except ValueError:
+        data = orjson.dumps(values)
+    except TypeError:
         data = repr(values).encode()
     return digest_of(data)
 
