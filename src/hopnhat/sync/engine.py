@@ -680,7 +680,7 @@ def sync_source(
     dry_run: bool,
     full: bool = False,
     on_batch: Callable[[int], None] | None = None,
-    renew_lock: Callable[[], None] | None = None,
+    renew_lock: Callable[[Session], None] | None = None,
 ) -> Counts:
     counts = Counts()
     with Session(engine) as session:
@@ -700,10 +700,11 @@ def sync_source(
                     repo.set_cursor(session, ctx.name, _stamp(staged.newest) or "", CURSOR_VERSION)
                 if dry_run:
                     session.rollback()
-                else:
-                    session.commit()
-            if renew_lock is not None:
-                renew_lock()
+                # The source's lock is extended in the batch's own write (a separate transaction would contend
+                # with the other sources' processes for SQLite's one writer, and wait in its sleeping busy handler).
+                if renew_lock is not None:
+                    renew_lock(session)
+                session.commit()
             if on_batch is not None:
                 on_batch(staged.size)
     return counts

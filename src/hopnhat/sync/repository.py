@@ -437,6 +437,12 @@ def try_lock(session: Session, source: str, owner: str, now: datetime, expires: 
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+def extend_lock(session: Session, source: str, owner: str, expires: datetime) -> None:
+    session.execute(
+        update(SyncLock).where(SyncLock.source == source, SyncLock.owner == owner).values(expires_at=expires)
+    )
+
+
 def lock_owner(session: Session, source: str) -> str | None:
     return session.scalar(select(SyncLock.owner).where(SyncLock.source == source))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 import tomllib
 import uuid
 from collections.abc import Callable, Iterator
@@ -153,11 +154,15 @@ def sync_one(
         _record(engine, run_id, name, result)
         return result
 
-    def renew() -> None:
-        with Session(engine) as s:
-            n = utcnow()
-            repo.try_lock(s, name, owner, n, n + timedelta(seconds=LOCK_SECONDS))
-            s.commit()
+    renewed = time.monotonic()
+
+    def renew(session: Session) -> None:
+        """Extend the lock (in the caller's transaction), a few times per lock period rather than every batch."""
+        nonlocal renewed
+        if time.monotonic() - renewed < LOCK_SECONDS / 10:
+            return
+        repo.extend_lock(session, name, owner, utcnow() + timedelta(seconds=LOCK_SECONDS))
+        renewed = time.monotonic()
 
     ctx = SourceContext(name, str(options.get("province_code", "")), remapper, run_id)
     try:
