@@ -221,10 +221,28 @@ def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
 
 
 def _update_many(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Rows keyed by ``id``, all with the same columns."""
+    """Rows keyed by ``id``, all with the same columns: one ``executemany`` of the driver on SQLite and PostgreSQL
+    with the values encoded as :func:`row_encoder` does (SQLAlchemy's bind processing per parameter was most of an
+    incremental run's updates), a Core executemany elsewhere."""
     if not rows:
         return
     columns = [k for k in rows[0] if k != "id"]
+    conn = session.connection()
+    dialect = conn.dialect.name
+    if dialect in ("sqlite", "postgresql"):
+        names = [*columns, "id"]
+        encode = row_encoder(table, names, dialect)
+        quote = conn.dialect.identifier_preparer.quote
+        mark = "?" if dialect == "sqlite" else "%s"
+        assignments = ", ".join(f"{quote(name)} = {mark}" for name in columns)
+        sql = f"UPDATE {quote(table.name)} SET {assignments} WHERE id = {mark}"
+        driver: Any = conn.connection.driver_connection
+        if dialect == "sqlite":
+            driver.executemany(sql, [encode(row) for row in rows])
+        else:
+            with driver.cursor() as cursor:
+                cursor.executemany(sql, [encode(row) for row in rows])
+        return
     statement = (
         update(table)
         .where(table.c.id == bindparam("pk"))
