@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from hopnhat.config import VN_TZ
 from hopnhat.sync import parallel
 from hopnhat.sync import repository as repo
-from hopnhat.sync.connectors.base import RawRecord, Sighting, get_connector
+from hopnhat.sync.connectors.base import RawRecord, Sighting, available, get_connector
 from hopnhat.sync.engine import SourceContext, normalise, raw_check, record_digest
 from hopnhat.sync.remap import Remapper
 
@@ -194,6 +194,7 @@ def reconcile(
             return {"error": f"source {name}: {exc}", "missing": None, "extra": None, "changed": None}
 
     if jobs > 1 and len(config) > 1 and parallel.can_fork():
+        available()  # the connectors' modules imported once here, not once per forked source
         engine = session.get_bind()
         assert isinstance(engine, Engine)
 

@@ -368,7 +368,8 @@ def write_gate(session: Session) -> Iterator[None]:
     Sync processes (one per source, on one machine or several) stage batches in parallel and pass through this gate
     one at a time, so a batch's lookups (is this dossier code stored already, by which source?) and its writes are
     one atomic step: two sources never both insert a code the other is inserting.
-    - PostgreSQL: a transaction-scoped advisory lock, released by the commit.
+    - PostgreSQL: a transaction-scoped advisory lock, released by the commit (which does not wait for the WAL
+      flush: see below).
     - SQLite: an exclusive ``flock`` on ``<database>.sync-gate`` beside the file (waiters wake as soon as it is
       free, where SQLite's own busy handler polls with sleeps of up to 100 ms), then a write that makes the
       transaction a write transaction from its first statement, so its reads see the latest commit and nothing
@@ -378,6 +379,10 @@ def write_gate(session: Session) -> Iterator[None]:
     dialect = conn.dialect.name
     if dialect == "postgresql":
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_GATE_KEY})")
+        # A batch's commit need not wait for the WAL flush: a server crash can lose only the last batches, and it
+        # loses each with the cursor it moved (one transaction), so the next run reads them again. Nothing is
+        # acknowledged to anyone on the strength of this commit.
+        conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
         yield
         return
     if dialect != "sqlite":

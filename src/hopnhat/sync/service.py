@@ -21,7 +21,7 @@ from hopnhat.db import utcnow
 from hopnhat.errors import InvalidInput, NotFound
 from hopnhat.sync import parallel
 from hopnhat.sync import repository as repo
-from hopnhat.sync.connectors.base import RawRecord, SourceError, get_connector
+from hopnhat.sync.connectors.base import RawRecord, SourceError, available, get_connector
 from hopnhat.sync.engine import SourceContext, sync_source
 from hopnhat.sync.models import SyncRun, SyncRunSource
 from hopnhat.sync.parallel import Report
@@ -86,6 +86,8 @@ def run(
     tag = f"{os.getpid()}:{uuid.uuid4().hex[:8]}"
     results: dict[str, dict[str, Any]]
     if jobs > 1 and len(config) > 1 and parallel.can_fork():
+        # The connectors' modules (HTTP client, drivers, plug-ins) imported once here, not once per forked source.
+        available()
         results = _run_parallel(engine, config, remapper, run_id, tag, dry_run, full, progress, jobs)
     else:
         results = {}
