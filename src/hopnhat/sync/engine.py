@@ -555,11 +555,6 @@ def _insert(
         repo.insert_rows(session, table, [rows[i] for i in picked])
 
 
-def load_batch(session: Session, ctx: SourceContext, batch: list[Prepared], counts: Counts) -> None:
-    """Stage and apply one batch in one go (callers outside a sync run's pipeline)."""
-    apply_batch(session, ctx, stage_batch(ctx, batch), counts)
-
-
 def batches(records: Iterator[RawRecord], ctx: SourceContext, size: int) -> Iterator[list[Prepared]]:
     batch: list[Prepared] = []
     for record in records:
@@ -716,7 +711,6 @@ __all__ = [
     "SourceContext",
     "Staged",
     "apply_batch",
-    "load_batch",
     "normalise",
     "parse_when",
     "raw_check",

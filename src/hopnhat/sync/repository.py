@@ -252,16 +252,8 @@ def _update_many(session: Session, table: Table, rows: list[dict[str, Any]]) -> 
     session.execute(statement, [{"pk": r["id"], **{k: r[k] for k in columns}} for r in rows])
 
 
-def insert_dossiers(session: Session, rows: list[dict[str, Any]]) -> None:
-    insert_rows(session, DOSSIERS, rows)
-
-
 def update_dossiers(session: Session, rows: list[dict[str, Any]]) -> None:
     _update_many(session, DOSSIERS, rows)
-
-
-def insert_copies(session: Session, rows: list[dict[str, Any]]) -> None:
-    insert_rows(session, COPIES, rows)
 
 
 def update_copies(session: Session, rows: list[dict[str, Any]]) -> None:
@@ -317,13 +309,6 @@ def copy_checks(session: Session, source: str) -> dict[str, CopyCheck]:
                 check, digest, status, shared.setdefault(unit, unit), shared.setdefault(month, month)
             )
     return found
-
-
-def copy_counts(session: Session, source: str, column: str) -> dict[str, int]:
-    """Stored copies of a source per value of ``column`` (status, unit_code, received_month), as text."""
-    key = COPIES.c[column]
-    query = select(key, func.count()).where(SourceCopy.source == source).group_by(key)
-    return {str(value): int(n) for value, n in session.execute(query)}
 
 
 SQLITE_BULK_CACHE_KIB = 131_072
