@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -17,56 +18,53 @@ from hopnhat.sync.repository import _sqlite_time
 from tests.sync.test_normalise import _context, _record
 
 
-def test_collector_thresholds_come_back_after_overlapping_syncs() -> None:
+@pytest.fixture
+def thresholds() -> Iterator[None]:
+    """The collector's thresholds at CPython's defaults for the test, and the process's own put back after it."""
     before = gc.get_threshold()
+    gc.set_threshold(700, 10, 10)
     try:
-        gc.set_threshold(700, 10, 10)
-        first, second = _paced_collector(), _paced_collector()
-        first.__enter__()
-        assert gc.get_threshold()[0] == engine._GC_THRESHOLD0
-        second.__enter__()
-        first.__exit__(None, None, None)
-        # The other sync still runs: still paced.
-        assert gc.get_threshold()[0] == engine._GC_THRESHOLD0
-        second.__exit__(None, None, None)
-        assert gc.get_threshold() == (700, 10, 10)
+        yield
     finally:
         gc.set_threshold(*before)
 
 
-def test_collector_left_alone_when_disabled_by_threshold_or_changed_meanwhile() -> None:
-    before = gc.get_threshold()
-    try:
-        gc.set_threshold(0, 10, 10)
+def test_collector_thresholds_come_back_after_overlapping_syncs(thresholds: None) -> None:
+    first, second = _paced_collector(), _paced_collector()
+    first.__enter__()
+    assert gc.get_threshold()[0] == engine._GC_THRESHOLD0
+    second.__enter__()
+    first.__exit__(None, None, None)
+    # The other sync still runs: still paced.
+    assert gc.get_threshold()[0] == engine._GC_THRESHOLD0
+    second.__exit__(None, None, None)
+    assert gc.get_threshold() == (700, 10, 10)
+
+
+def test_collector_left_alone_when_disabled_by_threshold_or_changed_meanwhile(thresholds: None) -> None:
+    gc.set_threshold(0, 10, 10)
+    with _paced_collector():
+        assert gc.get_threshold()[0] == 0
+    assert gc.get_threshold() == (0, 10, 10)
+    gc.set_threshold(700, 10, 10)
+    with _paced_collector():
+        gc.set_threshold(5000, 10, 10)  # someone else's choice while the sync ran: kept
+    assert gc.get_threshold() == (5000, 10, 10)
+
+
+def test_collector_pacing_survives_threads(thresholds: None) -> None:
+    barrier = threading.Barrier(4)
+
+    def work() -> None:
         with _paced_collector():
-            assert gc.get_threshold()[0] == 0
-        assert gc.get_threshold() == (0, 10, 10)
-        gc.set_threshold(700, 10, 10)
-        with _paced_collector():
-            gc.set_threshold(5000, 10, 10)  # someone else's choice while the sync ran: kept
-        assert gc.get_threshold() == (5000, 10, 10)
-    finally:
-        gc.set_threshold(*before)
+            barrier.wait()
 
-
-def test_collector_pacing_survives_threads() -> None:
-    before = gc.get_threshold()
-    try:
-        gc.set_threshold(700, 10, 10)
-        barrier = threading.Barrier(4)
-
-        def work() -> None:
-            with _paced_collector():
-                barrier.wait()
-
-        threads = [threading.Thread(target=work) for _ in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert gc.get_threshold() == (700, 10, 10)
-    finally:
-        gc.set_threshold(*before)
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert gc.get_threshold() == (700, 10, 10)
 
 
 def test_a_cached_date_gives_what_a_fresh_parse_gives(rdb: Session) -> None:

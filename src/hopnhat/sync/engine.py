@@ -318,6 +318,15 @@ def _dossier_row(ctx: SourceContext, p: Prepared, stamp: str | None, now: dateti
     }
 
 
+def receipt_month(received_at: datetime, months: dict[tuple[int, int], str]) -> str:
+    """ "yyyy-mm" of a receipt time in Vietnam, the month a copy is counted in; ``months`` keeps the texts made."""
+    local = received_at if received_at.tzinfo is VN_TZ else received_at.astimezone(VN_TZ)
+    month = months.get((local.year, local.month))
+    if month is None:
+        month = months[(local.year, local.month)] = f"{local.year:04d}-{local.month:02d}"
+    return month
+
+
 def _stamp(when: datetime | None) -> str | None:
     # isoformat is several times faster than strftime; sources give whole seconds, drop any fraction all the same.
     return when.isoformat(timespec="seconds")[:19] if when is not None else None
@@ -332,14 +341,15 @@ def _quarantine_id(p: Prepared) -> str:
 
 @dataclass(slots=True)
 class _Target:
-    """What a batch will leave in the store for one dossier code: ``row`` None keeps the stored row as it is."""
+    """What a batch will leave in the store for one dossier code: ``at`` is the index of the staged record whose row
+    goes in, None keeps the stored row as it is."""
 
     id: int | None
     row_hash: str | None
     source_name: str | None
     source_updated: str
     applicant_id_number: str | None
-    row: dict[str, Any] | None
+    at: int | None
 
 
 @dataclass(slots=True)
@@ -375,7 +385,7 @@ class _Encoders:
         self.copies: Callable[[Mapping[str, Any]], list[Any]] | None = None
 
 
-def stage_batch(ctx: SourceContext, batch: list[Prepared], encoders: _Encoders | None = None) -> Staged:
+def stage_batch(ctx: SourceContext, batch: list[Prepared], encoders: _Encoders) -> Staged:
     """Everything of a batch's load that needs no store: see :class:`Staged`."""
     good: list[Prepared] = []
     bad: dict[str, Prepared] = {}
@@ -403,11 +413,7 @@ def stage_batch(ctx: SourceContext, batch: list[Prepared], encoders: _Encoders |
         row = _dossier_row(ctx, p, stamp, now)
         row["created_at"] = now
         rows.append(row)
-        received_at: datetime = v["received_at"]
-        local = received_at if received_at.tzinfo is VN_TZ else received_at.astimezone(VN_TZ)
-        month = months.get((local.year, local.month))
-        if month is None:
-            month = months[(local.year, local.month)] = f"{local.year:04d}-{local.month:02d}"
+        month = receipt_month(v["received_at"], months)
         unit = v.get("original_unit_code")
         copies.append(
             {
@@ -424,7 +430,7 @@ def stage_batch(ctx: SourceContext, batch: list[Prepared], encoders: _Encoders |
         )
     encoded_rows: list[list[Any]] = []
     encoded_copies: list[list[Any]] = []
-    if encoders is not None and rows:
+    if rows:
         if encoders.rows is None:
             encoders.rows = repo.row_encoder(repo.DOSSIERS, list(rows[0]), encoders.dialect)
             encoders.copies = repo.row_encoder(repo.COPIES, list(copies[0]), encoders.dialect)
@@ -454,20 +460,16 @@ def apply_batch(session: Session, ctx: SourceContext, staged: Staged, counts: Co
     stored_copies = repo.copy_heads(session, ctx.name, {p.record.source_id for p in good})
     pending: dict[str, _Target] = {}
     """code -> what to leave in the store, built up in order so a later copy in the batch wins."""
-    new_at: dict[str, int] = {}
-    """code -> index in ``good`` of the record a pending insert comes from (its pre-encoded row)."""
     kept_copies: dict[str, int] = {}
     """source id -> index in ``good`` of its copy row (the last copy of the id in the batch)."""
     for i, p in enumerate(good):
         v = p.values or {}
         code = v["code"]
-        row = staged.rows[i]
-        stamp = row["extra"]["source_updated"]
+        stamp = staged.rows[i]["extra"]["source_updated"]
         applicant = v["applicant_id_number"]
         current = pending.get(code) or existing.get(code)
         if current is None:
-            pending[code] = _Target(None, p.hash, ctx.name, stamp or "", applicant, row)
-            new_at[code] = i
+            pending[code] = _Target(None, p.hash, ctx.name, stamp or "", applicant, i)
             counts.inserted += 1
         elif current.source_name not in (None, ctx.name):
             # Same code in another source: a transferred dossier. The copy updated last wins; both stay as copies.
@@ -483,8 +485,7 @@ def apply_batch(session: Session, ctx: SourceContext, staged: Staged, counts: Co
             if newer > current.source_updated or (
                 newer == current.source_updated and ctx.name < (current.source_name or "")
             ):
-                pending[code] = _Target(current.id, p.hash, ctx.name, stamp or "", applicant, row)
-                new_at[code] = i
+                pending[code] = _Target(current.id, p.hash, ctx.name, stamp or "", applicant, i)
                 counts.updated += 1
             else:
                 pending.setdefault(code, current)
@@ -493,8 +494,7 @@ def apply_batch(session: Session, ctx: SourceContext, staged: Staged, counts: Co
             pending.setdefault(code, current)
             counts.unchanged += 1
         else:
-            pending[code] = _Target(current.id, p.hash, ctx.name, stamp or "", applicant, row)
-            new_at[code] = i
+            pending[code] = _Target(current.id, p.hash, ctx.name, stamp or "", applicant, i)
             counts.updated += 1
         kept_copies[p.record.source_id] = i
     new_copies: list[int] = []
@@ -512,13 +512,14 @@ def apply_batch(session: Session, ctx: SourceContext, staged: Staged, counts: Co
     repo.update_copies(session, changed_copies)
     inserts: list[int] = []
     updates: list[dict[str, Any]] = []
-    for code, target in pending.items():
-        if target.row is None:
+    for target in pending.values():
+        if target.at is None:
             continue
         if target.id is None:
-            inserts.append(new_at[code])
+            inserts.append(target.at)
         else:
-            updates.append({k: v for k, v in target.row.items() if k != "created_at"} | {"id": target.id})
+            row = staged.rows[target.at]
+            updates.append({k: v for k, v in row.items() if k != "created_at"} | {"id": target.id})
     _insert(session, repo.DOSSIERS, staged.rows, staged.encoded_rows, inserts)
     repo.update_dossiers(session, updates)
     held = ctx.open_quarantine
@@ -546,13 +547,9 @@ def apply_batch(session: Session, ctx: SourceContext, staged: Staged, counts: Co
 def _insert(
     session: Session, table: Any, rows: list[dict[str, Any]], encoded: list[list[Any]], picked: list[int]
 ) -> None:
-    """Insert ``rows[i]`` for i in ``picked``: their pre-encoded form when the batch was staged with encoders."""
-    if not picked:
-        return
-    if encoded:
+    """Insert the staged rows ``picked`` (indexes), in the driver's form they were staged in."""
+    if picked:
         repo.insert_encoded(session, table, list(rows[picked[0]]), [encoded[i] for i in picked])
-    else:
-        repo.insert_rows(session, table, [rows[i] for i in picked])
 
 
 def batches(records: Iterator[RawRecord], ctx: SourceContext, size: int) -> Iterator[list[Prepared]]:
@@ -567,7 +564,7 @@ def batches(records: Iterator[RawRecord], ctx: SourceContext, size: int) -> Iter
 
 
 def staged_batches(
-    records: Iterator[RawRecord], ctx: SourceContext, size: int, encoders: _Encoders | None
+    records: Iterator[RawRecord], ctx: SourceContext, size: int, encoders: _Encoders
 ) -> Iterator[Staged]:
     for batch in batches(records, ctx, size):
         yield stage_batch(ctx, batch, encoders)
@@ -695,8 +692,8 @@ def sync_source(
                     repo.set_cursor(session, ctx.name, _stamp(staged.newest) or "", CURSOR_VERSION)
                 if dry_run:
                     session.rollback()
-                # The source's lock is extended in the batch's own write (a separate transaction would contend
-                # with the other sources' processes for SQLite's one writer, and wait in its sleeping busy handler).
+                # The source's lock is extended in the batch's own write: a transaction of its own would be one more
+                # writer for SQLite to serialise, outside the gate.
                 if renew_lock is not None:
                     renew_lock(session)
                 session.commit()
@@ -714,6 +711,7 @@ __all__ = [
     "normalise",
     "parse_when",
     "raw_check",
+    "receipt_month",
     "record_digest",
     "row_hash",
     "stage_batch",

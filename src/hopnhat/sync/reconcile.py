@@ -12,11 +12,10 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from hopnhat.config import VN_TZ
 from hopnhat.sync import parallel
 from hopnhat.sync import repository as repo
 from hopnhat.sync.connectors.base import RawRecord, Sighting, available, get_connector
-from hopnhat.sync.engine import SourceContext, normalise, raw_check, record_digest
+from hopnhat.sync.engine import SourceContext, normalise, raw_check, receipt_month, record_digest
 from hopnhat.sync.remap import Remapper
 
 LIST_LIMIT = 100
@@ -80,13 +79,8 @@ def _read(
             latest[sid] = (stamp, _QUARANTINED)
             continue
         v = p.values
-        received = v["received_at"]
-        local = received if received.tzinfo is VN_TZ else received.astimezone(VN_TZ)
-        when = months.get((local.year, local.month))
-        if when is None:
-            when = months[(local.year, local.month)] = f"{local.year:04d}-{local.month:02d}"
         status, unit = sys.intern(str(v["status"])), sys.intern(str(v.get("original_unit_code")))
-        latest[sid] = (stamp, (p.hash, status, unit, when))
+        latest[sid] = (stamp, (p.hash, status, unit, receipt_month(v["received_at"], months)))
     return latest, normalised
 
 
@@ -112,14 +106,6 @@ def reconcile_source(
     latest, rechecked = _read(ctx, _sightings(connector, deep), stored, deep)
     store = repo.dossier_codes(session) if codes is None else codes
     held = repo.open_quarantine_ids(session, name)
-    texts: dict[Any, str] = {}
-
-    def text(value: Any) -> str:
-        found = texts.get(value)
-        if found is None:
-            found = texts[value] = str(value)
-        return found
-
     src_status: Counter[str] = Counter()
     src_unit: Counter[str] = Counter()
     src_month: Counter[str] = Counter()
@@ -131,7 +117,7 @@ def reconcile_source(
         loaded += 1
         if entry is _MATCHED:
             copy = stored[sid]
-            status, unit, month = text(copy.status), text(copy.unit_code), text(copy.received_month)
+            status, unit, month = str(copy.status), str(copy.unit_code), str(copy.received_month)
         else:
             _, status, unit, month = entry
         src_status[status] += 1

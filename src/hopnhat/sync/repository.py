@@ -207,19 +207,6 @@ def insert_encoded(session: Session, table: Table, names: list[str], data: list[
             copy.write_row(values)
 
 
-def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Insert rows that all have the same keys through the backend's bulk path (see :func:`insert_encoded`)."""
-    if not rows:
-        return
-    names = list(rows[0])
-    dialect = session.connection().dialect.name
-    if dialect not in ("sqlite", "postgresql"):
-        session.connection().execute(insert(table), rows)
-        return
-    encode = row_encoder(table, names, dialect)
-    insert_encoded(session, table, names, [encode(row) for row in rows])
-
-
 def _update_many(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
     """Rows keyed by ``id``, all with the same columns: one ``executemany`` of the driver on SQLite and PostgreSQL
     with the values encoded as :func:`row_encoder` does (SQLAlchemy's bind processing per parameter was most of an
