@@ -163,6 +163,22 @@ def test_center_for_commune_routes_old_and_new_codes(rdb: Session) -> None:
     assert provincial.unit_code == "92"
 
 
+def test_service_centers_in_one_query_agree_with_the_one_by_one_lookups(rdb: Session) -> None:
+    from hopnhat.registry import repository
+
+    today = list(repository.active_units(rdb, DAY))
+    assert service.service_centers(rdb, today, DAY) == {}  # no codes issued yet: nowhere to route
+    _issue(rdb)
+    city = service.provincial_center(rdb, "92", DAY).code
+    found = service.service_centers(rdb, today, DAY)
+    communes = [u for u in today if u.level == "commune"]
+    assert len(communes) == 103
+    assert {u.code: service.center_for_commune(rdb, u.code, DAY).code for u in communes} == {
+        code: agency for code, agency in found.items() if code != "92"
+    }
+    assert found["92"] == city
+
+
 def test_a_later_reform_closes_the_ended_communes_agencies(rdb: Session) -> None:
     service.issue_codes(rdb, CodeRule(), issued_on=DAY, decision="QĐ 1")
     old_committee = service.resolve_agency(rdb, "31120", DAY).current.code

@@ -714,6 +714,35 @@ def center_for_commune(session: Session, commune_code: str, on: date | None = No
     return center
 
 
+def service_centers(session: Session, units: Iterable[Unit], on: date) -> dict[str, str]:
+    """Agency code of the service center handling each of ``units`` (units of ``on``; communes and provinces, others
+    skipped, as are units without a center yet): what :func:`center_for_commune` and :func:`provincial_center` give
+    one by one, in one query, for a caller that routes by every unit (the sync's remapper: 103 queries at start-up
+    were a tenth of an incremental run)."""
+    kind = AgencyKind.SERVICE_CENTER.value
+    latest: dict[tuple[str, date | None], Agency] = {}
+    provincial: dict[str, Agency] = {}
+    for agency in repo.agencies(session, kind=kind):  # ordered by code, as provincial_center scans them
+        if agency.unit_code is None:
+            continue
+        key = (agency.unit_code, agency.unit_valid_from)
+        if key not in latest or agency.valid_from > latest[key].valid_from:
+            latest[key] = agency
+        if agency.valid_from <= on and (agency.valid_to is None or agency.valid_to >= on):
+            provincial.setdefault(agency.unit_code, agency)
+    found: dict[str, str] = {}
+    for unit in units:
+        if unit.level == Level.COMMUNE.value:
+            center = latest.get((unit.code, unit.valid_from))
+        elif unit.level == Level.PROVINCE.value:
+            center = provincial.get(unit.code)
+        else:
+            continue
+        if center is not None:
+            found[unit.code] = center.code
+    return found
+
+
 def provincial_center(session: Session, province_code: str = CITY_CODE, on: date | None = None) -> Agency:
     """The provincial Public Administration Service Center (it accepts dossiers from anywhere in the province)."""
     day = on or date.today()
@@ -740,6 +769,7 @@ __all__ = [
     "resolve_agency",
     "search",
     "seed_agencies",
+    "service_centers",
     "show",
     "stats",
     "successors",

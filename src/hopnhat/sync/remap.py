@@ -75,19 +75,9 @@ class Remapper:
 
     def _centers(self, session: Session, units: list[Unit]) -> dict[str, str]:
         """Agency code of the service center handling each unit of today (none until codes are issued)."""
-        from hopnhat.errors import HopnhatError
         from hopnhat.registry import service as registry
 
-        centers: dict[str, str] = {}
-        for u in units:
-            try:
-                if u.level == "commune":
-                    centers[u.code] = registry.center_for_commune(session, u.code, self.today).code
-                elif u.level == "province":
-                    centers[u.code] = registry.provincial_center(session, u.code, self.today).code
-            except HopnhatError:
-                continue
-        return centers
+        return registry.service_centers(session, units, self.today)
 
     def _on(self, code: str | None, day: date) -> Unit | None:
         for u in self.by_code.get(code or "", []):
