@@ -95,17 +95,17 @@ def create_app(out_dir: Path) -> Starlette:
 
     def query(
         since: str, after: tuple[str, str, int] | None, size: int
-    ) -> tuple[list[str], tuple[str, str, int] | None]:
+    ) -> tuple[list[bytes], tuple[str, str, int] | None]:
         conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
         try:
             if after is None:
                 rows = conn.execute(
-                    "SELECT upd, ma, rid, item FROM hoso WHERE upd >= ? ORDER BY upd, ma, rid LIMIT ?",
+                    "SELECT upd, ma, rid, CAST(item AS BLOB) FROM hoso WHERE upd >= ? ORDER BY upd, ma, rid LIMIT ?",
                     (since, size + 1),
                 ).fetchall()
             else:
                 rows = conn.execute(
-                    "SELECT upd, ma, rid, item FROM hoso WHERE upd >= ? AND (upd, ma, rid) > (?, ?, ?) "
+                    "SELECT upd, ma, rid, CAST(item AS BLOB) FROM hoso WHERE upd >= ? AND (upd, ma, rid) > (?, ?, ?) "
                     "ORDER BY upd, ma, rid LIMIT ?",
                     # The plain lower bound lets SQLite seek: the row value alone makes it scan from ``since``.
                     (max(since, after[0]), *after, size + 1),
@@ -137,7 +137,9 @@ def create_app(out_dir: Path) -> Starlette:
             return _bad(str(exc))
         items, last = await asyncio.to_thread(query, since, after, size)
         next_token = json.dumps(_token(last)) if last else "null"
-        body = '{"items": [' + ", ".join(items) + '], "next_page_token": ' + next_token + "}"
+        # The items as stored, UTF-8 bytes (CAST AS BLOB): decoding a megabyte of Vietnamese text into str only to
+        # encode it back was most of a page's cost, on the same two cores as the sync reading it.
+        body = b'{"items": [' + b", ".join(items) + b'], "next_page_token": ' + next_token.encode() + b"}"
         return Response(body, media_type="application/json")
 
     async def health(request: Request) -> Response:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
-import marshal
 import queue
 import re
 import threading
@@ -19,10 +18,10 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from hashlib import sha256
 from typing import Any, TypeVar
 
 import orjson
+import xxhash
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
@@ -108,7 +107,8 @@ def row_hash(values: Mapping[str, Any]) -> str:
 
     The values (texts, numbers, ``None``) are serialised with orjson (C, unambiguous, see
     :func:`~hopnhat.sync.connectors.base.row_digest`), the aware datetimes as their POSIX instants: ``repr`` of a
-    tuple holding aware datetimes spelt out the zone on every call and cost a quarter of the normalisation."""
+    tuple holding aware datetimes spelt out the zone on every call and cost a quarter of the normalisation. XXH3-128
+    (32 hex digits), like the digests: it detects change, and it is cheap enough to compute for every record."""
     get = values.get
     key = (
         *map(get, TEXT_FIELDS),
@@ -120,10 +120,10 @@ def row_hash(values: Mapping[str, Any]) -> str:
         _instant(get("returned_at")),
         get("unit"),
     )
-    return sha256(orjson.dumps(key)).hexdigest()
+    return xxhash.xxh3_128_hexdigest(orjson.dumps(key))
 
 
-RAW_CHECK_VERSION = 4
+RAW_CHECK_VERSION = 5
 """Part of every :func:`raw_check`. Bump it when :func:`normalise` or a connector maps the same source record to
 different values (a new rule, a changed hash): every stored check then misses, so reconciliation normalises every
 record again instead of trusting values an older mapping computed."""
@@ -145,8 +145,9 @@ def raw_check(digest: bytes, row_hash: str, status: int | None, unit_code: str |
     source still holds the record as it was loaded AND the copy's mapped hash and reconciled columns are still the
     ones computed from it (an edited copy misses), so normalising it again is skipped; a change on either side
     misses and falls back to the full comparison."""
-    sealed = marshal.dumps((row_hash, status, unit_code, month), 2)
-    return sha256(_CHECK_PREFIX + digest + sealed).hexdigest()[:32]
+    # Unambiguous as text: a hex hash, a number, digits, ``yyyy-mm`` (or None), none of which holds a "|".
+    sealed = f"{row_hash}|{status}|{unit_code}|{month}".encode()
+    return xxhash.xxh3_128_hexdigest(_CHECK_PREFIX + digest + sealed)
 
 
 @dataclass(slots=True)

@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from hashlib import sha256
 from importlib.metadata import entry_points
 from typing import Any, Protocol
 
 import orjson
+import xxhash
 
 GROUP = "hopnhat.connectors"
 
@@ -89,9 +89,10 @@ class Connector(Protocol):
 
 
 def digest_of(data: bytes) -> bytes:
-    """The digest connectors give :attr:`RawRecord.digest`: 128 bits of SHA-256 (hardware here, faster than
-    BLAKE2), plenty against accidents."""
-    return sha256(data).digest()[:16]
+    """The digest connectors give :attr:`RawRecord.digest`: XXH3-128 of the bytes. It tells whether a record is
+    still the one loaded, against accidents, not against forgers (anyone who can rewrite a source row can rewrite
+    the store too); a tenth of SHA-256's cost here, paid once per record by every sync and every reconciliation."""
+    return xxhash.xxh3_128_digest(data)
 
 
 def row_digest(values: tuple[Any, ...] | dict[str, Any]) -> bytes:

@@ -82,7 +82,9 @@ class SqlConnector:
             with engine.connect() as conn:
                 result = conn.execution_options(stream_results=True, yield_per=self.batch).execute(query, params)
                 keys = list(result.keys())
-                for rows in result.partitions():
+                # The size given again: without it ``partitions`` yielded one row at a time here (one driver
+                # ``fetchmany`` per row: most of reading the table).
+                for rows in result.partitions(self.batch):
                     yield keys, rows
         except OperationalError as exc:
             raise TransientError(f"database error: {str(exc.orig)[:200]}") from exc
