@@ -271,30 +271,20 @@ def dossier_codes(session: Session) -> set[str]:
     return codes
 
 
-class CopyCheck(NamedTuple):
-    """What reconciliation needs of a stored copy."""
-
-    raw_hash: str | None
-    row_hash: str
-    status: int | None
-    unit_code: str | None
-    received_month: str | None
+CopyCheck = tuple[str, str | None, str, int | None, str | None, str | None]
+"""What reconciliation needs of a stored copy, the row as the driver gives it: source id, ``raw_hash``, ``row_hash``,
+``status``, ``unit_code``, ``received_month`` (a named tuple made per row cost half as much as reading the row)."""
 
 
 def copy_checks(session: Session, source: str) -> dict[str, CopyCheck]:
-    """source id -> :class:`CopyCheck` of every stored copy of a source. Units and months repeat across a million
-    rows: one object per distinct value keeps the whole map in memory at a fraction of the size."""
+    """source id -> :data:`CopyCheck` of every stored copy of a source."""
     c = COPIES.c
     query = select(c.source_id, c.raw_hash, c.row_hash, c.status, c.unit_code, c.received_month).where(
         c.source == source
     )
-    shared: dict[str | None, str | None] = {None: None}
     found: dict[str, CopyCheck] = {}
     for rows in _column_rows(session, query):
-        for sid, check, digest, status, unit, month in rows:
-            found[sid] = CopyCheck(
-                check, digest, status, shared.setdefault(unit, unit), shared.setdefault(month, month)
-            )
+        found.update((row[0], row) for row in rows)
     return found
 
 

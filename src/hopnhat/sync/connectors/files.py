@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import codecs
 import csv
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -89,12 +90,21 @@ class FilesConnector:
         unreadable header makes the whole file unreadable: a terminal error."""
         lines = file.read_bytes().split(b"\r\n")
         header: list[str] | None = None
+        # One reader for the whole file, fed a line at a time (see _Feed): a reader per line cost as much as the
+        # parsing. UTF-8 with BOM decoded as UTF-8, the BOM stripped here: the codec's own BOM handling runs in
+        # Python, once per line.
+        feed = _Feed()
+        reader = csv.reader(feed, strict=True)
+        with_bom = codecs.lookup(self.encoding).name == "utf-8-sig"
+        encoding = "utf-8" if with_bom else self.encoding
         for number, raw in enumerate(lines, start=1):
             if not raw.strip():
                 continue
             problems: list[str] = []
             try:
-                line = raw.decode(self.encoding)
+                line = raw.decode(encoding)
+                if with_bom and line.startswith("\ufeff"):
+                    line = line[1:]
             except UnicodeDecodeError:
                 # One bad row must not sink the file: decode it as the legacy Windows code page and flag it.
                 line = raw.decode("cp1258", errors="replace")
@@ -105,9 +115,10 @@ class FilesConnector:
                 # Nothing the CSV syntax could mean but commas: what the parser would give, several times cheaper.
                 cells = line.split(",")
             else:
+                feed.line = line
                 try:
                     # Lenient parsing would silently shift or truncate cells of a malformed line into wrong fields.
-                    cells = next(csv.reader((line,), strict=True))
+                    cells = next(reader)
                 except csv.Error as exc:
                     if header is None:
                         raise TerminalError(f"file {file.name} line {number}: unreadable CSV header: {exc}") from exc
@@ -204,6 +215,27 @@ class FilesConnector:
                 code = cells[code_at] if code_at < len(cells) else None
                 stamp = cells[updated_at] if updated_at < len(cells) else None
                 yield _sighting(code, stamp, digest, partial(self._cells_record, header, cells, problems, digest))
+
+
+class _Feed:
+    """The input of a CSV reader that parses one line per record: it gives the line it holds, then reports the end
+    of input. A quoted field left open therefore ends its line with csv's "unexpected end of data", exactly as when
+    each line is parsed alone, instead of swallowing the next line; the reader starts afresh on every record."""
+
+    __slots__ = ("line",)
+
+    def __init__(self) -> None:
+        self.line: str | None = None
+
+    def __iter__(self) -> _Feed:
+        return self
+
+    def __next__(self) -> str:
+        line = self.line
+        if line is None:
+            raise StopIteration
+        self.line = None
+        return line
 
 
 def _sighting(code: Any, stamp: Any, digest: bytes, build: Callable[[], RawRecord]) -> Sighting:
