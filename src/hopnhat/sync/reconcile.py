@@ -90,23 +90,24 @@ def reconcile_source(
     name: str,
     options: dict[str, Any],
     remapper: Remapper,
-    codes: set[str] | None = None,
     deep: bool = False,
 ) -> dict[str, Any]:
     """The stored copies read first (one column-wise query), then the source scanned once (:func:`_read`) and kept
     as compact tuples (one per source id, the latest copy wins; a record that matched its copy keeps only a marker).
     ``changed`` compares mapped-field hashes; a source record is normalised only when its raw check against its
     copy misses, so an unchanged source costs its scan and one digest per record. The store's per-status/unit/month
-    counts come from the copies read (three GROUP BYs would read the table again). ``rechecked``
-    counts the records normalised. ``codes``: the store's dossier codes when the caller already read them (one read
-    for all sources). ``deep`` normalises every record: after a registry correction or a new mapping rule, which
-    the raw checks cannot see."""
+    counts come from the copies read (three GROUP BYs would read the table again). Whether a record's dossier is
+    in the store is asked of the store: the copies whose dossier is gone (one anti-join), and the records that have
+    no copy. ``rechecked`` counts the records normalised. ``deep`` normalises every record: after a registry
+    correction or a new mapping rule, which the raw checks cannot see."""
     ctx = SourceContext(name, str(options.get("province_code", "")), remapper, None)
     stored = repo.copy_checks(session, name)
     connector = get_connector(str(options["connector"]), options)
     latest, rechecked = _read(ctx, _sightings(connector, deep), stored, deep)
-    store = repo.dossier_codes(session) if codes is None else codes
     held = repo.open_quarantine_ids(session, name)
+    orphans = repo.copies_without_dossier(session, name)
+    uncopied = latest.keys() - stored.keys()
+    absent = orphans | (uncopied - repo.stored_codes(session, uncopied))  # ids the store holds no dossier of
     # Set operations on the id views do the per-record work in C; only records normalised again (a few thousand
     # after a day of changes) are looked at one by one.
     quarantined: set[str] = set()
@@ -118,9 +119,9 @@ def reconcile_source(
             quarantined.add(sid)
         else:
             fresh[sid] = entry
-    missing = sorted(sid for sid in latest.keys() - store if sid not in quarantined and sid not in held)
+    missing = sorted(sid for sid in absent & latest.keys() if sid not in quarantined and sid not in held)
     extra = sorted((stored.keys() - latest.keys()) | (quarantined & stored.keys()))
-    changed = sorted(sid for sid, e in fresh.items() if sid in stored and sid in store and stored[sid][2] != e[0])
+    changed = sorted(sid for sid, e in fresh.items() if sid in stored and sid not in absent and stored[sid][2] != e[0])
     # A matched record counts as its copy: the source's counts are the store's, less the copies no record matched,
     # plus the records normalised again.
     unmatched = [stored[sid] for sid in extra] + [stored[sid] for sid in fresh.keys() & stored.keys()]
@@ -162,14 +163,13 @@ def reconcile(
     session: Session, config: dict[str, dict[str, Any]], today: date, deep: bool = False, jobs: int = 1
 ) -> dict[str, dict[str, Any]]:
     """The report per source. ``jobs`` > 1 reconciles up to that many sources at once, each in a forked process
-    (:func:`parallel.fork_each`) that starts with the registry's remapper and the store's dossier codes already
-    read here; reading and checking a source is CPU-bound Python, so this is what puts a second core to work."""
+    (:func:`parallel.fork_each`) that starts with the registry's remapper already built here; reading and checking
+    a source is CPU-bound Python, so this is what puts a second core to work."""
     remapper = Remapper(session, today)
-    codes = repo.dossier_codes(session)
 
     def one(s: Session, name: str, options: dict[str, Any]) -> dict[str, Any]:
         try:
-            return reconcile_source(s, name, options, remapper, codes, deep)
+            return reconcile_source(s, name, options, remapper, deep)
         except Exception as exc:
             return {"error": f"source {name}: {exc}", "missing": None, "extra": None, "changed": None}
 

@@ -24,6 +24,7 @@ from sqlalchemy import (
     any_,
     bindparam,
     delete,
+    exists,
     func,
     insert,
     literal_column,
@@ -264,11 +265,20 @@ def _column_rows(session: Session, query: Select[Any], chunk: int = 20_000) -> I
         cursor.close()
 
 
-def dossier_codes(session: Session) -> set[str]:
-    codes: set[str] = set()
-    for rows in _column_rows(session, select(DOSSIERS.c.code)):
-        codes.update(code for (code,) in rows)
-    return codes
+def copies_without_dossier(session: Session, source: str) -> set[str]:
+    """Source ids of a source's copies that no stored dossier carries as its code (a dossier deleted, or never
+    written): one anti-join, instead of every dossier code of the store in memory."""
+    c = COPIES.c
+    query = select(c.source_id).where(c.source == source, ~exists().where(DOSSIERS.c.code == c.source_id))
+    return {sid for rows in _column_rows(session, query) for (sid,) in rows}
+
+
+def stored_codes(session: Session, codes: Iterable[str]) -> set[str]:
+    """Which of ``codes`` are codes of stored dossiers."""
+    found: set[str] = set()
+    for chunk in _chunks(codes):
+        found.update(session.scalars(select(DOSSIERS.c.code).where(DOSSIERS.c.code.in_(chunk))))
+    return found
 
 
 CopyCheck = tuple[str, str | None, str, int | None, str | None, str | None]
@@ -277,14 +287,17 @@ CopyCheck = tuple[str, str | None, str, int | None, str | None, str | None]
 
 
 def copy_checks(session: Session, source: str) -> dict[str, CopyCheck]:
-    """source id -> :data:`CopyCheck` of every stored copy of a source."""
+    """source id -> :data:`CopyCheck` of every stored copy of a source. Units and months repeat across a million
+    rows and the driver makes a new text of each: one object per distinct value keeps the map ~100 MB smaller at 1M."""
     c = COPIES.c
     query = select(c.source_id, c.raw_hash, c.row_hash, c.status, c.unit_code, c.received_month).where(
         c.source == source
     )
+    shared: dict[str | None, str | None] = {}
+    one = shared.setdefault
     found: dict[str, CopyCheck] = {}
     for rows in _column_rows(session, query):
-        found.update((row[0], row) for row in rows)
+        found.update((r[0], (r[0], r[1], r[2], r[3], one(r[4], r[4]), one(r[5], r[5]))) for r in rows)
     return found
 
 
