@@ -28,8 +28,6 @@ them (text)."""
 
 _QUARANTINED: Entry = ("", "", "", "")
 """Stands for a record the sync would quarantine."""
-_MATCHED: Entry = ("=", "", "", "")
-"""Stands for a record whose raw check matched its copy: its entry is the copy's (not kept twice in memory)."""
 
 
 def _sightings(connector: Any, deep: bool) -> Iterator[Sighting]:
@@ -50,21 +48,26 @@ def _given(record: RawRecord) -> Callable[[], RawRecord]:
 
 def _read(
     ctx: SourceContext, sightings: Iterator[Sighting], stored: Mapping[str, repo.CopyCheck], deep: bool
-) -> tuple[dict[str, tuple[str, Entry]], int]:
-    """source id -> (update stamp, entry of its latest record), and how many records were normalised.
+) -> tuple[dict[str, str], dict[str, Entry], int]:
+    """Every source id with the update stamp of its latest record; the entries of the latest records that did not
+    match their copy; how many records were normalised.
 
-    A record whose :func:`raw_check` against its stored copy still matches takes its entry from the copy (nothing
-    built, nothing normalised); the others (new, changed on either side, quarantined, or loaded before the check
-    existed) are built and normalised."""
-    latest: dict[str, tuple[str, Entry]] = {}
+    A record whose :func:`raw_check` against its stored copy still matches is its copy (nothing built, nothing
+    normalised, nothing kept but its stamp); the others (new, changed on either side, quarantined, or loaded before
+    the check existed) are built and normalised."""
+    stamps: dict[str, str] = {}
+    entries: dict[str, Entry] = {}
     months: dict[tuple[int, int], str] = {}
     normalised = 0
     for sid, stamp, digest, build in sightings:
         if not sid:
             continue
-        before = latest.get(sid)
-        if before is not None and stamp < before[0]:
-            continue  # an older copy of the id in the same source: the latest wins
+        before = stamps.get(sid)
+        if before is not None:
+            if stamp < before:
+                continue  # an older copy of the id in the same source: the latest wins
+            entries.pop(sid, None)
+        stamps[sid] = stamp
         copy = stored.get(sid)
         if (
             not deep
@@ -72,17 +75,16 @@ def _read(
             and copy[1] is not None
             and copy[1] == raw_check(digest, copy[2], copy[3], copy[4], copy[5])
         ):
-            latest[sid] = (stamp, _MATCHED)
             continue
         normalised += 1
         p = normalise(ctx, build())
         if p.values is None:
-            latest[sid] = (stamp, _QUARANTINED)
+            entries[sid] = _QUARANTINED
             continue
         v = p.values
         status, unit = sys.intern(str(v["status"])), sys.intern(str(v.get("original_unit_code")))
-        latest[sid] = (stamp, (p.hash, status, unit, receipt_month(v["received_at"], months)))
-    return latest, normalised
+        entries[sid] = (p.hash, status, unit, receipt_month(v["received_at"], months))
+    return stamps, entries, normalised
 
 
 def reconcile_source(
@@ -93,7 +95,7 @@ def reconcile_source(
     deep: bool = False,
 ) -> dict[str, Any]:
     """The stored copies read first (one column-wise query), then the source scanned once (:func:`_read`) and kept
-    as compact tuples (one per source id, the latest copy wins; a record that matched its copy keeps only a marker).
+    as compact tuples (one per source id, the latest copy wins; a record that matched its copy keeps only its stamp).
     ``changed`` compares mapped-field hashes; a source record is normalised only when its raw check against its
     copy misses, so an unchanged source costs its scan and one digest per record. The store's per-status/unit/month
     counts come from the copies read (three GROUP BYs would read the table again). Whether a record's dossier is
@@ -103,22 +105,15 @@ def reconcile_source(
     ctx = SourceContext(name, str(options.get("province_code", "")), remapper, None)
     stored = repo.copy_checks(session, name)
     connector = get_connector(str(options["connector"]), options)
-    latest, rechecked = _read(ctx, _sightings(connector, deep), stored, deep)
+    latest, entries, rechecked = _read(ctx, _sightings(connector, deep), stored, deep)
     held = repo.open_quarantine_ids(session, name)
     orphans = repo.copies_without_dossier(session, name)
     uncopied = latest.keys() - stored.keys()
     absent = orphans | (uncopied - repo.stored_codes(session, uncopied))  # ids the store holds no dossier of
     # Set operations on the id views do the per-record work in C; only records normalised again (a few thousand
     # after a day of changes) are looked at one by one.
-    quarantined: set[str] = set()
-    fresh: dict[str, Entry] = {}
-    for sid, (_, entry) in latest.items():
-        if entry is _MATCHED:
-            continue
-        if entry is _QUARANTINED:
-            quarantined.add(sid)
-        else:
-            fresh[sid] = entry
+    quarantined = {sid for sid, entry in entries.items() if entry is _QUARANTINED}
+    fresh = {sid: entry for sid, entry in entries.items() if entry is not _QUARANTINED}
     missing = sorted(sid for sid in absent & latest.keys() if sid not in quarantined and sid not in held)
     extra = sorted((stored.keys() - latest.keys()) | (quarantined & stored.keys()))
     changed = sorted(sid for sid, e in fresh.items() if sid in stored and sid not in absent and stored[sid][2] != e[0])
