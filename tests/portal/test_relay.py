@@ -28,9 +28,7 @@ def store(store_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
-def client(sim: Sim, timeout: float = 5.0) -> PortalClient:
-    """A client of the simulator. The tests that inject a hang set a timeout below it; elsewhere a healthy answer
-    must never time out, however loaded the CI machine (0.3 s here once made the count of deliveries flaky)."""
+def client(sim: Sim, timeout: float = 0.3) -> PortalClient:
     return PortalClient(sim.url, "hopnhat", "hopnhat", timeout=timeout)
 
 
