@@ -7,7 +7,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
@@ -92,4 +93,30 @@ def test_corrected_source_rows_resolve_their_quarantine(tmp_path: Path, store_ur
     assert repaired_held, "no quarantined record was repaired: the test would prove nothing"
     assert all(states[key] == "resolved" for key in repaired_held)
     assert any(state == "open" for state in states.values())
+    engine.dispose()
+
+
+def test_a_large_load_refreshes_the_planner_statistics_on_postgresql(tmp_path: Path, store_url: str) -> None:
+    if not store_url.startswith("postgresql"):
+        pytest.skip("SQLite's lookups do not depend on statistics")
+    out = tmp_path / "legacy"
+    generate(out, dossiers=120, seed=8, fault_rate=0.0, sql="sqlite", xlsx=False)
+    engine = store(store_url)
+
+    def planner_rows() -> dict[str, float]:
+        with Session(engine) as session:
+            rows = session.execute(
+                text("SELECT relname, reltuples FROM pg_class WHERE relname IN ('store_dossier', 'sync_source_copy')")
+            )
+            return {name: float(n) for name, n in rows}
+
+    assert all(n <= 0 for n in planner_rows().values())  # never analysed: the planner thinks the tables empty
+    with serve_in_thread(out):
+        _, results = service.run(engine, config(out))
+    loaded = sum(r["inserted"] for r in results.values())
+    assert loaded > 100
+    assert planner_rows()["store_dossier"] == loaded  # ANALYZE ran at the end of the run (small tables: exact)
+    with Session(engine) as session:
+        assert not repository.refresh_statistics(session, written=loaded // 20)  # a small run leaves them be
+        assert repository.refresh_statistics(session, written=loaded // 5)
     engine.dispose()

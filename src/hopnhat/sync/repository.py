@@ -29,6 +29,7 @@ from sqlalchemy import (
     insert,
     literal_column,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import Connection
@@ -263,6 +264,31 @@ def _column_rows(session: Session, query: Select[Any], chunk: int = 20_000) -> I
             yield rows
     finally:
         cursor.close()
+
+
+STATISTICS_SHARE = 0.1
+"""A run that writes at least this share of the rows the store's dossier and copy tables held (by the planner's own
+count) refreshes their statistics on PostgreSQL."""
+
+
+def refresh_statistics(session: Session, written: int) -> bool:
+    """``ANALYZE`` the dossier and copy tables on PostgreSQL when a run wrote at least :data:`STATISTICS_SHARE` of
+    what they held, or they were never analysed; whether it did. Autovacuum gets there eventually, but right after
+    the initial load the planner still believes the tables nearly empty: the next incremental run's lookups of 1,500
+    ids took 240-330 ms each instead of 9 ms at 1M. SQLite's lookups go through unique indexes whatever the
+    statistics, so there is nothing to do there."""
+    conn = session.connection()
+    if conn.dialect.name != "postgresql" or written <= 0:
+        return False
+    names = [DOSSIERS.name, COPIES.name]
+    known = session.execute(
+        text("SELECT min(reltuples) FROM pg_class WHERE relname = ANY(:names) AND relkind = 'r'"), {"names": names}
+    ).scalar()
+    if known is not None and known >= 0 and written < STATISTICS_SHARE * known:
+        return False
+    quote = conn.dialect.identifier_preparer.quote
+    session.execute(text(f"ANALYZE {', '.join(quote(name) for name in names)}"))
+    return True
 
 
 def copies_without_dossier(session: Session, source: str) -> set[str]:

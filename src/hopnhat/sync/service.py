@@ -100,6 +100,8 @@ def run(
 
             results[name] = sync_one(engine, name, options, remapper, run_id, tag, dry_run, full, on_batch)
     with Session(engine) as session:
+        if not dry_run:
+            repo.refresh_statistics(session, sum(r.get("inserted", 0) + r.get("updated", 0) for r in results.values()))
         row = session.get(SyncRun, run_id)
         if row is not None:
             row.finished_at = utcnow()
