@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from hopnhat.cli import app
+from hopnhat.config import VN_TZ
 from hopnhat.db import utcnow
 from hopnhat.legacy import generate, serve_in_thread, tick
 from hopnhat.legacy.catalog import SOURCES
+from hopnhat.store.models import Dossier
 from hopnhat.sync import repository, service
-from hopnhat.sync.engine import COUNT_KEYS
-from hopnhat.sync.models import QuarantinedRecord
+from hopnhat.sync.engine import COUNT_KEYS, CURSOR_VERSION
+from hopnhat.sync.models import QuarantinedRecord, SourceCopy, SyncCursor
+from hopnhat.sync.reconcile import reconcile
 from tests.sync.helpers import config, identity_holds, snapshot, store
 
 runner = CliRunner()
@@ -116,7 +119,29 @@ def test_a_large_load_refreshes_the_planner_statistics_on_postgresql(tmp_path: P
     loaded = sum(r["inserted"] for r in results.values())
     assert loaded > 100
     assert planner_rows()["store_dossier"] == loaded  # ANALYZE ran at the end of the run (small tables: exact)
-    with Session(engine) as session:
-        assert not repository.refresh_statistics(session, written=loaded // 20)  # a small run leaves them be
-        assert repository.refresh_statistics(session, written=loaded // 5)
+    assert not service.refresh_statistics(engine, written=loaded // 20)  # a small run leaves them be
+    assert service.refresh_statistics(engine, written=loaded // 5)
+    engine.dispose()
+
+
+def test_a_store_hashed_by_an_older_engine_is_read_whole_once_and_reconciles_clean(
+    tmp_path: Path, store_url: str
+) -> None:
+    out = tmp_path / "legacy"
+    generate(out, dossiers=150, seed=12, fault_rate=0.0, sql="sqlite", xlsx=False)
+    engine = store(store_url)
+    with serve_in_thread(out):
+        service.run(engine, config(out))
+        # What an engine that hashed differently leaves: other mapped hashes and raw checks, an older cursor version.
+        with Session(engine) as session:
+            session.execute(update(SourceCopy).values(row_hash="0" * 32, raw_hash="0" * 32))
+            session.execute(update(Dossier).values(row_hash="0" * 32))
+            session.execute(update(SyncCursor).values(version=CURSOR_VERSION - 1))
+            session.commit()
+        _, results = service.run(engine, config(out))
+        assert all(identity_holds(r) for r in results.values())
+        assert all(r["updated"] > 0 and r["updated"] + r["duplicates"] == r["extracted"] for r in results.values())
+        with Session(engine) as session:
+            report = reconcile(session, config(out), datetime.now(VN_TZ).date())
+    assert all(r["missing"] == r["extra"] == r["changed"] == 0 for r in report.values()), report
     engine.dispose()

@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.orm import Session
 
 from hopnhat.config import VN_TZ
 from hopnhat.legacy import generate
+from hopnhat.store.models import Dossier
 from hopnhat.sync import service
 from hopnhat.sync.models import SourceCopy
 from hopnhat.sync.reconcile import reconcile
@@ -124,4 +125,32 @@ def test_deep_reconciliation_normalises_every_record_and_agrees(legacy: Path, st
     assert deep["rechecked"] >= deep["source_rows"]
     for key in ("source_rows", "store_rows", "missing", "extra", "changed", "by_status", "by_unit", "by_month"):
         assert deep[key] == fast[key], key
+    engine.dispose()
+
+
+def test_a_record_broken_at_the_source_is_extra_and_a_deleted_dossier_missing(legacy: Path, store_url: str) -> None:
+    engine, cfg = _synced(legacy, store_url)
+    clean = _reconcile(engine, cfg)
+    with Session(engine) as session:
+        broken, gone = session.scalars(
+            select(SourceCopy.source_id).where(SourceCopy.source == SOURCE).order_by(SourceCopy.source_id).limit(2)
+        ).all()
+        status = session.scalar(
+            select(SourceCopy.status).where(SourceCopy.source == SOURCE, SourceCopy.source_id == broken)
+        )
+        session.execute(delete(Dossier).where(Dossier.code == gone))
+        session.commit()
+    with _source_db(cfg) as db:
+        # A required field emptied after the load: the sync would quarantine the record now.
+        assert db.execute("UPDATE tb_hoso SET ma_tthc = NULL WHERE ma_hs = ?", (broken,)).rowcount >= 1
+    report = _reconcile(engine, cfg)
+    assert report["extra_ids"] == [broken] and report["missing_ids"] == [gone], report
+    assert report["changed"] == 0
+    assert report["source_rows"] == clean["source_rows"] - 1 and report["store_rows"] == clean["store_rows"]
+    counted = report["by_status"][str(status)]
+    assert counted["store"] == counted["source"] + 1  # its copy still counts in the store, the source has none
+    with Session(engine) as session:
+        deep: dict[str, Any] = reconcile(session, cfg, datetime.now(VN_TZ).date(), deep=True)[SOURCE]
+    for key in ("missing_ids", "extra_ids", "changed_ids", "source_rows", "by_status", "by_unit", "by_month"):
+        assert deep[key] == report[key], key  # the fast path's counts agree with normalising every record
     engine.dispose()

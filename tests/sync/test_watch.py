@@ -31,6 +31,18 @@ def _wait_runs(engine: Engine, n: int, seconds: float = 180) -> None:
         time.sleep(0.1)
 
 
+def _wait_running(engine: Engine, seconds: float = 60) -> int:
+    """The id of a run in progress, as soon as one is."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with Session(engine) as session:
+            running = session.scalar(select(SyncRun.id).where(SyncRun.state == "running"))
+        if running is not None:
+            return int(running)
+        time.sleep(0.01)
+    raise AssertionError("no run of the watch was seen in progress")
+
+
 def test_watch_brings_each_tick_and_stops_cleanly_on_sigterm(tmp_path: Path, store_url: str) -> None:
     out = tmp_path / "legacy"
     generate(out, dossiers=150, seed=21, fault_rate=0.02, sql="sqlite", xlsx=False)
@@ -43,6 +55,7 @@ def test_watch_brings_each_tick_and_stops_cleanly_on_sigterm(tmp_path: Path, sto
             tick(out, minutes=600, new_per_hour=20, corrections_per_hour=20)
             # The run going on now may have read the sources before the tick; the one after it cannot have.
             _wait_runs(engine, _runs_done(engine) + 2)
+            caught = _wait_running(engine)  # stop it in the middle of a run, which must still finish
         finally:
             watcher.send_signal(signal.SIGTERM)
             stdout, stderr = watcher.communicate(timeout=120)
@@ -62,6 +75,7 @@ def test_watch_brings_each_tick_and_stops_cleanly_on_sigterm(tmp_path: Path, sto
     with Session(engine) as session:
         assert session.scalar(select(func.count()).select_from(SyncLock)) == 0
         assert set(session.scalars(select(SyncRun.state))) == {"done"}  # SIGTERM let the last run finish
+        assert session.get(SyncRun, caught) is not None
     engine.dispose()
 
 
@@ -76,3 +90,5 @@ def test_watch_with_a_run_limit_prints_one_json_line_per_run(tmp_path: Path, sto
     first, second = (json.loads(line) for line in result.stdout.splitlines())
     assert sum(c["inserted"] for c in first.values()) > 0
     assert all(c["inserted"] == c["updated"] == 0 for c in second.values())  # the second run found nothing new
+    refused = CliRunner().invoke(app, ["--db", store_url, "sync", "run", "--config", "x.toml", "--runs", "2"])
+    assert refused.exit_code == 2 and "--watch" in refused.output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -102,17 +103,20 @@ def run_cmd(
         float,
         typer.Option(
             "--watch",
+            min=0,
             metavar="SECONDS",
             help="Stay resident and run again every SECONDS (from one start to the next) until stopped: SIGTERM "
             "ends it after the current run, Ctrl-C at once. With --json, one line per run.",
         ),
     ] = 0,
-    runs: Annotated[int, typer.Option("--runs", help="With --watch: stop after this many runs (0: never).")] = 0,
+    runs: Annotated[int, typer.Option("--runs", min=0, help="With --watch: stop after this many runs (0: never).")] = 0,
 ) -> None:
     """Sync every source (or one); exit 1 when a source failed (in the last run, with --watch), the others are
     still synced."""
     from hopnhat.sync import service
 
+    if runs and not watch:
+        raise typer.BadParameter("--runs goes with --watch", param_hint="--runs")
     sources = service.pick(service.load_config(config), source)
     if watch <= 0:
         results = run_with_progress(ctx, sources, dry_run=dry_run, full=full, quiet=as_json, jobs=jobs)
@@ -150,18 +154,26 @@ def _watch(
     as_json: bool,
     jobs: int,
 ) -> dict[str, dict[str, Any]]:
-    """Run after run in this one process, through the parallel run: the start-up (imports, connections, the
-    registry's remapper) is paid once instead of once per run, which is most of a short incremental run. A run
-    that fails a source does not end the watch; the next run retries it. SIGTERM (a service manager stopping it)
-    lets the current run finish and record its accounting; forked source processes inherit the handler, so they
-    finish their source too. Ctrl-C stops at once, which is as safe as a kill: batch and cursor commit together."""
+    """Run after run in this one process, through the parallel run: Python and the imports (most of a short
+    incremental run's time) are paid once instead of once per run. A run that fails (a source down, the store
+    unreachable for a moment) does not end the watch; the next run tries again. SIGTERM (a service manager
+    stopping it) lets the current run finish and record its accounting, a second SIGTERM stops at once; forked
+    source processes inherit the first behaviour and die with this process. Ctrl-C stops at once, which is as safe
+    as a kill: a batch and the cursor commit together."""
     import signal
     import time
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from hopnhat.errors import HopnhatError
 
     stopping = False
 
     def stop(_signum: int, _frame: object) -> None:
         nonlocal stopping
+        if stopping:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
         stopping = True
 
     previous = signal.signal(signal.SIGTERM, stop)
@@ -170,8 +182,13 @@ def _watch(
     try:
         while not stopping:
             started = time.monotonic()
-            results = run_with_progress(ctx, sources, dry_run=dry_run, full=full, quiet=as_json, jobs=jobs)
-            _show(results, as_json, compact=True)
+            try:
+                results = run_with_progress(ctx, sources, dry_run=dry_run, full=full, quiet=as_json, jobs=jobs)
+                _show(results, as_json, compact=True)
+            except (SQLAlchemyError, HopnhatError, OSError) as exc:
+                message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                err_console.print(f"run {done + 1} failed: {message}")
+                results = {name: {"state": "failed", "error": message} for name in sources}
             done += 1
             if runs and done >= runs:
                 break

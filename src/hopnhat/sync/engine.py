@@ -34,7 +34,11 @@ from hopnhat.sync.remap import Remapper
 
 T = TypeVar("T")
 
-CURSOR_VERSION = 1
+CURSOR_VERSION = 2
+"""Stored with every source's cursor; a cursor of another version is ignored, so the next run reads the source whole.
+Bump it with :data:`RAW_CHECK_VERSION` whenever :func:`row_hash` or the digests change: only a record the sync reads
+again gets its copy rewritten with the new hashes, and a copy left with the old ones would be reported ``changed``
+by every reconciliation (2: XXH3-128 instead of SHA-256)."""
 COUNT_KEYS = ("extracted", "inserted", "updated", "unchanged", "quarantined", "duplicates")
 REQUIRED = {"code": "dossier code", "procedure_code": "procedure code", "received_at": "receipt date"}
 TEXT_FIELDS = (
@@ -145,7 +149,8 @@ def raw_check(digest: bytes, row_hash: str, status: int | None, unit_code: str |
     source still holds the record as it was loaded AND the copy's mapped hash and reconciled columns are still the
     ones computed from it (an edited copy misses), so normalising it again is skipped; a change on either side
     misses and falls back to the full comparison."""
-    # Unambiguous as text: a hex hash, a number, digits, ``yyyy-mm`` (or None), none of which holds a "|".
+    # As text: a hex hash, a number, unit digits, ``yyyy-mm`` (or None), none of which holds a "|"; None and the text
+    # "None" read the same, and no unit code or month is that text.
     sealed = f"{row_hash}|{status}|{unit_code}|{month}".encode()
     return xxhash.xxh3_128_hexdigest(_CHECK_PREFIX + digest + sealed)
 

@@ -1,8 +1,8 @@
 """One forked process per source: how a sync or a reconciliation puts more than one core to work.
 
 Both are CPU-bound Python over independent sources, so threads would share one core; processes do not. Fork, not
-spawn: a child starts in milliseconds with what the parent already holds (the registry's remapper, the store's
-dossier codes), where spawn re-imports everything and rebuilds it (about 1.5 s, as much as a whole incremental run).
+spawn: a child starts in milliseconds with what the parent already holds (the registry's remapper, the imported
+modules), where spawn re-imports everything and rebuilds it (about 1.5 s, as much as a whole incremental run).
 """
 
 from __future__ import annotations

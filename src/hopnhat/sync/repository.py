@@ -266,29 +266,22 @@ def _column_rows(session: Session, query: Select[Any], chunk: int = 20_000) -> I
         cursor.close()
 
 
-STATISTICS_SHARE = 0.1
-"""A run that writes at least this share of the rows the store's dossier and copy tables held (by the planner's own
-count) refreshes their statistics on PostgreSQL."""
-
-
-def refresh_statistics(session: Session, written: int) -> bool:
-    """``ANALYZE`` the dossier and copy tables on PostgreSQL when a run wrote at least :data:`STATISTICS_SHARE` of
-    what they held, or they were never analysed; whether it did. Autovacuum gets there eventually, but right after
-    the initial load the planner still believes the tables nearly empty: the next incremental run's lookups of 1,500
-    ids took 240-330 ms each instead of 9 ms at 1M. SQLite's lookups go through unique indexes whatever the
-    statistics, so there is nothing to do there."""
-    conn = session.connection()
-    if conn.dialect.name != "postgresql" or written <= 0:
-        return False
-    names = [DOSSIERS.name, COPIES.name]
-    known = session.execute(
-        text("SELECT min(reltuples) FROM pg_class WHERE relname = ANY(:names) AND relkind = 'r'"), {"names": names}
+def planner_row_estimate(session: Session) -> float | None:
+    """PostgreSQL's own estimate of the rows in the dossier and copy tables, the smaller of the two (negative: never
+    analysed); None on other backends."""
+    if session.connection().dialect.name != "postgresql":
+        return None
+    estimate = session.execute(
+        text("SELECT min(reltuples) FROM pg_class WHERE oid IN (to_regclass(:dossiers), to_regclass(:copies))"),
+        {"dossiers": DOSSIERS.name, "copies": COPIES.name},
     ).scalar()
-    if known is not None and known >= 0 and written < STATISTICS_SHARE * known:
-        return False
-    quote = conn.dialect.identifier_preparer.quote
-    session.execute(text(f"ANALYZE {', '.join(quote(name) for name in names)}"))
-    return True
+    return None if estimate is None else float(estimate)
+
+
+def analyze_store(session: Session) -> None:
+    """Refresh the planner's statistics of the dossier and copy tables (PostgreSQL's ``ANALYZE``)."""
+    quote = session.connection().dialect.identifier_preparer.quote
+    session.execute(text(f"ANALYZE {quote(DOSSIERS.name)}, {quote(COPIES.name)}"))
 
 
 def copies_without_dossier(session: Session, source: str) -> set[str]:
@@ -302,8 +295,10 @@ def copies_without_dossier(session: Session, source: str) -> set[str]:
 def stored_codes(session: Session, codes: Iterable[str]) -> set[str]:
     """Which of ``codes`` are codes of stored dossiers."""
     found: set[str] = set()
+    among, keys = _among(session, DOSSIERS.c.code)
+    query = select(DOSSIERS.c.code).where(among)
     for chunk in _chunks(codes):
-        found.update(session.scalars(select(DOSSIERS.c.code).where(DOSSIERS.c.code.in_(chunk))))
+        found.update(session.scalars(query, {"keys": keys(chunk)}))
     return found
 
 

@@ -3,6 +3,7 @@ Transactions are per batch (see engine); nothing here touches HTTP."""
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import time
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from hopnhat.config import VN_TZ
@@ -26,6 +28,8 @@ from hopnhat.sync.engine import SourceContext, sync_source
 from hopnhat.sync.models import SyncRun, SyncRunSource
 from hopnhat.sync.parallel import Report
 from hopnhat.sync.remap import Remapper
+
+log = logging.getLogger(__name__)
 
 LOCK_SECONDS = 300
 
@@ -100,14 +104,40 @@ def run(
 
             results[name] = sync_one(engine, name, options, remapper, run_id, tag, dry_run, full, on_batch)
     with Session(engine) as session:
-        if not dry_run:
-            repo.refresh_statistics(session, sum(r.get("inserted", 0) + r.get("updated", 0) for r in results.values()))
         row = session.get(SyncRun, run_id)
         if row is not None:
             row.finished_at = utcnow()
             row.state = "failed" if any(r["state"] == "failed" for r in results.values()) else "done"
         session.commit()
+    if not dry_run:
+        refresh_statistics(engine, sum(r.get("inserted", 0) + r.get("updated", 0) for r in results.values()))
     return run_id, results
+
+
+STATISTICS_SHARE = 0.1
+"""A run that writes at least this share of the rows the dossier and copy tables held (by the planner's estimate)
+refreshes their statistics."""
+
+
+def refresh_statistics(engine: Engine, written: int) -> bool:
+    """``ANALYZE`` the dossier and copy tables (PostgreSQL) when a run wrote at least :data:`STATISTICS_SHARE` of
+    what they held, or they were never analysed; whether it did. Autovacuum gets there eventually, but right after the
+    initial load the planner still takes the tables for nearly empty: the next incremental run's lookups of 1,500 ids
+    took 240-330 ms each instead of 9 ms at 1M. SQLite's lookups go through unique indexes whatever the statistics.
+    A failure here is only a warning: the run and its accounting are already committed."""
+    if written <= 0:
+        return False
+    try:
+        with Session(engine) as session:
+            known = repo.planner_row_estimate(session)
+            if known is None or (known >= 0 and written < STATISTICS_SHARE * known):
+                return False
+            repo.analyze_store(session)
+            session.commit()
+            return True
+    except SQLAlchemyError as exc:
+        log.warning("planner statistics not refreshed: %s", str(exc).splitlines()[0])
+        return False
 
 
 def _start_run(engine: Engine, dry_run: bool) -> int:

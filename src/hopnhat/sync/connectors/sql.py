@@ -72,13 +72,13 @@ class SqlConnector:
         self.batch = int(options.get("batch_size", 5000))
         self.province = str(options.get("province_code", "")) or None
 
-    def _rows(self, since: datetime | None, ordered: bool = True) -> Iterator[tuple[list[str], Sequence[Any]]]:
+    def _rows(self, since: datetime | None) -> Iterator[tuple[list[str], Sequence[Any]]]:
         """The column names and the rows in chunks (``partitions``: one driver call per chunk, streamed), in update
-        order unless ``ordered`` is off (a scan takes any order, and the sort is a sixth of reading the table)."""
+        order. A scan needs that order too: of two rows with one id and one update time, the later row wins, as in
+        the sync (without ``ORDER BY`` the winner would be whichever the table's storage gave last)."""
         engine = create_engine(self.url)
         where = f"WHERE {self.cursor_column} >= :since " if since is not None else ""
-        order = f"ORDER BY {self.cursor_column}, id" if ordered else ""
-        query = text(f"SELECT * FROM {self.table} {where}{order}")
+        query = text(f"SELECT * FROM {self.table} {where}ORDER BY {self.cursor_column}, id")
         params = {"since": since.strftime("%Y-%m-%d %H:%M:%S")} if since is not None else {}
         try:
             with engine.connect() as conn:
@@ -125,7 +125,7 @@ class SqlConnector:
                 yield record(keys, tuple(row), cursor_at)
 
     def scan(self, since: datetime | None) -> Iterator[Sighting]:
-        for keys, rows in self._rows(since, ordered=False):
+        for keys, rows in self._rows(since):
             cursor_at = keys.index(self.cursor_column) if self.cursor_column in keys else -1
             id_at = keys.index(self.id_column) if self.id_column in keys else -1
             for row in rows:
