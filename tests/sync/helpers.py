@@ -7,6 +7,8 @@ import json
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -96,6 +98,22 @@ def sync_process(url: str, cfg: Path, *extra: str) -> subprocess.Popen[bytes]:
         stderr=subprocess.PIPE,
         env={**os.environ, "HOPNHAT_DATABASE_URL": url},
     )
+
+
+def wait_for(
+    engine: Engine, processes: list[subprocess.Popen[bytes]], done: Callable[[Session], bool], seconds: float = 90
+) -> None:
+    """Until ``done`` holds in the store; fails when it never will (a process ended without it, or time ran out)."""
+    deadline = time.monotonic() + seconds
+    with Session(engine) as session:
+        while True:
+            ended = [p for p in processes if p.poll() is not None]
+            session.rollback()
+            if done(session):
+                return
+            assert not ended, ended[0].communicate()[1].decode()
+            assert time.monotonic() < deadline, "the sync processes never got there"
+            time.sleep(0.02)
 
 
 def six_counts(stdout: bytes) -> dict[str, dict[str, int]]:

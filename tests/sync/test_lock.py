@@ -4,33 +4,25 @@ source at once: the second finds the source locked and leaves it, and nothing is
 from __future__ import annotations
 
 import json
-import subprocess
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hopnhat.legacy import generate, serve_in_thread
 from hopnhat.sync import service
 from hopnhat.sync.models import SyncLock, SyncRunSource
-from tests.sync.helpers import config, dossier_digest, expected, identity_holds, six_counts, store, sync_process
-
-
-def _wait(engine: Engine, processes: list[subprocess.Popen[bytes]], done: Callable[[Session], bool]) -> None:
-    """Until ``done`` holds in the store; fails when it never will (a process ended without it, or 90 s passed)."""
-    deadline = time.monotonic() + 90
-    with Session(engine) as session:
-        while True:
-            ended = [p for p in processes if p.poll() is not None]
-            session.rollback()
-            if done(session):
-                return
-            assert not ended, ended[0].communicate()[1].decode()
-            assert time.monotonic() < deadline, "the sync processes never got there"
-            time.sleep(0.02)
+from tests.sync.helpers import (
+    config,
+    dossier_digest,
+    expected,
+    identity_holds,
+    six_counts,
+    store,
+    sync_process,
+    wait_for,
+)
 
 
 @pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
@@ -47,7 +39,7 @@ def test_two_processes_never_sync_the_same_source_at_once(tmp_path: Path, store_
         (out / "faults.json").write_text(json.dumps({"down": True}))
         workers = [sync_process(store_url, cfg), sync_process(store_url, cfg)]
         skipped = select(SyncRunSource).where(SyncRunSource.source == "cantho", SyncRunSource.state == "skipped")
-        _wait(engine, workers, lambda s: s.scalars(skipped).first() is not None)
+        wait_for(engine, workers, lambda s: s.scalars(skipped).first() is not None)
         (out / "faults.json").write_text(json.dumps({"down": False}))
         outputs = [p.communicate(timeout=120) for p in workers]
     with Session(engine) as session:

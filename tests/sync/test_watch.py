@@ -5,42 +5,20 @@ from __future__ import annotations
 
 import json
 import signal
-import time
 from pathlib import Path
 
 from sqlalchemy import func, select
-from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from hopnhat.cli import app
 from hopnhat.legacy import generate, serve_in_thread, tick
 from hopnhat.sync.models import SyncLock, SyncRun
-from tests.sync.helpers import identity_holds, six_counts, store, sync_process
+from tests.sync.helpers import identity_holds, six_counts, store, sync_process, wait_for
 
 
-def _runs_done(engine: Engine) -> int:
-    with Session(engine) as session:
-        return int(session.scalar(select(func.count()).select_from(SyncRun).where(SyncRun.state == "done")) or 0)
-
-
-def _wait_runs(engine: Engine, n: int, seconds: float = 180) -> None:
-    deadline = time.monotonic() + seconds
-    while _runs_done(engine) < n:
-        assert time.monotonic() < deadline, f"the watch did not finish {n} runs in {seconds} s"
-        time.sleep(0.1)
-
-
-def _wait_running(engine: Engine, seconds: float = 60) -> int:
-    """The id of a run in progress, as soon as one is."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        with Session(engine) as session:
-            running = session.scalar(select(SyncRun.id).where(SyncRun.state == "running"))
-        if running is not None:
-            return int(running)
-        time.sleep(0.01)
-    raise AssertionError("no run of the watch was seen in progress")
+def _runs_done(session: Session) -> int:
+    return int(session.scalar(select(func.count()).select_from(SyncRun).where(SyncRun.state == "done")) or 0)
 
 
 def test_watch_brings_each_tick_and_stops_cleanly_on_sigterm(tmp_path: Path, store_url: str) -> None:
@@ -51,11 +29,20 @@ def test_watch_brings_each_tick_and_stops_cleanly_on_sigterm(tmp_path: Path, sto
     with serve_in_thread(out):
         watcher = sync_process(store_url, cfg, "--watch", "0.5")
         try:
-            _wait_runs(engine, 1)
+            wait_for(engine, [watcher], lambda s: _runs_done(s) >= 1, seconds=180)
             tick(out, minutes=600, new_per_hour=20, corrections_per_hour=20)
             # The run going on now may have read the sources before the tick; the one after it cannot have.
-            _wait_runs(engine, _runs_done(engine) + 2)
-            caught = _wait_running(engine)  # stop it in the middle of a run, which must still finish
+            with Session(engine) as session:
+                after_tick = _runs_done(session) + 2
+            wait_for(engine, [watcher], lambda s: _runs_done(s) >= after_tick, seconds=180)
+            # Stop it in the middle of a run, which must still finish.
+            running: list[int] = []
+
+            def in_progress(session: Session) -> bool:
+                running[:] = session.scalars(select(SyncRun.id).where(SyncRun.state == "running")).all()
+                return bool(running)
+
+            wait_for(engine, [watcher], in_progress, seconds=60)
         finally:
             watcher.send_signal(signal.SIGTERM)
             stdout, stderr = watcher.communicate(timeout=120)
@@ -75,7 +62,8 @@ def test_watch_brings_each_tick_and_stops_cleanly_on_sigterm(tmp_path: Path, sto
     with Session(engine) as session:
         assert session.scalar(select(func.count()).select_from(SyncLock)) == 0
         assert set(session.scalars(select(SyncRun.state))) == {"done"}  # SIGTERM let the last run finish
-        assert session.get(SyncRun, caught) is not None
+        caught = session.get(SyncRun, running[0])
+        assert caught is not None and caught.state == "done"
     engine.dispose()
 
 

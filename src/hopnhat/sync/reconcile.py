@@ -109,7 +109,8 @@ def reconcile_source(
     held = repo.open_quarantine_ids(session, name)
     orphans = repo.copies_without_dossier(session, name)
     uncopied = latest.keys() - stored.keys()
-    absent = orphans | (uncopied - repo.stored_codes(session, uncopied))  # ids the store holds no dossier of
+    stored_uncopied = {head.code for head in repo.dossier_heads(session, uncopied)}
+    absent = orphans | (uncopied - stored_uncopied)  # ids the store holds no dossier of
     # Set operations on the id views do the per-record work in C; only records normalised again (a few thousand
     # after a day of changes) are looked at one by one.
     quarantined = {sid for sid, entry in entries.items() if entry is _QUARANTINED}

@@ -292,16 +292,6 @@ def copies_without_dossier(session: Session, source: str) -> set[str]:
     return {sid for rows in _column_rows(session, query) for (sid,) in rows}
 
 
-def stored_codes(session: Session, codes: Iterable[str]) -> set[str]:
-    """Which of ``codes`` are codes of stored dossiers."""
-    found: set[str] = set()
-    among, keys = _among(session, DOSSIERS.c.code)
-    query = select(DOSSIERS.c.code).where(among)
-    for chunk in _chunks(codes):
-        found.update(session.scalars(query, {"keys": keys(chunk)}))
-    return found
-
-
 CopyCheck = tuple[str, str | None, str, int | None, str | None, str | None]
 """What reconciliation needs of a stored copy, the row as the driver gives it: source id, ``raw_hash``, ``row_hash``,
 ``status``, ``unit_code``, ``received_month`` (a named tuple made per row cost half as much as reading the row)."""

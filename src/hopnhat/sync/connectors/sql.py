@@ -114,7 +114,7 @@ class SqlConnector:
             payload,
             fields,
             _unit_problems(payload),
-            row_digest(tuple(row)),
+            row_digest(row),
         )
 
     def extract(self, since: datetime | None) -> Iterator[RawRecord]:
