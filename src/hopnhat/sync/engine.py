@@ -10,7 +10,6 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
-import queue
 import re
 import threading
 import unicodedata
@@ -28,6 +27,7 @@ from sqlalchemy.orm import Session
 from hopnhat.config import VN_TZ
 from hopnhat.db import utcnow
 from hopnhat.sync import repository as repo
+from hopnhat.sync.ahead import read_ahead
 from hopnhat.sync.connectors.base import RawRecord, row_digest
 from hopnhat.sync.models import QuarantinedRecord
 from hopnhat.sync.remap import Remapper
@@ -574,61 +574,6 @@ def staged_batches(
 ) -> Iterator[Staged]:
     for batch in batches(records, ctx, size):
         yield stage_batch(ctx, batch, encoders)
-
-
-_AHEAD_JOIN_SECONDS = 5.0
-
-
-def read_ahead(produce: Callable[[], Iterator[T]], depth: int = 1) -> Iterator[T]:
-    """The items of ``produce()``, computed in a worker thread up to ``depth`` items ahead of the consumer.
-
-    Extraction and normalisation of the next batch then overlap with the load of the current one wherever either
-    side waits outside the GIL: the HTTP source answering (in its own process), SQLite writing pages, the commit's
-    fsync, PostgreSQL's COPY. The order of the items is kept; an error of the producer is raised here, at the point
-    of the stream where it happened; when the consumer stops early the producer stops at its next item and the
-    source iterator is closed in its own thread (connections, clients)."""
-    slots: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(message: tuple[str, Any]) -> bool:
-        while not stop.is_set():
-            try:
-                slots.put(message, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def work() -> None:
-        items = produce()
-        try:
-            for item in items:
-                if not put(("item", item)):
-                    return
-            put(("end", None))
-        except BaseException as exc:  # handed to the consumer, which raises it
-            put(("error", exc))
-        finally:
-            close = getattr(items, "close", None)
-            if close is not None:
-                close()
-
-    worker = threading.Thread(target=work, name="sync-read-ahead", daemon=True)
-    worker.start()
-    try:
-        while True:
-            kind, item = slots.get()
-            if kind == "item":
-                yield item
-            elif kind == "error":
-                raise item
-            else:
-                return
-    finally:
-        stop.set()
-        # A producer stuck in a source call (a retry's back-off) is left to finish on its own: it is a daemon and
-        # only ever touches its own connector.
-        worker.join(_AHEAD_JOIN_SECONDS)
 
 
 _GC_LOCK = threading.Lock()

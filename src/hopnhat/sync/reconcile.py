@@ -5,8 +5,9 @@ from __future__ import annotations
 import html
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import date
+from itertools import islice
 from operator import itemgetter
 from typing import Any
 
@@ -15,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from hopnhat.sync import parallel
 from hopnhat.sync import repository as repo
-from hopnhat.sync.connectors.base import RawRecord, Sighting, available, get_connector
+from hopnhat.sync.connectors.base import RawRecord, Scan, available, get_connector
 from hopnhat.sync.engine import SourceContext, normalise, raw_check, receipt_month, record_digest
 from hopnhat.sync.remap import Remapper
 
@@ -30,60 +31,93 @@ _QUARANTINED: Entry = ("", "", "", "")
 """Stands for a record the sync would quarantine."""
 
 
-def _sightings(connector: Any, deep: bool) -> Iterator[Sighting]:
-    """The source's records as sightings: the connector's cheap ``scan`` where it has one (and ``deep`` is off, which
+_CHUNK = 5000
+"""Records per chunk when reconciliation reads a source through ``extract`` (no ``scan``, or ``deep``)."""
+
+
+def _scans(connector: Any, deep: bool) -> Iterator[Scan]:
+    """The source's records in chunks: the connector's cheap ``scan`` where it has one (and ``deep`` is off, which
     normalises everything anyway), else its ``extract``, each record already built."""
     scan = getattr(connector, "scan", None)
     if scan is not None and not deep:
         yield from scan(None)
         return
-    for record in connector.extract(None):
-        stamp = record.updated.isoformat() if record.updated else ""
-        yield record.source_id, stamp, record_digest(record), _given(record)
-
-
-def _given(record: RawRecord) -> Callable[[], RawRecord]:
-    return lambda: record
+    records = connector.extract(None)
+    while chunk := list(islice(records, _CHUNK)):
+        yield Scan(
+            [r.source_id for r in chunk],
+            [r.updated.isoformat() if r.updated else "" for r in chunk],
+            [record_digest(r) for r in chunk],
+            chunk.__getitem__,
+        )
 
 
 def _read(
-    ctx: SourceContext, sightings: Iterator[Sighting], stored: Mapping[str, repo.CopyCheck], deep: bool
+    ctx: SourceContext, scans: Iterator[Scan], stored: Mapping[str, repo.CopyCheck], deep: bool
 ) -> tuple[dict[str, str], dict[str, Entry], int]:
     """Every source id with the update stamp of its latest record; the entries of the latest records that did not
     match their copy; how many records were normalised.
 
     A record whose :func:`raw_check` against its stored copy still matches is its copy (nothing built, nothing
     normalised, nothing kept but its stamp); the others (new, changed on either side, quarantined, or loaded before
-    the check existed) are built and normalised."""
+    the check existed) are built and normalised. A chunk is checked with comprehensions; only the records whose id
+    is repeated (in the chunk or since an earlier one: the latest copy of an id wins) go one by one."""
     stamps: dict[str, str] = {}
     entries: dict[str, Entry] = {}
     months: dict[tuple[int, int], str] = {}
     normalised = 0
-    for sid, stamp, digest, build in sightings:
-        if not sid:
-            continue
-        before = stamps.get(sid)
-        if before is not None:
-            if stamp < before:
-                continue  # an older copy of the id in the same source: the latest wins
-            entries.pop(sid, None)
-        stamps[sid] = stamp
-        copy = stored.get(sid)
-        if (
+    get = stored.get
+
+    def matches(digest: bytes, sid: str) -> bool:
+        copy = get(sid)
+        return (
             not deep
             and copy is not None
             and copy[1] is not None
             and copy[1] == raw_check(digest, copy[2], copy[3], copy[4], copy[5])
-        ):
-            continue
-        normalised += 1
-        p = normalise(ctx, build())
+        )
+
+    def enter(sid: str, record: RawRecord) -> None:
+        p = normalise(ctx, record)
         if p.values is None:
             entries[sid] = _QUARANTINED
-            continue
+            return
         v = p.values
         status, unit = sys.intern(str(v["status"])), sys.intern(str(v.get("original_unit_code")))
         entries[sid] = (p.hash, status, unit, receipt_month(v["received_at"], months))
+
+    for ids, chunk_stamps, digests, build in scans:
+        distinct = set(ids)
+        repeated = distinct & stamps.keys()
+        if len(distinct) != len(ids):
+            repeated |= {sid for sid, n in Counter(ids).items() if n > 1}
+        one_by_one = bool(repeated) or "" in distinct
+        plain: Iterable[int]
+        if one_by_one:
+            plain = [i for i, sid in enumerate(ids) if sid and sid not in repeated]
+            stamps.update((ids[i], chunk_stamps[i]) for i in plain)
+        else:
+            plain = range(len(ids))
+            stamps.update(zip(ids, chunk_stamps, strict=True))
+        for i in [i for i in plain if not matches(digests[i], ids[i])]:
+            normalised += 1
+            enter(ids[i], build(i))
+        if not one_by_one:
+            continue
+        for i, sid in enumerate(ids):
+            if not sid or sid not in repeated:
+                continue  # a record without an id is skipped; the others were checked above
+            stamp = chunk_stamps[i]
+            before = stamps.get(sid)
+            if before is not None:
+                if stamp < before:
+                    continue  # an older copy of the id in the same source: the latest wins
+                entries.pop(sid, None)
+            stamps[sid] = stamp
+            if matches(digests[i], sid):
+                continue
+            normalised += 1
+            enter(sid, build(i))
     return stamps, entries, normalised
 
 
@@ -105,7 +139,7 @@ def reconcile_source(
     ctx = SourceContext(name, str(options.get("province_code", "")), remapper, None)
     stored = repo.copy_checks(session, name)
     connector = get_connector(str(options["connector"]), options)
-    latest, entries, rechecked = _read(ctx, _sightings(connector, deep), stored, deep)
+    latest, entries, rechecked = _read(ctx, _scans(connector, deep), stored, deep)
     held = repo.open_quarantine_ids(session, name)
     orphans = repo.copies_without_dossier(session, name)
     uncopied = latest.keys() - stored.keys()

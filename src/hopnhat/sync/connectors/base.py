@@ -9,11 +9,11 @@ Error tree::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib.metadata import entry_points
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import orjson
 import xxhash
@@ -59,10 +59,17 @@ class RawRecord:
     as it was loaded."""
 
 
-Sighting = tuple[str, str, bytes, Callable[[], RawRecord]]
-"""What :meth:`Connector.scan` gives per source record: source id, update stamp as text that sorts in update order
-within the source, :attr:`RawRecord.digest`, and a function that builds the whole :class:`RawRecord` (called only
-for the records reconciliation must normalise again)."""
+class Scan(NamedTuple):
+    """A chunk of source records as :meth:`Connector.scan` gives them: per record (same index in each list) its
+    source id, its update stamp as text that sorts in update order within the source, and its
+    :attr:`RawRecord.digest`; ``build(i)`` makes the whole :class:`RawRecord` of record ``i`` (called only for the
+    records reconciliation must normalise again). Lists per chunk, not a tuple per record: reconciliation checks a
+    chunk with comprehensions and set operations, and most records of a source need nothing else."""
+
+    ids: list[str]
+    stamps: list[str]
+    digests: list[bytes]
+    build: Callable[[int], RawRecord]
 
 
 class SourceError(Exception):
@@ -81,8 +88,8 @@ class Connector(Protocol):
     """Reads one source. ``extract`` yields every record updated at or after ``since`` (all when ``None``) in
     update-time order, streaming (never the whole source in memory).
 
-    A connector may also have ``scan(since) -> Iterator[Sighting]``: every record, in any order, as a
-    :data:`Sighting`, at a fraction of ``extract``'s cost (reconciliation reads whole sources with it and builds a
+    A connector may also have ``scan(since) -> Iterator[Scan]``: every record, in any order, in chunks of
+    :class:`Scan`, at a fraction of ``extract``'s cost (reconciliation reads whole sources with it and builds a
     record only when its digest is not the stored one). Without it reconciliation uses ``extract``."""
 
     def extract(self, since: datetime | None) -> Iterator[RawRecord]: ...
@@ -105,6 +112,16 @@ def row_digest(values: tuple[Any, ...] | dict[str, Any]) -> bytes:
     except TypeError:
         data = repr(values).encode()
     return digest_of(data)
+
+
+def row_digests(rows: Sequence[Any]) -> list[bytes]:
+    """:func:`row_digest` of each row, in one comprehension (a chunk of a scan); the same digests, row by row
+    through :func:`row_digest` as soon as one row is something orjson refuses."""
+    dumps, digest = orjson.dumps, xxhash.xxh3_128_digest
+    try:
+        return [digest(dumps(row)) for row in rows]
+    except TypeError:
+        return [row_digest(row) for row in rows]
 
 
 ConnectorFactory = Callable[[Mapping[str, Any]], Connector]

@@ -6,14 +6,14 @@ import base64
 import codecs
 import csv
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from datetime import date, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from hopnhat.registry.text import fold
-from hopnhat.sync.connectors.base import RawRecord, Sighting, TerminalError, digest_of, require, row_digest
+from hopnhat.sync.connectors.base import RawRecord, Scan, TerminalError, digest_of, require, row_digest
 
 COLUMNS = {
     "code": "Mã hồ sơ",
@@ -195,26 +195,51 @@ class FilesConnector:
             records.sort(key=lambda r: r.updated or datetime.min)
             yield from records
 
-    def scan(self, since: datetime | None) -> Iterator[Sighting]:
+    def scan(self, since: datetime | None) -> Iterator[Scan]:
+        """One chunk per file: its lines' codes, stamps and digests (the raw line bytes), and how to build a line's
+        record from what was kept of it."""
         for file in self._files(since):
             if file.suffix.lower() == ".xlsx":
-                for row, problems, digest in self._xlsx_rows(file):
-                    yield _sighting(
-                        row.get("Mã hồ sơ"), row.get(UPDATED), digest, partial(self._record, row, problems, digest)
-                    )
+                rows = list(self._xlsx_rows(file))
+                yield Scan(
+                    [_text(row.get(COLUMNS["code"])) for row, _, _ in rows],
+                    [_sortable(row.get(UPDATED)) for row, _, _ in rows],
+                    [digest for _, _, digest in rows],
+                    partial(self._row_record, rows),
+                )
                 continue
+            ids: list[str] = []
+            stamps: list[str] = []
+            raws: list[bytes] = []
+            kept: list[tuple[list[str], list[str], dict[str, Any] | None, list[str]]] = []
             code_at = updated_at = -1
             for header, cells, payload, problems, raw in self._csv_lines(file):
                 if code_at < 0:
                     code_at = header.index(COLUMNS["code"]) if COLUMNS["code"] in header else len(header)
                     updated_at = header.index(UPDATED) if UPDATED in header else len(header)
-                digest = digest_of(raw)
                 if payload is not None:
-                    yield _sighting(None, None, digest, partial(self._record, payload, problems, digest))
-                    continue
-                code = cells[code_at] if code_at < len(cells) else None
-                stamp = cells[updated_at] if updated_at < len(cells) else None
-                yield _sighting(code, stamp, digest, partial(self._cells_record, header, cells, problems, digest))
+                    ids.append("")
+                    stamps.append("")
+                else:
+                    ids.append(cells[code_at] if code_at < len(cells) else "")
+                    stamps.append(_sortable(cells[updated_at]) if updated_at < len(cells) else "")
+                raws.append(raw)
+                kept.append((header, cells, payload, problems))
+            digests = list(map(digest_of, raws))
+            yield Scan(ids, stamps, digests, partial(self._kept_record, kept, digests))
+
+    def _row_record(self, rows: list[tuple[dict[str, Any], list[str], bytes]], i: int) -> RawRecord:
+        return self._record(*rows[i])
+
+    def _kept_record(
+        self,
+        kept: list[tuple[list[str], list[str], dict[str, Any] | None, list[str]]],
+        digests: list[bytes],
+        i: int,
+    ) -> RawRecord:
+        header, cells, payload, problems = kept[i]
+        row = dict(zip(header, cells, strict=False)) if payload is None else payload
+        return self._record(row, problems, digests[i])
 
 
 class _Feed:
@@ -238,12 +263,17 @@ class _Feed:
         return line
 
 
-def _sighting(code: Any, stamp: Any, digest: bytes, build: Callable[[], RawRecord]) -> Sighting:
-    """A row's sighting; the stamp ``dd/mm/yyyy HH:MM:SS`` turned into text that sorts in time order."""
+def _text(value: Any) -> str:
+    return value if type(value) is str else str(value or "")
+
+
+def _sortable(stamp: Any) -> str:
+    """A stamp ``dd/mm/yyyy HH:MM:SS`` as text that sorts in time order (``yyyy-mm-dd HH:MM:SS``); other text as it
+    is, stripped."""
     text = str(stamp or "").strip()
     if len(text) == 19 and text[2] == "/" and text[5] == "/":
-        text = f"{text[6:10]}-{text[3:5]}-{text[:2]}{text[10:]}"
-    return str(code or ""), text, digest, build
+        return f"{text[6:10]}-{text[3:5]}-{text[:2]}{text[10:]}"
+    return text
 
 
 def _malformed(file: Path, number: int, raw: bytes) -> dict[str, Any]:

@@ -12,7 +12,16 @@ from typing import Any
 import httpx
 import orjson
 
-from hopnhat.sync.connectors.base import RawRecord, Sighting, TerminalError, TransientError, require, row_digest
+from hopnhat.sync.ahead import read_ahead
+from hopnhat.sync.connectors.base import (
+    RawRecord,
+    Scan,
+    TerminalError,
+    TransientError,
+    require,
+    row_digest,
+    row_digests,
+)
 
 FIELD_MAP = {
     "code": "MaHoSo",
@@ -111,13 +120,20 @@ class HttpApiConnector:
             for item in items:
                 yield record(item)
 
-    def scan(self, since: datetime | None) -> Iterator[Sighting]:
-        record = self._record
-        for items in self._items(since):
-            for item in items:
-                yield (
-                    str(item.get("MaHoSo") or ""),
-                    str(item.get("NgayCapNhat") or ""),
-                    row_digest(item),
-                    partial(record, item),
-                )
+    def scan(self, since: datetime | None) -> Iterator[Scan]:
+        # Pages fetched one ahead in a worker thread, so the server builds the next page while this one is checked
+        # (each page needs the token of the one before: one request at a time). Not in ``extract``: there the
+        # sync's own read-ahead thread already overlaps the source with the store, and a third thread only added
+        # contention for the interpreter lock (a full sync of Cần Thơ took 3 % longer with it).
+        for items in read_ahead(lambda: self._items(since)):
+            ids = [_text(item.get("MaHoSo")) for item in items]
+            stamps = [_text(item.get("NgayCapNhat")) for item in items]
+            yield Scan(ids, stamps, row_digests(items), partial(_item_record, items))
+
+
+def _item_record(items: list[dict[str, Any]], i: int) -> RawRecord:
+    return HttpApiConnector._record(items[i])
+
+
+def _text(value: Any) -> str:
+    return value if type(value) is str else str(value or "")

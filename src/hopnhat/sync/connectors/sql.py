@@ -10,7 +10,15 @@ from typing import Any
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
-from hopnhat.sync.connectors.base import RawRecord, Sighting, TerminalError, TransientError, require, row_digest
+from hopnhat.sync.connectors.base import (
+    RawRecord,
+    Scan,
+    TerminalError,
+    TransientError,
+    require,
+    row_digest,
+    row_digests,
+)
 
 OWN_STATUS = {0: 1, 1: 2, 2: 4, 3: 5, 4: 6, 5: 9, 6: 10, 7: 3, 8: 7, 9: 8}
 """Sóc Trăng's own ``trang_thai`` codes to the national ones (its table ``dm_trang_thai``)."""
@@ -124,15 +132,18 @@ class SqlConnector:
             for row in rows:
                 yield record(keys, tuple(row), cursor_at)
 
-    def scan(self, since: datetime | None) -> Iterator[Sighting]:
+    def scan(self, since: datetime | None) -> Iterator[Scan]:
         for keys, rows in self._rows(since):
             cursor_at = keys.index(self.cursor_column) if self.cursor_column in keys else -1
             id_at = keys.index(self.id_column) if self.id_column in keys else -1
-            for row in rows:
-                values = tuple(row)
-                yield (
-                    str(values[id_at] or "") if id_at >= 0 else "",
-                    str(_plain(values[cursor_at])) if cursor_at >= 0 else "",
-                    row_digest(values),
-                    partial(self._record, keys, values, cursor_at),
-                )
+            values = [tuple(row) for row in rows]
+            ids = [_text(v[id_at]) for v in values] if id_at >= 0 else [""] * len(values)
+            stamps = [_text(_plain(v[cursor_at])) for v in values] if cursor_at >= 0 else [""] * len(values)
+            yield Scan(ids, stamps, row_digests(values), partial(self._built, keys, values, cursor_at))
+
+    def _built(self, keys: list[str], values: list[tuple[Any, ...]], cursor_at: int, i: int) -> RawRecord:
+        return self._record(keys, values[i], cursor_at)
+
+
+def _text(value: Any) -> str:
+    return value if type(value) is str else str(value or "")
