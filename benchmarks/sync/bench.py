@@ -429,13 +429,18 @@ def bench_backend(backend: str, gen: Path, args: argparse.Namespace, expected_do
             "share_of_full": round(inc.wall_s / full.wall_s, 4),
         }
 
-        rec = step("reconcile", hopnhat("--db", stores.hopnhat, "reconcile", "--config", str(toml), "--json"))
+        # Reconciliation changes nothing, so it is run several times and its median reported: identical runs on
+        # this VM differ by up to 30 %, and one run made the verdict a lottery.
+        reconciling = hopnhat("--db", stores.hopnhat, "reconcile", "--config", str(toml), "--json")
+        recs = [step("reconcile" if i == 0 else f"reconcile-{i + 1}", reconciling) for i in range(args.reconcile_runs)]
+        rec = sorted(recs, key=lambda m: m.wall_s)[len(recs) // 2]
         try:
             report: dict[str, dict[str, Any]] = json.loads(rec.stdout)
         except ValueError:
             report = {}
         steps["reconcile"] = {
             **rec.public(),
+            "runs_wall_s": [m.wall_s for m in recs],
             "per_source": {
                 name: {k: r.get(k) for k in ("source_rows", "store_rows", "missing", "extra", "changed", "error")}
                 for name, r in report.items()
@@ -547,7 +552,9 @@ def verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
             add(target, f"{share:.1%}", share <= 0.05, full, s["incremental"])
         if "reconcile" in s:
             rec = s["reconcile"]["wall_s"]
-            add(f"reconcile < 10 s ({backend})", f"{rec:.1f} s", rec < 10, s["reconcile"])
+            runs = s["reconcile"].get("runs_wall_s", [])
+            spread = f" (median of {len(runs)}: {min(runs):.1f}-{max(runs):.1f} s)" if len(runs) > 1 else ""
+            add(f"reconcile < 10 s ({backend})", f"{rec:.1f} s{spread}", rec < 10, s["reconcile"])
     if results["params"]["dossiers"] < 1_000_000:
         for v in out:
             v["note"] = f"measured at {results['params']['dossiers']:,} dossiers, not 1M"
@@ -570,6 +577,9 @@ def print_tables(results: dict[str, Any]) -> None:
                 note = "missing/extra/changed " + "/".join(
                     str(sum(int(p.get(k) or 0) for p in per)) for k in ("missing", "extra", "changed")
                 )
+                runs = s.get("runs_wall_s", [])
+                if len(runs) > 1:
+                    note += f"; median of {len(runs)} runs ({min(runs):.1f}-{max(runs):.1f} s)"
             elif name == "dlt":
                 note = f"dlt {s['dlt_version']}, no remap/validation"
             table.add_row(
@@ -635,6 +645,7 @@ def main() -> None:
     ap.add_argument("--fault-rate", type=float, default=0.01, help="passed to `legacy generate`")
     ap.add_argument("--changed", type=float, default=0.01, help="share of dossiers the tick changes")
     ap.add_argument("--no-dlt", action="store_true", help="skip the dlt side")
+    ap.add_argument("--reconcile-runs", type=int, default=3, help="reconciliations per backend (the median counts)")
     ap.add_argument("--keep", action="store_true", help="keep the PostgreSQL databases")
     ap.add_argument(
         "--live-engine",

@@ -13,13 +13,15 @@ _AHEAD_JOIN_SECONDS = 5.0
 
 
 def read_ahead(produce: Callable[[], Iterator[T]], depth: int = 1) -> Iterator[T]:
-    """The items of ``produce()``, computed in a worker thread up to ``depth`` items ahead of the consumer.
+    """The items of ``produce()``, computed in a worker thread up to ``depth`` items ahead of the consumer (``depth``
+    wait in the queue, one more is being computed).
 
-    Extraction and normalisation of the next batch then overlap with the load of the current one wherever either
-    side waits outside the GIL: the HTTP source answering (in its own process), SQLite writing pages, the commit's
-    fsync, PostgreSQL's COPY. The order of the items is kept; an error of the producer is raised here, at the point
-    of the stream where it happened; when the consumer stops early the producer stops at its next item and the
-    source iterator is closed in its own thread (connections, clients)."""
+    The sync overlaps extraction and normalisation of the next batch with the load of the current one (wherever
+    either side waits outside the GIL: the HTTP source answering in its own process, SQLite writing pages, the
+    commit's fsync, PostgreSQL's COPY); the HTTP scan of reconciliation fetches the next page while this one is
+    checked. The order of the items is kept; an error of the producer is raised here, at the point of the stream
+    where it happened; when the consumer stops early the producer stops at its next item and the source iterator
+    is closed in its own thread (connections, clients)."""
     slots: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import orjson
 import xxhash
@@ -31,8 +31,6 @@ from hopnhat.sync.ahead import read_ahead
 from hopnhat.sync.connectors.base import RawRecord, row_digest
 from hopnhat.sync.models import QuarantinedRecord
 from hopnhat.sync.remap import Remapper
-
-T = TypeVar("T")
 
 CURSOR_VERSION = 2
 """Stored with every source's cursor; a cursor of another version is ignored, so the next run reads the source whole.

@@ -165,9 +165,6 @@ class FilesConnector:
         fields["unit_is_name"] = True
         return RawRecord(str(row.get("Mã hồ sơ") or ""), _updated(row.get(UPDATED)), row, fields, problems, digest)
 
-    def _cells_record(self, header: list[str], cells: list[str], problems: list[str], digest: bytes) -> RawRecord:
-        return self._record(dict(zip(header, cells, strict=False)), problems, digest)
-
     def _files(self, since: datetime | None) -> list[Path]:
         if not self.path.is_dir():
             raise TerminalError(f"folder {self.path} does not exist")

@@ -121,7 +121,7 @@ class HttpApiConnector:
                 yield record(item)
 
     def scan(self, since: datetime | None) -> Iterator[Scan]:
-        # Pages fetched one ahead in a worker thread, so the server builds the next page while this one is checked
+        # Pages fetched ahead in a worker thread, so the server builds the next page while this one is checked
         # (each page needs the token of the one before: one request at a time). Not in ``extract``: there the
         # sync's own read-ahead thread already overlaps the source with the store, and a third thread only added
         # contention for the interpreter lock (a full sync of Cần Thơ took 3 % longer with it).
