@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from hopnhat.config import VN_TZ
 from hopnhat.legacy import generate
 from hopnhat.store.models import Dossier
+from hopnhat.sync import repository as repo
 from hopnhat.sync import service
 from hopnhat.sync.models import SourceCopy
 from hopnhat.sync.reconcile import reconcile
@@ -181,3 +182,36 @@ def test_reading_the_source_in_small_chunks_agrees_with_reading_it_whole(legacy:
     chunked = _reconcile(engine, small)
     assert (one["missing"], one["extra"], one["changed"]) == (0, 0, 0)
     assert chunked == one
+
+
+def test_a_small_source_reads_its_copies_through_the_index_and_finds_the_same(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The copies of a source that holds a small share of the copy table are read through the (source, source_id)
+    index on SQLite, those of a large one by reading the whole table: both ways give exactly the source's copies."""
+    engine = store(store_url)
+    with Session(engine) as session:
+        for source, n in (("big", 90), ("small", 10)):
+            session.add_all(
+                SourceCopy(
+                    source=source,
+                    source_id=f"{source}-{i}",
+                    dossier_code=f"{source}-{i}",
+                    row_hash=f"h{i}",
+                    raw_hash=None if i == 3 else f"r{i}",
+                    status=i % 10 + 1,
+                    unit_code=f"{i % 4:05d}",
+                    received_month="2024-0" + str(i % 9 + 1),
+                )
+                for i in range(n)
+            )
+        session.commit()
+        small = repo.copy_checks(session, "small")
+        big = repo.copy_checks(session, "big")
+        monkeypatch.setattr(repo, "INDEXED_SHARE", 0.0)  # every source reads the whole table
+        assert repo.copy_checks(session, "small") == small
+        monkeypatch.setattr(repo, "INDEXED_SHARE", 2.0)  # every source goes through the index
+        assert repo.copy_checks(session, "big") == big
+    assert sorted(small) == sorted(f"small-{i}" for i in range(10))
+    assert small["small-3"] == ("small-3", None, "h3", 4, "00003", "2024-04")
+    assert len(big) == 90
