@@ -252,14 +252,16 @@ def update_copies(session: Session, rows: list[dict[str, Any]]) -> None:
 def _column_rows(session: Session, query: Select[Any], chunk: int = 20_000) -> Iterator[Sequence[Any]]:
     """Rows of a plain column query (text and number columns) in chunks, straight from the driver's cursor:
     SQLAlchemy's per-row result processing costs more than reading the row, and these columns need none of it.
-    The few parameters are inlined by SQLAlchemy's compiler (``literal_binds``, which quotes them), so the SQL is
-    the same on every driver whatever its parameter style. The callers keep every row anyway, so a driver that
-    buffers the result client-side costs no more than they do."""
+    The parameters are bound in the driver's own style, as SQLAlchemy compiled them (inlined with ``literal_binds``
+    they were read back wrong by psycopg: a ``%`` in a source name came out ``%%``). The callers keep every row
+    anyway, so a driver that buffers the result client-side costs no more than they do."""
     conn = session.connection()
-    sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+    compiled = query.compile(dialect=conn.dialect)
+    params = compiled.construct_params()
+    bound: Any = tuple(params[name] for name in compiled.positiontup or ()) if compiled.positional else params
     cursor = conn.connection.cursor()
     try:
-        cursor.execute(sql)
+        cursor.execute(str(compiled), bound)
         while rows := cursor.fetchmany(chunk):
             yield rows
     finally:
