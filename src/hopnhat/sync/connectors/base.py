@@ -117,11 +117,17 @@ def row_digest(values: tuple[Any, ...] | dict[str, Any]) -> bytes:
 def row_digests(rows: Sequence[Any]) -> list[bytes]:
     """:func:`row_digest` of each row, in one comprehension (a chunk of a scan); the same digests, row by row
     through :func:`row_digest` as soon as one row is something orjson refuses."""
-    dumps, digest = orjson.dumps, xxhash.xxh3_128_digest
+    dumps = orjson.dumps
     try:
-        return [digest(dumps(row)) for row in rows]
+        return [digest_of(dumps(row)) for row in rows]
     except TypeError:
         return [row_digest(row) for row in rows]
+
+
+def as_text(value: Any) -> str:
+    """A scanned id or stamp as text: text as it is, anything else through ``str``, nothing (``None``, empty) as
+    ``""``."""
+    return value if type(value) is str else str(value or "")
 
 
 ConnectorFactory = Callable[[Mapping[str, Any]], Connector]

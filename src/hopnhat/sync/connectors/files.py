@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hopnhat.registry.text import fold
-from hopnhat.sync.connectors.base import RawRecord, Scan, TerminalError, digest_of, require, row_digest
+from hopnhat.sync.connectors.base import RawRecord, Scan, TerminalError, as_text, digest_of, require, row_digest
 
 COLUMNS = {
     "code": "Mã hồ sơ",
@@ -199,7 +199,7 @@ class FilesConnector:
             if file.suffix.lower() == ".xlsx":
                 rows = list(self._xlsx_rows(file))
                 yield Scan(
-                    [_text(row.get(COLUMNS["code"])) for row, _, _ in rows],
+                    [as_text(row.get(COLUMNS["code"])) for row, _, _ in rows],
                     [_sortable(row.get(UPDATED)) for row, _, _ in rows],
                     [digest for _, _, digest in rows],
                     partial(self._row_record, rows),
@@ -258,10 +258,6 @@ class _Feed:
             raise StopIteration
         self.line = None
         return line
-
-
-def _text(value: Any) -> str:
-    return value if type(value) is str else str(value or "")
 
 
 def _sortable(stamp: Any) -> str:

@@ -18,6 +18,7 @@ from hopnhat.sync.connectors.base import (
     Scan,
     TerminalError,
     TransientError,
+    as_text,
     require,
     row_digest,
     row_digests,
@@ -126,14 +127,10 @@ class HttpApiConnector:
         # sync's own read-ahead thread already overlaps the source with the store, and a third thread only added
         # contention for the interpreter lock (a full sync of Cần Thơ took 3 % longer with it).
         for items in read_ahead(lambda: self._items(since)):
-            ids = [_text(item.get("MaHoSo")) for item in items]
-            stamps = [_text(item.get("NgayCapNhat")) for item in items]
+            ids = [as_text(item.get("MaHoSo")) for item in items]
+            stamps = [as_text(item.get("NgayCapNhat")) for item in items]
             yield Scan(ids, stamps, row_digests(items), partial(_item_record, items))
 
 
 def _item_record(items: list[dict[str, Any]], i: int) -> RawRecord:
     return HttpApiConnector._record(items[i])
-
-
-def _text(value: Any) -> str:
-    return value if type(value) is str else str(value or "")

@@ -15,6 +15,7 @@ from hopnhat.sync.connectors.base import (
     Scan,
     TerminalError,
     TransientError,
+    as_text,
     require,
     row_digest,
     row_digests,
@@ -137,13 +138,9 @@ class SqlConnector:
             cursor_at = keys.index(self.cursor_column) if self.cursor_column in keys else -1
             id_at = keys.index(self.id_column) if self.id_column in keys else -1
             values = [tuple(row) for row in rows]
-            ids = [_text(v[id_at]) for v in values] if id_at >= 0 else [""] * len(values)
-            stamps = [_text(_plain(v[cursor_at])) for v in values] if cursor_at >= 0 else [""] * len(values)
+            ids = [as_text(v[id_at]) for v in values] if id_at >= 0 else [""] * len(values)
+            stamps = [as_text(_plain(v[cursor_at])) for v in values] if cursor_at >= 0 else [""] * len(values)
             yield Scan(ids, stamps, row_digests(values), partial(self._built, keys, values, cursor_at))
 
     def _built(self, keys: list[str], values: list[tuple[Any, ...]], cursor_at: int, i: int) -> RawRecord:
         return self._record(keys, values[i], cursor_at)
-
-
-def _text(value: Any) -> str:
-    return value if type(value) is str else str(value or "")
