@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import Engine, create_engine, select, text, update
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
@@ -145,3 +145,52 @@ def test_a_store_hashed_by_an_older_engine_is_read_whole_once_and_reconciles_cle
             report = reconcile(session, config(out), datetime.now(VN_TZ).date())
     assert all(r["missing"] == r["extra"] == r["changed"] == 0 for r in report.values()), report
     engine.dispose()
+
+
+def test_an_updated_dossier_reads_back_as_a_fresh_load_of_its_source(tmp_path: Path, store_url: str) -> None:
+    """Updates leave unchanged indexed columns out of their SET: a changed receipt time and a stored province that
+    no longer matches its source must still be written, and the row must read back as a fresh load gives it."""
+    out = tmp_path / "legacy"
+    generate(out, dossiers=120, seed=21, fault_rate=0.0, sql="sqlite", xlsx=False)
+    cfg = {"soctrang": config(out)["soctrang"]}
+    engine = store(store_url)
+    service.run(engine, cfg)
+    source = create_engine(cfg["soctrang"]["url"])
+    with source.begin() as conn:
+        moved, other, untouched = conn.execute(text("SELECT ma_hs FROM tb_hoso ORDER BY id LIMIT 3")).scalars()
+        received = conn.execute(text("SELECT ngay_nhan FROM tb_hoso WHERE ma_hs = :id"), {"id": moved}).scalar_one()
+        earlier = datetime.fromisoformat(received) - timedelta(hours=1, seconds=7)
+        later = "2025-07-02 08:00:00"
+        # A correction of the receipt time, and a status change of another dossier.
+        conn.execute(
+            text("UPDATE tb_hoso SET ngay_nhan = :r, ngay_cap_nhat = :t WHERE ma_hs = :id"),
+            {"r": earlier.isoformat(" "), "t": later, "id": moved},
+        )
+        conn.execute(
+            text(
+                "UPDATE tb_hoso SET trang_thai = CASE trang_thai WHEN 1 THEN 8 ELSE 1 END, ngay_tra = NULL,"
+                " ngay_cap_nhat = :t WHERE ma_hs = :id"
+            ),
+            {"t": later, "id": other},
+        )
+    source.dispose()
+    with Session(engine) as session:  # a stored province that is not the source's any more
+        session.execute(update(Dossier).where(Dossier.code == other).values(province_code="93"))
+        session.commit()
+    counts = service.run(engine, cfg)[1]["soctrang"]
+    assert counts["updated"] == 2, counts
+    fresh = store(f"sqlite:///{tmp_path / 'fresh.db'}")
+    service.run(fresh, cfg)
+
+    def rows(e: Engine) -> dict[str, tuple[Any, ...]]:
+        columns = (Dossier.code, Dossier.province_code, Dossier.received_at, Dossier.status, Dossier.row_hash)
+        with Session(e) as session:
+            return {r[0]: tuple(r) for r in session.execute(select(*columns).where(Dossier.code.in_([moved, other])))}
+
+    got = rows(engine)
+    assert got == rows(fresh)
+    assert got[moved][2] == earlier.replace(tzinfo=VN_TZ)
+    assert got[other][1] == "94"
+    with Session(engine) as session:
+        copies = dict(session.execute(select(SourceCopy.source_id, SourceCopy.dossier_code)).all())
+    assert copies[moved] == moved and copies[untouched] == untouched

@@ -446,6 +446,9 @@ def stage_batch(ctx: SourceContext, batch: list[Prepared], encoders: _Encoders) 
     return Staged(len(batch), duplicates, good, bad, rows, copies, encoded_rows, encoded_copies, now, newest)
 
 
+_COPY_KEY = ("source", "source_id", "dossier_code")
+
+
 def apply_batch(session: Session, ctx: SourceContext, staged: Staged, counts: Counts) -> None:
     """Dedupe across sources and load one staged batch; every record gets exactly one outcome in ``counts``.
 
@@ -457,10 +460,12 @@ def apply_batch(session: Session, ctx: SourceContext, staged: Staged, counts: Co
     good, bad, now = staged.good, dict(staged.bad), staged.now
     if ctx.open_quarantine is None:
         ctx.open_quarantine = repo.open_quarantine_ids(session, ctx.name)
+    heads = repo.dossier_heads(session, {p.values["code"] for p in good if p.values})
     existing = {
         h.code: _Target(h.id, h.row_hash, h.source_name, h.source_updated or "", h.applicant_id_number, None)
-        for h in repo.dossier_heads(session, {p.values["code"] for p in good if p.values})
+        for h in heads
     }
+    stored_keys = {h.code: (h.province_code, h.received_at) for h in heads}
     stored_copies = repo.copy_heads(session, ctx.name, {p.record.source_id for p in good})
     pending: dict[str, _Target] = {}
     """code -> what to leave in the store, built up in order so a later copy in the batch wins."""
@@ -508,10 +513,16 @@ def apply_batch(session: Session, ctx: SourceContext, staged: Staged, counts: Co
         stored = stored_copies.get(sid)
         if stored is None:
             new_copies.append(i)
-        elif stored[1:] != (copy["row_hash"], copy["source_updated"], copy["raw_hash"]):
+        elif (stored.row_hash, stored.source_updated, stored.raw_hash) != (
+            copy["row_hash"],
+            copy["source_updated"],
+            copy["raw_hash"],
+        ):
             # A copy is rewritten when its raw check moved too (a source edit the mapping ignores): left stale, it
-            # would send that record down reconciliation's slow path on every run.
-            changed_copies.append({**copy, "id": stored[0]})
+            # would send that record down reconciliation's slow path on every run. Its key (source, source id)
+            # is the one it was found by, and an unchanged dossier code is left out too: see update_dossiers.
+            fixed = _COPY_KEY if stored.dossier_code == copy["dossier_code"] else _COPY_KEY[:2]
+            changed_copies.append({k: v for k, v in copy.items() if k not in fixed} | {"id": stored.id})
     _insert(session, repo.COPIES, staged.copies, staged.encoded_copies, new_copies)
     repo.update_copies(session, changed_copies)
     inserts: list[int] = []
@@ -523,7 +534,15 @@ def apply_batch(session: Session, ctx: SourceContext, staged: Staged, counts: Co
             inserts.append(target.at)
         else:
             row = staged.rows[target.at]
-            updates.append({k: v for k, v in row.items() if k != "created_at"} | {"id": target.id})
+            # The code is the one the row was found by; province and receipt time are indexed, so they are set
+            # only when they changed (see repository.update_dossiers).
+            province, received = stored_keys[row["code"]]
+            skip = {"created_at", "code"}
+            if province == row["province_code"]:
+                skip.add("province_code")
+            if received == row["received_at"]:
+                skip.add("received_at")
+            updates.append({k: v for k, v in row.items() if k not in skip} | {"id": target.id})
     _insert(session, repo.DOSSIERS, staged.rows, staged.encoded_rows, inserts)
     repo.update_dossiers(session, updates)
     held = ctx.open_quarantine
