@@ -194,3 +194,33 @@ def test_an_updated_dossier_reads_back_as_a_fresh_load_of_its_source(tmp_path: P
     with Session(engine) as session:
         copies = dict(session.execute(select(SourceCopy.source_id, SourceCopy.dossier_code)).all())
     assert copies[moved] == moved and copies[untouched] == untouched
+    engine.dispose()
+    fresh.dispose()
+
+
+def test_a_copy_follows_its_source_row_to_a_new_dossier_code(tmp_path: Path, store_url: str) -> None:
+    """A source keyed by its own row id can change a row's dossier code: the copy's update leaves its key (source,
+    source id) out of the SET, but must write the new code."""
+    out = tmp_path / "legacy"
+    generate(out, dossiers=60, seed=22, fault_rate=0.0, sql="sqlite", xlsx=False)
+    cfg = {"soctrang": config(out, id_column="id")["soctrang"]}
+    engine = store(store_url)
+    service.run(engine, cfg)
+    source = create_engine(cfg["soctrang"]["url"])
+    with source.begin() as conn:
+        row_id, code = conn.execute(text("SELECT id, ma_hs FROM tb_hoso ORDER BY id LIMIT 1")).one()
+        renamed = f"{code}-R"
+        conn.execute(
+            text("UPDATE tb_hoso SET ma_hs = :code, ngay_cap_nhat = '2025-07-02 08:00:00' WHERE id = :id"),
+            {"code": renamed, "id": row_id},
+        )
+    source.dispose()
+    service.run(engine, cfg)
+    with Session(engine) as session:
+        copy = session.execute(
+            select(SourceCopy.dossier_code).where(SourceCopy.source == "soctrang", SourceCopy.source_id == str(row_id))
+        ).scalar_one()
+        stored = set(session.execute(select(Dossier.code)).scalars())
+    engine.dispose()
+    assert copy == renamed
+    assert renamed in stored
