@@ -446,9 +446,6 @@ def stage_batch(ctx: SourceContext, batch: list[Prepared], encoders: _Encoders) 
     return Staged(len(batch), duplicates, good, bad, rows, copies, encoded_rows, encoded_copies, now, newest)
 
 
-_COPY_KEY = ("source", "source_id", "dossier_code")
-
-
 def apply_batch(session: Session, ctx: SourceContext, staged: Staged, counts: Counts) -> None:
     """Dedupe across sources and load one staged batch; every record gets exactly one outcome in ``counts``.
 
@@ -460,12 +457,11 @@ def apply_batch(session: Session, ctx: SourceContext, staged: Staged, counts: Co
     good, bad, now = staged.good, dict(staged.bad), staged.now
     if ctx.open_quarantine is None:
         ctx.open_quarantine = repo.open_quarantine_ids(session, ctx.name)
-    heads = repo.dossier_heads(session, {p.values["code"] for p in good if p.values})
+    heads = {h.code: h for h in repo.dossier_heads(session, {p.values["code"] for p in good if p.values})}
     existing = {
-        h.code: _Target(h.id, h.row_hash, h.source_name, h.source_updated or "", h.applicant_id_number, None)
-        for h in heads
+        code: _Target(h.id, h.row_hash, h.source_name, h.source_updated or "", h.applicant_id_number, None)
+        for code, h in heads.items()
     }
-    stored_keys = {h.code: (h.province_code, h.received_at) for h in heads}
     stored_copies = repo.copy_heads(session, ctx.name, {p.record.source_id for p in good})
     pending: dict[str, _Target] = {}
     """code -> what to leave in the store, built up in order so a later copy in the batch wins."""
@@ -521,7 +517,9 @@ def apply_batch(session: Session, ctx: SourceContext, staged: Staged, counts: Co
             # A copy is rewritten when its raw check moved too (a source edit the mapping ignores): left stale, it
             # would send that record down reconciliation's slow path on every run. Its key (source, source id)
             # is the one it was found by, and an unchanged dossier code is left out too: see update_dossiers.
-            fixed = _COPY_KEY if stored.dossier_code == copy["dossier_code"] else _COPY_KEY[:2]
+            fixed = {"source", "source_id"}
+            if stored.dossier_code == copy["dossier_code"]:
+                fixed.add("dossier_code")
             changed_copies.append({k: v for k, v in copy.items() if k not in fixed} | {"id": stored.id})
     _insert(session, repo.COPIES, staged.copies, staged.encoded_copies, new_copies)
     repo.update_copies(session, changed_copies)
@@ -536,11 +534,11 @@ def apply_batch(session: Session, ctx: SourceContext, staged: Staged, counts: Co
             row = staged.rows[target.at]
             # The code is the one the row was found by; province and receipt time are indexed, so they are set
             # only when they changed (see repository.update_dossiers).
-            province, received = stored_keys[row["code"]]
+            head = heads[row["code"]]
             skip = {"created_at", "code"}
-            if province == row["province_code"]:
+            if head.province_code == row["province_code"]:
                 skip.add("province_code")
-            if received == row["received_at"]:
+            if head.received_at == row["received_at"]:
                 skip.add("received_at")
             updates.append({k: v for k, v in row.items() if k not in skip} | {"id": target.id})
     _insert(session, repo.DOSSIERS, staged.rows, staged.encoded_rows, inserts)
