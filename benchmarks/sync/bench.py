@@ -503,6 +503,20 @@ def engine_digest(parts: tuple[str, ...] = SYNC_PARTS) -> str:
     return hashlib.sha256(b"".join(p.read_bytes() for p in files)).hexdigest()[:12]
 
 
+def core_speed() -> float:
+    """Seconds for ten million turns of a plain Python loop, the best of three: the speed of one core of the VM.
+    The VM changes between sessions (its CPU model alone does not tell two of them apart: "AMD EPYC" VMs of this
+    project ran the same engine at 115.8 and 76.3 CPU s), and the targets are per machine."""
+    best = math.inf
+    for _ in range(3):
+        start = time.perf_counter()
+        total = 0
+        for i in range(10_000_000):
+            total += i
+        best = min(best, time.perf_counter() - start)
+    return round(best, 3)
+
+
 def machine() -> dict[str, Any]:
     cpu = next(
         (
@@ -522,6 +536,7 @@ def machine() -> dict[str, Any]:
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
+        "python_loop_10m_s": core_speed(),
         "memory_bytes": mem,
         "os": platform.platform(),
         "python": platform.python_version(),
@@ -632,9 +647,11 @@ def print_tables(results: dict[str, Any]) -> None:
                 note + ("" if s["returncode"] == 0 else f" EXIT {s['returncode']}"),
             )
     engines = sorted({s["engine_sha256"] for r in results["backends"].values() for s in r["steps"].values()})
+    loop = results["machine"].get("python_loop_10m_s")  # absent from results files written before 21:00
+    speed = f" (10M-turn Python loop {loop:.2f} s)" if loop else ""
     table.caption = (
         f"{results['started_utc']}  git {results['machine']['git_head']}  engine (sync+legacy sha256) "
-        f"{', '.join(engines)}  {results['machine']['cores']} cores, load = 1-minute load average before/after"
+        f"{', '.join(engines)}  {results['machine']['cores']} cores{speed}, load = 1-minute load average before/after"
     )
     out.print(table)
     t2 = Table(title="targets")
