@@ -6,6 +6,7 @@ unexpected error also prints one line, and the traceback only with ``HOPNHAT_DEB
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 from typing import Annotated, Any
@@ -157,7 +158,14 @@ _register_parts()
 
 def main() -> None:
     """Console entry point."""
-    sys.exit(app())
+    try:
+        sys.exit(app())
+    finally:
+        # The interpreter's shutdown runs full collections over everything still alive, and after a sync run that
+        # took 0.3-0.4 s (measured on a 1M store with `perf`: gc_collect_main after the last atexit handler). Nothing
+        # is garbage worth finding at exit; frozen objects are left out of those passes, and the atexit handlers
+        # and buffer flushes still run. This process ends here, so nothing stays frozen for long.
+        gc.freeze()
 
 
 __all__ = ["app", "main"]
