@@ -61,7 +61,9 @@ def test_reconcile_in_parallel_reports_what_a_sequential_one_reports(tmp_path: P
             session.execute(delete(Dossier).where(Dossier.code == gone))
             session.commit()
         reports = {}
-        for jobs in (3, 1):
+        # 2 jobs for 3 sources: the third process starts once one of the first two is done, after this process
+        # found the copies whose dossier is gone, and is sent its share at its start.
+        for jobs in (3, 2, 1):
             command = ["reconcile", "--config", str(cfg), "--json", "--jobs", str(jobs)]
             done = subprocess.run(
                 [str(Path(sys.executable).parent / "hopnhat"), "--db", url, *command],
@@ -71,7 +73,7 @@ def test_reconcile_in_parallel_reports_what_a_sequential_one_reports(tmp_path: P
             )
             assert done.returncode == 0, done.stderr.decode()[-2000:]
             reports[jobs] = json.loads(done.stdout)
-    assert reports[3] == reports[1]
+    assert reports[3] == reports[2] == reports[1]
     assert reports[3]["soctrang"]["missing"] == 1 and reports[3]["soctrang"]["missing_ids"] == [gone]
     assert all(reports[3][s]["missing"] == 0 for s in ("cantho", "haugiang"))
     engine.dispose()

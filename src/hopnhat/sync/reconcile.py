@@ -12,6 +12,7 @@ from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from hopnhat.sync import parallel
@@ -127,6 +128,7 @@ def reconcile_source(
     options: dict[str, Any],
     remapper: Remapper,
     deep: bool = False,
+    orphans: set[str] | None = None,
 ) -> dict[str, Any]:
     """The stored copies read first (one column-wise query), then the source scanned once (:func:`_read`) and kept
     as compact tuples (one per source id, the latest copy wins; a record that matched its copy keeps only its stamp).
@@ -135,13 +137,16 @@ def reconcile_source(
     counts come from the copies read (three GROUP BYs would read the table again). Whether a record's dossier is
     in the store is asked of the store: the copies whose dossier is gone (one anti-join), and the records that have
     no copy. ``rechecked`` counts the records normalised. ``deep`` normalises every record: after a registry
-    correction or a new mapping rule, which the raw checks cannot see."""
+    correction or a new mapping rule, which the raw checks cannot see. ``orphans``: the source ids of the source's
+    copies whose dossier is gone, when the caller found them already (for every source at once: see
+    :func:`reconcile`); ``None`` asks the store here."""
     ctx = SourceContext(name, str(options.get("province_code", "")), remapper, None)
     stored = repo.copy_checks(session, name)
     connector = get_connector(str(options["connector"]), options)
     latest, entries, rechecked = _read(ctx, _scans(connector, deep), stored, deep)
     held = repo.open_quarantine_ids(session, name)
-    orphans = repo.copies_without_dossier(session, name)
+    if orphans is None:
+        orphans = repo.copies_without_dossier(session, [name])[name]
     uncopied = latest.keys() - stored.keys()
     stored_uncopied = {head.code for head in repo.dossier_heads(session, uncopied)}
     absent = orphans | (uncopied - stored_uncopied)  # ids the store holds no dossier of
@@ -197,12 +202,15 @@ def reconcile(
     a source is CPU-bound Python, so this is what puts a second core to work."""
     remapper = Remapper(session, today)
 
-    def one(s: Session, name: str, options: dict[str, Any]) -> dict[str, Any]:
+    def one(s: Session, name: str, options: dict[str, Any], orphans: set[str] | None) -> dict[str, Any]:
         try:
-            return reconcile_source(s, name, options, remapper, deep)
+            return reconcile_source(s, name, options, remapper, deep, orphans)
         except Exception as exc:
             return {"error": f"source {name}: {exc}", "missing": None, "extra": None, "changed": None}
 
+    # Whether a copy's dossier is gone is asked of the store once for every source (one pass over the dossier
+    # codes, where one per source made each pass read them all again); in parallel, by this process while the
+    # sources' processes read their sources. Failing here only leaves each source to ask for itself.
     if jobs > 1 and len(config) > 1 and parallel.can_fork():
         available()  # the connectors' modules imported once here, not once per forked source
         engine = session.get_bind()
@@ -211,7 +219,7 @@ def reconcile(
         def task(name: str, options: dict[str, Any]) -> Callable[[parallel.Report], dict[str, Any]]:
             def body(_report: parallel.Report) -> dict[str, Any]:
                 with Session(engine) as s:
-                    return one(s, name, options)
+                    return one(s, name, options, parallel.received())
 
             return body
 
@@ -219,9 +227,19 @@ def reconcile(
             error = f"source {name}: its process exited without a result ({code})"
             return {"error": error, "missing": None, "extra": None, "changed": None}
 
+        def orphans() -> dict[str, set[str]]:
+            with Session(engine) as s:
+                return repo.copies_without_dossier(s, config)
+
         tasks = {name: task(name, options) for name, options in config.items()}
-        return parallel.fork_each(tasks, jobs=jobs, engine=engine, on_progress=None, on_lost=lost)
-    return {name: one(session, name, options) for name, options in config.items()}
+        return parallel.fork_each(tasks, jobs=jobs, engine=engine, on_progress=None, on_lost=lost, shared=orphans)
+    gone: dict[str, set[str]] = {}
+    if len(config) > 1:
+        try:
+            gone = repo.copies_without_dossier(session, config)
+        except SQLAlchemyError:
+            session.rollback()
+    return {name: one(session, name, options, gone.get(name)) for name, options in config.items()}
 
 
 def render_html(report: dict[str, dict[str, Any]]) -> str:

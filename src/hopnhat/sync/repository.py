@@ -291,7 +291,8 @@ def _column_rows(session: Session, query: Select[Any], chunk: int = 20_000) -> I
     they were read back wrong by psycopg: a ``%`` in a source name came out ``%%``). The callers keep every row
     anyway, so a driver that buffers the result client-side costs no more than they do."""
     conn = session.connection()
-    compiled = query.compile(dialect=conn.dialect)
+    # render_postcompile: an IN over a list is an "expanding" parameter, written out only at execution otherwise.
+    compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
     params = compiled.construct_params()
     bound: Any = tuple(params[name] for name in compiled.positiontup or ()) if compiled.positional else params
     cursor = conn.connection.cursor()
@@ -321,12 +322,22 @@ def analyze_store(session: Session) -> None:
     session.execute(text(f"ANALYZE {quote(DOSSIERS.name)}, {quote(COPIES.name)}"))
 
 
-def copies_without_dossier(session: Session, source: str) -> set[str]:
-    """Source ids of a source's copies that no stored dossier carries as its code (a dossier deleted, or never
-    written): one anti-join, instead of every dossier code of the store in memory."""
+def copies_without_dossier(session: Session, sources: Iterable[str]) -> dict[str, set[str]]:
+    """Per source, the source ids of its copies that no stored dossier carries as its code (a dossier deleted, or
+    never written): one anti-join for all the sources, instead of every dossier code of the store in memory.
+
+    One for all, not one per source: each pass reads the whole dossier table's codes (PostgreSQL hashes all of
+    them), and three at once on the 1M store cost a PostgreSQL reconciliation 0.7-2 s of its ~10 s."""
     c = COPIES.c
-    query = select(c.source_id).where(c.source == source, ~exists().where(DOSSIERS.c.code == c.source_id))
-    return {sid for rows in _column_rows(session, query) for (sid,) in rows}
+    names = list(dict.fromkeys(sources))
+    found: dict[str, set[str]] = {name: set() for name in names}
+    if not names:
+        return found
+    query = select(c.source, c.source_id).where(c.source.in_(names), ~exists().where(DOSSIERS.c.code == c.source_id))
+    for rows in _column_rows(session, query):
+        for source, sid in rows:
+            found[source].add(sid)
+    return found
 
 
 CopyCheck = tuple[str, str | None, str, int | None, str | None, str | None]
