@@ -228,3 +228,58 @@ def test_a_small_source_reads_its_copies_through_the_index_and_finds_the_same(
     assert sorted(small) == sorted(f"o's-{i}" for i in range(10))
     assert small["o's-3"] == ("o's-3", None, "h3", 4, "00003", "2024-04")
     assert sorted(large) == sorted(f"big-{i}" for i in range(90))
+
+
+def test_copies_without_a_dossier_are_found_per_source_in_one_query(store_url: str) -> None:
+    """One query answers for several sources at once, each source's ids under its own name, whatever the names
+    hold (bound, not inlined), and an empty set for a source without copies."""
+    names = ("big 100%", "o'small_%", "absent")
+    engine = store(store_url)
+    with Session(engine) as session:
+        session.add_all(
+            SourceCopy(source=source, source_id=f"{source[:3]}-{i}", dossier_code=f"{source[:3]}-{i}", row_hash="h")
+            for source, n in ((names[0], 5), (names[1], 3))
+            for i in range(n)
+        )
+        session.commit()
+        found = repo.copies_without_dossier(session, names)
+        # No dossier was stored: every copy has lost its dossier.
+        assert found == {
+            names[0]: {f"big-{i}" for i in range(5)},
+            names[1]: {"o's-0", "o's-1", "o's-2"},
+            "absent": set(),
+        }
+        assert repo.copies_without_dossier(session, [names[1]]) == {names[1]: found[names[1]]}
+    engine.dispose()
+
+
+def test_reconciling_several_sources_asks_once_which_dossiers_are_gone(
+    legacy: Path, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The copies whose dossier is gone are asked for once for all the sources, not once per source (each pass
+    reads every dossier code), in one process or forked, and the report still names the deleted dossier."""
+    cfg = {name: options for name, options in config(legacy).items() if name != "cantho"}  # no server thread
+    engine = store(store_url)
+    service.run(engine, cfg)
+    gone = _loaded_code(engine)
+    with Session(engine) as session:
+        session.execute(delete(Dossier).where(Dossier.code == gone))
+        session.commit()
+    asked: list[list[str]] = []
+    real = repo.copies_without_dossier
+
+    def once(session: Session, sources: Any) -> dict[str, set[str]]:
+        names = list(sources)
+        if len(names) == 1:
+            raise AssertionError(f"asked again for {names[0]} alone")  # surfaces as that source's error
+        asked.append(names)
+        return real(session, names)
+
+    monkeypatch.setattr(repo, "copies_without_dossier", once)
+    for jobs in (1, 2):
+        with Session(engine) as session:
+            report = reconcile(session, cfg, datetime.now(VN_TZ).date(), jobs=jobs)
+        assert all("error" not in r for r in report.values()), report
+        assert report[SOURCE]["missing_ids"] == [gone] and report["haugiang"]["missing"] == 0
+    assert asked == [list(cfg), list(cfg)]
+    engine.dispose()

@@ -7,7 +7,6 @@ modules), where spawn re-imports everything and rebuilds it (about 1.5 s, as muc
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import gc
 import multiprocessing
@@ -40,60 +39,35 @@ def fork_each(
     engine: Engine,
     on_progress: Callable[[str, Any], None] | None,
     on_lost: Callable[[str, int | None], T],
-    shared: Callable[[], Mapping[str, Any]] | None = None,
 ) -> dict[str, T]:
     """Run each task in a forked process, at most ``jobs`` at a time; return their results by name, in the order of
     ``tasks``.
 
     A task's return value comes back through a pipe (pickled); it handles its own errors. A child that dies
     without a result (killed, out of memory) gets ``on_lost(name, exit code)`` as its result. ``engine``'s pool is
-    emptied before forking (no connection may be shared by two processes) and again in each child.
-
-    ``shared`` is work for this process while the children work: it is called once, after the first children
-    started, and each child is sent its entry of what it returns (``None`` when there is none, or when ``shared``
-    raised), which the task reads with :func:`received` when it needs it."""
+    emptied before forking (no connection may be shared by two processes) and again in each child."""
     context = multiprocessing.get_context("fork")
     engine.dispose()
     waiting = list(tasks.items())
-    running: dict[Connection, tuple[str, BaseProcess, Connection | None]] = {}
+    running: dict[Connection, tuple[str, BaseProcess]] = {}
     results: dict[str, T] = {}
     parent = os.getpid()
-    values: Mapping[str, Any] | None = None
-
-    def send(name: str, down: Connection | None) -> None:
-        if down is None or values is None:
-            return
-        # OSError: the child is gone already (it did not need the value); its result or its loss says the rest.
-        with contextlib.suppress(OSError):
-            down.send(values.get(name))
-        down.close()
 
     def start(name: str, task: Callable[[Report], T]) -> None:
         reader, writer = context.Pipe(duplex=False)
-        inbox, down = context.Pipe(duplex=False) if shared is not None else (None, None)
-        child = context.Process(target=_child, args=(task, writer, parent, engine, inbox), name=f"hopnhat-{name}")
+        child = context.Process(target=_child, args=(task, writer, parent, engine), name=f"hopnhat-{name}")
         child.daemon = True
         child.start()
         writer.close()
-        if inbox is not None:
-            inbox.close()
-        running[reader] = (name, child, down)
-        send(name, down)
+        running[reader] = (name, child)
 
     try:
         while waiting or running:
             while waiting and len(running) < jobs:
                 start(*waiting.pop(0))
-            if shared is not None and values is None:
-                try:
-                    values = shared()
-                except Exception:  # each task then does the work itself (see received)
-                    values = {}
-                for name, _, down in running.values():
-                    send(name, down)
             for ready in wait(list(running)):
                 assert isinstance(ready, Connection)
-                name, child, _ = running[ready]
+                name, child = running[ready]
                 try:
                     kind, value = ready.recv()
                 except EOFError:
@@ -110,36 +84,12 @@ def fork_each(
                 child.join()
                 del running[ready]
     finally:
-        for _, child, _ in running.values():
+        for _, child in running.values():
             child.kill()
     return {name: results[name] for name in tasks}
 
 
-_inbox: Connection | None = None
-"""In a child of :func:`fork_each` given ``shared``: where the parent sends this task's entry of it."""
-
-
-def received() -> Any:
-    """This task's entry of :func:`fork_each`'s ``shared``, waiting for the parent to send it; ``None`` outside such
-    a child, when the parent had no entry for it or failed to compute it, or when it was read already (the caller
-    then does the work itself)."""
-    global _inbox
-    if _inbox is None:
-        return None
-    inbox, _inbox = _inbox, None
-    try:
-        return inbox.recv()
-    except (EOFError, OSError):
-        return None
-    finally:
-        inbox.close()
-
-
-def _child(
-    task: Callable[[Report], Any], out: Connection, parent: int, engine: Engine, inbox: Connection | None = None
-) -> None:
-    global _inbox
-    _inbox = inbox
+def _child(task: Callable[[Report], Any], out: Connection, parent: int, engine: Engine) -> None:
     _die_with(parent)
     # Objects inherited from the parent are never garbage here: keep the collector off them (and their pages
     # shared with the parent instead of copied by the collector's writes).
