@@ -61,8 +61,8 @@ def test_reconcile_in_parallel_reports_what_a_sequential_one_reports(tmp_path: P
             session.execute(delete(Dossier).where(Dossier.code == gone))
             session.commit()
         reports = {}
-        # 2 jobs for 3 sources: the third process starts once one of the first two is done, after this process
-        # found the copies whose dossier is gone, and is sent its share at its start.
+        # 2 jobs for 3 sources: the third process starts once one of the first two is done, and like them it
+        # inherits the copies whose dossier is gone, found once before forking.
         for jobs in (3, 2, 1):
             command = ["reconcile", "--config", str(cfg), "--json", "--jobs", str(jobs)]
             done = subprocess.run(
