@@ -162,7 +162,7 @@ def main() -> None:
         sys.exit(app())
     finally:
         # The interpreter's shutdown runs full collections over everything still alive, and after a sync run that
-        # took 0.3-0.4 s (measured on a 1M store with `perf`: gc_collect_main after the last atexit handler). Nothing
+        # took 0.25-0.4 s (measured on a 1M store with `perf`: gc_collect_main after the last atexit handler). Nothing
         # is garbage worth finding at exit; frozen objects are left out of those passes, and the atexit handlers
         # and buffer flushes still run. This process ends here, so nothing stays frozen for long.
         gc.freeze()

@@ -210,9 +210,8 @@ def reconcile(
         except Exception as exc:
             return {"error": f"source {name}: {exc}", "missing": None, "extra": None, "changed": None}
 
-    # Whether a copy's dossier is gone is asked of the store once, for every source, before any source is read:
-    # each such pass reads every dossier code of the store (PostgreSQL hashes them all), and one pass per source,
-    # three at once, cost a 1M PostgreSQL reconciliation 0.7-2 s of its ~10 s. Forked processes inherit the answer.
+    # Whether a copy's dossier is gone is asked of the store once, for every source, before any source is read (why:
+    # repository.copies_without_dossier); forked processes inherit the answer.
     gone = _orphans(session, config) if len(config) > 1 else {}
     if jobs > 1 and len(config) > 1 and parallel.can_fork():
         available()  # the connectors' modules imported once here, not once per forked source
