@@ -106,8 +106,14 @@ def serve(
     import uvicorn
 
     from hopnhat.app import create_app
+    from hopnhat.demo import is_loopback
+    from hopnhat.identity.service import weak_secret_reason
 
     state: CliState = ctx.obj
+    weak = None if is_loopback(host) else weak_secret_reason(state.settings.secret_key)
+    if weak:
+        # Anyone who knows a published key can sign their own administrator session.
+        raise HopnhatError(f"refusing to serve on {host}: {weak}")
     state.engine()  # migrate before the first request
     console.print(f"hopnhat API on http://{host}:{port}/api/v1 (docs at /docs)")
     if workers == 1:

@@ -15,8 +15,10 @@ if TYPE_CHECKING:
     # Types only: every ``hopnhat`` call imports this module, and SQLAlchemy is needed only once a command opens
     # the store.
     from sqlalchemy import Engine
+    from sqlalchemy.orm import Session
 
     from hopnhat.config import Settings
+    from hopnhat.identity.principal import Principal
 
 console = Console()
 err_console = Console(stderr=True)
@@ -55,6 +57,13 @@ def state(ctx: typer.Context) -> CliState:
 
 def engine(ctx: typer.Context) -> Engine:
     return state(ctx).engine()
+
+
+def principal(ctx: typer.Context, session: Session) -> Principal:
+    """The principal this command acts as (:func:`hopnhat.identity.service.cli_principal`)."""
+    from hopnhat.identity.service import cli_principal
+
+    return cli_principal(session, state(ctx).settings)
 
 
 def parse_day(value: str | None, option: str = "--on") -> date:

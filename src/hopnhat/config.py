@@ -38,9 +38,62 @@ class Settings(BaseSettings):
         description="Path of the sources.toml the web pages use to replay quarantined records "
         "(hopnhat demo sets it to its --out folder's sources.toml when unset).",
     )
-    secret_key: str = Field(
-        default="change-me-in-production",
-        description="Key that signs web session cookies; set a long random value in production.",
+    secret_key: str | None = Field(
+        default=None,
+        description="Key that signs web cookies and CSRF tokens. Unset: generated on first use and kept in the store, "
+        "so every host on one PostgreSQL shares it; serve on a non-loopback address refuses a known-weak value.",
+    )
+    session_idle_minutes: int = Field(
+        default=60, ge=1, le=24 * 60, description="A web session ends after this many minutes without a request."
+    )
+    session_absolute_hours: float = Field(
+        default=12, gt=0, le=24 * 30, description="A web session ends this many hours after sign-in, active or not."
+    )
+    cookie_secure: bool | None = Field(
+        default=None,
+        description="Mark cookies Secure (sent over HTTPS only). Unset: Secure whenever the request came over HTTPS, "
+        "directly or through a trusted proxy.",
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description="Comma-separated addresses or networks of reverse proxies allowed to set X-Forwarded-For and "
+        "X-Forwarded-Proto; from any other peer those headers are ignored.",
+    )
+    officer_rate_limit_per_minute: int = Field(
+        default=600, ge=1, description="Requests per minute one signed-in account or token may make to the API."
+    )
+    cli_account: str | None = Field(
+        default=None,
+        description="Account the CLI acts as on a local SQLite store (whoever can open the file is trusted, as psql "
+        "trusts a peer). Unset: the account named like the OS user, if there is one.",
+    )
+    token: str | None = Field(
+        default=None,
+        description="Machine token the CLI presents (hopnhat tokens create); required on PostgreSQL for commands "
+        "that show personal data or change dossiers.",
+    )
+    oidc_issuer: str | None = Field(
+        default=None,
+        description="Issuer URL of the city's OpenID Connect provider; set it to offer single sign-on.",
+    )
+    oidc_client_id: str | None = Field(default=None, description="Client id of hopnhat at the OpenID provider.")
+    oidc_client_secret: str | None = Field(default=None, description="Client secret of hopnhat at the OpenID provider.")
+    oidc_scopes: str = Field(
+        default="openid profile email groups", description="Scopes hopnhat asks the OpenID provider for."
+    )
+    oidc_audience: str | None = Field(
+        default=None,
+        description="Audience the API requires in the provider's JWT access tokens (unset: the client id).",
+    )
+    oidc_role_mapping: str | None = Field(
+        default=None,
+        description="YAML or JSON file mapping the provider's groups or claims to roles, centers and units "
+        "(see README, Identity and access); unset: the bundled mapping.",
+    )
+    probe_allowed_networks: str = Field(
+        default="10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,global",
+        description="Comma-separated networks health probes may reach ('global' = any public address); checked when "
+        "a probe is saved and again when it connects. Loopback and link-local only when listed.",
     )
 
 

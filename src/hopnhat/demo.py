@@ -20,6 +20,7 @@ import typer
 # Only light modules at the top: every ``hopnhat`` call imports this file, so the store and the parts the demo
 # drives are imported inside the functions that use them.
 from hopnhat.cli_support import console, engine, state
+from hopnhat.errors import InvalidInput
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -62,12 +63,12 @@ def seed_examples(session: Session) -> list[str]:
 def ensure_admin(session: Session) -> str | None:
     """Create the ``admin`` account with a random password unless it exists; returns that password (to be shown
     once on the console, never logged) or None when the account was there already."""
-    from hopnhat.web.auth import add_user, get_user
+    from hopnhat.identity import repository, service
 
-    if get_user(session, ADMIN) is not None:
+    if repository.user_by_name(session, ADMIN) is not None:
         return None
-    password = secrets.token_urlsafe(12)
-    add_user(session, ADMIN, password, "administrator")
+    password = secrets.token_urlsafe(16)
+    service.add_user(session, ADMIN, password, "administrator")
     return password
 
 
@@ -132,10 +133,34 @@ def demo(
         if not settings.sync_config:
             # The quarantine page replays through this file; it points at the simulator served above.
             settings = settings.model_copy(update={"sync_config": str(out / "sources.toml")})
+        if "127.0.0.0/8" not in settings.probe_allowed_networks:
+            # The demo's systems answer on this machine: its probes may reach loopback (a deployment's may not).
+            allowed = f"{settings.probe_allowed_networks},127.0.0.0/8"
+            settings = settings.model_copy(update={"probe_allowed_networks": allowed})
+        refused = _weak_for(host, settings.secret_key)
+        if refused:
+            raise InvalidInput(refused)
         console.print(
             f"[bold]5. Pages[/] on http://{host}:{port}/ and the API on /api/v1 (docs at /docs; Ctrl-C stops)"
         )
         uvicorn.run(create_app(settings, store), host=host, port=port, log_level="warning")
+
+
+def _weak_for(host: str, secret: str | None) -> str | None:
+    from hopnhat.identity.service import weak_secret_reason
+
+    return None if is_loopback(host) else weak_secret_reason(secret)
+
+
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def register(app: typer.Typer) -> None:

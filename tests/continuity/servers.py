@@ -10,10 +10,24 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from hopnhat.continuity.netguard import AllowList
+
+# The servers below listen on loopback, which probes reach only when the allow-list names it.
+LOOPBACK_NETWORKS = "127.0.0.0/8,::1/128"
+LOOPBACK = AllowList.parse(LOOPBACK_NETWORKS)
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
+    server: _Server
+
     def do_GET(self) -> None:
+        self.server.seen.append((self.path, self.headers.get("Host", "")))
+        if self.path.startswith("/redirect"):  # /redirect?to=URL
+            return self._redirect(parse_qs(urlsplit(self.path).query).get("to", ["/"])[0])
+        if self.path.startswith("/loop"):
+            return self._redirect("/loop")
         if self.path.startswith("/slow"):
             time.sleep(0.4)
         status = 500 if self.path.startswith("/broken") else 200
@@ -25,16 +39,31 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def _redirect(self, location: str) -> None:
+        self.send_response(302)
+        self.send_header("Location", location)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
     def log_message(self, *_args: Any) -> None:
         pass
 
 
-class HttpServer:
-    """An HTTP (or HTTPS with ``cert``) server on a free 127.0.0.1 port; ``stop()`` makes the port refuse."""
+class _Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
 
-    def __init__(self, cert: tuple[Path, Path] | None = None) -> None:
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self.server.daemon_threads = True
+    def __init__(self, host: str) -> None:
+        super().__init__((host, 0), _Handler)
+        self.seen: list[tuple[str, str]] = []  # (path, Host header) of every request, in order
+
+
+class HttpServer:
+    """An HTTP (or HTTPS with ``cert``) server on a free port of ``host``; ``stop()`` makes the port refuse.
+
+    ``seen`` lists the (path, Host header) of every request it answered, so a test can assert it was never asked."""
+
+    def __init__(self, cert: tuple[Path, Path] | None = None, host: str = "127.0.0.1") -> None:
+        self.server = _Server(host)
         scheme = "http"
         if cert is not None:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -42,9 +71,13 @@ class HttpServer:
             self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
             scheme = "https"
         self.port = self.server.server_address[1]
-        self.url = f"{scheme}://127.0.0.1:{self.port}"
+        self.url = f"{scheme}://{host}:{self.port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
+
+    @property
+    def seen(self) -> list[tuple[str, str]]:
+        return self.server.seen
 
     def stop(self) -> None:
         self.server.shutdown()

@@ -14,7 +14,7 @@ from hopnhat.app import create_app
 from hopnhat.cli import app as cli_app
 from hopnhat.config import Settings
 from hopnhat.db import make_engine
-from tests.continuity.servers import HttpServer
+from tests.continuity.servers import LOOPBACK_NETWORKS, HttpServer
 
 API = "/api/v1/continuity"
 runner = CliRunner()
@@ -24,13 +24,15 @@ runner = CliRunner()
 def client(store_url: str) -> Iterator[TestClient]:
     engine = make_engine(store_url)
     try:
-        yield TestClient(create_app(Settings(database_url=store_url), engine=engine))
+        settings = Settings(database_url=store_url, probe_allowed_networks=LOOPBACK_NETWORKS)
+        yield TestClient(create_app(settings, engine=engine))
     finally:
         engine.dispose()
 
 
 def cli(store_url: str, *args: str) -> tuple[int, str]:
-    result = runner.invoke(cli_app, ["--db", store_url, *args])
+    env = {"HOPNHAT_PROBE_ALLOWED_NETWORKS": LOOPBACK_NETWORKS}  # the probed servers listen on loopback
+    result = runner.invoke(cli_app, ["--db", store_url, *args], env=env)
     return result.exit_code, result.output
 
 

@@ -12,7 +12,7 @@ from hopnhat.continuity.models import Probe
 from hopnhat.continuity.probes import Outcome
 from hopnhat.continuity.schemas import ProbeIn, SystemIn, SystemPatch
 from hopnhat.errors import Conflict, InvalidInput, NotFound
-from tests.continuity.servers import TcpServer
+from tests.continuity.servers import LOOPBACK, TcpServer
 
 T0 = datetime(2025, 7, 1, 1, 0, tzinfo=UTC)  # 08:00 in Vietnam
 
@@ -26,23 +26,26 @@ def test_incident_opens_after_threshold_and_closes_on_recovery(db: Session) -> N
     server = TcpServer()
     port = server.port
     probe = service.add_probe(
-        db, "ct-lgsp", ProbeIn(name="lgsp-tcp", kind="tcp", target=server.target, timeout_s=2, fail_threshold=2)
+        db,
+        "ct-lgsp",
+        ProbeIn(name="lgsp-tcp", kind="tcp", target=server.target, timeout_s=2, fail_threshold=2),
+        LOOPBACK,
     )
-    assert service.run_probe(db, probe, T0).ok
+    assert service.run_probe(db, probe, T0, LOOPBACK).ok
     server.stop()
-    service.run_probe(db, probe, T0 + timedelta(minutes=1))
+    service.run_probe(db, probe, T0 + timedelta(minutes=1), LOOPBACK)
     assert service.list_incidents(db, open_only=True) == []  # one failure is below the threshold
-    service.run_probe(db, probe, T0 + timedelta(minutes=2))
+    service.run_probe(db, probe, T0 + timedelta(minutes=2), LOOPBACK)
     [incident] = service.list_incidents(db, open_only=True)
     assert incident.opened_at == T0 + timedelta(minutes=2) and "lgsp-tcp" in incident.cause
     assert [s.state for s in service.system_status(db)] == ["down"]
     service.add_incident_note(db, incident.id, "Nhà cung cấp đang khởi động lại máy chủ")
-    service.run_probe(db, probe, T0 + timedelta(minutes=3))  # still down: the same incident stays open
+    service.run_probe(db, probe, T0 + timedelta(minutes=3), LOOPBACK)  # still down: the same incident stays open
     assert len(service.list_incidents(db)) == 1
 
     server = TcpServer(port)  # the target comes back
     try:
-        assert service.run_probe(db, probe, T0 + timedelta(minutes=4)).ok
+        assert service.run_probe(db, probe, T0 + timedelta(minutes=4), LOOPBACK).ok
     finally:
         server.stop()
     [closed] = service.list_incidents(db)
@@ -68,7 +71,7 @@ def test_missing_heartbeat_means_down(db: Session) -> None:
     probe = service.add_probe(
         db, "ct-sync", ProbeIn(name="sync-hb", kind="heartbeat", target="sync", period_s=600, fail_threshold=1)
     )
-    assert not service.run_probe(db, probe, T0).ok  # never reported
+    assert not service.run_probe(db, probe, T0, LOOPBACK).ok  # never reported
     service.report_heartbeat(db, "sync", at=T0)
     assert service.run_probe(db, probe, T0 + timedelta(minutes=5)).ok
     assert service.list_incidents(db, open_only=True) == []
@@ -78,7 +81,7 @@ def test_missing_heartbeat_means_down(db: Session) -> None:
 
 def test_uptime_and_latency_percentiles_per_vietnam_day(db: Session) -> None:
     _system(db)
-    probe = db.get(Probe, service.add_probe(db, "ct-lgsp", ProbeIn(name="p", kind="tcp", target="x:1")).id)
+    probe = db.get(Probe, service.add_probe(db, "ct-lgsp", ProbeIn(name="p", kind="tcp", target="10.0.0.1:1")).id)
     assert probe is not None
     for minute, latency in enumerate([10.0, 20.0, 30.0, 40.0]):
         service.record(db, probe, Outcome(True, latency, "ok"), T0 + timedelta(minutes=minute))

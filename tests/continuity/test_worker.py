@@ -7,7 +7,7 @@ import time
 from hopnhat.continuity import monitor, service
 from hopnhat.continuity.schemas import ProbeIn, SystemIn
 from hopnhat.db import make_engine, session_scope
-from tests.continuity.servers import TcpServer
+from tests.continuity.servers import LOOPBACK, TcpServer
 
 
 def test_background_monitor_records_results_until_stopped(store_url: str) -> None:
@@ -16,8 +16,9 @@ def test_background_monitor_records_results_until_stopped(store_url: str) -> Non
     try:
         with session_scope(engine) as session:
             service.create_system(session, SystemIn(code="ct-ioc", name="Trung tâm IOC"))
-            service.add_probe(session, "ct-ioc", ProbeIn(name="ioc", kind="tcp", target=server.target, period_s=1))
-        thread, stop = monitor.start_background(engine, interval=0.5)
+            probe = ProbeIn(name="ioc", kind="tcp", target=server.target, period_s=1)
+            service.add_probe(session, "ct-ioc", probe, LOOPBACK)
+        thread, stop = monitor.start_background(engine, interval=0.5, allow=LOOPBACK)
         states: list[str] = []
         for _ in range(100):  # poll; the assertion is on the outcome, not on how fast it came
             with session_scope(engine) as session:

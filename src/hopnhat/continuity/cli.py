@@ -9,7 +9,7 @@ import typer
 
 # Only light modules at the top: every ``hopnhat`` call imports this file, so the store and the continuity services
 # (YAML, openpyxl, httpx probes) are imported inside the commands that use them.
-from hopnhat.cli_support import console, engine, parse_day, print_json
+from hopnhat.cli_support import console, engine, parse_day, print_json, state
 
 systems_app = typer.Typer(help="The inventory of shared systems and their health.", no_args_is_help=True)
 plan_app = typer.Typer(help="The transition plan.", no_args_is_help=True)
@@ -31,16 +31,18 @@ def monitor_cmd(
 ) -> None:
     """Run the health probes on schedule (Ctrl-C stops)."""
     from hopnhat.continuity import monitor
+    from hopnhat.continuity.netguard import AllowList
 
     eng = engine(ctx)
+    allow = AllowList.parse(state(ctx).settings.probe_allowed_networks)
     if once:
-        report = monitor.run_cycle(eng, force=True)
+        report = monitor.run_cycle(eng, force=True, allow=allow)
         for name, ok, detail in report:
             console.print(f"{'UP  ' if ok else 'DOWN'} {name}: {detail}", highlight=False)
         console.print(f"{len(report)} probes run")
         return
     console.print(f"monitor running every {interval:g} s (Ctrl-C stops)")
-    monitor.run_forever(eng, interval)
+    monitor.run_forever(eng, interval, allow=allow)
 
 
 @systems_app.command("import")

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
 from hopnhat.config import VN_TZ
 from hopnhat.continuity import centers, metrics, plan, service
 from hopnhat.continuity import repository as repo
+from hopnhat.continuity.netguard import AllowList
 from hopnhat.continuity.schemas import (
     IncidentOut,
     MaintenanceIn,
@@ -24,7 +25,9 @@ from hopnhat.continuity.schemas import (
     UptimeDay,
 )
 from hopnhat.db import utcnow
-from hopnhat.deps import SessionDep
+from hopnhat.deps import SessionDep, SettingsDep
+from hopnhat.identity.http import rule
+from hopnhat.identity.roles import Permission
 
 router = APIRouter(prefix="/continuity", tags=["continuity"])
 
@@ -33,49 +36,66 @@ def _today() -> date:
     return utcnow().astimezone(VN_TZ).date()
 
 
-@router.get("/systems", response_model=list[SystemOut])
+@router.get("/systems", dependencies=[Depends(rule(Permission.CONTINUITY_READ))], response_model=list[SystemOut])
 def list_systems(session: SessionDep) -> Any:
     return service.list_systems(session)
 
 
-@router.post("/systems", response_model=SystemOut, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/systems",
+    dependencies=[Depends(rule(Permission.CONTINUITY_WRITE))],
+    response_model=SystemOut,
+    status_code=status.HTTP_201_CREATED,
+)
 def create_system(session: SessionDep, body: SystemIn) -> Any:
     return service.create_system(session, body)
 
 
-@router.get("/systems/{code}", response_model=SystemOut)
+@router.get("/systems/{code}", dependencies=[Depends(rule(Permission.CONTINUITY_READ))], response_model=SystemOut)
 def get_system(session: SessionDep, code: str) -> Any:
     return service.get_system(session, code)
 
 
-@router.patch("/systems/{code}", response_model=SystemOut)
+@router.patch("/systems/{code}", dependencies=[Depends(rule(Permission.CONTINUITY_WRITE))], response_model=SystemOut)
 def patch_system(session: SessionDep, code: str, body: SystemPatch) -> Any:
     return service.patch_system(session, code, body)
 
 
-@router.get("/status")
+@router.get(
+    "/status",
+    dependencies=[Depends(rule(Permission.CONTINUITY_READ))],
+)
 def system_status(session: SessionDep) -> list[dict[str, Any]]:
     """Up / down / unknown per system."""
     return [s.__dict__ for s in service.system_status(session)]
 
 
-@router.get("/systems/{code}/probes", response_model=list[ProbeOut])
+@router.get(
+    "/systems/{code}/probes", dependencies=[Depends(rule(Permission.CONTINUITY_READ))], response_model=list[ProbeOut]
+)
 def list_probes(session: SessionDep, code: str) -> Any:
     return repo.probes(session, service.get_system(session, code).id)
 
 
-@router.put("/systems/{code}/probes", response_model=ProbeOut)
-def put_probe(session: SessionDep, code: str, body: ProbeIn) -> Any:
-    return service.add_probe(session, code, body)
+@router.put("/systems/{code}/probes", dependencies=[Depends(rule(Permission.PROBES))], response_model=ProbeOut)
+def put_probe(session: SessionDep, settings: SettingsDep, code: str, body: ProbeIn) -> Any:
+    """Create or overwrite a probe; 422 ``target_refused`` when its target is outside ``probe_allowed_networks``."""
+    return service.add_probe(session, code, body, AllowList.parse(settings.probe_allowed_networks))
 
 
-@router.post("/systems/{code}/maintenance", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/systems/{code}/maintenance",
+    dependencies=[Depends(rule(Permission.CONTINUITY_WRITE))],
+    status_code=status.HTTP_201_CREATED,
+)
 def add_maintenance(session: SessionDep, code: str, body: MaintenanceIn) -> dict[str, Any]:
     window = service.add_maintenance(session, code, body.starts_at, body.ends_at, body.reason)
     return {"id": window.id, "starts_at": window.starts_at, "ends_at": window.ends_at, "reason": window.reason}
 
 
-@router.get("/systems/{code}/uptime", response_model=list[UptimeDay])
+@router.get(
+    "/systems/{code}/uptime", dependencies=[Depends(rule(Permission.CONTINUITY_READ))], response_model=list[UptimeDay]
+)
 def uptime(
     session: SessionDep,
     code: str,
@@ -86,24 +106,33 @@ def uptime(
     return service.uptime(session, code, first or last - timedelta(days=6), last)
 
 
-@router.post("/heartbeats/{name}", status_code=status.HTTP_204_NO_CONTENT)
+@router.post(
+    "/heartbeats/{name}", dependencies=[Depends(rule(Permission.HEARTBEAT))], status_code=status.HTTP_204_NO_CONTENT
+)
 def heartbeat(session: SessionDep, name: str) -> Response:
     """A job reports in; the heartbeat probe whose target is ``name`` reads it."""
     service.report_heartbeat(session, name)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/incidents", response_model=list[IncidentOut])
+@router.get("/incidents", dependencies=[Depends(rule(Permission.CONTINUITY_READ))], response_model=list[IncidentOut])
 def incidents(session: SessionDep, open_only: bool = False, system: str | None = None) -> Any:
     return service.list_incidents(session, open_only, system)
 
 
-@router.post("/incidents/{incident_id}/notes", response_model=IncidentOut)
+@router.post(
+    "/incidents/{incident_id}/notes",
+    dependencies=[Depends(rule(Permission.CONTINUITY_WRITE))],
+    response_model=IncidentOut,
+)
 def add_note(session: SessionDep, incident_id: int, body: NoteIn) -> Any:
     return service.add_incident_note(session, incident_id, body.note)
 
 
-@router.get("/tasks")
+@router.get(
+    "/tasks",
+    dependencies=[Depends(rule(Permission.CONTINUITY_READ))],
+)
 def tasks(session: SessionDep, view: str = "all", horizon_days: int = 7) -> list[dict[str, Any]]:
     """All tasks, or ``view=overdue`` / ``view=at_risk``."""
     rows = plan.evaluate(session, _today(), horizon_days)
@@ -114,19 +143,28 @@ def tasks(session: SessionDep, view: str = "all", horizon_days: int = 7) -> list
     return rows
 
 
-@router.put("/tasks/{code}")
+@router.put(
+    "/tasks/{code}",
+    dependencies=[Depends(rule(Permission.CONTINUITY_WRITE))],
+)
 def put_task(session: SessionDep, code: str, body: TaskIn) -> dict[str, Any]:
     task = plan.upsert_task(session, body.model_copy(update={"code": code}))
     return {"code": task.code, "status": task.status, "deadline": task.deadline}
 
 
-@router.patch("/tasks/{code}")
+@router.patch(
+    "/tasks/{code}",
+    dependencies=[Depends(rule(Permission.CONTINUITY_WRITE))],
+)
 def set_task_status(session: SessionDep, code: str, body: TaskStatusIn) -> dict[str, Any]:
     task = plan.set_status(session, code, body.status, body.on or _today())
     return {"code": task.code, "status": task.status, "done_on": task.done_on}
 
 
-@router.get("/centers")
+@router.get(
+    "/centers",
+    dependencies=[Depends(rule(Permission.CENTERS))],
+)
 def list_centers(session: SessionDep) -> list[dict[str, Any]]:
     return [
         {
@@ -141,7 +179,10 @@ def list_centers(session: SessionDep) -> list[dict[str, Any]]:
     ]
 
 
-@router.get("/readiness")
+@router.get(
+    "/readiness",
+    dependencies=[Depends(rule(Permission.CENTERS))],
+)
 def readiness(
     session: SessionDep,
     center: str | None = None,
@@ -153,13 +194,16 @@ def readiness(
     return centers.readiness(session, centers.ReadinessRules(staff_by, regulation_by, require_equipment), center)
 
 
-@router.get("/overview")
+@router.get(
+    "/overview",
+    dependencies=[Depends(rule(Permission.CONTINUITY_READ))],
+)
 def overview(session: SessionDep) -> dict[str, Any]:
     """Counts for the dashboard: systems up/down, open incidents, overdue tasks, ready centers."""
     return service.overview(session, _today())
 
 
-@router.get("/metrics", include_in_schema=False)
+@router.get("/metrics", dependencies=[Depends(rule(Permission.METRICS))], include_in_schema=False)
 def prometheus(session: SessionDep) -> Response:
     service.refresh_incident_gauge(session)
     body, content_type = metrics.render()

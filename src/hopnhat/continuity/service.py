@@ -16,10 +16,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from hopnhat.config import VN_TZ
-from hopnhat.continuity import metrics, probes
+from hopnhat.config import VN_TZ, get_settings
+from hopnhat.continuity import metrics, netguard, probes
 from hopnhat.continuity import repository as repo
 from hopnhat.continuity.models import Heartbeat, Incident, MaintenanceWindow, Probe, ProbeResult, System
+from hopnhat.continuity.netguard import AllowList
 from hopnhat.continuity.schemas import ProbeIn, SystemIn, SystemPatch
 from hopnhat.db import utcnow
 from hopnhat.errors import Conflict, InvalidInput, NotFound
@@ -71,12 +72,35 @@ def patch_system(session: Session, code: str, patch: SystemPatch) -> System:
 # --- probes --------------------------------------------------------------------------------------------------------
 
 
-def add_probe(session: Session, system_code: str, data: ProbeIn) -> Probe:
+def default_allow_list() -> AllowList:
+    """The allow-list of this process's settings, for callers not handed one (the inventory loader, the pages)."""
+    return AllowList.parse(get_settings().probe_allowed_networks)
+
+
+def check_probe_target(kind: str, target: str, allow: AllowList) -> None:
+    """Refuse an http or tcp target whose host resolves to any address ``allow`` does not contain.
+
+    Raises TargetRefused (naming the host, the address and the reason), TargetUnresolved, or InvalidInput for a
+    malformed target; a heartbeat probe reaches nothing and passes. The probe checks again when it connects.
+    """
+    if kind == "http":
+        host, port = netguard.url_endpoint(target)
+    elif kind == "tcp":
+        host, port = netguard.tcp_endpoint(target)
+    else:
+        return
+    netguard.check_target(host, port, allow)
+
+
+def add_probe(session: Session, system_code: str, data: ProbeIn, allow: AllowList | None = None) -> Probe:
+    """Create the probe, or overwrite the one with the same name, once its target passes ``allow`` (the
+    ``probe_allowed_networks`` setting, read from the environment when not given)."""
     system = get_system(session, system_code)
     if data.kind in ("http", "tcp") and not data.target:
         raise InvalidInput(f"probe {data.name!r}: a {data.kind} probe needs a target")
     if data.kind == "http" and not data.target.startswith(("http://", "https://")):
         raise InvalidInput(f"probe {data.name!r}: target must be an http:// or https:// URL")
+    check_probe_target(data.kind, data.target, allow if allow is not None else default_allow_list())
     probe = repo.probe_by_name(session, data.name)
     if probe is None:
         probe = Probe(name=data.name, system_id=system.id)
@@ -104,8 +128,9 @@ def report_heartbeat(session: Session, name: str, at: datetime | None = None) ->
     return beat
 
 
-def network_check(probe: Probe) -> probes.Outcome:
-    """The check of an http or tcp probe: network I/O only, no store access (safe in a worker thread)."""
+def network_check(probe: Probe, allow: AllowList) -> probes.Outcome:
+    """The check of an http or tcp probe: network I/O only, no store access (safe in a worker thread). The target
+    is resolved and checked against ``allow`` again here, and only a checked address is connected to."""
     if probe.kind == "http":
         return probes.http_check(
             probe.target,
@@ -114,14 +139,16 @@ def network_check(probe: Probe) -> probes.Outcome:
             probe.max_latency_ms,
             probe.min_cert_days,
             probe.timeout_s,
+            allow=allow,
         )
-    return probes.tcp_check(probe.target, probe.timeout_s, probe.max_latency_ms)
+    return probes.tcp_check(probe.target, probe.timeout_s, probe.max_latency_ms, allow=allow)
 
 
-def check(session: Session, probe: Probe, now: datetime) -> probes.Outcome:
-    """Run one probe's check (network I/O for http/tcp; a store read for heartbeats)."""
+def check(session: Session, probe: Probe, now: datetime, allow: AllowList | None = None) -> probes.Outcome:
+    """Run one probe's check (network I/O for http/tcp, limited to ``allow``, by default the settings'; a store
+    read for heartbeats)."""
     if probe.kind != "heartbeat":
-        return network_check(probe)
+        return network_check(probe, allow if allow is not None else default_allow_list())
     beat = repo.heartbeat(session, probe.target or probe.name)
     return probes.heartbeat_check(beat.last_seen if beat else None, probe.period_s, now)
 
@@ -164,9 +191,11 @@ def record(session: Session, probe: Probe, outcome: probes.Outcome, now: datetim
     return result
 
 
-def run_probe(session: Session, probe: Probe, now: datetime | None = None) -> ProbeResult:
+def run_probe(
+    session: Session, probe: Probe, now: datetime | None = None, allow: AllowList | None = None
+) -> ProbeResult:
     now = now or utcnow()
-    return record(session, probe, check(session, probe, now), now)
+    return record(session, probe, check(session, probe, now, allow), now)
 
 
 def due_probes(session: Session, now: datetime) -> list[Probe]:

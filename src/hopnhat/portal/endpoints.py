@@ -2,34 +2,48 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from hopnhat.deps import SessionDep
+from hopnhat.identity.http import rule
+from hopnhat.identity.roles import Permission
 from hopnhat.portal import service
 from hopnhat.portal.schemas import DeadLetter, PortalStatus, RequeueResult
 
 router = APIRouter(prefix="/portal", tags=["portal"])
 
 
-@router.get("/status")
+@router.get(
+    "/status",
+    dependencies=[Depends(rule(Permission.PORTAL_READ))],
+)
 def get_status(session: SessionDep) -> PortalStatus:
     """Backlog, lag (age of the oldest pending event), failures, dead letters and the relays' heartbeats."""
     return service.status(session)
 
 
-@router.get("/dead")
+@router.get(
+    "/dead",
+    dependencies=[Depends(rule(Permission.PORTAL_READ))],
+)
 def list_dead(session: SessionDep, limit: int = Query(100, ge=1, le=1000)) -> list[DeadLetter]:
     """Events the relay gave up on; each blocks the later events of its dossier."""
     return service.dead_letters(session, limit)
 
 
-@router.post("/dead/{event_id}/requeue")
+@router.post(
+    "/dead/{event_id}/requeue",
+    dependencies=[Depends(rule(Permission.PORTAL_WRITE))],
+)
 def requeue_one(event_id: int, session: SessionDep) -> RequeueResult:
     """Put a dead event back in the queue (its attempts start again from zero)."""
     return RequeueResult(requeued=service.requeue(session, event_id))
 
 
-@router.post("/dead/requeue")
+@router.post(
+    "/dead/requeue",
+    dependencies=[Depends(rule(Permission.PORTAL_WRITE))],
+)
 def requeue_every(session: SessionDep) -> RequeueResult:
     """Requeue every dead event."""
     return RequeueResult(requeued=service.requeue_all(session))

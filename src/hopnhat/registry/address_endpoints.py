@@ -7,13 +7,15 @@ from dataclasses import asdict
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hopnhat.deps import SessionDep
 from hopnhat.errors import InvalidInput
+from hopnhat.identity.http import rule
+from hopnhat.identity.roles import Permission
 from hopnhat.registry.convert import MAX_ADDRESS_LENGTH, AddressConverter, Status, bundled_converter
 from hopnhat.registry.models import LineageLink, Unit
 
@@ -71,7 +73,7 @@ def _converter(session: Session, on: date) -> AddressConverter:
     return conv
 
 
-@router.post("/convert", response_model=list[ConversionOut])
+@router.post("/convert", dependencies=[Depends(rule(Permission.PUBLIC))], response_model=list[ConversionOut])
 def convert_addresses(body: ConvertRequest, session: SessionDep) -> list[ConversionOut]:
     """Convert each address; the answers come in the order of the request. Empty addresses are refused (422)."""
     empty = [str(i) for i, a in enumerate(body.addresses) if not a.replace(",", "").strip()]

@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from hopnhat.deps import SessionDep
+from hopnhat.identity.http import rule
+from hopnhat.identity.roles import Permission
 from hopnhat.registry import service
 from hopnhat.registry.schemas import AgencyOut, AgencyResolution, LineageOut, SearchOut, StatsOut, UnitOut
 
@@ -22,25 +24,25 @@ MEDIA = {
 }
 
 
-@router.get("/units/{code}", response_model=UnitOut)
+@router.get("/units/{code}", dependencies=[Depends(rule(Permission.PUBLIC))], response_model=UnitOut)
 def show_unit(session: SessionDep, code: str, on: OnQuery = None) -> UnitOut:
     """The unit that bore ``code`` on the day (codes are reused: 31120 was Phường An Hòa until 2025-06-30)."""
     return service.unit_out(service.show(session, code, on or date.today()))
 
 
-@router.get("/units/{code}/successors", response_model=LineageOut)
+@router.get("/units/{code}/successors", dependencies=[Depends(rule(Permission.PUBLIC))], response_model=LineageOut)
 def unit_successors(session: SessionDep, code: str, on: Annotated[date | None, Query()] = None) -> LineageOut:
     """Where the unit went (kind whole, part or unchanged). Without ``on``: the last period of the code that ended."""
     return service.successors(session, code, on)
 
 
-@router.get("/units/{code}/predecessors", response_model=LineageOut)
+@router.get("/units/{code}/predecessors", dependencies=[Depends(rule(Permission.PUBLIC))], response_model=LineageOut)
 def unit_predecessors(session: SessionDep, code: str, on: Annotated[date | None, Query()] = None) -> LineageOut:
     """Where the unit came from. Without ``on``: the newest period of the code."""
     return service.predecessors(session, code, on)
 
 
-@router.get("/search", response_model=SearchOut)
+@router.get("/search", dependencies=[Depends(rule(Permission.PUBLIC))], response_model=SearchOut)
 def search_units(
     session: SessionDep,
     q: Annotated[str, Query(description="Name as typed: diacritics, case and small typos do not matter.")],
@@ -51,7 +53,7 @@ def search_units(
     return service.search(session, q, on or date.today(), level=level, limit=limit)
 
 
-@router.get("/stats", response_model=StatsOut)
+@router.get("/stats", dependencies=[Depends(rule(Permission.PUBLIC))], response_model=StatsOut)
 def unit_stats(
     session: SessionDep,
     province: Annotated[list[str], Query(description="Province code(s), repeated or comma-separated.")],
@@ -62,6 +64,7 @@ def unit_stats(
 
 @router.get(
     "/export",
+    dependencies=[Depends(rule(Permission.PUBLIC))],
     response_class=Response,
     responses={200: {"content": {m: {} for m in MEDIA.values()}, "description": "The units and lineage."}},
 )
@@ -81,7 +84,7 @@ def export(
     )
 
 
-@router.get("/agencies", response_model=list[AgencyOut])
+@router.get("/agencies", dependencies=[Depends(rule(Permission.PUBLIC))], response_model=list[AgencyOut])
 def list_agencies(
     session: SessionDep,
     on: Annotated[date | None, Query(description="Only agencies open on that day.")] = None,
@@ -90,7 +93,7 @@ def list_agencies(
     return service.list_agencies(session, day=on, kind=kind)
 
 
-@router.get("/agencies/{code}", response_model=AgencyResolution)
+@router.get("/agencies/{code}", dependencies=[Depends(rule(Permission.PUBLIC))], response_model=AgencyResolution)
 def resolve_agency(session: SessionDep, code: str, on: OnQuery = None) -> AgencyResolution:
     """An agency code, old or current, and the agency that carries its work on the day (following successors)."""
     return service.resolve_agency(session, code, on or date.today())

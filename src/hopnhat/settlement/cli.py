@@ -11,7 +11,7 @@ import typer
 
 # Only light modules at the top: every ``hopnhat`` call imports this file, so the services (FastAPI, openpyxl,
 # holidays) are imported inside the commands that use them.
-from hopnhat.cli_support import console, engine, parse_day, print_json, state
+from hopnhat.cli_support import console, engine, parse_day, principal, print_json, state
 from hopnhat.errors import InvalidInput
 
 catalog_app = typer.Typer(help="Procedure catalogue: import, export, re-level.", no_args_is_help=True)
@@ -168,12 +168,13 @@ def dossiers_intake(
     commune: Annotated[str | None, typer.Option("--commune", help="Commune code (choose when ambiguous)")] = None,
     id_number: Annotated[str | None, typer.Option("--id-number")] = None,
     phone: Annotated[str | None, typer.Option("--phone")] = None,
-    center: Annotated[str | None, typer.Option("--at-center", help="Center receiving it")] = None,
-    actor: Annotated[str, typer.Option("--actor")] = "officer",
-    at: Annotated[str | None, typer.Option("--at", help="Received at (default now)")] = None,
+    center: Annotated[
+        str | None, typer.Option("--at-center", help="Center receiving it (one of the account's; default its first)")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Receive a dossier (any center), route it and print its code and due date."""
+    """Receive a dossier (any center), route it and print its code and due date. The officer is the account the
+    command acts as (HOPNHAT_TOKEN, or HOPNHAT_CLI_ACCOUNT on SQLite) and the time is now."""
     from pydantic import ValidationError
 
     from hopnhat.config import VN_TZ
@@ -191,8 +192,6 @@ def dossiers_intake(
             applicant_id_number=id_number,
             applicant_phone=phone,
             received_center=center,
-            actor=actor,
-            received_at=_when(at, "--at"),
         )
     except ValidationError as exc:
         first = exc.errors()[0]
@@ -200,7 +199,7 @@ def dossiers_intake(
         raise InvalidInput(f"intake: {where}: {first['msg']}") from None
     settings = state(ctx).settings
     with session_scope(engine(ctx)) as s:
-        d = service.intake(s, body, service.load_calendar(s), settings.province_code)
+        d = service.intake(s, body, service.load_calendar(s), settings.province_code, principal=principal(ctx, s))
         out = service.dossier_out(d)
     if as_json:
         print_json(out.model_dump(mode="json"))
@@ -217,25 +216,25 @@ def dossiers_transition(
     ctx: typer.Context,
     code: str,
     to: Annotated[str, typer.Option("--to", help="Status number or name")],
-    actor: Annotated[str, typer.Option("--actor")],
     note: Annotated[str | None, typer.Option("--note")] = None,
     due: Annotated[str | None, typer.Option("--due", help="New due date (extension)")] = None,
-    at: Annotated[str | None, typer.Option("--at")] = None,
 ) -> None:
-    """Change a dossier's status (recorded as a processing step and sent to the portal)."""
+    """Change a dossier's status (recorded as a processing step by the account the command acts as, now, and sent
+    to the portal)."""
     from hopnhat.db import session_scope
     from hopnhat.settlement import service
 
     with session_scope(engine(ctx)) as s:
+        who = principal(ctx, s)
         d = service.change_status(
             s,
             code,
             to,
-            actor=actor,
+            actor=who.username or "",
             calendar=service.load_calendar(s),
             note=note,
             due_at=_when(due, "--due") if due else None,
-            at=_when(at, "--at"),
+            principal=who,
         )
         status = d.status
     console.print(f"{code}: status {status}")
@@ -248,7 +247,7 @@ def dossiers_show(ctx: typer.Context, code: str) -> None:
     from hopnhat.settlement import service
 
     with session_scope(engine(ctx)) as s:
-        print_json(service.dossier_out(service.get_dossier(s, code)).model_dump(mode="json"))
+        print_json(service.dossier_out(service.get_dossier(s, code, principal(ctx, s))).model_dump(mode="json"))
 
 
 @dossiers_app.command("overdue")

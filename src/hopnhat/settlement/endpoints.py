@@ -3,57 +3,34 @@
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
-from collections import deque
 from datetime import UTC, date, datetime
+from typing import Annotated
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from hopnhat.config import Settings
 from hopnhat.deps import SessionDep, SettingsDep
 from hopnhat.errors import RateLimited
+from hopnhat.identity.http import client_address, limiter, public_async, rule
+from hopnhat.identity.limits import SharedLimiter
+from hopnhat.identity.principal import Principal
+from hopnhat.identity.roles import Permission
 from hopnhat.settlement import reports, service
 from hopnhat.settlement.schemas import DossierOut, DueItem, IntakeIn, PublicDossierOut, ReportRow, TransitionIn
 
 router = APIRouter(tags=["settlement"])
 
 
-class SlidingWindow:
-    """Per-client limit over the last 60 seconds, kept in this process's memory.
-
-    Per process: under ``hopnhat serve --workers N`` each worker counts on its own, so a client whose connections
-    land on different workers may make up to N times the limit. That still stops enumeration of codes at a bounded
-    rate; an exact limit across workers needs a shared counter (see benchmarks/settlement/README.md)."""
-
-    def __init__(self) -> None:
-        self._hits: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def allow(self, key: str, limit: int, now: float | None = None) -> bool:
-        t = time.monotonic() if now is None else now
-        with self._lock:
-            hits = self._hits.setdefault(key, deque())
-            while hits and hits[0] <= t - 60:
-                hits.popleft()
-            if len(hits) >= limit:
-                return False
-            hits.append(t)
-            if len(self._hits) > 100_000:  # bound memory under a scan from many addresses
-                self._hits = {k: v for k, v in self._hits.items() if v and v[-1] > t - 60}
-            return True
+def lookup_limiter(request: Request) -> SharedLimiter:
+    """The app's shared limiter: public lookups through the API and the web page count in one allowance per client
+    address, across every worker on the store (:mod:`hopnhat.identity.limits`)."""
+    return limiter(request)
 
 
-def lookup_limiter(request: Request) -> SlidingWindow:
-    """The one window per app that counts public lookups, through the API and the web page alike."""
-    limiter = getattr(request.app.state, "settlement_limiter", None)
-    if limiter is None:
-        limiter = SlidingWindow()
-        request.app.state.settlement_limiter = limiter
-    assert isinstance(limiter, SlidingWindow)
-    return limiter
+def lookup_key(request: Request) -> str:
+    return f"lookup:{client_address(request)}"
 
 
 def _lookup_gate(request: Request) -> asyncio.Semaphore:
@@ -71,40 +48,73 @@ def _lookup_gate(request: Request) -> asyncio.Semaphore:
 
 
 @router.post("/dossiers", response_model=DossierOut, status_code=201)
-def intake(body: IntakeIn, session: SessionDep, settings: SettingsDep) -> DossierOut:
+def intake(
+    body: IntakeIn,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: Annotated[Principal, Depends(rule(Permission.DOSSIER_WRITE))],
+) -> DossierOut:
     cal = service.load_calendar(session)
-    return service.dossier_out(service.intake(session, body, cal, settings.province_code))
+    return service.dossier_out(service.intake(session, body, cal, settings.province_code, principal=principal))
 
 
 @router.get("/dossiers/{code}", response_model=DossierOut)
-def show(code: str, session: SessionDep) -> DossierOut:
-    return service.dossier_out(service.get_dossier(session, code))
+def show(
+    code: str, session: SessionDep, principal: Annotated[Principal, Depends(rule(Permission.DOSSIER_READ))]
+) -> DossierOut:
+    return service.dossier_out(service.get_dossier(session, code, principal))
 
 
 @router.post("/dossiers/{code}/transitions", response_model=DossierOut)
-def change(code: str, body: TransitionIn, session: SessionDep) -> DossierOut:
+def change(
+    code: str,
+    body: TransitionIn,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(rule(Permission.DOSSIER_WRITE))],
+) -> DossierOut:
     cal = service.load_calendar(session)
     d = service.change_status(
-        session, code, body.to, actor=body.actor, calendar=cal, note=body.note, due_at=body.due_at, at=body.at
+        session,
+        code,
+        body.to,
+        actor=principal.username or "",
+        calendar=cal,
+        note=body.note,
+        due_at=body.due_at,
+        principal=principal,
     )
     return service.dossier_out(d)
 
 
 @router.get("/settlement/overdue", response_model=list[DueItem])
-def overdue(session: SessionDep, center: str | None = None) -> list[DueItem]:
-    return service.overdue(session, datetime.now(UTC), center)
+def overdue(
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(rule(Permission.DUE_LISTS))],
+    center: str | None = Query(None, max_length=40),
+) -> list[DueItem]:
+    return service.overdue(session, datetime.now(UTC), center, principal)
 
 
 @router.get("/settlement/due-soon", response_model=list[DueItem])
-def due_soon(session: SessionDep, center: str | None = None, hours: float = 8.0) -> list[DueItem]:
-    return service.due_soon(session, datetime.now(UTC), service.load_calendar(session), hours, center)
+def due_soon(
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(rule(Permission.DUE_LISTS))],
+    center: str | None = Query(None, max_length=40),
+    hours: float = Query(8.0, gt=0, le=24 * 365),
+) -> list[DueItem]:
+    return service.due_soon(session, datetime.now(UTC), service.load_calendar(session), hours, center, principal)
 
 
 @router.get("/settlement/reports", response_model=list[ReportRow])
 def report(
-    session: SessionDep, start: date, end: date, center: str | None = None, format: str = "json"
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(rule(Permission.REPORTS))],
+    start: date,
+    end: date,
+    center: str | None = Query(None, max_length=40),
+    format: str = Query("json", pattern="^(json|csv|xlsx)$"),
 ) -> list[ReportRow] | Response:
-    rows = service.report(session, start, end, service.load_calendar(session), center)
+    rows = service.report(session, start, end, service.load_calendar(session), center, principal)
     if format == "json":
         return rows
     media = "text/csv" if format == "csv" else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -122,16 +132,20 @@ def _public_json(engine: Engine, code: str) -> bytes:
     "/public/dossiers/{code}",
     response_model=PublicDossierOut,
     responses={404: {"description": "No dossier has this code"}, 429: {"description": "Too many lookups"}},
+    dependencies=[Depends(public_async)],
 )
 async def public_lookup(code: str, request: Request) -> Response:
     """Public status of one dossier, rate-limited per client address.
 
-    Async, without the session and settings dependencies, because this is the one endpoint citizens hit in bulk:
+    Async, without the session and settings dependencies (its rule is a no-op marker: anyone may look up),
+    because this is the one endpoint citizens hit in bulk:
     each sync dependency and a sync endpoint cost a hop through the thread pool, so the limiter runs on the event
     loop and only the database read goes to a worker thread, once. The body is serialised once, by Pydantic."""
     settings: Settings = request.app.state.settings
-    client = request.client.host if request.client else "unknown"
-    if not lookup_limiter(request).allow(client, settings.public_rate_limit_per_minute):
+    shared = lookup_limiter(request)
+    if shared.due():
+        await run_in_threadpool(shared.sync)
+    if not shared.allow(lookup_key(request), settings.public_rate_limit_per_minute):
         raise RateLimited("too many lookups from this address; try again in a minute")
     async with _lookup_gate(request):
         body = await run_in_threadpool(_public_json, request.app.state.engine, code)

@@ -27,23 +27,25 @@ class ProcedureIn(BaseModel):
 class IntakeIn(BaseModel):
     procedure_code: str = Field(min_length=1, max_length=32)
     channel: int = Field(ge=1, le=3, description="1 in person, 2 online, 3 by post")
-    received_center: str | None = Field(default=None, max_length=40, description="Center where it was handed in")
+    received_center: str | None = Field(
+        default=None,
+        max_length=40,
+        description="Center where it was handed in: one of the officer's centers (default: their first)",
+    )
     applicant_name: str = Field(min_length=1, max_length=200)
     applicant_id_number: str | None = Field(default=None, max_length=20)
     applicant_phone: str | None = Field(default=None, max_length=20)
     applicant_address: str | None = Field(default=None, max_length=500)
     commune_code: str | None = Field(default=None, max_length=8, description="Officer's choice; wins over address")
     applicant_type: int = Field(default=1, ge=1, le=4)
-    received_at: datetime | None = None
-    actor: str = Field(default="intake", min_length=1, max_length=200)
 
 
 class TransitionIn(BaseModel):
-    to: str = Field(description="Target status: number or name")
-    actor: str = Field(min_length=1, max_length=200)
-    note: str | None = None
+    """A status change. Who and when are not fields: the signed-in principal and the server's clock."""
+
+    to: str = Field(max_length=40, description="Target status: number or name")
+    note: str | None = Field(default=None, max_length=2000)
     due_at: datetime | None = Field(default=None, description="New due date (extension only)")
-    at: datetime | None = None
 
 
 class StepOut(BaseModel):
@@ -57,7 +59,8 @@ class StepOut(BaseModel):
 
 
 class DossierOut(BaseModel):
-    """Officer view. The applicant's personal data stays out: the API has no officer login yet."""
+    """Officer view (signed-in officers of the dossier's centers). The applicant's personal data stays out of it
+    until the audit of who saw it exists (issue "Audit and bad input")."""
 
     code: str
     procedure_code: str
@@ -71,6 +74,7 @@ class DossierOut(BaseModel):
     clock_paused: bool
     unit_code: str | None
     center_code: str | None
+    received_center_code: str | None = None
     steps: list[StepOut]
 
 

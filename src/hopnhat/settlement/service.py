@@ -12,7 +12,9 @@ from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from hopnhat.config import VN_TZ
-from hopnhat.errors import InvalidInput, NotFound
+from hopnhat.errors import Forbidden, InvalidInput, NotFound
+from hopnhat.identity.principal import Principal
+from hopnhat.identity.roles import SCOPED_ROLES, Permission
 from hopnhat.settlement import repository as repo
 from hopnhat.settlement import routing
 from hopnhat.settlement.calendar import DEFAULT_OFFICE_HOURS, WorkCalendar
@@ -87,14 +89,28 @@ def time_limit_days(proc: Procedure, channel: Channel) -> float:
 # --- dossiers -----------------------------------------------------------------------------------------------
 
 
-def intake(session: Session, data: IntakeIn, calendar: WorkCalendar, province_code: str = "92") -> Dossier:
-    """Receive a dossier at any center, route it to the competent one and give it its code and due date."""
+def intake(
+    session: Session,
+    data: IntakeIn,
+    calendar: WorkCalendar,
+    province_code: str = "92",
+    *,
+    principal: Principal,
+    at: datetime | None = None,
+) -> Dossier:
+    """Receive a dossier at any center, route it to the competent one and give it its code and due date.
+
+    The officer is the principal and the time is the server's (``at`` is for tests' clocks and the CLI's replays of
+    paper registers, never a field of the API). An officer receives at one of their own centers: the first one
+    unless ``data.received_center`` names another of theirs."""
+    principal.require(Permission.DOSSIER_WRITE)
+    received_center = _receiving_center(principal, data.received_center)
     proc = repo.procedure(session, data.procedure_code)
     if proc is None:
         raise NotFound(f"procedure {data.procedure_code} is not in the catalogue")
-    received = data.received_at or datetime.now(UTC)
+    received = at or datetime.now(UTC)
     if received.tzinfo is None:
-        raise InvalidInput("received_at must carry a time zone")
+        raise InvalidInput("the time of an intake must carry a time zone")
     day = received.astimezone(VN_TZ).date()
     where = routing.route(
         session, proc.level, commune_code=data.commune_code, address=nfc(data.applicant_address), day=day
@@ -123,14 +139,14 @@ def intake(session: Session, data: IntakeIn, calendar: WorkCalendar, province_co
         unit_code=where.unit_code,
         center_code=where.center_code,
         origin="native",
-        extra={"received_center": data.received_center} if data.received_center else None,
+        received_center_code=received_center,
     )
     session.add(dossier)
     step = ProcessingStep(
         dossier=dossier,
         seq=1,
         at=received,
-        actor=data.actor,
+        actor=principal.username or "anonymous",
         from_status=None,
         to_status=int(Status.RECEIVED),
         note="received",
@@ -143,9 +159,37 @@ def intake(session: Session, data: IntakeIn, calendar: WorkCalendar, province_co
     return dossier
 
 
-def get_dossier(session: Session, code: str) -> Dossier:
+def _receiving_center(principal: Principal, asked: str | None) -> str | None:
+    asked = (asked or "").strip() or None
+    scope = principal.dossier_scope
+    if scope.everything:
+        return asked
+    if asked is None:
+        if not principal.centers:
+            raise Forbidden(f"{principal.username} belongs to no service center and cannot receive dossiers")
+        return sorted(principal.centers)[0]
+    if asked not in principal.centers:
+        raise Forbidden(f"{principal.username} does not work at center {asked}")
+    return asked
+
+
+def sees(principal: Principal, dossier: Dossier) -> bool:
+    """Whether the principal's scope covers this dossier (its receiving center, its handling center or unit)."""
+    return principal.dossier_scope.allows(
+        received_center=dossier.received_center_code,
+        center=dossier.center_code,
+        holder_unit=dossier.holder_unit_code,
+        holder_username=dossier.holder_username,
+    )
+
+
+def get_dossier(session: Session, code: str, principal: Principal | None = None) -> Dossier:
+    """The dossier with this code; with a principal, only if they may read it (an unseen dossier answers as if it
+    did not exist, so codes of other centers cannot be probed)."""
+    if principal is not None:
+        principal.require(Permission.DOSSIER_READ)
     found = repo.dossier(session, code.strip())
-    if found is None:
+    if found is None or (principal is not None and not sees(principal, found)):
         raise NotFound(f"no dossier has code {code.strip()[:64]!r}")
     return found
 
@@ -160,8 +204,12 @@ def change_status(
     note: str | None = None,
     due_at: datetime | None = None,
     at: datetime | None = None,
+    principal: Principal | None = None,
 ) -> Dossier:
-    dossier = get_dossier(session, code)
+    """Move a dossier. With a principal (pages, API), they must be allowed to change it and they are the actor."""
+    if principal is not None:
+        principal.require(Permission.DOSSIER_WRITE)
+    dossier = get_dossier(session, code, principal)
     target = parse_status(to)
     when = at or datetime.now(UTC)
     transition(session, dossier, target, actor=actor, at=when, calendar=calendar, note=nfc(note), new_due_at=due_at)
@@ -198,6 +246,7 @@ def dossier_out(dossier: Dossier) -> DossierOut:
         clock_paused=dossier.clock_paused_at is not None,
         unit_code=dossier.unit_code,
         center_code=dossier.center_code,
+        received_center_code=dossier.received_center_code,
         steps=_steps(dossier),
     )
 
@@ -241,30 +290,57 @@ def _due_items(rows: Sequence[Dossier]) -> list[DueItem]:
     ]
 
 
-def overdue(session: Session, now: datetime, center: str | None = None) -> list[DueItem]:
-    return _due_items(repo.open_dossiers_due_before(session, now, center))
+def _visible(rows: Sequence[Dossier], principal: Principal | None) -> Sequence[Dossier]:
+    if principal is None:
+        return rows
+    principal.require(Permission.DUE_LISTS)
+    if principal.dossier_scope.everything:
+        return rows
+    return [d for d in rows if sees(principal, d)]
+
+
+def overdue(
+    session: Session, now: datetime, center: str | None = None, principal: Principal | None = None
+) -> list[DueItem]:
+    return _due_items(_visible(repo.open_dossiers_due_before(session, now, center), principal))
 
 
 def due_soon(
-    session: Session, now: datetime, calendar: WorkCalendar, hours: float = 8.0, center: str | None = None
+    session: Session,
+    now: datetime,
+    calendar: WorkCalendar,
+    hours: float = 8.0,
+    center: str | None = None,
+    principal: Principal | None = None,
 ) -> list[DueItem]:
     """Open dossiers not yet late that fall due within ``hours`` working hours."""
     limit = calendar.add_working_hours(now, hours)
-    return [i for i in _due_items(repo.open_dossiers_due_before(session, limit, center)) if i.due_at >= now]
+    rows = _visible(repo.open_dossiers_due_before(session, limit, center), principal)
+    return [i for i in _due_items(rows) if i.due_at >= now]
 
 
 # --- reports ------------------------------------------------------------------------------------------------
 
 
 def report(
-    session: Session, start: date, end: date, calendar: WorkCalendar, center: str | None = None
+    session: Session,
+    start: date,
+    end: date,
+    calendar: WorkCalendar,
+    center: str | None = None,
+    principal: Principal | None = None,
 ) -> list[ReportRow]:
-    """Decision 766 indicators per center for dossiers received from ``start`` to ``end`` (inclusive, VN days)."""
+    """Decision 766 indicators per center for dossiers received from ``start`` to ``end`` (inclusive, VN days).
+    A center leader's report covers the dossiers of their centers only."""
     if end < start:
         raise InvalidInput(f"report period: {end} is before {start}")
+    if principal is not None:
+        principal.require(Permission.REPORTS)
     lo = datetime.combine(start, time(0), VN_TZ)
     hi = datetime.combine(end + timedelta(days=1), time(0), VN_TZ)
     rows = repo.received_between(session, lo, hi, center)
+    if principal is not None and not (principal.roles - SCOPED_ROLES):
+        rows = [d for d in rows if sees(principal, d)]
     synced = repo.synced_codes(session, [d.code for d in rows])
     groups: dict[str, list[Dossier]] = {}
     for d in rows:
@@ -315,6 +391,7 @@ __all__ = [
     "overdue",
     "public_view",
     "report",
+    "sees",
     "set_calendar_day",
     "time_limit_days",
     "upsert_procedure",

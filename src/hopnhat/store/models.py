@@ -84,6 +84,12 @@ class Dossier(Base):
     """Commune responsible today (after remapping through the registry); empty while under review."""
     center_code: Mapped[str | None] = mapped_column(String(40))
     """Agency code of the service center / agency handling the dossier today."""
+    received_center_code: Mapped[str | None] = mapped_column(String(40), index=True)
+    """Agency code of the center where the dossier was handed in; that center sees it as well as the handling one."""
+    holder_unit_code: Mapped[str | None] = mapped_column(String(40), index=True)
+    """Agency code of the processing unit (department, agency) the dossier is handed to, while it holds it."""
+    holder_username: Mapped[str | None] = mapped_column(String(64))
+    """The officer who holds the dossier now, when one does."""
     needs_review: Mapped[bool] = mapped_column(Boolean, default=False)
     review_reason: Mapped[str | None] = mapped_column(String(500))
     origin: Mapped[str] = mapped_column(String(16), default="native")

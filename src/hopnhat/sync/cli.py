@@ -270,12 +270,15 @@ def quarantine_list(
 
 @quarantine_app.command("show")
 def quarantine_show(ctx: typer.Context, record_id: int) -> None:
-    """One quarantined record with its raw payload (operators only: it holds personal data)."""
+    """One quarantined record with its raw payload (data stewards only: it holds personal data)."""
     from sqlalchemy.orm import Session
 
+    from hopnhat.cli_support import principal
+    from hopnhat.identity.roles import Permission
     from hopnhat.sync.models import QuarantinedRecord
 
     with Session(engine(ctx)) as session:
+        principal(ctx, session).require(Permission.QUARANTINE)
         q = session.get(QuarantinedRecord, record_id)
         if q is None:
             raise NotFound(f"quarantined record {record_id} does not exist")

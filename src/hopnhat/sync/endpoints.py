@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from hopnhat.deps import SessionDep
 from hopnhat.errors import NotFound
+from hopnhat.identity.http import rule
+from hopnhat.identity.roles import Permission
 from hopnhat.sync import repository, service
 from hopnhat.sync.models import QuarantinedRecord
 from hopnhat.sync.schemas import QuarantineOut, RunOut, SourceSummary
@@ -19,12 +21,12 @@ def _out(q: QuarantinedRecord) -> QuarantineOut:
     )
 
 
-@router.get("/runs", response_model=list[RunOut])
+@router.get("/runs", dependencies=[Depends(rule(Permission.SYNC_READ))], response_model=list[RunOut])
 def list_runs(session: SessionDep, limit: int = Query(20, ge=1, le=500)) -> list[RunOut]:
     return [RunOut.model_validate(r) for r in service.runs(session, limit)]
 
 
-@router.get("/quarantine", response_model=list[QuarantineOut])
+@router.get("/quarantine", dependencies=[Depends(rule(Permission.QUARANTINE))], response_model=list[QuarantineOut])
 def list_quarantine(
     session: SessionDep,
     source: str | None = None,
@@ -34,7 +36,9 @@ def list_quarantine(
     return [_out(q) for q in repository.quarantine_list(session, source, state, limit)]
 
 
-@router.get("/quarantine/{record_id}", response_model=QuarantineOut)
+@router.get(
+    "/quarantine/{record_id}", dependencies=[Depends(rule(Permission.QUARANTINE))], response_model=QuarantineOut
+)
 def show_quarantine(session: SessionDep, record_id: int) -> QuarantineOut:
     q = session.get(QuarantinedRecord, record_id)
     if q is None:
@@ -42,6 +46,8 @@ def show_quarantine(session: SessionDep, record_id: int) -> QuarantineOut:
     return _out(q)
 
 
-@router.get("/reconcile/summary", response_model=dict[str, SourceSummary])
+@router.get(
+    "/reconcile/summary", dependencies=[Depends(rule(Permission.SYNC_READ))], response_model=dict[str, SourceSummary]
+)
 def reconcile_summary(session: SessionDep) -> dict[str, SourceSummary]:
     return {k: SourceSummary.model_validate(v) for k, v in repository.store_summary(session).items()}

@@ -1,41 +1,89 @@
-"""``hopnhat users``: local accounts of the web pages (add, list, passwd)."""
+"""``hopnhat users`` and ``hopnhat tokens``: accounts and machine tokens (the rules are in hopnhat.identity).
+
+These commands live here, at the top of the parts, because an officer's center may be given by its commune code,
+which only the continuity part's centers resolve; identity itself imports no part.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 # The store is imported inside the commands: every ``hopnhat`` call imports this file.
-from hopnhat.cli_support import console, engine, print_json
+from hopnhat.cli_support import console, engine, principal, print_json
 
-users_app = typer.Typer(help="Accounts of the web pages: administrators, department operators, center officers.")
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+users_app = typer.Typer(help="Accounts: administrators, operators, stewards, center and processing officers, auditors.")
+tokens_app = typer.Typer(help="Machine tokens of accounts: shown once, stored hashed, scoped, expiring, revocable.")
+
+
+def _may_manage(ctx: typer.Context, session: Session) -> None:
+    """Account commands need the accounts right, except to create the very first account (bootstrap)."""
+    from sqlalchemy import func, select
+
+    from hopnhat.identity.models import User
+    from hopnhat.identity.roles import Permission
+
+    if session.scalar(select(func.count()).select_from(User)) == 0:
+        return
+    principal(ctx, session).require(Permission.ACCOUNTS)
+
+
+def _centers(session: Session, codes: list[str]) -> list[str]:
+    from hopnhat.continuity.centers import resolve_center
+
+    # Stored as the agency code whichever code was given: dossiers carry that code.
+    return [resolve_center(session, c).agency_code or c for c in codes]
 
 
 @users_app.command("add")
 def add(
     ctx: typer.Context,
-    username: Annotated[str, typer.Argument(help="Sign-in name (letters, digits, '.', '_', '-').")],
+    username: Annotated[str, typer.Argument(help="Sign-in name (letters, digits, '.', '_', '-', '@').")],
     role: Annotated[
-        str, typer.Option(help="administrator, department_operator or center_officer.")
+        str,
+        typer.Option(
+            help="administrator, department_operator, data_steward, center_leader, center_officer, "
+            "processing_officer or auditor."
+        ),
     ] = "department_operator",
     center: Annotated[
-        str | None,
+        list[str] | None,
         typer.Option(
-            help="The officer's service center: its agency code (001.01.60.H13) or its commune code (31120); "
-            "the agency code is stored (center officers only).",
+            help="A service center of the officer or leader: its agency code (001.01.60.H13) or its commune code "
+            "(31120); repeat for several; the agency code is stored.",
         ),
     ] = None,
+    unit: Annotated[
+        list[str] | None, typer.Option(help="A processing unit (agency code) of a processing officer; repeatable.")
+    ] = None,
+    service_account: Annotated[
+        bool, typer.Option("--service-account", help="No password: the account acts only through its tokens.")
+    ] = False,
     password: Annotated[
-        str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, help="At least 8 characters.")
+        str,
+        typer.Option(
+            prompt=True, hide_input=True, confirmation_prompt=True, help="At least 12 characters, not a common one."
+        ),
     ] = "",
 ) -> None:
-    """Create an account; the password is stored as a salted scrypt hash."""
+    """Create an account; the password is stored as an Argon2id hash."""
     from hopnhat.db import session_scope
-    from hopnhat.web.auth import add_user
+    from hopnhat.identity import service
 
     with session_scope(engine(ctx)) as session:
-        user = add_user(session, username, password, role, center)
+        _may_manage(ctx, session)
+        user = service.add_user(
+            session,
+            username,
+            None if service_account else password,
+            role,
+            centers=_centers(session, center or []),
+            units=unit or [],
+        )
         console.print(f"user {user.username} added ({user.role}{', ' + user.center_code if user.center_code else ''})")
 
 
@@ -44,20 +92,35 @@ def list_(
     ctx: typer.Context,
     json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """The accounts with their role and center (never the password hash)."""
+    """The accounts with their roles, centers and units (never the password hash)."""
     from hopnhat.db import session_scope
-    from hopnhat.web.auth import list_users
+    from hopnhat.identity import service
 
     with session_scope(engine(ctx)) as session:
-        rows = [
-            {"username": u.username, "role": u.role, "center": u.center_code, "active": u.active}
-            for u in list_users(session)
-        ]
+        rows: list[dict[str, Any]] = []
+        for u in service.list_users(session):
+            p = service.principal_for(u, "cli")
+            rows.append(
+                {
+                    "username": u.username,
+                    "role": u.role,
+                    "roles": sorted(p.roles),
+                    "center": u.center_code,
+                    "centers": sorted(p.centers),
+                    "units": sorted(p.units),
+                    "active": u.active,
+                    "source": "provider" if u.issuer else "local",
+                }
+            )
     if json_:
         print_json(rows)
         return
     for row in rows:
-        console.print(f"{row['username']}\t{row['role']}\t{row['center'] or '-'}", highlight=False)
+        state = "" if row["active"] else "\tdisabled"
+        console.print(
+            f"{row['username']}\t{row['role']}\t{','.join(row['centers'] + row['units']) or '-'}{state}",
+            highlight=False,
+        )
 
 
 @users_app.command("passwd")
@@ -65,20 +128,131 @@ def passwd(
     ctx: typer.Context,
     username: Annotated[str, typer.Argument(help="The account.")],
     password: Annotated[
-        str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, help="At least 8 characters.")
+        str,
+        typer.Option(
+            prompt=True, hide_input=True, confirmation_prompt=True, help="At least 12 characters, not a common one."
+        ),
     ] = "",
 ) -> None:
-    """Set a new password."""
+    """Set a new password; every session of the account ends."""
     from hopnhat.db import session_scope
-    from hopnhat.web.auth import set_password
+    from hopnhat.identity import service
 
     with session_scope(engine(ctx)) as session:
-        set_password(session, username, password)
-    console.print(f"password of {username} changed")
+        _may_manage(ctx, session)
+        service.set_password(session, username, password)
+    console.print(f"password of {username} changed; its sessions are ended")
+
+
+@users_app.command("disable")
+def disable(ctx: typer.Context, username: Annotated[str, typer.Argument(help="The account.")]) -> None:
+    """Disable an account: its sessions end and its tokens stop working (``enable`` brings it back)."""
+    from hopnhat.db import session_scope
+    from hopnhat.identity import service
+
+    with session_scope(engine(ctx)) as session:
+        _may_manage(ctx, session)
+        service.set_active(session, username, False)
+    console.print(f"user {username} disabled")
+
+
+@users_app.command("enable")
+def enable(ctx: typer.Context, username: Annotated[str, typer.Argument(help="The account.")]) -> None:
+    """Enable a disabled account again."""
+    from hopnhat.db import session_scope
+    from hopnhat.identity import service
+
+    with session_scope(engine(ctx)) as session:
+        _may_manage(ctx, session)
+        service.set_active(session, username, True)
+    console.print(f"user {username} enabled")
+
+
+@tokens_app.command("create")
+def tokens_create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Option("--name", help="What the token is for (mobile-app, prometheus, relay).")],
+    user: Annotated[str, typer.Option("--user", help="The account the token acts as.")],
+    scope: Annotated[
+        list[str],
+        typer.Option("--scope", help="lookup, read, write or admin; repeatable; narrows the account's rights."),
+    ],
+    days: Annotated[int, typer.Option("--days", help="Days until it expires (1-730).")] = 90,
+    json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Create a token and print it once: only its hash is kept."""
+    from hopnhat.db import session_scope
+    from hopnhat.identity import service
+
+    with session_scope(engine(ctx)) as session:
+        _may_manage(ctx, session)
+        made = service.create_token(session, user, name, " ".join(scope), days)
+        out: dict[str, Any] = {
+            "id": made.row.id,
+            "name": made.row.name,
+            "user": user,
+            "scopes": made.row.scopes.split(),
+            "expires_at": made.row.expires_at.isoformat(),
+            "token": made.token,
+        }
+    if json_:
+        print_json(out)
+        return
+    console.print(f"token {out['id']} ({out['name']}, {' '.join(out['scopes'])}, expires {out['expires_at'][:10]}):")
+    console.print(made.token, highlight=False, soft_wrap=True)
+    console.print("Keep it now: it is not shown again.")
+
+
+@tokens_app.command("list")
+def tokens_list(
+    ctx: typer.Context,
+    json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Every token: id, name, account, scopes, prefix, expiry, revoked or not, last use (never the token)."""
+    from hopnhat.db import session_scope
+    from hopnhat.identity import service
+    from hopnhat.identity.models import User
+
+    with session_scope(engine(ctx)) as session:
+        _may_manage(ctx, session)
+        rows: list[dict[str, Any]] = []
+        for t in service.list_tokens(session):
+            owner = session.get(User, t.user_id)
+            rows.append(
+                {
+                    "id": t.id,
+                    "name": t.name,
+                    "user": owner.username if owner else None,
+                    "scopes": t.scopes.split(),
+                    "prefix": t.prefix,
+                    "expires_at": t.expires_at.isoformat(),
+                    "revoked": t.revoked_at is not None,
+                    "last_used_at": t.last_used_at.isoformat() if t.last_used_at else None,
+                }
+            )
+    if json_:
+        print_json(rows)
+        return
+    for r in rows:
+        state = "revoked" if r["revoked"] else f"expires {r['expires_at'][:10]}"
+        console.print(f"{r['id']}\t{r['name']}\t{r['user']}\t{' '.join(r['scopes'])}\t{r['prefix']}…\t{state}")
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(ctx: typer.Context, token_id: Annotated[int, typer.Argument(help="The token's id.")]) -> None:
+    """Revoke a token at once."""
+    from hopnhat.db import session_scope
+    from hopnhat.identity import service
+
+    with session_scope(engine(ctx)) as session:
+        _may_manage(ctx, session)
+        service.revoke_token(session, token_id)
+    console.print(f"token {token_id} revoked")
 
 
 def register(app: typer.Typer) -> None:
     app.add_typer(users_app, name="users")
+    app.add_typer(tokens_app, name="tokens")
 
 
 __all__ = ["register"]

@@ -31,6 +31,10 @@ TEXTS: dict[str, tuple[str, str]] = {
     "password": ("Mật khẩu", "Password"),
     "bad_signin": ("Sai tên đăng nhập hoặc mật khẩu.", "Wrong username or password."),
     "signed_in_as": ("Đang đăng nhập", "Signed in as"),
+    "signin_sso": ("Đăng nhập bằng tài khoản dùng chung của thành phố", "Sign in with the city's shared account"),
+    "signin_local": ("Hoặc đăng nhập bằng tài khoản riêng của hopnhat", "Or sign in with a hopnhat account"),
+    "signin_wait": ("Đăng nhập sai quá nhiều lần. Vui lòng thử lại sau", "Too many failed sign-ins. Try again in"),
+    "seconds": ("giây", "seconds"),
     "forbidden": ("Bạn không có quyền xem trang này.", "You may not open this page."),
     "not_available": (
         "Chức năng này chưa sẵn sàng trong bản cài đặt hiện tại.",

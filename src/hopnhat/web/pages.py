@@ -7,7 +7,14 @@ Pages call the same service functions as the API (never HTTP to itself). A reque
 
 from __future__ import annotations
 
+import base64
+import binascii
+import contextlib
+import hashlib
+import hmac
+import json
 import logging
+import time
 import unicodedata
 from collections.abc import Callable
 from datetime import date, datetime
@@ -22,11 +29,14 @@ from fastapi.templating import Jinja2Templates
 
 from hopnhat.config import VN_TZ, Settings
 from hopnhat.deps import SessionDep
-from hopnhat.errors import HopnhatError
-from hopnhat.settlement.endpoints import lookup_limiter
+from hopnhat.errors import HopnhatError, Unauthorized
+from hopnhat.identity import service as identity
+from hopnhat.identity.http import SESSION_COOKIE, check_csrf, client_address, resolve_principal, secure_cookies
+from hopnhat.identity.principal import Principal
+from hopnhat.identity.roles import Permission
+from hopnhat.settlement.endpoints import lookup_key, lookup_limiter
 from hopnhat.web import auth, charts, sources
 from hopnhat.web.i18n import LANGS, TEXTS, pick_lang, translate, translate_reason
-from hopnhat.web.models import Role, User
 
 log = logging.getLogger(__name__)
 
@@ -61,30 +71,44 @@ def _settings(request: Request) -> Settings:
     return settings
 
 
-def current_user(request: Request, session: SessionDep) -> User | None:
-    data = auth.read_cookie(_settings(request).secret_key, request.cookies.get(auth.COOKIE))
-    if data is None:
+def _secret(request: Request) -> str:
+    key: str = request.app.state.secret_key
+    return key
+
+
+def current_user(request: Request, session: SessionDep) -> Principal | None:
+    """The signed-in principal, or None; a page never fails on a stale or forged cookie, it just is not signed in."""
+    try:
+        principal = resolve_principal(request, session)
+    except Unauthorized:
         return None
-    user = auth.get_user(session, data[0])
-    if user is None or not user.active:
-        return None
-    request.state.nonce = data[1]
+    return None if principal.anonymous else principal
+
+
+UserDep = Annotated[Principal | None, Depends(current_user)]
+
+
+def public_page(request: Request, user: UserDep) -> Principal | None:
+    """The rule of a page anyone may open (the lookup, sign-in): the principal if there is one."""
     return user
 
 
-UserDep = Annotated[User | None, Depends(current_user)]
+public_page.__hopnhat_rule__ = Permission.PUBLIC  # type: ignore[attr-defined]
+PublicUser = Annotated[Principal | None, Depends(public_page)]
 
 
-def guard(page: str) -> Callable[[Request, User | None], User]:
-    """Dependency: the signed-in user allowed on ``page``; else a redirect to sign-in or a 403 page."""
+def guard(page: str) -> Callable[[Request, Principal | None], Principal]:
+    """Dependency: the signed-in principal allowed on ``page``; else a redirect to sign-in or a 403 page."""
+    permission = auth.PAGE_PERMISSIONS[page]
 
-    def dependency(request: Request, user: UserDep) -> User:
+    def dependency(request: Request, user: UserDep) -> Principal:
         if user is None:
             raise _NeedSignIn(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
-        if not auth.may_open(user, page):
+        if not user.can(permission):
             raise _PageForbidden(page)
         return user
 
+    dependency.__hopnhat_rule__ = permission  # type: ignore[attr-defined]
     return dependency
 
 
@@ -152,10 +176,9 @@ def _cell_text(value: Any, lang: str, column: str = "") -> str:
 
 
 def render(
-    request: Request, name: str, user: User | None, page: str, status_code: int = 200, **context: Any
+    request: Request, name: str, user: Principal | None, page: str, status_code: int = 200, **context: Any
 ) -> Response:
     lang = _lang(request)
-    nonce = getattr(request.state, "nonce", "")
     settings = _settings(request)
     nav = [
         (key, href)
@@ -176,7 +199,8 @@ def render(
             "user": user,
             "page": page,
             "nav": nav,
-            "csrf": auth.csrf_token(settings.secret_key, user.username, nonce) if user else "",
+            "csrf": (user.session_csrf or "") if user else "",
+            "sso": bool(settings.oidc_issuer),
             "lang_url": f"{request.url.path}?{urlencode({**query, 'lang': other})}",
             "other_lang": other,
             **context,
@@ -188,10 +212,11 @@ def render(
     return response
 
 
-def _check_csrf(request: Request, user: User, token: str) -> None:
-    expected = auth.csrf_token(_settings(request).secret_key, user.username, getattr(request.state, "nonce", ""))
-    if token != expected:
-        raise _PageForbidden("csrf")
+def _check_csrf(user: Principal, token: str) -> None:
+    try:
+        check_csrf(user, token)
+    except HopnhatError:
+        raise _PageForbidden("csrf") from None
 
 
 def panel(
@@ -291,7 +316,7 @@ def _count_tones(p: dict[str, Any]) -> tuple[int, int]:
 # --- routes ------------------------------------------------------------------------------------------------------
 
 
-def overview(request: Request, session: SessionDep, user: Annotated[User, Depends(guard("overview"))]) -> Response:
+def overview(request: Request, session: SessionDep, user: Annotated[Principal, Depends(guard("overview"))]) -> Response:
     lang = _lang(request)
     figures = sources.dossier_figures(session)
     progress = charts.bar_chart(
@@ -355,51 +380,185 @@ def overview(request: Request, session: SessionDep, user: Annotated[User, Depend
     )
 
 
-def signin_form(request: Request, user: UserDep, next: str = "/") -> Response:
-    return render(request, "signin.html", user, "signin", next=_safe_next(next), failed=False)
+def signin_form(request: Request, user: PublicUser, next: str = "/") -> Response:
+    return _signin_page(request, next)
+
+
+def _signin_page(
+    request: Request, next: str, status_code: int = 200, failed: bool = False, wait: int | None = None
+) -> Response:
+    value = auth.new_presignin()
+    response = render(
+        request,
+        "signin.html",
+        None,
+        "signin",
+        status_code=status_code,
+        next=_safe_next(next),
+        failed=failed,
+        wait=wait,
+        signin_csrf=auth.presignin_token(_secret(request), value),
+    )
+    response.set_cookie(
+        auth.PRESIGNIN_COOKIE, value, max_age=3600, httponly=True, samesite="lax", secure=secure_cookies(request)
+    )
+    return response
 
 
 def _safe_next(target: str) -> str:
     # Only paths on this site: a crafted ?next= must not send a signed-in user to another host.
-    return target if target.startswith("/") and not target.startswith("//") else "/"
+    target = target[:2000]
+    return target if target.startswith("/") and not target.startswith("//") and "\\" not in target else "/"
+
+
+def _landing(principal: Principal, target: str) -> str:
+    if target == "/" and not principal.can(Permission.CONTINUITY_READ) and principal.can(Permission.DOSSIER_READ):
+        return "/dossiers"
+    return target
+
+
+def _session_cookie(request: Request, response: Response, token: str) -> None:
+    settings = _settings(request)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=int(settings.session_absolute_hours * 3600),
+        httponly=True,
+        samesite="lax",
+        secure=secure_cookies(request),
+    )
+    response.delete_cookie(auth.PRESIGNIN_COOKIE)
 
 
 def signin(
     request: Request,
     session: SessionDep,
-    username: Annotated[str, Form()],
-    password: Annotated[str, Form()],
-    next: Annotated[str, Form()] = "/",
+    user: PublicUser,
+    username: Annotated[str, Form(max_length=200)],
+    password: Annotated[str, Form(max_length=1000)],
+    next: Annotated[str, Form(max_length=2000)] = "/",
+    csrf: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
-    user = auth.authenticate(session, username, password)
-    if user is None:
+    if not auth.presignin_ok(_secret(request), request.cookies.get(auth.PRESIGNIN_COOKIE), csrf):
+        raise _PageForbidden("csrf")
+    try:
+        account = identity.authenticate(session, username, password, client_address(request))
+    except identity.SigninThrottled as exc:
+        log.info("web sign-in throttled")
+        return _signin_page(request, next, status_code=429, wait=exc.retry_after)
+    except HopnhatError:
         log.info("web sign-in refused")
-        return render(request, "signin.html", None, "signin", status_code=401, next=_safe_next(next), failed=True)
-    target = _safe_next(next)
-    if target == "/" and user.role == Role.CENTER_OFFICER:
-        target = "/dossiers"
+        return _signin_page(request, next, status_code=401, failed=True)
+    started = identity.start_session(session, account, _settings(request))
+    principal = identity.principal_for(account, "session")
+    response = RedirectResponse(_landing(principal, _safe_next(next)), status_code=303)
+    _session_cookie(request, response, started.token)
+    return response
+
+
+def signout(
+    request: Request,
+    session: SessionDep,
+    user: PublicUser,
+    csrf: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    """End the session here, and at the provider when it came from there."""
+    if user is not None:
+        _check_csrf(user, csrf)
+    ended = identity.end_session(session, request.cookies.get(SESSION_COOKIE))
+    target = "/lookup"
+    if ended is not None and ended.method == "oidc" and _settings(request).oidc_issuer:
+        from hopnhat.identity import oidc
+
+        # The provider down: this session is over here anyway.
+        with contextlib.suppress(HopnhatError):
+            target = oidc.end_session_url(request.app, ended.id_token, str(request.url_for("lookup"))) or target
     response = RedirectResponse(target, status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+OIDC_COOKIE = "hopnhat_oidc"
+
+
+def signin_oidc(request: Request, user: PublicUser, next: str = "/") -> Response:
+    """Start single sign-on: to the provider with state, nonce and a PKCE challenge, remembered in a signed cookie."""
+    from hopnhat.identity import oidc
+
+    redirect_uri = str(request.url_for("signin_oidc_callback"))
+    url, pending = oidc.authorization_url(request.app, redirect_uri)
+    pending["next"] = _safe_next(next)
+    response = RedirectResponse(url, status_code=303)
     response.set_cookie(
-        auth.COOKIE,
-        auth.session_cookie(_settings(request).secret_key, user),
-        max_age=auth.SESSION_MAX_AGE,
+        OIDC_COOKIE,
+        _sign_pending(_secret(request), pending),
+        max_age=600,
         httponly=True,
         samesite="lax",
+        secure=secure_cookies(request),
     )
     return response
 
 
-def signout() -> Response:
-    response = RedirectResponse("/lookup", status_code=303)
-    response.delete_cookie(auth.COOKIE)
+def signin_oidc_callback(request: Request, session: SessionDep, user: PublicUser) -> Response:
+    from hopnhat.identity import oidc
+
+    pending = _read_pending(_secret(request), request.cookies.get(OIDC_COOKIE))
+    if pending is None or request.query_params.get("state") != pending.get("state"):
+        raise _PageForbidden("csrf")
+    redirect_uri = str(request.url_for("signin_oidc_callback"))
+    try:
+        account, id_token = oidc.complete(request.app, session, redirect_uri, str(request.url), pending)
+    except HopnhatError as exc:
+        log.info("single sign-on refused: %s", type(exc).__name__)
+        session.rollback()
+        return render(
+            request,
+            "signin.html",
+            None,
+            "signin",
+            status_code=exc.status_code,
+            failed=True,
+            next="/",
+            signin_csrf="",
+            sso_error=exc.detail,
+            wait=None,
+        )
+    started = identity.start_session(session, account, _settings(request), method="oidc", id_token=id_token)
+    principal = identity.principal_for(account, "session")
+    response = RedirectResponse(_landing(principal, pending.get("next", "/")), status_code=303)
+    _session_cookie(request, response, started.token)
+    response.delete_cookie(OIDC_COOKIE)
     return response
 
 
-def lookup(request: Request, session: SessionDep, user: UserDep, code: str = "") -> Response:
+def _sign_pending(secret: str, pending: dict[str, str]) -> str:
+    body = base64.urlsafe_b64encode(json.dumps({**pending, "t": int(time.time())}).encode()).decode()
+    mac = hmac.new(secret.encode(), f"oidc:{body}".encode(), hashlib.sha256).hexdigest()
+    return f"{body}.{mac}"
+
+
+def _read_pending(secret: str, value: str | None) -> dict[str, str] | None:
+    if not value or len(value) > 4000 or "." not in value:
+        return None
+    body, mac = value.rsplit(".", 1)
+    expected = hmac.new(secret.encode(), f"oidc:{body}".encode(), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(mac, expected):
+        return None
+    try:
+        data = json.loads(base64.urlsafe_b64decode(body))
+    except (ValueError, binascii.Error):
+        return None
+    if not isinstance(data, dict) or time.time() - int(data.get("t", 0)) > 600:
+        return None
+    return {str(k): str(v) for k, v in data.items()}
+
+
+def lookup(request: Request, session: SessionDep, user: PublicUser, code: str = "") -> Response:
     code = unicodedata.normalize("NFC", code.strip())[:64]
-    # The API's window: a client cannot double its allowance by alternating between the page and the API.
-    if code and not lookup_limiter(request).allow(
-        request.client.host if request.client else "?", _settings(request).public_rate_limit_per_minute
+    # The API's allowance: a client cannot double it by alternating between the page and the API.
+    if code and not lookup_limiter(request).allow_synced(
+        lookup_key(request), _settings(request).public_rate_limit_per_minute
     ):
         return render(
             request,
@@ -419,7 +578,7 @@ def lookup(request: Request, session: SessionDep, user: UserDep, code: str = "")
 def registry_page(
     request: Request,
     session: SessionDep,
-    user: Annotated[User, Depends(guard("registry"))],
+    user: Annotated[Principal, Depends(guard("registry"))],
     q: str = "",
     level: str = "commune",
     on: str = "",
@@ -437,7 +596,7 @@ def registry_page(
 
 
 def convert_page(
-    request: Request, session: SessionDep, user: Annotated[User, Depends(guard("registry"))], address: str = ""
+    request: Request, session: SessionDep, user: Annotated[Principal, Depends(guard("registry"))], address: str = ""
 ) -> Response:
     result, error, available = None, None, True
     if address.strip():
@@ -452,7 +611,7 @@ def convert_page(
     )
 
 
-def sync_page(request: Request, session: SessionDep, user: Annotated[User, Depends(guard("sync"))]) -> Response:
+def sync_page(request: Request, session: SessionDep, user: Annotated[Principal, Depends(guard("sync"))]) -> Response:
     lang = _lang(request)
     panels = [
         panel(translate("runs", lang), lambda: sources.sync_runs(session)),
@@ -478,7 +637,7 @@ def sync_page(request: Request, session: SessionDep, user: Annotated[User, Depen
 def quarantine_page(
     request: Request,
     session: SessionDep,
-    user: Annotated[User, Depends(guard("sync"))],
+    user: Annotated[Principal, Depends(guard("quarantine"))],
     done: str = "",
     failed: str = "",
 ) -> Response:
@@ -497,13 +656,13 @@ def quarantine_page(
 def replay(
     request: Request,
     session: SessionDep,
-    user: Annotated[User, Depends(guard("sync"))],
+    user: Annotated[Principal, Depends(guard("quarantine"))],
     record_id: int,
-    csrf: Annotated[str, Form()] = "",
+    csrf: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
-    _check_csrf(request, user, csrf)
+    _check_csrf(user, csrf)
     try:
-        sources.replay(session, _settings(request), record_id, user.username)
+        sources.replay(session, _settings(request), record_id, user.username or "")
     except sources.Unavailable:
         return RedirectResponse("/sync/quarantine", status_code=303)  # that page says the part is not available
     except HopnhatError as exc:
@@ -515,23 +674,23 @@ def replay(
 def dossiers_page(
     request: Request,
     session: SessionDep,
-    user: Annotated[User, Depends(guard("dossiers"))],
+    user: Annotated[Principal, Depends(guard("dossiers"))],
     center: str = "",
     overdue: str = "",
 ) -> Response:
     # A center may be named by its commune code too (as in `hopnhat users add --center`); dossiers carry the
     # agency code.
     center = sources.center_agency_code(session, center.strip()[:40]) if center.strip() else ""
-    if user.role == Role.CENTER_OFFICER:
-        if center and center != user.center_code:
+    scope = user.dossier_scope
+    if not scope.everything:
+        if center and center not in scope.centers:
             raise _PageForbidden("dossiers")
-        center = user.center_code or ""
-        centers = [center]
+        centers = sorted(scope.centers)
     else:
         centers = sources.center_codes(session)
         if center and center not in centers:
             centers.append(center)
-    rows = sources.center_dossiers(session, center or None, overdue_only=bool(overdue))
+    rows = sources.center_dossiers(session, center or None, overdue_only=bool(overdue), scope=scope)
     return render(
         request,
         "dossiers.html",
@@ -542,10 +701,13 @@ def dossiers_page(
         centers=centers,
         center_names=sources.center_names(session, centers),
         overdue=bool(overdue),
+        all_centers=scope.everything or len(centers) > 1,
     )
 
 
-def systems_page(request: Request, session: SessionDep, user: Annotated[User, Depends(guard("systems"))]) -> Response:
+def systems_page(
+    request: Request, session: SessionDep, user: Annotated[Principal, Depends(guard("systems"))]
+) -> Response:
     lang = _lang(request)
     panels = [
         panel(translate("status", lang), lambda: sources.system_status(session)),
@@ -565,7 +727,7 @@ def systems_page(request: Request, session: SessionDep, user: Annotated[User, De
     )
 
 
-def plan_page(request: Request, session: SessionDep, user: Annotated[User, Depends(guard("plan"))]) -> Response:
+def plan_page(request: Request, session: SessionDep, user: Annotated[Principal, Depends(guard("plan"))]) -> Response:
     lang = _lang(request)
     panels = [
         panel(
@@ -580,7 +742,9 @@ def plan_page(request: Request, session: SessionDep, user: Annotated[User, Depen
     return render(request, "panels.html", user, "plan", title=translate("plan", lang), panels=panels)
 
 
-def centers_page(request: Request, session: SessionDep, user: Annotated[User, Depends(guard("centers"))]) -> Response:
+def centers_page(
+    request: Request, session: SessionDep, user: Annotated[Principal, Depends(guard("centers"))]
+) -> Response:
     lang = _lang(request)
     panels = [
         panel(translate("readiness", lang), lambda: _not_ready_first(sources.readiness(session)), links=_center_links),
@@ -612,6 +776,14 @@ def mount(app: FastAPI) -> None:
     get("/signin", signin_form)
     app.add_api_route("/signin", signin, methods=["POST"], include_in_schema=False)
     app.add_api_route("/signout", signout, methods=["POST"], include_in_schema=False)
+    app.add_api_route("/signin/oidc", signin_oidc, methods=["GET"], include_in_schema=False)
+    app.add_api_route(
+        "/signin/oidc/callback",
+        signin_oidc_callback,
+        methods=["GET"],
+        include_in_schema=False,
+        name="signin_oidc_callback",
+    )
     get("/lookup", lookup)
     get("/registry", registry_page)
     get("/convert", convert_page)

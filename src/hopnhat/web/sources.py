@@ -14,9 +14,10 @@ from types import ModuleType
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import case, func, inspect, select
+from sqlalchemy import ColumnElement, case, func, inspect, or_, select
 from sqlalchemy.orm import Session
 
+from hopnhat.identity.principal import DossierScope
 from hopnhat.store.models import DONE_STATUSES, FINAL_STATUSES, Dossier
 
 HIDDEN_FIELDS = ("applicant_", "raw", "payload", "password")
@@ -139,13 +140,29 @@ def is_overdue(due_at: datetime | None, status: int, finished_at: datetime | Non
 
 
 def center_dossiers(
-    session: Session, center_code: str | None, *, overdue_only: bool = False, limit: int = 200
+    session: Session,
+    center_code: str | None,
+    *,
+    overdue_only: bool = False,
+    limit: int = 200,
+    scope: DossierScope | None = None,
 ) -> list[dict[str, Any]]:
-    """An officer's list (officers' view: the applicant's name is shown, other personal data is not)."""
+    """An officer's list (officers' view: the applicant's name is shown, other personal data is not): the dossiers
+    of ``center_code`` (received there or handled there), narrowed to what ``scope`` sees."""
     now = datetime.now(UTC)
     query = select(Dossier).order_by(Dossier.due_at.is_(None), Dossier.due_at, Dossier.code)
     if center_code is not None:
-        query = query.where(Dossier.center_code == center_code)
+        query = query.where(or_(Dossier.center_code == center_code, Dossier.received_center_code == center_code))
+    if scope is not None and not scope.everything:
+        seen: list[ColumnElement[bool]] = [
+            Dossier.center_code.in_(scope.centers),
+            Dossier.received_center_code.in_(scope.centers),
+        ]
+        if scope.units:
+            seen.append(Dossier.holder_unit_code.in_(scope.units))
+        if scope.username:
+            seen.append(Dossier.holder_username == scope.username)
+        query = query.where(or_(*seen))
     if overdue_only:
         open_statuses = [int(s) for s in set(range(1, 11)) - {int(x) for x in DONE_STATUSES | FINAL_STATUSES}]
         query = query.where(Dossier.due_at < now, Dossier.status.in_(open_statuses), Dossier.clock_paused_at.is_(None))
