@@ -64,6 +64,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        openapi_url=None,
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -130,6 +131,17 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 def _docs(app: FastAPI) -> None:
     """``/docs`` from vendored Swagger UI (no CDN, no inline script); ``/openapi.json`` stays public: it describes
     the interface, not data."""
+
+    def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    app.add_api_route(
+        "/openapi.json",
+        openapi,
+        methods=["GET"],
+        include_in_schema=False,
+        dependencies=[Depends(rule(Permission.PUBLIC))],
+    )
 
     def docs() -> HTMLResponse:
         return HTMLResponse(

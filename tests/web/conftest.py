@@ -15,9 +15,10 @@ from hopnhat.config import Settings
 from hopnhat.continuity.models import Center
 from hopnhat.db import make_engine, session_scope
 from hopnhat.store.models import Dossier, Status
-from hopnhat.web.auth import add_user
+from hopnhat.identity.service import add_user
+from tests.identity_support import signin
 
-PASSWORD = "mat-khau-123"
+PASSWORD = "mat-khau-rat-dai-123"
 CENTER_A = "000.00.31.H92"
 CENTER_B = "000.00.32.H92"
 CENTER_A_NAME = "Trung tâm Phục vụ hành chính công Phường Cái Khế"
@@ -61,8 +62,8 @@ def seed(engine: Engine) -> None:
         s.flush()
         add_user(s, "admin", PASSWORD, "administrator")
         add_user(s, "operator", PASSWORD, "department_operator")
-        add_user(s, "officer_a", PASSWORD, "center_officer", CENTER_A)
-        add_user(s, "officer_b", PASSWORD, "center_officer", CENTER_B)
+        add_user(s, "officer_a", PASSWORD, "center_officer", centers=[CENTER_A])
+        add_user(s, "officer_b", PASSWORD, "center_officer", centers=[CENTER_B])
         s.add(dossier("H92.31-250801-0001", CENTER_A))
         s.add(dossier("H92.31-250801-0002", CENTER_A, due_days=-2))  # overdue, still open
         s.add(dossier("H92.32-250801-0001", CENTER_B, origin="migrated"))
@@ -81,8 +82,8 @@ class Site:
     def client(self, username: str | None = None) -> TestClient:
         client = TestClient(create_app(self.settings, self.engine), follow_redirects=False)
         if username is not None:
-            response = client.post("/signin", data={"username": username, "password": PASSWORD})
-            assert response.status_code == 303, response.text
+            response = signin(client, username, PASSWORD)
+            assert response.status_code == 303, response.text  # type: ignore[attr-defined]
         return client
 
 

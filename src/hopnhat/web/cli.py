@@ -64,15 +64,16 @@ def add(
         bool, typer.Option("--service-account", help="No password: the account acts only through its tokens.")
     ] = False,
     password: Annotated[
-        str,
-        typer.Option(
-            prompt=True, hide_input=True, confirmation_prompt=True, help="At least 12 characters, not a common one."
-        ),
-    ] = "",
+        str | None,
+        typer.Option(help="At least 12 characters, not a common one; asked for when not given."),
+    ] = None,
 ) -> None:
     """Create an account; the password is stored as an Argon2id hash."""
     from hopnhat.db import session_scope
     from hopnhat.identity import service
+
+    if password is None and not service_account:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
 
     with session_scope(engine(ctx)) as session:
         _may_manage(ctx, session)

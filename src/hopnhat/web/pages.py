@@ -29,7 +29,7 @@ from fastapi.templating import Jinja2Templates
 
 from hopnhat.config import VN_TZ, Settings
 from hopnhat.deps import SessionDep
-from hopnhat.errors import HopnhatError, Unauthorized
+from hopnhat.errors import HopnhatError, InvalidInput, Unauthorized
 from hopnhat.identity import service as identity
 from hopnhat.identity.http import SESSION_COOKIE, check_csrf, client_address, resolve_principal, secure_cookies
 from hopnhat.identity.principal import Principal
@@ -385,7 +385,12 @@ def signin_form(request: Request, user: PublicUser, next: str = "/") -> Response
 
 
 def _signin_page(
-    request: Request, next: str, status_code: int = 200, failed: bool = False, wait: int | None = None
+    request: Request,
+    next: str,
+    status_code: int = 200,
+    failed: bool = False,
+    wait: int | None = None,
+    sso_error: str | None = None,
 ) -> Response:
     value = auth.new_presignin()
     response = render(
@@ -397,6 +402,7 @@ def _signin_page(
         next=_safe_next(next),
         failed=failed,
         wait=wait,
+        sso_error=sso_error,
         signin_csrf=auth.presignin_token(_secret(request), value),
     )
     response.set_cookie(
@@ -485,8 +491,13 @@ def signin_oidc(request: Request, user: PublicUser, next: str = "/") -> Response
     """Start single sign-on: to the provider with state, nonce and a PKCE challenge, remembered in a signed cookie."""
     from hopnhat.identity import oidc
 
+    if not _settings(request).oidc_issuer:
+        return RedirectResponse("/signin", status_code=303)  # no single sign-on here: the local form
     redirect_uri = str(request.url_for("signin_oidc_callback"))
-    url, pending = oidc.authorization_url(request.app, redirect_uri)
+    try:
+        url, pending = oidc.authorization_url(request.app, redirect_uri)
+    except HopnhatError as exc:
+        return _sso_failed(request, exc)
     pending["next"] = _safe_next(next)
     response = RedirectResponse(url, status_code=303)
     response.set_cookie(
@@ -505,29 +516,26 @@ def signin_oidc_callback(request: Request, session: SessionDep, user: PublicUser
 
     pending = _read_pending(_secret(request), request.cookies.get(OIDC_COOKIE))
     if pending is None or request.query_params.get("state") != pending.get("state"):
-        raise _PageForbidden("csrf")
+        # Expired, replayed, or started elsewhere (login CSRF): never exchange a code we did not ask for.
+        return _sso_failed(request, InvalidInput("the sign-in expired or did not start here; sign in again"))
     redirect_uri = str(request.url_for("signin_oidc_callback"))
     try:
         account, id_token = oidc.complete(request.app, session, redirect_uri, str(request.url), pending)
     except HopnhatError as exc:
-        log.info("single sign-on refused: %s", type(exc).__name__)
         session.rollback()
-        return render(
-            request,
-            "signin.html",
-            None,
-            "signin",
-            status_code=exc.status_code,
-            failed=True,
-            next="/",
-            signin_csrf="",
-            sso_error=exc.detail,
-            wait=None,
-        )
+        return _sso_failed(request, exc)
     started = identity.start_session(session, account, _settings(request), method="oidc", id_token=id_token)
     principal = identity.principal_for(account, "session")
     response = RedirectResponse(_landing(principal, pending.get("next", "/")), status_code=303)
     _session_cookie(request, response, started.token)
+    response.delete_cookie(OIDC_COOKIE)
+    return response
+
+
+def _sso_failed(request: Request, exc: HopnhatError) -> Response:
+    log.info("single sign-on refused: %s", type(exc).__name__)
+    status = 400 if exc.status_code < 500 else 503
+    response = _signin_page(request, "/", status_code=status, failed=True, sso_error=exc.detail)
     response.delete_cookie(OIDC_COOKIE)
     return response
 
