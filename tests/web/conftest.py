@@ -62,6 +62,7 @@ def seed(engine: Engine) -> None:
         s.flush()
         add_user(s, "admin", PASSWORD, "administrator")
         add_user(s, "operator", PASSWORD, "department_operator")
+        add_user(s, "steward", PASSWORD, "data_steward")  # the quarantine holds personal data: not the operator's
         add_user(s, "officer_a", PASSWORD, "center_officer", centers=[CENTER_A])
         add_user(s, "officer_b", PASSWORD, "center_officer", centers=[CENTER_B])
         s.add(dossier("H92.31-250801-0001", CENTER_A))

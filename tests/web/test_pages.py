@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import re
 
+from tests.identity_support import page_csrf, signin
 from tests.web.conftest import CENTER_A, CENTER_B, PASSWORD, SECRET_ID, SECRET_NAME, Site
 
 PROTECTED = ["/", "/registry", "/convert", "/sync", "/sync/quarantine", "/dossiers", "/systems", "/plan", "/centers"]
 
 ALLOWED = {
     "admin": set(PROTECTED),
-    "operator": {"/", "/registry", "/convert", "/sync", "/sync/quarantine", "/systems", "/plan"},
+    # The quarantine holds personal data: the operator (no personal data) does not see it; the data steward does.
+    "operator": {"/", "/registry", "/convert", "/sync", "/systems", "/plan", "/centers"},
+    "steward": {"/sync", "/sync/quarantine", "/dossiers"},
     "officer_a": {"/dossiers"},
 }
 
@@ -74,32 +77,52 @@ def test_administrator_sees_every_center_and_overdue_flags(site: Site) -> None:
 
 def test_wrong_password_and_forged_cookie_are_refused(site: Site) -> None:
     client = site.client()
-    response = client.post("/signin", data={"username": "admin", "password": PASSWORD + "x"})
-    assert response.status_code == 401
-    assert "Sai tên đăng nhập hoặc mật khẩu." in response.text
+    response = signin(client, "admin", PASSWORD + "x")
+    assert response.status_code == 401  # type: ignore[attr-defined]
+    assert "Sai tên đăng nhập hoặc mật khẩu." in response.text  # type: ignore[attr-defined]
     client.cookies.set("hopnhat_session", "eyJ1IjoiYWRtaW4iLCJuIjoiMCIsImUiOjk5OTk5OTk5OTl9.forged")
     assert client.get("/").status_code == 303
 
 
-def test_sign_in_returns_to_the_page_asked_for_but_never_to_another_site(site: Site) -> None:
+def test_sign_in_without_the_forms_token_is_refused(site: Site) -> None:
+    # Login CSRF: another site cannot post the form, as it cannot know the token bound to the pre-sign-in cookie.
     client = site.client()
-    ok = client.post("/signin", data={"username": "operator", "password": PASSWORD, "next": "/systems"})
-    assert ok.headers["location"] == "/systems"
-    evil = site.client().post("/signin", data={"username": "operator", "password": PASSWORD, "next": "//evil.test/"})
-    assert evil.headers["location"] == "/"
+    refused = client.post("/signin", data={"username": "admin", "password": PASSWORD})
+    assert refused.status_code == 403
+    assert "hopnhat_session" not in refused.cookies
+    client.get("/signin")  # the cookie alone, with a token of another form, is not enough either
+    forged = client.post("/signin", data={"username": "admin", "password": PASSWORD, "csrf": "0" * 64})
+    assert forged.status_code == 403
+    assert client.get("/").status_code == 303
+
+
+def test_sign_in_returns_to_the_page_asked_for_but_never_to_another_site(site: Site) -> None:
+    ok = signin(site.client(), "operator", PASSWORD, next="/systems")
+    assert ok.headers["location"] == "/systems"  # type: ignore[attr-defined]
+    evil = signin(site.client(), "operator", PASSWORD, next="//evil.test/")
+    assert evil.headers["location"] == "/"  # type: ignore[attr-defined]
 
 
 def test_officer_lands_on_dossiers_and_sign_out_ends_the_session(site: Site) -> None:
     client = site.client()
-    response = client.post("/signin", data={"username": "officer_a", "password": PASSWORD})
-    assert response.headers["location"] == "/dossiers"
-    client.post("/signout")
+    response = signin(client, "officer_a", PASSWORD)
+    assert response.headers["location"] == "/dossiers"  # type: ignore[attr-defined]
+    # Sign-out is a change: without the session's form token (another site's form) it is refused.
+    assert client.post("/signout").status_code == 403
+    assert client.get("/dossiers").status_code == 200
+    signed_out = client.post("/signout", data={"csrf": page_csrf(client, "/dossiers")})
+    assert signed_out.status_code == 303
     assert client.get("/dossiers").status_code == 303
 
 
 def test_replay_without_the_form_token_is_refused(site: Site) -> None:
-    client = site.client("operator")
+    client = site.client("steward")
     assert client.post("/sync/quarantine/1/replay", data={"csrf": "wrong"}).status_code == 403
+    assert client.post("/sync/quarantine/1/replay").status_code == 403
+    # The operator may not replay at all, whatever the token (the quarantine is not theirs).
+    operator = site.client("operator")
+    token = page_csrf(operator, "/sync")
+    assert operator.post("/sync/quarantine/1/replay", data={"csrf": token}).status_code == 403
 
 
 def test_vietnamese_first_with_english_switch(site: Site) -> None:
