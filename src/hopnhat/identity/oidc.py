@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import httpx
 import yaml
@@ -40,6 +40,10 @@ from hopnhat.identity.roles import Role
 log = logging.getLogger(__name__)
 
 ALGORITHMS = ["RS256", "ES256", "PS256"]
+
+ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
+"""The ``typ`` of a JWT access token (RFC 9068 §4): what tells it from an ID token of the same issuer, which the API
+must never accept as a bearer token (with no :attr:`Settings.oidc_audience` both carry the client id as audience)."""
 
 ROLE_ORDER = (
     Role.ADMINISTRATOR,
@@ -126,8 +130,12 @@ class Provider:
             self.keys = KeySet.import_key_set(data)
             self.keys_fetched = time.monotonic()
 
-    def decode(self, token: str, audience: str, nonce: str | None = None) -> dict[str, Any]:
-        """Verified claims of a JWT issued by this provider for ``audience``; Unauthorized otherwise."""
+    def decode(
+        self, token: str, audience: str, nonce: str | None = None, types: frozenset[str] | None = None
+    ) -> dict[str, Any]:
+        """Verified claims of a JWT issued by this provider for ``audience``; Unauthorized otherwise.
+
+        ``types``: the header ``typ`` values accepted (case-insensitive), e.g. :data:`ACCESS_TOKEN_TYPES`; None: any."""
         if len(token) > 16_000:
             raise Unauthorized("token too large")
         for attempt in range(2):
@@ -141,6 +149,8 @@ class Provider:
                 raise Unauthorized(f"token refused: {type(exc).__name__}") from None
             except ValueError:
                 raise Unauthorized("token refused: not a JWT") from None
+        if types is not None and str(decoded.header.get("typ", "")).lower() not in types:
+            raise Unauthorized("token refused: wrong token type")
         options: dict[str, Any] = {
             "iss": {"essential": True, "value": self.issuer},
             "aud": {"essential": True, "value": audience},
@@ -216,7 +226,7 @@ def principal_for_access_token(app: FastAPI, session: Session, token: str) -> Pr
     if not settings.oidc_issuer:
         return None
     found = provider(app)
-    claims = found.decode(token, settings.oidc_audience or settings.oidc_client_id or "")
+    claims = found.decode(token, settings.oidc_audience or settings.oidc_client_id or "", types=ACCESS_TOKEN_TYPES)
     user = account_for_claims(session, found.issuer, claims, mapping(app))
     return principal_for(user, "oidc")
 
@@ -247,6 +257,16 @@ def complete(
     from authlib.integrations.requests_client import OAuth2Session
 
     settings: Settings = app.state.settings
+    query = dict(parse_qsl(urlsplit(callback_url).query))
+    if query.get("state") != pending["state"]:
+        raise InvalidInput("the sign-in expired or did not start here; sign in again")
+    # An error answer (the user cancelled, the platform refused) has no code: ask the token endpoint nothing, or
+    # Authlib would guess a client_credentials grant and send it with our secret.
+    if "error" in query:
+        raise Unauthorized(f"the sign-in platform refused the sign-in: {query['error'][:100]}")
+    code = query.get("code")
+    if not code:
+        raise InvalidInput("the sign-in platform sent no authorization code; sign in again")
     found = provider(app)
     client = OAuth2Session(
         settings.oidc_client_id,
@@ -258,7 +278,8 @@ def complete(
     try:
         token = client.fetch_token(
             found.metadata["token_endpoint"],
-            authorization_response=callback_url,
+            grant_type="authorization_code",
+            code=code,
             code_verifier=pending["verifier"],
             timeout=10,
         )
