@@ -14,8 +14,8 @@ from hopnhat.app import create_app
 from hopnhat.config import Settings
 from hopnhat.continuity.models import Center
 from hopnhat.db import make_engine, session_scope
-from hopnhat.store.models import Dossier, Status
 from hopnhat.identity.service import add_user
+from hopnhat.store.models import Dossier, Status
 from tests.identity_support import signin
 
 PASSWORD = "mat-khau-rat-dai-123"

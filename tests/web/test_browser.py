@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 from hopnhat.app import create_app
 from hopnhat.config import Settings
 from hopnhat.db import ensure_schema, make_engine
+from tests.continuity.servers import LOOPBACK
 from tests.web.conftest import CENTER_B, PASSWORD, SECRET_NAME, seed
 
 pytestmark = pytest.mark.browser
@@ -189,8 +190,10 @@ def test_system_turns_red_when_its_probe_target_stops(page: Page, server: str, s
     target = Target()
     with session_scope(store) as s:
         service.create_system(s, SystemIn(code="LGSP-HG", name="Nền tảng LGSP Hậu Giang", criticality="critical"))
-        service.add_probe(s, "LGSP-HG", ProbeIn(name="health", kind="http", target=target.url, fail_threshold=1))
-        service.run_probe(s, s.scalars(select(Probe)).one())
+        # The target listens on loopback, which probes may reach only when allowed to.
+        probe = ProbeIn(name="health", kind="http", target=target.url, fail_threshold=1)
+        service.add_probe(s, "LGSP-HG", probe, allow=LOOPBACK)
+        service.run_probe(s, s.scalars(select(Probe)).one(), allow=LOOPBACK)
     sign_in(page, server, "operator")
     page.goto(f"{server}/systems")
     status = page.locator('td[data-col="state"]').first
@@ -198,7 +201,8 @@ def test_system_turns_red_when_its_probe_target_stops(page: Page, server: str, s
     expect(status).to_have_class("tone-good")
     target.stop()
     with session_scope(store) as s:
-        service.run_probe(s, s.scalars(select(Probe)).one())  # what `hopnhat monitor` does on its schedule
+        # What `hopnhat monitor` does on its schedule.
+        service.run_probe(s, s.scalars(select(Probe)).one(), allow=LOOPBACK)
     page.reload()
     expect(status).to_have_text("✖ Ngừng")
     expect(status).to_have_class("tone-bad")
@@ -235,10 +239,11 @@ def _correct_procedure_code(folder: Path, dossier_code: str) -> None:
     raise AssertionError(f"{dossier_code} is in none of the exports")
 
 
-def test_operator_replays_a_quarantined_record(page: Page, server: str, store: Engine, legacy_dir: Path) -> None:
-    """Replay through the real sync: a small generated Hậu Giang export is synced, a record missing its procedure
-    code is quarantined; replaying it unchanged keeps it there (with the reason), and after the source row is
-    corrected the replay loads it and it leaves the quarantine."""
+def test_steward_replays_a_quarantined_record(page: Page, server: str, store: Engine, legacy_dir: Path) -> None:
+    """Replay through the real sync, by the data steward (the quarantine holds personal data, so the department
+    operator is refused): a small generated Hậu Giang export is synced, a record missing its procedure code is
+    quarantined; replaying it unchanged keeps it there (with the reason), and after the source row is corrected the
+    replay loads it and it leaves the quarantine."""
     from sqlalchemy import select
 
     from hopnhat.db import session_scope
@@ -264,6 +269,12 @@ def test_operator_replays_a_quarantined_record(page: Page, server: str, store: E
 
     page.on("dialog", lambda dialog: dialog.accept())
     sign_in(page, server, "operator")
+    expect(page).to_have_url(f"{server}/")
+    refused = page.goto(f"{server}/sync/quarantine")
+    assert refused is not None and refused.status == 403
+    expect(page.locator("body")).not_to_contain_text(dossier_code)
+    page.context.clear_cookies()
+    sign_in(page, server, "steward")
     page.goto(f"{server}/sync/quarantine")
     table = page.locator("table")
     expect(table).to_contain_text(dossier_code)

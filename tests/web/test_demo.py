@@ -14,6 +14,7 @@ from hopnhat.cli import app
 from hopnhat.config import Settings
 from hopnhat.db import make_engine
 from hopnhat.legacy import cleanup
+from tests.identity_support import signin
 
 SOURCES = ("cantho", "haugiang", "soctrang")
 
@@ -44,7 +45,7 @@ def test_demo_leaves_every_page_with_content(tmp_path: Path) -> None:
             create_app(Settings(database_url=url, secret_key="demo-test-secret-0123456789"), engine),
             follow_redirects=False,
         )
-        assert client.post("/signin", data={"username": "admin", "password": passwords[0]}).status_code == 303
+        assert signin(client, "admin", passwords[0]).status_code == 303  # type: ignore[attr-defined]
 
         verdict = r"(✔ Sẵn sàng|✖ Chưa sẵn sàng)"
         when = r"\d\d/\d\d/\d{4} \d\d:\d\d"

@@ -63,6 +63,21 @@ def test_officer_sees_only_own_center(site: Site) -> None:
     assert "H92.32-250801-0001" in other.text and "H92.31-250801-0001" not in other.text
 
 
+def test_officer_sees_dossiers_received_at_or_handled_by_their_center(site: Site) -> None:
+    from hopnhat.db import session_scope
+    from tests.web.conftest import dossier
+
+    with session_scope(site.engine) as s:
+        # Received at center A, handed to center B to handle: both centers' officers see it.
+        s.add(dossier("H92.31-250801-0009", CENTER_B, received_center_code=CENTER_A))
+    for username in ("officer_a", "officer_b"):
+        client = site.client(username)
+        assert "H92.31-250801-0009" in client.get("/dossiers").text, username
+    a = site.client("officer_a")
+    assert "H92.31-250801-0009" in a.get("/dossiers", params={"center": CENTER_A}).text
+    assert "H92.32-250801-0001" not in a.get("/dossiers").text  # B's own dossier stays B's
+
+
 def test_administrator_sees_every_center_and_overdue_flags(site: Site) -> None:
     client = site.client("admin")
     page = client.get("/dossiers")

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
+from tests.continuity.servers import LOOPBACK
 from tests.web.conftest import CENTER_A, CENTER_A_NAME, Site
 
 
@@ -43,8 +44,10 @@ def test_down_system_is_red_with_a_symbol_counted_on_the_overview_with_incident_
     target = Target()
     with session_scope(site.engine) as s:
         service.create_system(s, SystemIn(code="LGSP-HG", name="Nền tảng LGSP Hậu Giang", criticality="critical"))
-        service.add_probe(s, "LGSP-HG", ProbeIn(name="health", kind="http", target=target.url, fail_threshold=1))
-        service.run_probe(s, _probe(s))
+        # The target listens on loopback, which probes may reach only when allowed to.
+        probe = ProbeIn(name="health", kind="http", target=target.url, fail_threshold=1)
+        service.add_probe(s, "LGSP-HG", probe, allow=LOOPBACK)
+        service.run_probe(s, _probe(s), allow=LOOPBACK)
     client = site.client("operator")
     page = client.get("/systems")
     assert re.search(
@@ -52,7 +55,7 @@ def test_down_system_is_red_with_a_symbol_counted_on_the_overview_with_incident_
     )
     target.stop()
     with session_scope(site.engine) as s:
-        service.run_probe(s, _probe(s))
+        service.run_probe(s, _probe(s), allow=LOOPBACK)
     page = client.get("/systems")
     assert re.search(r'<td class="tone-bad" data-col="state"><span aria-hidden="true">✖ </span>Ngừng</td>', page.text)
     assert re.search(r'<td class="tone-bad" data-col="state"><span aria-hidden="true">✖ </span>Đang mở</td>', page.text)
@@ -83,18 +86,22 @@ def test_replay_button_calls_the_sync_service_with_the_signed_in_user(
     _install(
         monkeypatch, "hopnhat.sync.service", list_quarantine=list_quarantine, replay_quarantined=replay_quarantined
     )
-    client = site.client("operator")
+    # The quarantined records carry personal data: the data steward's page, not the department operator's.
+    operator = site.client("operator")
+    assert operator.get("/sync/quarantine").status_code == 403
+    client = site.client("steward")
     page = client.get("/sync/quarantine")
     assert "unknown unit 99999" in page.text
-    token = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text)
+    token = re.search(r'action="/sync/quarantine/7/replay"><input type="hidden" name="csrf" value="([^"]+)"', page.text)
     assert token is not None
     done = client.post("/sync/quarantine/7/replay", data={"csrf": token.group(1)})
     assert done.status_code == 303 and done.headers["location"] == "/sync/quarantine?done=7"
-    assert replayed == [(7, "operator")]
-    # The form token is bound to the session: another user's token does not work.
+    assert replayed == [(7, "steward")]
+    # The form token is bound to the session: another user's token does not work, not even an administrator's.
     other = site.client("admin")
     assert other.post("/sync/quarantine/7/replay", data={"csrf": token.group(1)}).status_code == 403
-    assert replayed == [(7, "operator")]
+    assert operator.post("/sync/quarantine/7/replay", data={"csrf": token.group(1)}).status_code == 403
+    assert replayed == [(7, "steward")]
 
 
 def test_centers_readiness_on_the_overview_and_the_centers_page(site: Site) -> None:

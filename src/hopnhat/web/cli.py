@@ -98,6 +98,7 @@ def list_(
     from hopnhat.identity import service
 
     with session_scope(engine(ctx)) as session:
+        _may_manage(ctx, session)
         rows: list[dict[str, Any]] = []
         for u in service.list_users(session):
             p = service.principal_for(u, "cli")

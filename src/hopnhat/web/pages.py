@@ -694,6 +694,8 @@ def dossiers_page(
         if center and center not in scope.centers:
             raise _PageForbidden("dossiers")
         centers = sorted(scope.centers)
+        if not center and len(centers) == 1:
+            center = centers[0]  # an officer of one center sees that center's list, named as such
     else:
         centers = sources.center_codes(session)
         if center and center not in centers:
