@@ -14,7 +14,9 @@ from hopnhat.app import create_app
 from hopnhat.cli import app as cli_app
 from hopnhat.config import Settings
 from hopnhat.db import make_engine
+from hopnhat.identity.roles import Role
 from tests.continuity.servers import LOOPBACK_NETWORKS, HttpServer
+from tests.identity_support import admin_headers, bearer, token_for
 
 API = "/api/v1/continuity"
 runner = CliRunner()
@@ -22,10 +24,12 @@ runner = CliRunner()
 
 @pytest.fixture
 def client(store_url: str) -> Iterator[TestClient]:
+    """The API as a department operator (a machine token with scope ``write``)."""
     engine = make_engine(store_url)
     try:
         settings = Settings(database_url=store_url, probe_allowed_networks=LOOPBACK_NETWORKS)
-        yield TestClient(create_app(settings, engine=engine))
+        operator = bearer(token_for(engine, Role.DEPARTMENT_OPERATOR, scopes="write"))
+        yield TestClient(create_app(settings, engine=engine), headers=operator)
     finally:
         engine.dispose()
 
@@ -38,6 +42,7 @@ def cli(store_url: str, *args: str) -> tuple[int, str]:
 
 def test_api_systems_probes_status_and_metrics(client: TestClient, store_url: str) -> None:
     body = {"code": "ct-portal", "name": "Cổng thông tin điện tử", "criticality": "high", "decision": "keep"}
+    assert TestClient(client.app).post(f"{API}/systems", json=body).status_code == 401  # without a token
     assert client.post(f"{API}/systems", json=body).status_code == 201
     assert client.post(f"{API}/systems", json=body).json()["error"] == "conflict"
     assert client.post(f"{API}/systems", json={**body, "code": "x", "decision": "burn"}).status_code == 422
@@ -53,7 +58,9 @@ def test_api_systems_probes_status_and_metrics(client: TestClient, store_url: st
         "fail_threshold": 1,
         "timeout_s": 2,
     }
-    assert client.put(f"{API}/systems/ct-portal/probes", json=probe).status_code == 200
+    assert client.put(f"{API}/systems/ct-portal/probes", json=probe).status_code == 403  # the administrator's
+    as_admin = admin_headers(client.app.state.engine)  # type: ignore[attr-defined]
+    assert client.put(f"{API}/systems/ct-portal/probes", json=probe, headers=as_admin).status_code == 200
     try:
         code, out = cli(store_url, "monitor", "--once")
         assert code == 0 and "UP   portal-http" in out, out
@@ -138,6 +145,7 @@ def test_api_plan_readiness_overview_and_csv_inventory(client: TestClient, store
     assert ok[0] == 0, ok[1]
 
     task = {"code": "ignored", "title": "Chuyển thư điện tử", "deadline": "2020-01-31"}
+    assert TestClient(client.app).put(f"{API}/tasks/M1", json=task).status_code == 401  # without a token
     assert client.put(f"{API}/tasks/M1", json=task).status_code == 200
     assert [t["code"] for t in client.get(f"{API}/tasks", params={"view": "overdue"}).json()] == ["M1"]
     assert client.patch(f"{API}/tasks/M1", json={"status": "done"}).json()["status"] == "done"

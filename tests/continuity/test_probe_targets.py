@@ -24,8 +24,8 @@ from hopnhat.continuity.probes import MAX_REDIRECTS, http_check, tcp_check
 from hopnhat.continuity.schemas import ProbeIn, SystemIn
 from hopnhat.db import make_engine, session_scope
 from hopnhat.errors import InvalidInput
-from hopnhat.identity import service as identity
 from tests.continuity.servers import LOOPBACK, HttpServer, TcpServer, self_signed
+from tests.identity_support import admin_headers
 
 SHIPPED = str(Settings.model_fields["probe_allowed_networks"].default)
 DEFAULT = AllowList.parse(SHIPPED)
@@ -308,15 +308,14 @@ def test_redirects_stop_after_the_limit(web: HttpServer) -> None:
 def test_api_refuses_a_probe_to_a_refused_address(store_url: str) -> None:
     engine = make_engine(store_url)
     try:
-        with session_scope(engine) as session:  # probes are the administrator's: act through an admin token
-            identity.add_user(session, "probe-admin", None, "administrator")
-            token = identity.create_token(session, "probe-admin", "probes", "read write admin").token
         settings = Settings(database_url=store_url, probe_allowed_networks=SHIPPED)
-        client = TestClient(create_app(settings, engine=engine), headers={"Authorization": f"Bearer {token}"})
+        web_app = create_app(settings, engine=engine)
+        client = TestClient(web_app, headers=admin_headers(engine))  # probes are the administrator's
         api = "/api/v1/continuity"
         created = client.post(f"{api}/systems", json={"code": "ct-portal", "name": "Cổng"})
         assert created.status_code == 201, created.text
         probe = {"name": "meta", "kind": "http", "target": "http://169.254.169.254/latest/meta-data/"}
+        assert TestClient(web_app).put(f"{api}/systems/ct-portal/probes", json=probe).status_code == 401
         refused = client.put(f"{api}/systems/ct-portal/probes", json=probe)
         assert refused.status_code == 422, refused.text
         assert refused.json()["error"] == "target_refused"

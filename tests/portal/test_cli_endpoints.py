@@ -19,8 +19,10 @@ from hopnhat.app import create_app
 from hopnhat.cli import app
 from hopnhat.config import get_settings
 from hopnhat.db import make_engine, session_scope
+from hopnhat.identity.roles import Role
 from hopnhat.portal.simulator import free_port
 from hopnhat.store.models import OutboxEvent
+from tests.identity_support import bearer, token_for
 from tests.portal.conftest import Sim
 from tests.portal.factories import make_dossier, make_outbox
 
@@ -97,7 +99,9 @@ def test_api_status_dead_and_requeue(store_url: str) -> None:
     with session_scope(engine) as session:
         make_outbox(session, dossiers=1, steps=1)
     dead_id = _kill_one(store_url)
-    with TestClient(create_app(get_settings(database_url=store_url), engine=engine)) as api:
+    web_app = create_app(get_settings(database_url=store_url), engine=engine)
+    operator = bearer(token_for(engine, Role.DEPARTMENT_OPERATOR, scopes="write"))
+    with TestClient(web_app, headers=operator) as api, TestClient(web_app) as anonymous:
         status = api.get("/api/v1/portal/status").json()
         assert (status["pending"], status["dead"]) == (1, 1)
         dead = api.get("/api/v1/portal/dead").json()
@@ -105,6 +109,7 @@ def test_api_status_dead_and_requeue(store_url: str) -> None:
         assert "payload" not in dead[0]
         missing = api.post("/api/v1/portal/dead/999999/requeue")
         assert missing.status_code == 404 and "999999" in missing.json()["detail"]
+        assert anonymous.post(f"/api/v1/portal/dead/{dead_id}/requeue").status_code == 401  # nobody requeues
         assert api.post(f"/api/v1/portal/dead/{dead_id}/requeue").json() == {"requeued": 1}
         again = api.post(f"/api/v1/portal/dead/{dead_id}/requeue")
         assert again.status_code == 409 and "not dead" in again.json()["detail"]

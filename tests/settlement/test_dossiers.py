@@ -6,28 +6,35 @@ import logging
 from datetime import date, datetime
 
 import pytest
+import time_machine
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hopnhat.config import VN_TZ
 from hopnhat.errors import Conflict, InvalidInput, InvalidTransition, NotFound
+from hopnhat.identity.roles import Role
 from hopnhat.settlement import service
 from hopnhat.settlement.calendar import WorkCalendar
 from hopnhat.settlement.schemas import IntakeIn
 from hopnhat.store.models import OutboxEvent, Status
+from tests.identity_support import principal
 
 CAL = WorkCalendar()
 NAME = "Nguyễn Văn Bình"
 ID_NUMBER = "092085001234"
 PHONE = "0909123456"
 OLD_ADDRESS = "12 Mậu Thân, Phường Xuân Khánh, Quận Ninh Kiều, Thành phố Cần Thơ"
+NINH_KIEU = "001.02.60.H13"
+"""The service center of Phường Ninh Kiều, where the officer of these tests receives dossiers."""
+OFFICER = principal(Role.CENTER_OFFICER, centers=[NINH_KIEU], username="cb.nk01")
 
 
 def vn(*args: int) -> datetime:
     return datetime(*args, tzinfo=VN_TZ)  # type: ignore[misc]
 
 
-def intake(db: Session, **kw: object) -> str:
+def intake(db: Session, *, at: datetime | None = vn(2026, 3, 2, 7, 30), **kw: object) -> str:
+    """Receive the test dossier as ``OFFICER``, at ``at`` (the service's clock for tests: not a field of the data)."""
     data: dict[str, object] = {
         "procedure_code": "1.001193",
         "channel": 1,
@@ -35,10 +42,9 @@ def intake(db: Session, **kw: object) -> str:
         "applicant_id_number": ID_NUMBER,
         "applicant_phone": PHONE,
         "applicant_address": OLD_ADDRESS,
-        "received_at": vn(2026, 3, 2, 7, 30),
     }
     data.update(kw)
-    return service.intake(db, IntakeIn.model_validate(data), CAL).code
+    return service.intake(db, IntakeIn.model_validate(data), CAL, principal=OFFICER, at=at).code
 
 
 def test_old_address_goes_to_the_new_commune_center(sdb: Session) -> None:
@@ -47,12 +53,22 @@ def test_old_address_goes_to_the_new_commune_center(sdb: Session) -> None:
     assert d.unit_code == "31135"  # Phường Xuân Khánh is now part of Phường Ninh Kiều
     assert d.center_code is not None and code.startswith(f"{d.center_code}-260302-0001")
     assert d.due_at == vn(2026, 3, 2, 17, 30)  # 1 working day from the opening
+    assert d.received_center_code == NINH_KIEU  # received at the officer's center, who signs the first step
+    assert [(s.seq, s.actor, s.at) for s in d.steps] == [(1, OFFICER.username, vn(2026, 3, 2, 7, 30))]
     assert sdb.scalar(select(OutboxEvent.kind).where(OutboxEvent.dossier_code == code)) == "dossier"
+
+
+def test_intake_takes_the_time_from_the_server_clock(sdb: Session) -> None:
+    with time_machine.travel(vn(2026, 3, 3, 8, 15), tick=False):
+        code = intake(sdb, at=None)
+    d = service.get_dossier(sdb, code)
+    assert d.received_at == vn(2026, 3, 3, 8, 15) and d.steps[0].at == d.received_at
+    assert code.startswith(f"{d.center_code}-260303-")
 
 
 def test_codes_count_per_agency_and_day(sdb: Session) -> None:
     first, second = intake(sdb), intake(sdb)
-    other_day = intake(sdb, received_at=vn(2026, 3, 3, 7, 30))
+    other_day = intake(sdb, at=vn(2026, 3, 3, 7, 30))
     assert (first[-4:], second[-4:], other_day[-4:]) == ("0001", "0002", "0001")
 
 

@@ -13,7 +13,9 @@ from typer.testing import CliRunner
 from hopnhat.app import create_app
 from hopnhat.cli import app
 from hopnhat.config import Settings
+from hopnhat.identity.roles import Role
 from hopnhat.legacy import generate, serve_in_thread
+from tests.identity_support import bearer, token_for
 from tests.sync.helpers import store
 
 runner = CliRunner()
@@ -28,13 +30,17 @@ def legacy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         yield out
 
 
-def _cli(url: str, *args: str) -> tuple[int, str]:
-    result = runner.invoke(app, ["--db", url, *args])
+def _cli(url: str, *args: str, token: str | None = None) -> tuple[int, str]:
+    env = {"HOPNHAT_TOKEN": token} if token else None
+    result = runner.invoke(app, ["--db", url, *args], env=env)
     return result.exit_code, result.stdout
 
 
 def test_cli_run_quarantine_reconcile_cutover(legacy: Path, store_url: str, tmp_path: Path) -> None:
-    store(store_url).dispose()
+    engine = store(store_url)
+    steward = token_for(engine, Role.DATA_STEWARD, scopes="read")
+    operator = token_for(engine, Role.DEPARTMENT_OPERATOR, scopes="write")
+    engine.dispose()
     cfg = str(legacy / "sources.toml")
     code, out = _cli(store_url, "sync", "run", "--config", cfg, "--json")
     assert code == 0, out
@@ -49,9 +55,15 @@ def test_cli_run_quarantine_reconcile_cutover(legacy: Path, store_url: str, tmp_
     code, out = _cli(store_url, "sync", "quarantine", "list", "--json")
     listed = json.loads(out)
     assert len(listed) == held and all(q["reasons"] for q in listed)
-    code, out = _cli(store_url, "sync", "quarantine", "show", str(listed[0]["id"]))
-    assert json.loads(out)["payload"]
-    code, out = _cli(store_url, "sync", "quarantine", "show", "999999")
+    held_id = str(listed[0]["id"])
+    if store_url.startswith("postgresql"):
+        # Without a token on PostgreSQL the CLI is a department operator: no personal data.
+        refused = runner.invoke(app, ["--db", store_url, "sync", "quarantine", "show", held_id])
+        assert refused.exit_code == 1 and "may not do quarantine" in refused.output, refused.output
+        assert "payload" not in refused.output
+    code, out = _cli(store_url, "sync", "quarantine", "show", held_id, token=steward)
+    assert code == 0 and json.loads(out)["payload"]
+    code, out = _cli(store_url, "sync", "quarantine", "show", "999999", token=steward)
     assert code == 1
 
     report_file = tmp_path / "reconcile.html"
@@ -70,10 +82,13 @@ def test_cli_run_quarantine_reconcile_cutover(legacy: Path, store_url: str, tmp_
     assert json.loads(out)[0]["sources"]["cantho"]["state"] == "done"
 
     client = TestClient(create_app(Settings(database_url=store_url)))
-    assert client.get("/api/v1/sync/runs").json()[0]["state"] == "done"
-    page = client.get("/api/v1/sync/quarantine").json()
+    assert client.get("/api/v1/sync/runs").status_code == 401
+    assert client.get("/api/v1/sync/runs", headers=bearer(operator)).json()[0]["state"] == "done"
+    assert client.get("/api/v1/sync/quarantine").status_code == 401
+    assert client.get("/api/v1/sync/quarantine", headers=bearer(operator)).status_code == 403  # personal data
+    page = client.get("/api/v1/sync/quarantine", headers=bearer(steward)).json()
     assert len(page) == held and "payload" not in page[0]
-    summary = client.get("/api/v1/sync/reconcile/summary").json()
+    summary = client.get("/api/v1/sync/reconcile/summary", headers=bearer(operator)).json()
     assert summary["soctrang"]["copies"] > 0
 
 

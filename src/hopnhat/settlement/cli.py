@@ -257,7 +257,9 @@ def dossiers_overdue(ctx: typer.Context, center: Annotated[str | None, typer.Opt
     from hopnhat.settlement import service
 
     with session_scope(engine(ctx)) as s:
-        print_json([i.model_dump(mode="json") for i in service.overdue(s, datetime.now(UTC), center)])
+        print_json(
+            [i.model_dump(mode="json") for i in service.overdue(s, datetime.now(UTC), center, principal(ctx, s))]
+        )
 
 
 @dossiers_app.command("due-soon")
@@ -271,7 +273,7 @@ def dossiers_due_soon(
     from hopnhat.settlement import service
 
     with session_scope(engine(ctx)) as s:
-        items = service.due_soon(s, datetime.now(UTC), service.load_calendar(s), hours, center)
+        items = service.due_soon(s, datetime.now(UTC), service.load_calendar(s), hours, center, principal(ctx, s))
         print_json([i.model_dump(mode="json") for i in items])
 
 
@@ -347,7 +349,14 @@ def reports_cmd(
     from hopnhat.settlement import reports, service
 
     with session_scope(engine(ctx)) as s:
-        rows = service.report(s, parse_day(start, "--from"), parse_day(end, "--to"), service.load_calendar(s), center)
+        rows = service.report(
+            s,
+            parse_day(start, "--from"),
+            parse_day(end, "--to"),
+            service.load_calendar(s),
+            center,
+            principal(ctx, s),
+        )
     data = reports.render(rows, fmt.lower())
     if output is not None:
         output.write_bytes(data)
