@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import inspect
 import os
 import socket
 import statistics
@@ -20,6 +21,7 @@ import time
 import uuid
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import httpx
 from sqlalchemy import create_engine, text
@@ -86,7 +88,13 @@ def main() -> None:
             registry.issue_codes(s, CodeRule(), issued_on=date(2025, 7, 1))
             load_sample(s)
             body = IntakeIn(procedure_code="1.001193", channel=2, applicant_name="Bench", commune_code="31135")
-            codes = [service.intake(s, body, service.load_calendar(s)).code for _ in range(200)]
+            extra: dict[str, Any] = {}
+            if "principal" in inspect.signature(service.intake).parameters:  # since identity: an officer receives
+                from hopnhat.identity.principal import Principal
+                from hopnhat.identity.roles import Role
+
+                extra["principal"] = Principal(username="bench", roles=frozenset(Role), via="cli")
+            codes = [service.intake(s, body, service.load_calendar(s), **extra).code for _ in range(200)]
         engine.dispose()
         env = dict(os.environ, HOPNHAT_PUBLIC_RATE_LIMIT_PER_MINUTE="100000000", HOPNHAT_LOG_LEVEL="WARNING")
         command = [sys.executable, "-c", SERVE, "--db", url, "serve", "--port", str(args.port)]

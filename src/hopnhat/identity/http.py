@@ -7,6 +7,7 @@ the caller fills in. ``tests/identity/test_routes.py`` fails on any route of the
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import ipaddress
 from collections.abc import Callable
@@ -126,6 +127,7 @@ def resolve_principal(request: Request, session: Session) -> Principal:
         if live is not None:
             row, user = live
             principal = service.principal_for(user, "session", csrf=row.csrf)
+    principal = dataclasses.replace(principal, client=client_address(request))
     request.state.principal = principal
     return principal
 
@@ -159,7 +161,7 @@ def rule(permission: Permission, *, limited: bool = True) -> Callable[..., Princ
         if limited:
             settings: Settings = request.app.state.settings
             key = f"acct:{principal.username}" if principal.username else f"addr:{client_address(request)}"
-            if not limiter(request).allow_synced(key, settings.officer_rate_limit_per_minute):
+            if not limiter(request).allow(key, settings.officer_rate_limit_per_minute):
                 raise RateLimited("too many requests; try again in a minute")
         return principal
 

@@ -2,10 +2,11 @@
 
 Both count in :class:`~hopnhat.identity.models.RateBucket` rows of the store, so ``hopnhat serve --workers N`` and
 several hosts on one PostgreSQL count one allowance, not N. A request-rate limit does not write the store on every
-request (it would cost a public lookup more than the lookup itself): each process counts locally and adds its counts
-to the store's at most once per ``sync_every`` seconds, reading back the total of every process. Between two
+request (it would cost a public lookup more than the lookup itself): each process counts locally and a thread of it
+adds its counts to the store's once per ``sync_every`` seconds, reading back the total of every process. Between two
 synchronisations a process may let through what the others spent in the meantime, so a client spread over N workers
-gets at most ``limit + (N - 1) * (its rate * sync_every)`` in a window; with one worker the limit is exact.
+gets at most ``limit + (N - 1) * min(limit, its rate * sync_every)`` in a window (up to N times a small limit, spent
+in the first second); with one worker the limit is exact.
 Windows are fixed minutes: a client may spend a window's allowance at its end and the next one's at the start.
 """
 
@@ -56,11 +57,17 @@ class _Local:
     base: int = 0
     """The store's total at the last synchronisation (every process's counts, ours included)."""
     pending: int = 0
-    """Counted here since then."""
+    """Counted here and not yet sent."""
+    in_flight: int = 0
+    """Sent by the synchronisation under way, not yet in ``base``."""
 
 
 class SharedLimiter:
-    """Requests per key per minute across every process on the store (see the module's docstring)."""
+    """Requests per key per minute across every process on the store (see the module's docstring).
+
+    A request only counts in memory; a daemon thread of this process adds the counts to the store every
+    ``sync_every`` seconds while there are any (it ends after a minute with none and starts again with the next
+    count), so no request ever waits for the store's write."""
 
     def __init__(self, engine: Engine, sync_every: float = 1.0) -> None:
         self._engine = engine
@@ -68,10 +75,14 @@ class SharedLimiter:
         self._state: dict[str, _Local] = {}
         self._touched: set[str] = set()
         self._lock = threading.Lock()
-        self._last_sync = time.monotonic()
+        self._syncing = threading.Lock()
+        """One synchronisation at a time: two would send the same pending counts twice."""
         self._last_cleanup = 0.0
+        self._thread: threading.Thread | None = None
 
-    def allow(self, key: str, limit: int, now: float | None = None) -> bool:
+    def allow(self, key: str, limit: int, now: float | None = None, *, background: bool = True) -> bool:
+        """Count one request of ``key`` unless it has spent ``limit`` this minute. ``background=False`` (tests,
+        benchmarks) leaves the synchronisation to explicit :meth:`sync` calls."""
         t = time.time() if now is None else now
         window = int(t // WINDOW_S) * WINDOW_S
         with self._lock:
@@ -80,22 +91,46 @@ class SharedLimiter:
                 state = _Local(window)
                 self._state[key] = state
             self._touched.add(key)
-            if state.base + state.pending >= limit:
+            if background and (self._thread is None or not self._thread.is_alive()):
+                self._thread = threading.Thread(target=self._run, name="hopnhat-rate-limits", daemon=True)
+                self._thread.start()
+            if state.base + state.in_flight + state.pending >= limit:
                 return False
             state.pending += 1
             return True
 
-    def due(self) -> bool:
-        return time.monotonic() - self._last_sync >= self._sync_every
+    def _run(self) -> None:
+        idle = 0.0
+        while idle < 60:
+            time.sleep(self._sync_every)
+            with self._lock:
+                busy = bool(self._touched)
+            if busy:
+                idle = 0.0
+                self.sync()
+            else:
+                idle += self._sync_every
 
     def sync(self, now: float | None = None) -> None:
         """Add this process's counts to the store's and read back the totals; a store that cannot be reached
-        leaves the local counts in place (the limit then holds per process) and is tried again later."""
-        t = time.time() if now is None else now
+        leaves the counts pending (the limit then holds per process) and is tried again later."""
+        if not self._syncing.acquire(blocking=False):
+            return  # one is under way; it or the next one sends these counts
+        try:
+            self._sync(time.time() if now is None else now)
+        finally:
+            self._syncing.release()
+
+    def _sync(self, t: float) -> None:
         window = int(t // WINDOW_S) * WINDOW_S
         with self._lock:
-            self._last_sync = time.monotonic()
-            work = [(k, s.window, s.pending) for k in self._touched if (s := self._state[k]).window == window]
+            work: list[tuple[str, int, int]] = []
+            for key in self._touched:
+                state = self._state[key]
+                if state.window == window:
+                    work.append((key, window, state.pending))
+                    state.in_flight += state.pending
+                    state.pending = 0
             self._touched = set()
             for key in list(self._state):
                 if self._state[key].window != window:
@@ -110,24 +145,22 @@ class SharedLimiter:
                     self._last_cleanup = t
                     session.execute(delete(RateBucket).where(RateBucket.window < int(t) - 3600))
                 session.commit()
-        except Exception as exc:
+        except Exception as exc:  # any store failure leaves the local limit working
             log.warning("rate limit not shared this time: %s", type(exc).__name__)
             with self._lock:
-                self._touched.update(k for k, _, _ in work)
+                for key, w, sent in work:
+                    back = self._state.get(key)
+                    if back is not None and back.window == w:
+                        back.in_flight -= sent
+                        back.pending += sent
+                        self._touched.add(key)
             return
         with self._lock:
             for key, w, sent in work:
-                state = self._state.get(key)
-                if state is not None and state.window == w:
-                    state.pending -= sent
-                    state.base = totals[key]
-
-    def allow_synced(self, key: str, limit: int) -> bool:
-        """:meth:`allow`, synchronising first when due (for sync code; async code awaits :meth:`sync` in a
-        thread itself)."""
-        if self.due():
-            self.sync()
-        return self.allow(key, limit)
+                done = self._state.get(key)
+                if done is not None and done.window == w:
+                    done.in_flight -= sent
+                    done.base = totals[key]
 
 
 # --- sign-in throttle -----------------------------------------------------------------------------------------

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
+from hopnhat.bounds import Day
 from hopnhat.config import Settings
 from hopnhat.deps import SessionDep, SettingsDep
-from hopnhat.errors import RateLimited
+from hopnhat.errors import ErrorOut, RateLimited
 from hopnhat.identity.http import client_address, limiter, public_async, rule
 from hopnhat.identity.limits import SharedLimiter
 from hopnhat.identity.principal import Principal
@@ -21,6 +22,7 @@ from hopnhat.settlement import reports, service
 from hopnhat.settlement.schemas import DossierOut, DueItem, IntakeIn, PublicDossierOut, ReportRow, TransitionIn
 
 router = APIRouter(tags=["settlement"])
+REPORT_MEDIA = {"csv": "text/csv", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
 
 def lookup_limiter(request: Request) -> SharedLimiter:
@@ -62,7 +64,8 @@ def intake(
 def show(
     code: str, session: SessionDep, principal: Annotated[Principal, Depends(rule(Permission.DOSSIER_READ))]
 ) -> DossierOut:
-    return service.dossier_out(service.get_dossier(session, code, principal))
+    """The officer's view with the applicant's personal data; every read is recorded in the audit log."""
+    return service.view_dossier(session, code, principal)
 
 
 @router.post("/dossiers/{code}/transitions", response_model=DossierOut)
@@ -105,20 +108,23 @@ def due_soon(
     return service.due_soon(session, datetime.now(UTC), service.load_calendar(session), hours, center, principal)
 
 
-@router.get("/settlement/reports", response_model=list[ReportRow])
+@router.get(
+    "/settlement/reports",
+    response_model=list[ReportRow],
+    responses={200: {"content": {REPORT_MEDIA["csv"]: {}, REPORT_MEDIA["xlsx"]: {}}}},
+)
 def report(
     session: SessionDep,
     principal: Annotated[Principal, Depends(rule(Permission.REPORTS))],
-    start: date,
-    end: date,
+    start: Day,
+    end: Day,
     center: str | None = Query(None, max_length=40),
     format: str = Query("json", pattern="^(json|csv|xlsx)$"),
 ) -> list[ReportRow] | Response:
     rows = service.report(session, start, end, service.load_calendar(session), center, principal)
     if format == "json":
         return rows
-    media = "text/csv" if format == "csv" else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    return Response(reports.render(rows, format), media_type=media)
+    return Response(reports.render(rows, format), media_type=REPORT_MEDIA[format])
 
 
 def _public_json(engine: Engine, code: str) -> bytes:
@@ -131,7 +137,10 @@ def _public_json(engine: Engine, code: str) -> bytes:
 @router.get(
     "/public/dossiers/{code}",
     response_model=PublicDossierOut,
-    responses={404: {"description": "No dossier has this code"}, 429: {"description": "Too many lookups"}},
+    responses={
+        404: {"model": ErrorOut, "description": "No dossier has this code"},
+        429: {"model": ErrorOut, "description": "Too many lookups"},
+    },
     dependencies=[Depends(public_async)],
 )
 async def public_lookup(code: str, request: Request) -> Response:
@@ -139,13 +148,11 @@ async def public_lookup(code: str, request: Request) -> Response:
 
     Async, without the session and settings dependencies (its rule is a no-op marker: anyone may look up),
     because this is the one endpoint citizens hit in bulk:
-    each sync dependency and a sync endpoint cost a hop through the thread pool, so the limiter runs on the event
-    loop and only the database read goes to a worker thread, once. The body is serialised once, by Pydantic."""
+    each sync dependency and a sync endpoint cost a hop through the thread pool, so the limiter counts in memory on
+    the event loop (its thread shares the counts) and only the database read goes to a worker thread, once. The
+    body is serialised once, by Pydantic."""
     settings: Settings = request.app.state.settings
-    shared = lookup_limiter(request)
-    if shared.due():
-        await run_in_threadpool(shared.sync)
-    if not shared.allow(lookup_key(request), settings.public_rate_limit_per_minute):
+    if not lookup_limiter(request).allow(lookup_key(request), settings.public_rate_limit_per_minute):
         raise RateLimited("too many lookups from this address; try again in a minute")
     async with _lookup_gate(request):
         body = await run_in_threadpool(_public_json, request.app.state.engine, code)
