@@ -16,6 +16,7 @@ from hopnhat.app import create_app
 from hopnhat.cli import app
 from hopnhat.config import get_settings
 from hopnhat.db import ensure_schema, make_engine
+from hopnhat.files import FileLimits, read_csv_rows
 from hopnhat.registry.convert import AddressConverter, Status
 from hopnhat.registry.loader import apply_change_set, parse_change_set
 
@@ -78,6 +79,25 @@ def test_cli_convert_file(tmp_path: Path) -> None:
     assert "5 address(es)" in text
 
 
+def test_cli_convert_file_output_neutralises_formulas(tmp_path: Path) -> None:
+    src = tmp_path / "in.csv"
+    with src.open("w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows(
+            [["id", "dia_chi", "phone"], ["=1+1", EXAMPLE, "+84912345678"], ["-5", "@SUM(A1)", "-1"]]
+        )
+    out = tmp_path / "out.csv"
+    code, text = _cli(tmp_path, "address", "convert-file", str(src), "--column", "dia_chi", "--output", str(out))
+    assert code == 0, text
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert lines[1].startswith("'=1+1,") and ",+84912345678,31135," in lines[1]
+    assert lines[2].startswith("-5,'@SUM(A1),-1,")
+    rows = list(read_csv_rows(out, FileLimits()))
+    assert [(r["id"], r["dia_chi"], r["phone"]) for r in rows] == [
+        ("=1+1", EXAMPLE, "+84912345678"),
+        ("-5", "@SUM(A1)", "-1"),
+    ]
+
+
 def test_cli_convert_file_errors(tmp_path: Path) -> None:
     src = tmp_path / "in.csv"
     src.write_text("id,addr\n1,x\n", encoding="utf-8")
@@ -115,7 +135,7 @@ def test_cli_convert_file_unusable_paths_are_one_line(tmp_path: Path) -> None:
         (src, tmp_path, "is a directory; give a file name"),
         (src, tmp_path / "missing" / "o.csv", "cannot write"),
         (empty, tmp_path / "o.csv", "the file is empty"),
-        (huge, tmp_path / "o.csv", "line 2: field larger than field limit"),
+        (huge, tmp_path / "o.csv", "line 2: a field is longer than 131,072 characters"),
     ]
     for path, output, message in cases:
         code, text = _cli(tmp_path, "address", "convert-file", str(path), "--column", "addr", "--output", str(output))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from openpyxl import load_workbook
 from typer.testing import CliRunner
 
 from hopnhat.cli import app
+from hopnhat.files import FileLimits, read_csv_rows, read_xlsx, write_csv
 
 runner = CliRunner()
 
@@ -114,6 +116,43 @@ def test_apply_changes_valid_file_is_applied_once(tmp_path: Path) -> None:
         ("31120", "whole"),
         ("31135", "whole"),
     ]
+
+
+def test_export_and_a_safely_written_change_set_round_trip(tmp_path: Path) -> None:
+    """A change set written by the safe writer, whose legal basis a spreadsheet would run as a formula, applies
+    unchanged; the export then holds it as text, and read back gives the units of the store."""
+    own = f"sqlite:///{tmp_path / 'round.db'}"
+    assert run(own, "registry", "load")[0] == 0
+    columns = [*CHANGES.splitlines()[0].split(",")]
+    change = dict(zip(columns, CHANGES.splitlines()[1].split(","), strict=True))
+    change.update(new_commune_name="Phường Ninh Kiều Nam", effective_date="2027-01-01", legal_basis="=NQ 1/2027")
+    path = tmp_path / "changes.csv"
+    path.write_text(write_csv([change], columns), encoding="utf-8")
+    assert "'=NQ 1/2027" in path.read_text(encoding="utf-8")
+    assert run_json(own, "registry", "apply-changes", str(path))["units_added"] == 1  # type: ignore[index]
+
+    code, text = run(own, "registry", "export", "--format", "json", "--on", "2027-01-01")
+    assert code == 0, text
+    doc = json.loads(text)
+    units, lineage = doc["units"], doc["lineage"]
+    assert [u["name"] for u in units if u["code"] == "31120"] == ["Phường Ninh Kiều Nam"]
+    assert {r["legal_basis"] for r in lineage if r["effective_date"] == "2027-01-01"} == {"=NQ 1/2027"}
+    target = tmp_path / "units.csv"
+    code, text = run(own, "registry", "export", "--format", "csv", "--on", "2027-01-01", "--output", str(target))
+    assert code == 0, text
+    as_text = [{k: "" if v is None else v for k, v in u.items()} for u in units]
+    assert list(read_csv_rows(target, FileLimits())) == as_text
+    lineage_csv = (tmp_path / "units.lineage.csv").read_text(encoding="utf-8")
+    assert ",'=NQ 1/2027," in lineage_csv and ",=NQ" not in lineage_csv
+    assert {r["legal_basis"] for r in read_csv_rows(tmp_path / "units.lineage.csv", FileLimits())} >= {"=NQ 1/2027"}
+    book = tmp_path / "registry.xlsx"
+    code, text = run(own, "registry", "export", "--format", "xlsx", "--on", "2027-01-01", "--output", str(book))
+    assert code == 0, text
+    sheets = read_xlsx(book, FileLimits())
+    assert sheets["units"] == units
+    assert {r["legal_basis"] for r in sheets["lineage"] if r["effective_date"] == "2027-01-01"} == {"=NQ 1/2027"}
+    with zipfile.ZipFile(book) as archive:
+        assert not any(b"<f>" in archive.read(n) for n in archive.namelist() if n.startswith("xl/worksheets/"))
 
 
 def test_apply_changes_unreadable_files_are_one_line(store: str, tmp_path: Path) -> None:

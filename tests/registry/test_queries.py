@@ -141,6 +141,20 @@ def test_stats_after_and_before_the_reform(rdb: Session) -> None:
         service.stats(rdb, ["93"], AFTER)  # Hậu Giang no longer exists
 
 
+def test_export_neutralises_formulas() -> None:
+    """Text a spreadsheet would run is written as text: an apostrophe in CSV, a typed string cell in XLSX; numbers
+    and phone numbers are left alone."""
+    unit = dict.fromkeys(service.UNIT_COLUMNS, "")
+    unit.update(code="31120", valid_from=AFTER, name='=HYPERLINK("http://x")', type="-5", parent_code="+84912345678")
+    rows: dict[str, list[dict[str, object]]] = {"units": [unit], "lineage": []}
+    text = service.render_export(rows, "csv", "units", AFTER).decode()
+    assert text.splitlines()[1] == '31120,2025-07-01,,,-5,"\'=HYPERLINK(""http://x"")",+84912345678,'
+    book = load_workbook(io.BytesIO(service.render_export(rows, "xlsx", "units", AFTER)))
+    cells = {c.column_letter: c for c in book["units"][2]}
+    assert (cells["F"].value, cells["F"].data_type) == ('=HYPERLINK("http://x")', "s")
+    assert (cells["E"].value, cells["G"].value) == ("-5", "+84912345678")
+
+
 def test_export_formats(rdb: Session) -> None:
     rows = service.export_rows(rdb, AFTER)
     doc = json.loads(service.render_export(rows, "json", "all", AFTER))
@@ -148,6 +162,7 @@ def test_export_formats(rdb: Session) -> None:
     assert len(doc["lineage"]) == 266 + 3 + 28
     units = list(csv.DictReader(io.StringIO(service.render_export(rows, "csv", "units", AFTER).decode())))
     assert [u["name"] for u in units if u["code"] == "31120"] == ["Phường Cái Khế"]
+    assert units == [{k: "" if v is None else v for k, v in u.items()} for u in doc["units"]]
     lineage = list(csv.DictReader(io.StringIO(service.render_export(rows, "csv", "lineage", AFTER).decode())))
     assert sum(1 for r in lineage if r["from_code"] == "31178" and r["kind"] == "part") == 2
     book = load_workbook(io.BytesIO(service.render_export(rows, "xlsx", "all", AFTER)))

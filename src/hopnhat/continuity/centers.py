@@ -12,6 +12,7 @@ import io
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from sqlalchemy.orm import Session
 from hopnhat.continuity import repository as repo
 from hopnhat.continuity.models import Center, CenterRegulation, EquipmentItem, EquipmentRequirement, StaffAssignment
 from hopnhat.errors import InvalidInput, NotFound
+from hopnhat.files import FileLimits, read_csv_rows, read_xlsx
 from hopnhat.registry.text import nfc
 
 PROVINCIAL_CODE = "92"
@@ -269,12 +271,16 @@ def _text(row: dict[str, Any], column: str) -> str:
     return nfc(str(value).strip()) if value is not None else ""
 
 
-def import_rows(session: Session, rows: list[dict[str, Any]], source: str) -> tuple[str, int]:
-    """Import one table (kind detected from its columns); returns (kind, rows imported). Line numbers in errors
-    count the header as line 1. Errors name the row by line and center, never by the person."""
-    if not rows:
+def import_rows(session: Session, table: Iterable[dict[str, Any]], source: str) -> tuple[str, int]:
+    """Import one table (kind detected from its columns); returns (kind, rows imported). The rows may be a stream,
+    read as they are imported. Line numbers in errors count the header as line 1. Errors name the row by line and
+    center, never by the person."""
+    stream = iter(table)
+    first = next(stream, None)
+    if first is None:
         return ("empty", 0)
-    kind = _kind({k.strip() for k in rows[0] if k}, source)
+    kind = _kind({k.strip() for k in first if k}, source)
+    rows = chain([first], stream)
     count = 0
     if kind == "requirement":
         return kind, set_requirements(
@@ -351,27 +357,12 @@ def import_rows(session: Session, rows: list[dict[str, Any]], source: str) -> tu
     return kind, count
 
 
-def import_file(session: Session, path: Path) -> list[tuple[str, int]]:
-    """Import a CSV file, or every sheet of an XLSX workbook; each table's kind comes from its header row."""
+def import_file(session: Session, path: Path, limits: FileLimits | None = None) -> list[tuple[str, int]]:
+    """Import a CSV file, or every sheet of an XLSX workbook; each table's kind comes from its header row. The file
+    is read within ``limits`` (:mod:`hopnhat.files`): an XLSX that would expand past them is refused unparsed."""
+    limits = limits or FileLimits()
     if path.suffix.lower() == ".xlsx":
-        from openpyxl import load_workbook
-
-        try:
-            book = load_workbook(path, read_only=True, data_only=True)
-        except Exception as exc:  # openpyxl raises many types for a damaged file
-            raise InvalidInput(f"{path.name}: not a readable XLSX workbook ({type(exc).__name__})") from None
-        results = []
-        for sheet in book.worksheets:
-            values = [list(r) for r in sheet.iter_rows(values_only=True)]
-            values = [r for r in values if any(v not in (None, "") for v in r)]
-            if not values:
-                continue
-            headers = [str(h).strip() if h is not None else "" for h in values[0]]
-            rows = [dict(zip(headers, r, strict=False)) for r in values[1:]]
-            results.append(import_rows(session, rows, f"{path.name}[{sheet.title}]"))
-        book.close()
-        return results
+        return [import_rows(session, rows, f"{path.name}[{title}]") for title, rows in read_xlsx(path, limits).items()]
     if path.suffix.lower() != ".csv":
         raise InvalidInput(f"{path.name}: expected a .csv or .xlsx file")
-    text = path.read_text(encoding="utf-8-sig")
-    return [import_rows(session, list(csv.DictReader(io.StringIO(text))), path.name)]
+    return [import_rows(session, read_csv_rows(path, limits), path.name)]

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 # Only light modules at the top: every ``hopnhat`` call imports this file, so the store and the continuity services
 # (YAML, openpyxl, httpx probes) are imported inside the commands that use them.
 from hopnhat.cli_support import console, engine, parse_day, print_json, state
+
+if TYPE_CHECKING:
+    from hopnhat.files import FileLimits
 
 systems_app = typer.Typer(help="The inventory of shared systems and their health.", no_args_is_help=True)
 plan_app = typer.Typer(help="The transition plan.", no_args_is_help=True)
@@ -22,6 +25,12 @@ def _existing(path: Path) -> Path:
     if not path.is_file():
         raise FileNotFoundError(2, "no such file", str(path))
     return path
+
+
+def _limits(ctx: typer.Context) -> FileLimits:
+    from hopnhat.files import FileLimits
+
+    return FileLimits.from_settings(state(ctx).settings)
 
 
 def monitor_cmd(
@@ -58,7 +67,11 @@ def systems_import(
     if file is None and not example:
         raise typer.BadParameter("give a FILE or --example")
     with session_scope(engine(ctx)) as session:
-        n, p = inventory.load_example(session) if file is None else inventory.load_file(session, _existing(file))
+        n, p = (
+            inventory.load_example(session)
+            if file is None
+            else inventory.load_file(session, _existing(file), _limits(ctx))
+        )
     console.print(f"{n} systems, {p} probes loaded" + (" (EXAMPLE inventory)" if file is None else ""))
 
 
@@ -176,12 +189,14 @@ def plan_import(
     """Load (upsert by code) plan tasks."""
     from hopnhat.continuity import inventory, plan
     from hopnhat.db import session_scope
+    from hopnhat.files import read_text
 
     if file is None and not example:
         raise typer.BadParameter("give a FILE or --example")
-    text = inventory.data_text("plan_example.csv") if file is None else _existing(file).read_text(encoding="utf-8-sig")
+    limits = _limits(ctx)
+    text = inventory.data_text("plan_example.csv") if file is None else read_text(_existing(file), limits)
     with session_scope(engine(ctx)) as session:
-        n = plan.import_csv(session, text)
+        n = plan.import_csv(session, text, limits)
     console.print(f"{n} tasks loaded")
 
 
@@ -247,7 +262,7 @@ def centers_import(
     from hopnhat.db import session_scope
 
     with session_scope(engine(ctx)) as session:
-        results = centers.import_file(session, _existing(file))
+        results = centers.import_file(session, _existing(file), _limits(ctx))
     for kind, count in results:
         console.print(f"{count} {kind} rows imported")
 

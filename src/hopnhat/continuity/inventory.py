@@ -7,19 +7,18 @@ target_date, status, probes: [{name, kind, target, ...}]}]}``. CSV: one system p
 
 from __future__ import annotations
 
-import csv
-import io
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from hopnhat.continuity import service
 from hopnhat.continuity.schemas import ProbeIn, SystemIn
 from hopnhat.errors import InvalidInput
+from hopnhat.files import FileLimits, read_csv_rows, read_text
+from hopnhat.files import parse_yaml as parse_yaml_text
 from hopnhat.registry.text import nfc
 
 EXAMPLE = "inventory_example.yaml"
@@ -60,22 +59,21 @@ def load_records(session: Session, records: list[dict[str, Any]], source: str) -
 
 
 def parse_yaml(text: str, source: str) -> list[dict[str, Any]]:
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise InvalidInput(f"{source}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    """The systems of an inventory; a YAML error names ``source`` and the line."""
+    doc = parse_yaml_text(text, source)
     systems = doc.get("systems") if isinstance(doc, dict) else doc
     if not isinstance(systems, list):
         raise InvalidInput(f"{source}: expected a list under 'systems'")
     return systems
 
 
-def load_file(session: Session, path: Path) -> tuple[int, int]:
-    text = path.read_text(encoding="utf-8-sig")
+def load_file(session: Session, path: Path, limits: FileLimits | None = None) -> tuple[int, int]:
+    """Load an operator's inventory file, read within ``limits`` (:mod:`hopnhat.files`)."""
+    limits = limits or FileLimits()
     if path.suffix.lower() in (".yaml", ".yml"):
-        return load_records(session, parse_yaml(text, path.name), path.name)
+        return load_records(session, parse_yaml(read_text(path, limits), path.name), path.name)
     if path.suffix.lower() == ".csv":
-        return load_records(session, list(csv.DictReader(io.StringIO(text))), path.name)
+        return load_records(session, list(read_csv_rows(path, limits)), path.name)
     raise InvalidInput(f"{path.name}: expected a .yaml, .yml or .csv file")
 
 

@@ -9,8 +9,6 @@ the time they were computed so a stale one is visible.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Sequence
 from datetime import date
 from typing import Any
@@ -23,6 +21,7 @@ from hopnhat.continuity import repository as repo
 from hopnhat.continuity.models import PlanTask, PlanTaskDependency
 from hopnhat.continuity.schemas import TaskIn
 from hopnhat.errors import InvalidInput, NotFound
+from hopnhat.files import FileLimits, read_csv_rows
 from hopnhat.registry.text import nfc
 from hopnhat.sync import cutover
 
@@ -65,10 +64,10 @@ def set_status(session: Session, code: str, status: str, on: date) -> PlanTask:
     return task
 
 
-def import_csv(session: Session, text: str) -> int:
+def import_csv(session: Session, text: str, limits: FileLimits | None = None) -> int:
     """Columns: code, title, responsible_unit, deadline (YYYY-MM-DD), status, depends_on (codes split by ``;``),
-    cutover_source. Rows may name dependencies that appear later in the file."""
-    rows = list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
+    cutover_source. Rows may name dependencies that appear later in the file; at most ``limits.max_rows``."""
+    rows = read_csv_rows(text, limits or FileLimits(), "plan CSV")
     parsed: list[TaskIn] = []
     for number, row in enumerate(rows, start=2):
         code = (row.get("code") or "").strip()

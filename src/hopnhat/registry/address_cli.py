@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import csv
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, BinaryIO, TextIO
+from typing import TYPE_CHECKING, Annotated, TextIO
 
 import typer
 
 # Only light modules at the top: every ``hopnhat`` call imports this file, so the converter (rapidfuzz, the
 # registry tables) and the store are imported inside the commands that use them.
-from hopnhat.cli_support import console, engine, parse_day, print_json
+from hopnhat.cli_support import console, engine, parse_day, print_json, state
 from hopnhat.errors import InvalidInput
 
 if TYPE_CHECKING:
+    from hopnhat.files import FileLimits
     from hopnhat.registry.convert import AddressConverter, Conversion
 
 address_app = typer.Typer(help="Address conversion, old -> new (no network, ever).", no_args_is_help=True)
@@ -91,31 +90,30 @@ def convert_file(
     on: OnOpt = None,
     store: StoreOpt = False,
 ) -> None:
-    """Convert a CSV file row by row (streamed: any size), adding new_commune_code, new_commune_name, new_address,
-    status and candidates. A row with an empty or over-long address gets status not_found; the file goes on."""
+    """Convert a CSV file row by row (streamed, within the import limits), adding new_commune_code,
+    new_commune_name, new_address, status and candidates. A row with an empty or over-long address gets status
+    not_found; the file goes on. Output cells a spreadsheet would run as formulas are neutralised."""
+    from hopnhat.files import FileLimits, check_size
     from hopnhat.registry.convert import Status
 
     if input_path.is_dir():
         raise InvalidInput(f"{input_path}: is a directory, not a CSV file")
-    if not input_path.is_file():
-        raise InvalidInput(f"{input_path}: no such file")
+    limits = FileLimits.from_settings(state(ctx).settings)
+    total = check_size(input_path, limits)
     conv = converter(ctx, on, store, batch=True)
     if output.resolve() == input_path.resolve():
         raise InvalidInput(f"{output}: the output must not overwrite the input")
     if output.is_dir():
         raise InvalidInput(f"{output}: is a directory; give a file name for --output")
     counts: Counter[str] = Counter()
-    total = input_path.stat().st_size
     # Written next to the output and renamed at the end: a file refused half-way leaves no half-converted output
     # behind that could pass for a finished one.
     partial = output.with_name(f".{output.name}.partial")
     try:
-        with input_path.open("rb") as raw, partial.open("w", encoding="utf-8", newline="") as out:
-            _convert_rows(conv, input_path, raw, out, column, total, counts)
+        with partial.open("w", encoding="utf-8", newline="") as out:
+            _convert_rows(conv, input_path, limits, out, column, total, counts)
         partial.replace(output)
     except OSError as exc:
-        if exc.filename == str(input_path):
-            raise InvalidInput(f"{input_path}: cannot read ({exc.strerror})") from None
         raise InvalidInput(f"{output}: cannot write ({exc.strerror})") from None
     finally:
         partial.unlink(missing_ok=True)
@@ -124,22 +122,10 @@ def convert_file(
     console.print(f"{rows} address(es) -> {output}: {summary or 'no rows'}", highlight=False)
 
 
-def _decoded_lines(path: Path, raw: BinaryIO) -> Iterator[str]:
-    """The file's lines as text, decoded one by one so that a bad byte is reported on its own line (UTF-8 never
-    puts a newline byte inside a character, so splitting before decoding is safe)."""
-    for number, line in enumerate(raw, start=1):
-        if number == 1:
-            line = line.removeprefix(b"\xef\xbb\xbf")
-        try:
-            yield line.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise InvalidInput(f"{path}: line {number}: not UTF-8 text ({exc.reason})") from None
-
-
 def _convert_rows(
     conv: AddressConverter,
     path: Path,
-    raw: BinaryIO,
+    limits: FileLimits,
     out: TextIO,
     column: str,
     total: int,
@@ -147,30 +133,26 @@ def _convert_rows(
 ) -> None:
     from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
+    from hopnhat.files import csv_writer, open_csv
     from hopnhat.registry.convert import Status
 
-    reader = csv.DictReader(_decoded_lines(path, raw))
-    try:
-        header = reader.fieldnames or []
-    except csv.Error as exc:
-        raise InvalidInput(f"{path}: line {reader.reader.line_num}: {exc}") from None
-    if not header:
-        raise InvalidInput(f"{path}: the file is empty; expected a header row with a column {column!r}")
-    if column not in header:
-        raise InvalidInput(f"{path}: no column {column!r}; the columns are {', '.join(map(repr, header))}")
-    clash = [c for c in OUTPUT_COLUMNS if c in header]
-    if clash:
-        raise InvalidInput(f"{path}: already has column(s) {', '.join(clash)}")
-    progress = Progress(
-        TextColumn("converting"), BarColumn(), TaskProgressColumn(), TimeRemainingColumn(), console=console
-    )
-    writer = csv.DictWriter(out, fieldnames=[*header, *OUTPUT_COLUMNS])
-    writer.writeheader()
-    with progress:
-        task = progress.add_task("convert", total=total)
-        try:
+    with open_csv(path, limits) as reader:
+        header = reader.fieldnames
+        if not header:
+            raise InvalidInput(f"{path}: the file is empty; expected a header row with a column {column!r}")
+        if column not in header:
+            raise InvalidInput(f"{path}: no column {column!r}; the columns are {', '.join(map(repr, header))}")
+        clash = [c for c in OUTPUT_COLUMNS if c in header]
+        if clash:
+            raise InvalidInput(f"{path}: already has column(s) {', '.join(clash)}")
+        progress = Progress(
+            TextColumn("converting"), BarColumn(), TaskProgressColumn(), TimeRemainingColumn(), console=console
+        )
+        writer = csv_writer(out, [*header, *OUTPUT_COLUMNS])
+        writer.writeheader()
+        with progress:
+            task = progress.add_task("convert", total=total)
             for n, row in enumerate(reader, start=1):
-                row.pop(None, None)  # extra fields of a ragged row
                 try:
                     result = conv.convert(row.get(column) or "")
                 except InvalidInput:
@@ -185,12 +167,10 @@ def _convert_rows(
                         status=result.status.value,
                         candidates=_candidates_cell(result),
                     )
-                writer.writerow(row)
+                writer.writerow(row)  # the extra fields of a ragged row are left out
                 if n % 2000 == 0:
-                    progress.update(task, completed=raw.tell())
-        except csv.Error as exc:
-            raise InvalidInput(f"{path}: line {reader.reader.line_num}: {exc}") from None
-        progress.update(task, completed=total)
+                    progress.update(task, completed=reader.bytes_read)
+            progress.update(task, completed=total)
 
 
 def register(app: typer.Typer) -> None:

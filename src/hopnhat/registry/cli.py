@@ -13,12 +13,13 @@ import typer
 
 # Only light modules at the top: every ``hopnhat`` call imports this file, so the store and the registry services
 # are imported inside the commands that use them.
-from hopnhat.cli_support import console, engine, parse_day, print_json
+from hopnhat.cli_support import console, engine, parse_day, print_json, state
 from hopnhat.errors import InvalidInput
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
+    from hopnhat.files import FileLimits
     from hopnhat.registry.schemas import LineageOut
 
 registry_app = typer.Typer(help="Administrative units of the merged city: load, query, export.", no_args_is_help=True)
@@ -28,6 +29,12 @@ agencies_app = typer.Typer(
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 OnOpt = Annotated[str | None, typer.Option("--on", help="Day asked about: YYYY-MM-DD or dd/mm/yyyy (default today).")]
+
+
+def _limits(ctx: typer.Context) -> FileLimits:
+    from hopnhat.files import FileLimits
+
+    return FileLimits.from_settings(state(ctx).settings)
 
 
 def _emit(data: BaseModel | Sequence[BaseModel] | Mapping[str, object], as_json: bool) -> bool:
@@ -75,9 +82,10 @@ def apply_changes(
     from hopnhat.registry.loader import read_change_file
 
     day = parse_day(effective, "--effective") if effective else None
-    text = read_change_file(file)
+    limits = _limits(ctx)
+    text = read_change_file(file, limits)
     with session_scope(engine(ctx)) as session:
-        out = service.apply_changes(session, text, effective=day, basis=basis)
+        out = service.apply_changes(session, text, effective=day, basis=basis, limits=limits)
     if not _emit(out, as_json):
         console.print(", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in out.items()))
 
@@ -256,7 +264,7 @@ def issue(
     from hopnhat.registry import service
     from hopnhat.registry.codes import load_rule
 
-    code_rule = load_rule(rule)
+    code_rule = load_rule(rule, _limits(ctx))
     day = parse_day(date_, "--date")
     with session_scope(engine(ctx)) as session:
         out = service.issue_codes(session, code_rule, issued_on=day, decision=decision)

@@ -26,9 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from hopnhat.errors import InvalidInput
+from hopnhat.files import FileLimits, parse_yaml, read_text
 
 MAX_LENGTH = 35
 _STRUCTURE = re.compile(r"^(?P<l4>\d{3})\.(?P<l3>\d{2})\.(?P<l2>\d{2})\.(?P<group>[A-Z])(?P<group_no>\d{2})$")
@@ -131,20 +130,19 @@ def _group(value: Any, what: str) -> str:
     return value
 
 
-def load_rule(path: Path | None) -> CodeRule:
-    """The default rule, overridden by the keys of a YAML or JSON file (unknown keys are refused)."""
+def load_rule(path: Path | None, limits: FileLimits | None = None) -> CodeRule:
+    """The default rule, overridden by the keys of a YAML or JSON file (unknown keys are refused), read within
+    ``limits`` (:mod:`hopnhat.files`)."""
     if path is None:
         return CodeRule()
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InvalidInput(f"{path}: no such file") from None
-    except (UnicodeDecodeError, IsADirectoryError):
-        raise InvalidInput(f"{path}: not a UTF-8 text file") from None
-    try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise InvalidInput(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}") from None
+    text = read_text(path, limits or FileLimits(), ("utf-8",))
+    if path.suffix == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InvalidInput(f"{path}: line {exc.lineno}: not valid JSON ({exc.msg})") from None
+    else:
+        data = parse_yaml(text, path)
     if data is None:
         data = {}
     if not isinstance(data, dict):

@@ -24,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hopnhat.errors import InvalidInput
+from hopnhat.files import CsvReader, FileLimits, read_text
 from hopnhat.registry.models import OPEN_START, ChangeEvent, ChangeKind, Level, LineageLink, LinkKind, Unit
 from hopnhat.registry.text import fold, official_form, split_type
 
@@ -197,11 +198,17 @@ def _parse_date(value: str, what: str, line: int) -> date:
 
 
 def parse_change_set(
-    text: str, *, effective: date | None = None, legal_basis: str | None = None, legal_basis_date: date | None = None
+    text: str,
+    *,
+    effective: date | None = None,
+    legal_basis: str | None = None,
+    legal_basis_date: date | None = None,
+    limits: FileLimits | None = None,
 ) -> ChangeSet:
-    """Parse and check a change-set CSV; raise :class:`InvalidInput` listing every bad line."""
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    missing = [c for c in LINEAGE_COLUMNS if c not in (reader.fieldnames or [])]
+    """Parse and check a change-set CSV (at most ``limits.max_rows`` rows); raise :class:`InvalidInput` listing
+    every bad line."""
+    reader = CsvReader(io.StringIO(text.removeprefix("\ufeff")), "change set", limits or FileLimits())
+    missing = [c for c in LINEAGE_COLUMNS if c not in reader.fieldnames]
     if missing:
         raise InvalidInput(f"line 1: missing column(s) {', '.join(missing)}; expected {', '.join(LINEAGE_COLUMNS)}")
     errors: list[str] = []
@@ -489,23 +496,15 @@ def load_bundled(session: Session) -> LoadReport:
     return w.report
 
 
-def read_change_file(path: Path) -> str:
-    """The text of a change-set file, or :class:`InvalidInput` saying in one line why it cannot be read."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise InvalidInput(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise InvalidInput(f"{path}: is a directory, not a change-set file") from None
-    except OSError as exc:
-        raise InvalidInput(f"{path}: cannot read ({exc.strerror})") from None
-    if not raw.strip():
+def read_change_file(path: Path, limits: FileLimits | None = None) -> str:
+    """The text of a change-set file, read within ``limits`` (:mod:`hopnhat.files`), or :class:`InvalidInput`
+    saying in one line why it cannot be read."""
+    if path.is_dir():
+        raise InvalidInput(f"{path}: is a directory, not a change-set file")
+    text = read_text(path, limits or FileLimits())
+    if not text.strip():
         raise InvalidInput(f"{path}: the file is empty")
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        raise InvalidInput(f"{path}: line {line}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    return text
 
 
 def iter_units(session: Session) -> Iterable[Unit]:

@@ -6,8 +6,6 @@ Other parts route dossiers with :func:`center_for_commune` and :func:`provincial
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
@@ -20,6 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hopnhat.errors import Conflict, InvalidInput, NotFound
+from hopnhat.files import FileLimits, write_csv, write_xlsx
 from hopnhat.registry import repository as repo
 from hopnhat.registry.codes import CodeRule, code, parse_code
 from hopnhat.registry.loader import REFORM_DATE, apply_change_set, load_bundled, parse_change_set
@@ -95,9 +94,11 @@ def load(session: Session, rule: CodeRule | None = None) -> LoadOut:
     )
 
 
-def apply_changes(session: Session, text: str, *, effective: date | None, basis: str | None) -> dict[str, int]:
+def apply_changes(
+    session: Session, text: str, *, effective: date | None, basis: str | None, limits: FileLimits | None = None
+) -> dict[str, int]:
     """Apply a change-set CSV all or nothing (see :mod:`hopnhat.registry.loader` for the format)."""
-    change = parse_change_set(text, effective=effective, legal_basis=basis)
+    change = parse_change_set(text, effective=effective, legal_basis=basis, limits=limits)
     report = apply_change_set(session, change)
     return {
         "rows": len(change.rows),
@@ -370,22 +371,9 @@ def render_export(rows: dict[str, list[dict[str, Any]]], fmt: str, table: str, d
     if fmt == "csv":
         if len(names) != 1:
             raise InvalidInput("CSV holds one table: choose units or lineage (or export json/xlsx for both)")
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=columns[names[0]], lineterminator="\n")
-        writer.writeheader()
-        writer.writerows({k: _cell(v) for k, v in r.items()} for r in rows[names[0]])
-        return buf.getvalue().encode("utf-8")
-    from openpyxl import Workbook
-
-    book = Workbook(write_only=True)
-    for name in names:
-        sheet = book.create_sheet(name)
-        sheet.append(list(columns[name]))
-        for r in rows[name]:
-            sheet.append([_cell(r[c]) for c in columns[name]])
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+        cells = ({k: _cell(v) for k, v in r.items()} for r in rows[names[0]])
+        return write_csv(cells, columns[names[0]], lineterminator="\n").encode("utf-8")
+    return write_xlsx({n: (columns[n], ({k: _cell(v) for k, v in r.items()} for r in rows[n])) for n in names})
 
 
 # --- agencies --------------------------------------------------------------------------------------------------------

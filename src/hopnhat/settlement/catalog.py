@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from dataclasses import dataclass, field
 from importlib import resources
@@ -13,6 +11,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from hopnhat.errors import InvalidInput
+from hopnhat.files import FileLimits, read_csv_rows, write_csv
 from hopnhat.settlement import repository as repo
 from hopnhat.settlement.schemas import ProcedureIn
 from hopnhat.settlement.service import upsert_procedure
@@ -20,7 +19,7 @@ from hopnhat.settlement.service import upsert_procedure
 COLUMNS = list(ProcedureIn.model_fields)
 
 
-def _rows(text: str, fmt: str) -> list[dict[str, Any]]:
+def _rows(text: str, fmt: str, limits: FileLimits) -> list[dict[str, Any]]:
     if fmt == "json":
         try:
             data = json.loads(text)
@@ -31,14 +30,16 @@ def _rows(text: str, fmt: str) -> list[dict[str, Any]]:
             raise InvalidInput('catalogue JSON: expected a list of procedures or {"procedures": [...]}')
         return [r for r in rows if isinstance(r, dict)]
     if fmt == "csv":
-        return [{k: (v if v != "" else None) for k, v in r.items() if k} for r in csv.DictReader(io.StringIO(text))]
+        rows = read_csv_rows(text, limits, "catalogue CSV")
+        return [{k: (v if v != "" else None) for k, v in r.items() if k} for r in rows]
     raise InvalidInput(f"catalogue format {fmt!r}: use csv or json")
 
 
-def import_catalog(session: Session, text: str, fmt: str) -> int:
-    """Insert or update every procedure; the first bad record stops the import with its line and reason."""
+def import_catalog(session: Session, text: str, fmt: str, limits: FileLimits | None = None) -> int:
+    """Insert or update every procedure; the first bad record stops the import with its line and reason. A CSV
+    has at most ``limits.max_rows`` rows (the file's size is the caller's to bound, :func:`hopnhat.files.read_text`)."""
     count = 0
-    for i, row in enumerate(_rows(text, fmt), start=1):
+    for i, row in enumerate(_rows(text, fmt, limits or FileLimits()), start=1):
         try:
             data = ProcedureIn.model_validate(row)
         except ValidationError as exc:
@@ -55,11 +56,7 @@ def export_catalog(session: Session, fmt: str) -> str:
     if fmt == "json":
         return json.dumps({"procedures": rows}, ensure_ascii=False, indent=2)
     if fmt == "csv":
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-        return buf.getvalue()
+        return write_csv(rows, COLUMNS)
     raise InvalidInput(f"catalogue format {fmt!r}: use csv or json")
 
 
@@ -75,11 +72,11 @@ class RelevelResult:
     unassigned: list[str] = field(default_factory=list)
 
 
-def read_rules(text: str) -> list[tuple[str, str]]:
+def read_rules(text: str, limits: FileLimits | None = None) -> list[tuple[str, str]]:
     """Rule table CSV ``match,to_level``: ``match`` is a procedure code, ``field:<field name>`` or ``*``; the
     first matching row wins."""
     rules: list[tuple[str, str]] = []
-    for i, row in enumerate(csv.DictReader(io.StringIO(text)), start=2):
+    for i, row in enumerate(read_csv_rows(text, limits or FileLimits(), "rules"), start=2):
         match, level = (row.get("match") or "").strip(), (row.get("to_level") or "").strip()
         if not match or level not in ("commune", "province"):
             raise InvalidInput(

@@ -1,12 +1,11 @@
-"""Rendering of the Decision 766 report rows as CSV, JSON or XLSX."""
+"""Rendering of the Decision 766 report rows as CSV, JSON or XLSX (through the safe writer of :mod:`hopnhat.files`)."""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 
 from hopnhat.errors import InvalidInput
+from hopnhat.files import write_csv, write_xlsx
 from hopnhat.settlement.schemas import ReportRow
 
 FIELDS = list(ReportRow.model_fields)
@@ -16,24 +15,9 @@ def render(rows: list[ReportRow], fmt: str) -> bytes:
     if fmt == "json":
         return json.dumps([r.model_dump() for r in rows], ensure_ascii=False, indent=2).encode()
     if fmt == "csv":
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=FIELDS)
-        writer.writeheader()
-        writer.writerows(r.model_dump() for r in rows)
-        return buf.getvalue().encode("utf-8")
+        return write_csv((r.model_dump() for r in rows), FIELDS).encode("utf-8")
     if fmt == "xlsx":
-        from openpyxl import Workbook
-
-        wb = Workbook()
-        ws = wb.active
-        assert ws is not None
-        ws.title = "report"
-        ws.append(FIELDS)
-        for r in rows:
-            ws.append([getattr(r, f) for f in FIELDS])
-        out = io.BytesIO()
-        wb.save(out)
-        return out.getvalue()
+        return write_xlsx({"report": (FIELDS, (r.model_dump() for r in rows))})
     raise InvalidInput(f"report format {fmt!r}: use csv, json or xlsx")
 
 
