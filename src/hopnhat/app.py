@@ -6,10 +6,14 @@ The engine is made here (never at import time) and kept in ``app.state``; a requ
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import logging
+import os
+import traceback
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import Depends, FastAPI, Request
@@ -23,10 +27,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from hopnhat import __version__
 from hopnhat.config import Settings, get_settings
 from hopnhat.db import ensure_schema, make_engine
-from hopnhat.errors import HopnhatError
+from hopnhat.errors import ErrorOut, HopnhatError, PayloadTooLarge
 from hopnhat.identity.http import rule
 from hopnhat.identity.roles import Permission
 from hopnhat.identity.service import secret_key
+from hopnhat.limits_http import BodyLimit, refuse_unstorable
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +46,22 @@ ROUTERS = (
 )
 """Modules with ``router: APIRouter`` mounted under ``/api/v1``, one per part."""
 
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorOut, "description": text}
+    for status, text in (
+        (400, "A character the store cannot hold (invalid_character, naming the field), or an unreadable body"),
+        (401, "No credentials, or unknown, expired or revoked ones (unauthorized)"),
+        (403, "Signed in, but not allowed to do this (forbidden)"),
+        (404, "Nothing has this code or id (not_found)"),
+        (409, "The request conflicts with what is stored (conflict, invalid_transition)"),
+        (413, "The body is larger than the setting max_request_bytes (payload_too_large)"),
+        (422, "A field is missing or invalid (invalid_input, naming the field and the reason)"),
+        (429, "Too many requests (rate_limited); Retry-After says when to try again"),
+    )
+}
+"""The error answers of every operation, in the one shape the handlers below render. Listing 422 here also keeps
+FastAPI from describing its own ``HTTPValidationError``, which this API never sends."""
+
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
     settings = settings or get_settings()
@@ -53,7 +74,11 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
+        sealer = asyncio.create_task(_seal_audit(app))
+        try:
+            yield
+        finally:
+            sealer.cancel()
 
     app = FastAPI(
         title="hopnhat",
@@ -65,11 +90,16 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
+        dependencies=[Depends(refuse_unstorable)],
+        responses=ERROR_RESPONSES,
     )
     app.state.settings = settings
     app.state.engine = engine
     # The key that signs cookies and CSRF tokens: the setting, or the store's generated one (shared by all hosts).
     app.state.secret_key = secret_key(engine, settings)
+    # Outermost last: the headers go on every answer, the 500 and an early 413 included.
+    app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
+    app.add_middleware(ContainErrors)
     app.add_middleware(SecurityHeaders, form_origins=oidc_origins(settings))
 
     @app.exception_handler(HopnhatError)
@@ -83,10 +113,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         # Errors raised by the framework itself (unknown route, wrong method, unparsable body) keep the API's one
-        # error shape; the web pages keep the framework's own answers.
-        if not request.url.path.startswith(API_PREFIX):
+        # error shape; the web pages keep the framework's own answers, but for a body over the limit (BodyLimit).
+        if not request.url.path.startswith(API_PREFIX) and exc.status_code != PayloadTooLarge.status_code:
             return await http_exception_handler(request, exc)
-        code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: PayloadTooLarge.code}.get(
+            exc.status_code, "http_error"
+        )
         return JSONResponse(
             {"error": code, "detail": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers
         )
@@ -95,12 +127,6 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = [f"{'.'.join(str(p) for p in err.get('loc', ()))}: {err.get('msg', '')}" for err in exc.errors()]
         return JSONResponse({"error": "invalid_input", "detail": "; ".join(problems)}, status_code=422)
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # Log the type and path only: the message may quote request data (personal data never goes to logs).
-        log.error("unexpected %s on %s %s", type(exc).__name__, request.method, request.url.path)
-        return JSONResponse({"error": "internal_error", "detail": "unexpected server error"}, status_code=500)
 
     @app.get(f"{API_PREFIX}/health", tags=["meta"], dependencies=[Depends(rule(Permission.PUBLIC))])
     def health() -> dict[str, str]:
@@ -126,6 +152,25 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     _docs(app)
     pages.mount(app)
     return app
+
+
+AUDIT_SEAL_EVERY = 5.0
+"""Seconds between two sealing steps of the audit log: how long a new entry stays outside the chain."""
+
+
+async def _seal_audit(app: FastAPI) -> None:
+    """Chain the audit entries written by every worker, off the requests' path (one sealer at a time, under a lock)."""
+    from starlette.concurrency import run_in_threadpool
+
+    from hopnhat.identity import audit
+
+    settings: Settings = app.state.settings
+    while True:
+        await asyncio.sleep(AUDIT_SEAL_EVERY)
+        try:
+            await run_in_threadpool(audit.seal_now, app.state.engine, settings.audit_key)
+        except Exception as exc:  # the next step retries; never a traceback with data in the log
+            log.warning("audit sealing failed this time: %s", type(exc).__name__)
 
 
 def _docs(app: FastAPI) -> None:
@@ -162,6 +207,48 @@ def oidc_origins(settings: Settings) -> tuple[str, ...]:
         return ()
     parts = urlsplit(settings.oidc_issuer)
     return (f"{parts.scheme}://{parts.netloc}",)
+
+
+class ContainErrors:
+    """Pure ASGI: an unexpected error becomes 500 ``internal_error`` and one log line with its type, the path and the
+    stack's frames, never its message: that may quote the request (SQLAlchemy's quotes the statement's parameters, an
+    applicant's name, ID number, phone and address). Without it the error would reach Starlette's outermost
+    middleware, which answers 500 but then re-raises to the server, and uvicorn logs the whole traceback, message
+    and all. An error after the answer started is logged the same way; the server then drops the connection."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception as exc:
+            frames = _frames(exc)
+            log.error("unexpected %s on %s %r\n%s", type(exc).__name__, scope.get("method"), scope.get("path"), frames)
+            if not started:
+                body = {"error": "internal_error", "detail": "unexpected server error"}
+                await JSONResponse(body, status_code=500)(scope, receive, send)
+
+
+def _frames(exc: BaseException) -> str:
+    """Where an error came from, for the log: hopnhat's own frames and the innermost one (file, line, function and
+    source line), never the error's message nor any local value."""
+    stack = traceback.extract_tb(exc.__traceback__)
+    kept = [frame for frame in stack if f"{os.sep}hopnhat{os.sep}" in frame.filename]
+    if stack and (not kept or kept[-1] is not stack[-1]):
+        kept.append(stack[-1])
+    return "".join(traceback.format_list(kept))
 
 
 class SecurityHeaders:

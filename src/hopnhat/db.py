@@ -74,7 +74,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Create the engine for ``url`` with the settings each backend needs."""
+    """Create the engine for ``url`` with the settings each backend needs. Statement parameters are hidden from
+    SQLAlchemy's error messages: they carry applicants' names and ID numbers, and an error message may reach a log."""
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)

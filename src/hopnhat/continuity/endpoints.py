@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Response, status
 
+from hopnhat.bounds import Day
 from hopnhat.config import VN_TZ
 from hopnhat.continuity import centers, metrics, plan, service
 from hopnhat.continuity import repository as repo
@@ -28,6 +29,7 @@ from hopnhat.db import utcnow
 from hopnhat.deps import SessionDep, SettingsDep
 from hopnhat.identity.http import rule
 from hopnhat.identity.roles import Permission
+from hopnhat.limits_http import RowId
 
 router = APIRouter(prefix="/continuity", tags=["continuity"])
 
@@ -99,8 +101,8 @@ def add_maintenance(session: SessionDep, code: str, body: MaintenanceIn) -> dict
 def uptime(
     session: SessionDep,
     code: str,
-    first: Annotated[date | None, Query(alias="from")] = None,
-    last: Annotated[date | None, Query(alias="to")] = None,
+    first: Annotated[Day | None, Query(alias="from")] = None,
+    last: Annotated[Day | None, Query(alias="to")] = None,
 ) -> Any:
     last = last or _today()
     return service.uptime(session, code, first or last - timedelta(days=6), last)
@@ -109,7 +111,7 @@ def uptime(
 @router.post(
     "/heartbeats/{name}", dependencies=[Depends(rule(Permission.HEARTBEAT))], status_code=status.HTTP_204_NO_CONTENT
 )
-def heartbeat(session: SessionDep, name: str) -> Response:
+def heartbeat(session: SessionDep, name: Annotated[str, Path(max_length=120)]) -> Response:
     """A job reports in; the heartbeat probe whose target is ``name`` reads it."""
     service.report_heartbeat(session, name)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -125,7 +127,7 @@ def incidents(session: SessionDep, open_only: bool = False, system: str | None =
     dependencies=[Depends(rule(Permission.CONTINUITY_WRITE))],
     response_model=IncidentOut,
 )
-def add_note(session: SessionDep, incident_id: int, body: NoteIn) -> Any:
+def add_note(session: SessionDep, incident_id: RowId, body: NoteIn) -> Any:
     return service.add_incident_note(session, incident_id, body.note)
 
 
@@ -133,7 +135,11 @@ def add_note(session: SessionDep, incident_id: int, body: NoteIn) -> Any:
     "/tasks",
     dependencies=[Depends(rule(Permission.CONTINUITY_READ))],
 )
-def tasks(session: SessionDep, view: str = "all", horizon_days: int = 7) -> list[dict[str, Any]]:
+def tasks(
+    session: SessionDep,
+    view: Literal["all", "overdue", "at_risk"] = "all",
+    horizon_days: Annotated[int, Query(ge=0, le=3650)] = 7,
+) -> list[dict[str, Any]]:
     """All tasks, or ``view=overdue`` / ``view=at_risk``."""
     rows = plan.evaluate(session, _today(), horizon_days)
     if view == "overdue":
@@ -147,7 +153,9 @@ def tasks(session: SessionDep, view: str = "all", horizon_days: int = 7) -> list
     "/tasks/{code}",
     dependencies=[Depends(rule(Permission.CONTINUITY_WRITE))],
 )
-def put_task(session: SessionDep, code: str, body: TaskIn) -> dict[str, Any]:
+def put_task(
+    session: SessionDep, code: Annotated[str, Path(min_length=1, max_length=40)], body: TaskIn
+) -> dict[str, Any]:
     task = plan.upsert_task(session, body.model_copy(update={"code": code}))
     return {"code": task.code, "status": task.status, "deadline": task.deadline}
 
@@ -186,8 +194,8 @@ def list_centers(session: SessionDep) -> list[dict[str, Any]]:
 def readiness(
     session: SessionDep,
     center: str | None = None,
-    staff_by: date = date(2025, 6, 30),
-    regulation_by: date = date(2025, 7, 10),
+    staff_by: Day = date(2025, 6, 30),
+    regulation_by: Day = date(2025, 7, 10),
     require_equipment: bool = True,
 ) -> list[dict[str, Any]]:
     """Readiness of every center (or one) against configurable deadlines; staff names are never included."""

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, Query
 from hopnhat.deps import SessionDep
 from hopnhat.identity.http import rule
 from hopnhat.identity.roles import Permission
+from hopnhat.limits_http import RowId
 from hopnhat.portal import service
 from hopnhat.portal.schemas import DeadLetter, PortalStatus, RequeueResult
 
@@ -35,7 +36,7 @@ def list_dead(session: SessionDep, limit: int = Query(100, ge=1, le=1000)) -> li
     "/dead/{event_id}/requeue",
     dependencies=[Depends(rule(Permission.PORTAL_WRITE))],
 )
-def requeue_one(event_id: int, session: SessionDep) -> RequeueResult:
+def requeue_one(event_id: RowId, session: SessionDep) -> RequeueResult:
     """Put a dead event back in the queue (its attempts start again from zero)."""
     return RequeueResult(requeued=service.requeue(session, event_id))
 

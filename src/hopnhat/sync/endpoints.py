@@ -8,6 +8,7 @@ from hopnhat.deps import SessionDep
 from hopnhat.errors import NotFound
 from hopnhat.identity.http import rule
 from hopnhat.identity.roles import Permission
+from hopnhat.limits_http import RowId
 from hopnhat.sync import repository, service
 from hopnhat.sync.models import QuarantinedRecord
 from hopnhat.sync.schemas import QuarantineOut, RunOut, SourceSummary
@@ -39,7 +40,7 @@ def list_quarantine(
 @router.get(
     "/quarantine/{record_id}", dependencies=[Depends(rule(Permission.QUARANTINE))], response_model=QuarantineOut
 )
-def show_quarantine(session: SessionDep, record_id: int) -> QuarantineOut:
+def show_quarantine(session: SessionDep, record_id: RowId) -> QuarantineOut:
     q = session.get(QuarantinedRecord, record_id)
     if q is None:
         raise NotFound(f"quarantined record {record_id} does not exist")
