@@ -111,6 +111,8 @@ def serve(
 
     state: CliState = ctx.obj
     weak = None if is_loopback(host) else weak_secret_reason(state.settings.secret_key)
+    if weak is None and not is_loopback(host) and not state.settings.audit_key:
+        weak = "HOPNHAT_AUDIT_KEY is not set: the audit chain's heads would be unsigned (set a long random value)"
     if weak:
         # Anyone who knows a published key can sign their own administrator session.
         raise HopnhatError(f"refusing to serve on {host}: {weak}")
@@ -147,6 +149,7 @@ PARTS = (
     "hopnhat.portal.cli",
     "hopnhat.continuity.cli",
     "hopnhat.web.cli",
+    "hopnhat.identity.cli",
     "hopnhat.demo",
 )
 """Modules that contribute commands: each has ``register(app: typer.Typer) -> None``."""

@@ -95,6 +95,30 @@ class Settings(BaseSettings):
         description="Comma-separated networks health probes may reach ('global' = any public address); checked when "
         "a probe is saved and again when it connects. Loopback and link-local only when listed.",
     )
+    max_request_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        ge=1024,
+        description="Largest request body the API and pages accept, in bytes; a larger one gets 413.",
+    )
+    import_max_bytes: int = Field(
+        default=200 * 1024 * 1024,
+        ge=1024,
+        description="Largest file an operator may import (centers, catalogue, plan, change sets, convert-file), "
+        "in bytes.",
+    )
+    import_max_rows: int = Field(
+        default=2_000_000, ge=1, description="Most rows an imported CSV or XLSX file may have."
+    )
+    xlsx_max_uncompressed_bytes: int = Field(
+        default=500 * 1024 * 1024,
+        ge=1024,
+        description="Largest decompressed size of an XLSX file (a zip bomb is refused before it is parsed).",
+    )
+    audit_key: str | None = Field(
+        default=None,
+        description="Key that signs the audit chain's heads, kept outside the store so a database writer cannot "
+        "recompute the chain; unset (demo, tests): the heads are unsigned and audit verify says so.",
+    )
 
 
 def get_settings(**overrides: object) -> Settings:

@@ -8,8 +8,9 @@ without a copy.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from hopnhat.db import Base, UTCDateTime, utcnow
@@ -125,4 +126,51 @@ class RateBucket(Base):
     last_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-__all__ = ["ApiToken", "Membership", "RateBucket", "Secret", "User", "WebSession"]
+class AuditEntry(Base):
+    """One thing somebody did or saw (nhật ký truy cập): append-only, written in the transaction of the action.
+
+    ``seq``, ``prev_hash`` and ``hash`` are set by the sealing step (:func:`hopnhat.identity.audit.seal`), which
+    chains the entries in order: writers never wait for one global lock, and a changed or removed entry breaks the
+    chain at its place."""
+
+    __tablename__ = "identity_audit"
+    __table_args__ = (
+        Index("ix_identity_audit_subject_hash", "subject_hash"),
+        Index("ix_identity_audit_actor_at", "actor", "at"),
+        Index("ix_identity_audit_object", "object_type", "object_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str | None] = mapped_column(String(64))
+    """The principal's username; None for somebody not signed in (a failed sign-in)."""
+    roles: Mapped[str] = mapped_column(String(200), default="")
+    via: Mapped[str] = mapped_column(String(16), default="")
+    client: Mapped[str | None] = mapped_column(String(64))
+    """The client's address (through trusted proxies only), or ``cli``."""
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    object_type: Mapped[str | None] = mapped_column(String(32))
+    object_id: Mapped[str | None] = mapped_column(String(128))
+    changes: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """For a change: ``{field: [old, new]}``; personal values are never copied here, only marked as changed."""
+    subject_hash: Mapped[str | None] = mapped_column(String(64))
+    """Keyed hash of the citizen ID number whose data was seen or changed: finds the entries without storing it."""
+    seq: Mapped[int | None] = mapped_column(Integer, unique=True)
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """The chain's head after a sealing step, signed with a key kept outside the store (``HOPNHAT_AUDIT_KEY``)."""
+
+    __tablename__ = "identity_audit_head"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[str | None] = mapped_column(String(64))
+    """HMAC-SHA256 of ``seq:hash`` with the audit key; None when no key was set (demo, tests)."""
+    sealed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+__all__ = ["ApiToken", "AuditEntry", "AuditHead", "Membership", "RateBucket", "Secret", "User", "WebSession"]

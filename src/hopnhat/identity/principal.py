@@ -34,6 +34,8 @@ class Principal:
     user_id: int | None = None
     session_csrf: str | None = field(default=None, repr=False)
     """The CSRF value of the web session this principal came from (cookie-authenticated calls must echo it)."""
+    client: str | None = None
+    """Where the request came from (the client's address through trusted proxies only, or ``cli``): audited."""
 
     @property
     def anonymous(self) -> bool:

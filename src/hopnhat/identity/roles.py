@@ -83,7 +83,7 @@ _OPERATIONS = frozenset(
 
 MATRIX: dict[Role, frozenset[Permission]] = {
     Role.ADMINISTRATOR: _OPERATIONS
-    | {Permission.PROBES, Permission.ACCOUNTS, Permission.DOSSIER_READ, Permission.QUARANTINE},
+    | {Permission.PROBES, Permission.ACCOUNTS, Permission.DOSSIER_READ, Permission.QUARANTINE, Permission.AUDIT},
     Role.DEPARTMENT_OPERATOR: _OPERATIONS,
     Role.DATA_STEWARD: frozenset({Permission.QUARANTINE, Permission.SYNC_READ, Permission.DOSSIER_READ}),
     Role.CENTER_LEADER: frozenset(

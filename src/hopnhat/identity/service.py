@@ -6,6 +6,7 @@ No commit here: the request, command or job that calls owns the transaction. The
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import secrets
@@ -21,6 +22,7 @@ from hopnhat.config import Settings
 from hopnhat.errors import Conflict, Forbidden, InvalidInput, NotFound, RateLimited, Unauthorized
 from hopnhat.identity import limits, passwords
 from hopnhat.identity import repository as repo
+from hopnhat.identity import repository as repository
 from hopnhat.identity.models import ApiToken, Membership, Secret, User, WebSession
 from hopnhat.identity.principal import Principal, Via
 from hopnhat.identity.roles import SCOPED_ROLES, Role, Scope, parse_role, parse_scopes
@@ -387,7 +389,7 @@ def cli_principal(session: Session, settings: Settings) -> Principal:
         found = principal_for_token(session, settings.token)
         if found is None:
             raise Unauthorized("HOPNHAT_TOKEN is unknown, expired or revoked")
-        return found
+        return dataclasses.replace(found, client="cli")
     try:
         os_user = getpass.getuser()
     except (KeyError, OSError):
@@ -396,8 +398,10 @@ def cli_principal(session: Session, settings: Settings) -> Principal:
         name = settings.cli_account or os_user
         user = repo.user_by_name(session, name)
         if user is not None and user.active:
-            return principal_for(user, "cli")
+            return dataclasses.replace(principal_for(user, "cli"), client="cli")
         if settings.cli_account:
             raise Unauthorized(f"HOPNHAT_CLI_ACCOUNT names {name}, which is not an active account")
-        return Principal(username=f"os:{os_user}"[:64], roles=frozenset(Role), via="cli")
-    return Principal(username=f"os:{os_user}"[:64], roles=frozenset({Role.DEPARTMENT_OPERATOR}), via="cli")
+        return Principal(username=f"os:{os_user}"[:64], roles=frozenset(Role), via="cli", client="cli")
+    return Principal(
+        username=f"os:{os_user}"[:64], roles=frozenset({Role.DEPARTMENT_OPERATOR}), via="cli", client="cli"
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -13,6 +13,9 @@ import typer
 # holidays) are imported inside the commands that use them.
 from hopnhat.cli_support import console, engine, parse_day, principal, print_json, state
 from hopnhat.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from hopnhat.files import FileLimits
 
 catalog_app = typer.Typer(help="Procedure catalogue: import, export, re-level.", no_args_is_help=True)
 processes_app = typer.Typer(help="Electronic processes of procedures.", no_args_is_help=True)
@@ -44,13 +47,17 @@ def _when(value: str | None, option: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=VN_TZ)
 
 
-def _read(path: Path) -> str:
-    try:
-        return path.read_text("utf-8")
-    except OSError as exc:
-        raise InvalidInput(f"cannot read {path}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise InvalidInput(f"{path} is not UTF-8 text") from None
+def _limits(ctx: typer.Context) -> FileLimits:
+    from hopnhat.files import FileLimits
+
+    return FileLimits.from_settings(state(ctx).settings)
+
+
+def _read(ctx: typer.Context, path: Path) -> str:
+    """An imported file's text, within the import limits (:mod:`hopnhat.files`)."""
+    from hopnhat.files import read_text
+
+    return read_text(path, _limits(ctx))
 
 
 def _fmt(path: Path, given: str | None) -> str:
@@ -67,7 +74,7 @@ def catalog_import(ctx: typer.Context, file: Path, fmt: Annotated[str | None, ty
     from hopnhat.settlement import catalog
 
     with session_scope(engine(ctx)) as s:
-        n = catalog.import_catalog(s, _read(file), _fmt(file, fmt))
+        n = catalog.import_catalog(s, _read(ctx, file), _fmt(file, fmt), _limits(ctx))
     console.print(f"{n} procedures imported")
 
 
@@ -102,7 +109,7 @@ def catalog_relevel(
     from hopnhat.db import session_scope
     from hopnhat.settlement import catalog
 
-    table = catalog.read_rules(_read(rules))
+    table = catalog.read_rules(_read(ctx, rules), _limits(ctx))
     with session_scope(engine(ctx)) as s:
         result = catalog.relevel(s, table)
     if as_json:
@@ -130,10 +137,10 @@ def processes_convert(
     from hopnhat.db import session_scope
     from hopnhat.settlement import catalog, processes
 
-    table = dict(catalog.read_rules(_read(rules))) if rules else {}
+    table = dict(catalog.read_rules(_read(ctx, rules), _limits(ctx))) if rules else {}
     with session_scope(engine(ctx)) as s:
         results = [
-            processes.convert(s, p, table, datetime.now(VN_TZ).date()) for p in processes.load_legacy(_read(file))
+            processes.convert(s, p, table, datetime.now(VN_TZ).date()) for p in processes.load_legacy(_read(ctx, file))
         ]
     out = [
         {
@@ -242,12 +249,12 @@ def dossiers_transition(
 
 @dossiers_app.command("show")
 def dossiers_show(ctx: typer.Context, code: str) -> None:
-    """Officer view of a dossier, as JSON."""
+    """Officer view of a dossier with the applicant's data, as JSON (recorded in the audit log)."""
     from hopnhat.db import session_scope
     from hopnhat.settlement import service
 
     with session_scope(engine(ctx)) as s:
-        print_json(service.dossier_out(service.get_dossier(s, code, principal(ctx, s))).model_dump(mode="json"))
+        print_json(service.view_dossier(s, code, principal(ctx, s)).model_dump(mode="json"))
 
 
 @dossiers_app.command("overdue")

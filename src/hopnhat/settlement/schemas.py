@@ -6,17 +6,20 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from hopnhat.bounds import Instant
+
 LEVELS = ("ministry", "province", "district", "commune")
 
 
 class ProcedureIn(BaseModel):
     code: str = Field(min_length=1, max_length=32)
     name: str = Field(min_length=1, max_length=500)
-    field: str | None = None
-    level: str
-    days_in_person: float | None = Field(default=None, ge=0)
-    days_online: float | None = Field(default=None, ge=0)
-    days_post: float | None = Field(default=None, ge=0)
+    field: str | None = Field(default=None, max_length=200)
+    level: str = Field(max_length=16)
+    # Working days: bounded, so a due date is always computable (an unbounded float never finished the sum).
+    days_in_person: float | None = Field(default=None, ge=0, le=1000)
+    days_online: float | None = Field(default=None, ge=0, le=1000)
+    days_post: float | None = Field(default=None, ge=0, le=1000)
     fees: str | None = None
     documents: str | None = None
     results: str | None = None
@@ -25,7 +28,7 @@ class ProcedureIn(BaseModel):
 
 
 class IntakeIn(BaseModel):
-    procedure_code: str = Field(min_length=1, max_length=32)
+    procedure_code: str = Field(min_length=1, max_length=32, examples=["1.001193"])
     channel: int = Field(ge=1, le=3, description="1 in person, 2 online, 3 by post")
     received_center: str | None = Field(
         default=None,
@@ -36,16 +39,18 @@ class IntakeIn(BaseModel):
     applicant_id_number: str | None = Field(default=None, max_length=20)
     applicant_phone: str | None = Field(default=None, max_length=20)
     applicant_address: str | None = Field(default=None, max_length=500)
-    commune_code: str | None = Field(default=None, max_length=8, description="Officer's choice; wins over address")
+    commune_code: str | None = Field(
+        default=None, max_length=8, description="Officer's choice; wins over address", examples=["31147"]
+    )
     applicant_type: int = Field(default=1, ge=1, le=4)
 
 
 class TransitionIn(BaseModel):
     """A status change. Who and when are not fields: the signed-in principal and the server's clock."""
 
-    to: str = Field(max_length=40, description="Target status: number or name")
+    to: str = Field(max_length=40, description="Target status: number or name", examples=["in_process", "9"])
     note: str | None = Field(default=None, max_length=2000)
-    due_at: datetime | None = Field(default=None, description="New due date (extension only)")
+    due_at: Instant | None = Field(default=None, description="New due date (extension only), with its time zone")
 
 
 class StepOut(BaseModel):
@@ -58,9 +63,18 @@ class StepOut(BaseModel):
     actor: str | None = None
 
 
+class ApplicantOut(BaseModel):
+    """The applicant's personal data: shown only in audited views."""
+
+    name: str | None
+    id_number: str | None
+    phone: str | None
+    address: str | None
+
+
 class DossierOut(BaseModel):
-    """Officer view (signed-in officers of the dossier's centers). The applicant's personal data stays out of it
-    until the audit of who saw it exists (issue "Audit and bad input")."""
+    """Officer view (signed-in officers of the dossier's centers). ``applicant`` is filled only by the audited
+    read of one dossier (``GET /dossiers/{code}``, ``hopnhat dossiers show``); lists and changes leave it out."""
 
     code: str
     procedure_code: str
@@ -76,6 +90,7 @@ class DossierOut(BaseModel):
     center_code: str | None
     received_center_code: str | None = None
     steps: list[StepOut]
+    applicant: ApplicantOut | None = None
 
 
 class PublicDossierOut(BaseModel):
@@ -118,6 +133,7 @@ class ReportRow(BaseModel):
 
 __all__ = [
     "LEVELS",
+    "ApplicantOut",
     "DossierOut",
     "DueItem",
     "IntakeIn",

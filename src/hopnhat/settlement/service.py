@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from hopnhat.config import VN_TZ
 from hopnhat.errors import Forbidden, InvalidInput, NotFound
+from hopnhat.identity import audit
 from hopnhat.identity.principal import Principal
 from hopnhat.identity.roles import SCOPED_ROLES, Permission
 from hopnhat.settlement import repository as repo
@@ -20,6 +21,7 @@ from hopnhat.settlement import routing
 from hopnhat.settlement.calendar import DEFAULT_OFFICE_HOURS, WorkCalendar
 from hopnhat.settlement.models import CalendarDay, Procedure
 from hopnhat.settlement.schemas import (
+    ApplicantOut,
     DossierOut,
     DueItem,
     IntakeIn,
@@ -154,6 +156,21 @@ def intake(
     )
     session.add(step)
     session.flush()
+    audit.record(
+        session,
+        principal,
+        "dossier.create",
+        object_type="dossier",
+        object_id=code,
+        changes={
+            "procedure_code": [None, proc.code],
+            "center_code": [None, where.center_code],
+            "received_center_code": [None, received_center],
+            "due_at": [None, due],
+            **{f: [None, "set"] for f in audit.PERSONAL_FIELDS if getattr(dossier, f)},
+        },
+        citizen_id=dossier.applicant_id_number,
+    )
     enqueue(session, dossier, "dossier")
     log.info("dossier %s received for %s, due %s", code, where.center_code, due.isoformat())  # no personal data
     return dossier
@@ -212,9 +229,35 @@ def change_status(
     dossier = get_dossier(session, code, principal)
     target = parse_status(to)
     when = at or datetime.now(UTC)
+    before = {"status": dossier.status, "due_at": dossier.due_at, "finished_at": dossier.finished_at}
     transition(session, dossier, target, actor=actor, at=when, calendar=calendar, note=nfc(note), new_due_at=due_at)
+    after = {"status": dossier.status, "due_at": dossier.due_at, "finished_at": dossier.finished_at}
+    audit.record(
+        session,
+        principal,
+        "dossier.transition",
+        object_type="dossier",
+        object_id=dossier.code,
+        changes=audit.diff(before, after) or {"status": [before["status"], after["status"]]},
+        citizen_id=dossier.applicant_id_number,
+        client=None if principal is not None else "cli",
+    )
     log.info("dossier %s -> %s", dossier.code, target.value)
     return dossier
+
+
+def view_dossier(session: Session, code: str, principal: Principal) -> DossierOut:
+    """The officer's view of a dossier, with the applicant's personal data: the view is audited."""
+    dossier = get_dossier(session, code, principal)
+    audit.record(
+        session,
+        principal,
+        "dossier.view",
+        object_type="dossier",
+        object_id=dossier.code,
+        citizen_id=dossier.applicant_id_number,
+    )
+    return dossier_out(dossier, personal=True)
 
 
 def _steps(dossier: Dossier) -> list[StepOut]:
@@ -232,7 +275,8 @@ def _steps(dossier: Dossier) -> list[StepOut]:
     ]
 
 
-def dossier_out(dossier: Dossier) -> DossierOut:
+def dossier_out(dossier: Dossier, *, personal: bool = False) -> DossierOut:
+    """The officer's view; ``personal`` adds the applicant's data (callers audit that: :func:`view_dossier`)."""
     return DossierOut(
         code=dossier.code,
         procedure_code=dossier.procedure_code,
@@ -248,6 +292,14 @@ def dossier_out(dossier: Dossier) -> DossierOut:
         center_code=dossier.center_code,
         received_center_code=dossier.received_center_code,
         steps=_steps(dossier),
+        applicant=ApplicantOut(
+            name=dossier.applicant_name,
+            id_number=dossier.applicant_id_number,
+            phone=dossier.applicant_phone,
+            address=dossier.applicant_address,
+        )
+        if personal
+        else None,
     )
 
 
@@ -395,4 +447,5 @@ __all__ = [
     "set_calendar_day",
     "time_limit_days",
     "upsert_procedure",
+    "view_dossier",
 ]

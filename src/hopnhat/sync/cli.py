@@ -268,20 +268,30 @@ def quarantine_list(
     console.print(table)
 
 
+CITIZEN_ID_KEYS = ("applicant_id_number", "SoCCCD", "Số CCCD", "so_giay_to", "so_cccd", "cccd")
+"""Keys under which the former systems' payloads carry the applicant's ID number (for the audit's citizen index)."""
+
+
 @quarantine_app.command("show")
 def quarantine_show(ctx: typer.Context, record_id: int) -> None:
     """One quarantined record with its raw payload (data stewards only: it holds personal data)."""
     from sqlalchemy.orm import Session
 
     from hopnhat.cli_support import principal
+    from hopnhat.identity import audit
     from hopnhat.identity.roles import Permission
     from hopnhat.sync.models import QuarantinedRecord
 
     with Session(engine(ctx)) as session:
-        principal(ctx, session).require(Permission.QUARANTINE)
+        who = principal(ctx, session)
+        who.require(Permission.QUARANTINE)
         q = session.get(QuarantinedRecord, record_id)
         if q is None:
             raise NotFound(f"quarantined record {record_id} does not exist")
+        payload = q.payload if isinstance(q.payload, dict) else {}
+        citizen = next((str(payload[k]) for k in CITIZEN_ID_KEYS if payload.get(k)), None)
+        audit.record(session, who, "quarantine.view", object_type="quarantine", object_id=str(q.id), citizen_id=citizen)
+        session.commit()  # the view is recorded before the payload is shown
         print_json(
             {
                 "id": q.id,

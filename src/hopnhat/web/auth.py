@@ -28,6 +28,7 @@ PAGE_PERMISSIONS: dict[str, Permission] = {
     "centers": Permission.CENTERS,
     "dossiers": Permission.DOSSIER_READ,
     "lookup": Permission.PUBLIC,
+    "audit": Permission.AUDIT,
 }
 """Pages and the permission each needs (:data:`hopnhat.identity.roles.MATRIX` says which roles have it)."""
 

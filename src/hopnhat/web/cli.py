@@ -16,20 +16,30 @@ from hopnhat.cli_support import console, engine, principal, print_json
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from hopnhat.identity.principal import Principal
+
 users_app = typer.Typer(help="Accounts: administrators, operators, stewards, center and processing officers, auditors.")
 tokens_app = typer.Typer(help="Machine tokens of accounts: shown once, stored hashed, scoped, expiring, revocable.")
 
 
-def _may_manage(ctx: typer.Context, session: Session) -> None:
+def _may_manage(ctx: typer.Context, session: Session) -> Principal:
     """Account commands need the accounts right, except to create the very first account (bootstrap)."""
     from sqlalchemy import func, select
 
     from hopnhat.identity.models import User
     from hopnhat.identity.roles import Permission
 
+    who = principal(ctx, session)
     if session.scalar(select(func.count()).select_from(User)) == 0:
-        return
-    principal(ctx, session).require(Permission.ACCOUNTS)
+        return who
+    who.require(Permission.ACCOUNTS)
+    return who
+
+
+def _audit(session: Session, who: Principal, action: str, kind: str, name: str, **changes: object) -> None:
+    from hopnhat.identity import audit
+
+    audit.record(session, who, action, object_type=kind, object_id=name, changes=changes or None)
 
 
 def _centers(session: Session, codes: list[str]) -> list[str]:
@@ -76,7 +86,7 @@ def add(
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
 
     with session_scope(engine(ctx)) as session:
-        _may_manage(ctx, session)
+        who = _may_manage(ctx, session)
         user = service.add_user(
             session,
             username,
@@ -85,6 +95,7 @@ def add(
             centers=_centers(session, center or []),
             units=unit or [],
         )
+        _audit(session, who, "account.create", "account", user.username, role=[None, user.role])
         console.print(f"user {user.username} added ({user.role}{', ' + user.center_code if user.center_code else ''})")
 
 
@@ -141,8 +152,9 @@ def passwd(
     from hopnhat.identity import service
 
     with session_scope(engine(ctx)) as session:
-        _may_manage(ctx, session)
+        who = _may_manage(ctx, session)
         service.set_password(session, username, password)
+        _audit(session, who, "account.password", "account", username)
     console.print(f"password of {username} changed; its sessions are ended")
 
 
@@ -153,8 +165,9 @@ def disable(ctx: typer.Context, username: Annotated[str, typer.Argument(help="Th
     from hopnhat.identity import service
 
     with session_scope(engine(ctx)) as session:
-        _may_manage(ctx, session)
+        who = _may_manage(ctx, session)
         service.set_active(session, username, False)
+        _audit(session, who, "account.disable", "account", username, active=[True, False])
     console.print(f"user {username} disabled")
 
 
@@ -165,8 +178,9 @@ def enable(ctx: typer.Context, username: Annotated[str, typer.Argument(help="The
     from hopnhat.identity import service
 
     with session_scope(engine(ctx)) as session:
-        _may_manage(ctx, session)
+        who = _may_manage(ctx, session)
         service.set_active(session, username, True)
+        _audit(session, who, "account.enable", "account", username, active=[False, True])
     console.print(f"user {username} enabled")
 
 
@@ -187,8 +201,11 @@ def tokens_create(
     from hopnhat.identity import service
 
     with session_scope(engine(ctx)) as session:
-        _may_manage(ctx, session)
+        who = _may_manage(ctx, session)
         made = service.create_token(session, user, name, " ".join(scope), days)
+        _audit(
+            session, who, "token.create", "token", str(made.row.id), user=[None, user], scopes=[None, made.row.scopes]
+        )
         out: dict[str, Any] = {
             "id": made.row.id,
             "name": made.row.name,
@@ -247,8 +264,9 @@ def tokens_revoke(ctx: typer.Context, token_id: Annotated[int, typer.Argument(he
     from hopnhat.identity import service
 
     with session_scope(engine(ctx)) as session:
-        _may_manage(ctx, session)
+        who = _may_manage(ctx, session)
         service.revoke_token(session, token_id)
+        _audit(session, who, "token.revoke", "token", str(token_id))
     console.print(f"token {token_id} revoked")
 
 

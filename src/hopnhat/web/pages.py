@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
-from fastapi import Depends, FastAPI, Form, Request
+from fastapi import Depends, FastAPI, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -30,6 +31,8 @@ from fastapi.templating import Jinja2Templates
 from hopnhat.config import VN_TZ, Settings
 from hopnhat.deps import SessionDep
 from hopnhat.errors import HopnhatError, InvalidInput, Unauthorized
+from hopnhat.identity import audit
+from hopnhat.identity import repository as identity_repo
 from hopnhat.identity import service as identity
 from hopnhat.identity.http import SESSION_COOKIE, check_csrf, client_address, resolve_principal, secure_cookies
 from hopnhat.identity.principal import Principal
@@ -53,6 +56,7 @@ NAV = (
     ("systems", "/systems"),
     ("plan", "/plan"),
     ("centers", "/centers"),
+    ("audit", "/audit"),
 )
 _NAV_PAGE = {"convert": "registry"}
 """Nav entries guarded by another page's roles."""
@@ -447,19 +451,30 @@ def signin(
 ) -> Response:
     if not auth.presignin_ok(_secret(request), request.cookies.get(auth.PRESIGNIN_COOKIE), csrf):
         raise _PageForbidden("csrf")
+    address = client_address(request)
     try:
-        account = identity.authenticate(session, username, password, client_address(request))
+        account = identity.authenticate(session, username, password, address)
     except identity.SigninThrottled as exc:
-        log.info("web sign-in throttled")
+        _audit_failed_signin(session, username, address, "signin.throttled")
         return _signin_page(request, next, status_code=429, wait=exc.retry_after)
     except HopnhatError:
-        log.info("web sign-in refused")
+        _audit_failed_signin(session, username, address, "signin.failed")
         return _signin_page(request, next, status_code=401, failed=True)
     started = identity.start_session(session, account, _settings(request))
-    principal = identity.principal_for(account, "session")
+    principal = dataclasses.replace(identity.principal_for(account, "session"), client=address)
+    audit.record(session, principal, "signin", object_type="account", object_id=account.username)
     response = RedirectResponse(_landing(principal, _safe_next(next)), status_code=303)
     _session_cookie(request, response, started.token)
     return response
+
+
+def _audit_failed_signin(session: SessionDep, typed: str, address: str, action: str) -> None:
+    """Failed sign-ins go to the audit log, never to the plain log: people type passwords into the username field,
+    so the typed name is kept only when it is an account's."""
+    known = identity_repo.user_by_name(session, typed.strip()[:64]) is not None
+    audit.record(
+        session, None, action, object_type="account", object_id=typed.strip()[:64] if known else None, client=address
+    )
 
 
 def signout(
@@ -472,6 +487,8 @@ def signout(
     if user is not None:
         _check_csrf(user, csrf)
     ended = identity.end_session(session, request.cookies.get(SESSION_COOKIE))
+    if user is not None and ended is not None:
+        audit.record(session, user, "signout", object_type="account", object_id=user.username)
     target = "/lookup"
     if ended is not None and ended.method == "oidc" and _settings(request).oidc_issuer:
         from hopnhat.identity import oidc
@@ -525,7 +542,8 @@ def signin_oidc_callback(request: Request, session: SessionDep, user: PublicUser
         session.rollback()
         return _sso_failed(request, exc)
     started = identity.start_session(session, account, _settings(request), method="oidc", id_token=id_token)
-    principal = identity.principal_for(account, "session")
+    principal = dataclasses.replace(identity.principal_for(account, "session"), client=client_address(request))
+    audit.record(session, principal, "signin.oidc", object_type="account", object_id=account.username)
     response = RedirectResponse(_landing(principal, pending.get("next", "/")), status_code=303)
     _session_cookie(request, response, started.token)
     response.delete_cookie(OIDC_COOKIE)
@@ -565,9 +583,7 @@ def _read_pending(secret: str, value: str | None) -> dict[str, str] | None:
 def lookup(request: Request, session: SessionDep, user: PublicUser, code: str = "") -> Response:
     code = unicodedata.normalize("NFC", code.strip())[:64]
     # The API's allowance: a client cannot double it by alternating between the page and the API.
-    if code and not lookup_limiter(request).allow_synced(
-        lookup_key(request), _settings(request).public_rate_limit_per_minute
-    ):
+    if code and not lookup_limiter(request).allow(lookup_key(request), _settings(request).public_rate_limit_per_minute):
         return render(
             request,
             "lookup.html",
@@ -669,14 +685,30 @@ def replay(
     csrf: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     _check_csrf(user, csrf)
+    # The replay commits on its own connection: whatever this request wrote so far (its session's last-seen time)
+    # is committed first, or SQLite's one writer would be this request, waiting for the replay that waits for it.
+    session.commit()
     try:
         sources.replay(session, _settings(request), record_id, user.username or "")
     except sources.Unavailable:
         return RedirectResponse("/sync/quarantine", status_code=303)  # that page says the part is not available
     except HopnhatError as exc:
         session.rollback()
+        _audit_replay(session, user, record_id, "refused")
         return RedirectResponse(f"/sync/quarantine?{urlencode({'failed': exc.detail[:300]})}", status_code=303)
+    _audit_replay(session, user, record_id, "replayed")
     return RedirectResponse(f"/sync/quarantine?done={record_id}", status_code=303)
+
+
+def _audit_replay(session: SessionDep, user: Principal, record_id: int, result: str) -> None:
+    audit.record(
+        session,
+        user,
+        "quarantine.replay",
+        object_type="quarantine",
+        object_id=str(record_id),
+        changes={"result": [None, result]},
+    )
 
 
 def dossiers_page(
@@ -701,6 +733,8 @@ def dossiers_page(
         if center and center not in centers:
             centers.append(center)
     rows = sources.center_dossiers(session, center or None, overdue_only=bool(overdue), scope=scope)
+    # The list shows applicants' names: one audited view per dossier shown, so each citizen's report finds it.
+    audit.record_many(session, user, "dossier.list", (("dossier", r["code"], r.pop("citizen_id")) for r in rows))
     return render(
         request,
         "dossiers.html",
@@ -763,6 +797,97 @@ def centers_page(
     return render(request, "panels.html", user, "centers", title=translate("centers", lang), panels=panels)
 
 
+def _audit_filters(actor: str, action: str, object: str) -> audit.Filters:
+    return audit.Filters(
+        actor=actor.strip()[:64] or None, action=action.strip()[:64] or None, object_id=object.strip()[:128] or None
+    )
+
+
+def audit_page(
+    request: Request,
+    session: SessionDep,
+    user: Annotated[Principal, Depends(guard("audit"))],
+    actor: Annotated[str, Query(max_length=64)] = "",
+    action: Annotated[str, Query(max_length=64)] = "",
+    object: Annotated[str, Query(max_length=128)] = "",
+) -> Response:
+    rows = [audit.as_row(e) for e in audit.entries(session, _audit_filters(actor, action, object))]
+    audit.record(session, user, "audit.query", object_type="audit")
+    return render(
+        request,
+        "audit.html",
+        user,
+        "audit",
+        rows=rows,
+        columns=AUDIT_COLUMNS,
+        actor=actor,
+        action=action,
+        object=object,
+        export_query=urlencode({"actor": actor, "action": action, "object": object}),
+        citizen=False,
+    )
+
+
+AUDIT_COLUMNS = ["seq", "at", "actor", "roles", "client", "action", "object_type", "object_id", "changes"]
+
+
+def _report_file(rows: list[dict[str, Any]], fmt: str, name: str) -> Response:
+    from hopnhat.identity.cli import render_report
+
+    media = (
+        "text/csv; charset=utf-8"
+        if fmt == "csv"
+        else ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    )
+    return Response(
+        render_report(rows, fmt),
+        media_type=media,
+        headers={"Content-Disposition": f'attachment; filename="{name}.{fmt}"'},
+    )
+
+
+def audit_export(
+    session: SessionDep,
+    user: Annotated[Principal, Depends(guard("audit"))],
+    actor: Annotated[str, Query(max_length=64)] = "",
+    action: Annotated[str, Query(max_length=64)] = "",
+    object: Annotated[str, Query(max_length=128)] = "",
+    format: Annotated[str, Query(pattern="^(csv|xlsx)$")] = "csv",
+) -> Response:
+    rows = [audit.as_row(e) for e in audit.entries(session, _audit_filters(actor, action, object))]
+    audit.record(session, user, "audit.export", object_type="audit")
+    return _report_file(rows, format, "audit")
+
+
+def audit_citizen(
+    request: Request,
+    session: SessionDep,
+    user: Annotated[Principal, Depends(guard("audit"))],
+    id_number: Annotated[str, Form(max_length=20)],
+    csrf: Annotated[str, Form(max_length=200)] = "",
+    format: Annotated[str, Form(pattern="^(html|csv|xlsx)$")] = "html",
+) -> Response:
+    """A POST, so the ID number never sits in a URL (access logs, history, Referer)."""
+    _check_csrf(user, csrf)
+    rows = audit.citizen_report(session, id_number)
+    audit.record(session, user, "audit.citizen_report", object_type="audit", citizen_id=id_number)
+    if format != "html":
+        return _report_file(rows, format, "citizen-accesses")
+    return render(
+        request,
+        "audit.html",
+        user,
+        "audit",
+        rows=rows,
+        columns=AUDIT_COLUMNS,
+        actor="",
+        action="",
+        object="",
+        export_query="",
+        citizen=True,
+    )
+
+
 def mount(app: FastAPI) -> None:
     """Add the pages and ``/static`` to ``app`` (called by :func:`hopnhat.app.create_app`)."""
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
@@ -804,6 +929,9 @@ def mount(app: FastAPI) -> None:
     get("/systems", systems_page)
     get("/plan", plan_page)
     get("/centers", centers_page)
+    get("/audit", audit_page)
+    app.add_api_route("/audit/export", audit_export, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/audit/citizen", audit_citizen, methods=["POST"], include_in_schema=False)
 
 
 __all__ = ["mount"]

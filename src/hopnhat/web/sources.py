@@ -177,6 +177,8 @@ def center_dossiers(
                 "received_at": d.received_at,
                 "due_at": d.due_at,
                 "center": d.center_code,
+                # Not shown: lets the page record in the audit log whose data it showed.
+                "citizen_id": d.applicant_id_number,
                 # A supplement request stops the clock: a paused dossier cannot run late (as in settlement).
                 "overdue": d.clock_paused_at is None and is_overdue(d.due_at, d.status, d.finished_at, now),
             }
