@@ -29,5 +29,8 @@ def get_settings_dep(request: Request) -> Settings:
     return settings
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+"""Committed before the response is sent: FastAPI's default for a dependency with ``yield`` now ends it after the
+response, so a browser following a redirect (sign-in, then its landing page) could read the store before the sign-in's
+session was committed, and be sent back to sign in."""
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]

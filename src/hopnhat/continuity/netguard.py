@@ -78,6 +78,8 @@ def _kind(ip: IPAddress) -> str | None:
     ):
         if flag:
             return f"{name} address"
+    if isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local:
+        return "site-local address"  # deprecated fec0::/10, still routed inside some networks
     if isinstance(ip, ipaddress.IPv6Address) and ip.sixtofour is not None and not ip.sixtofour.is_global:
         return "6to4 address of a non-global IPv4 address"
     if not ip.is_global:

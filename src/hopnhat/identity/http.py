@@ -70,7 +70,8 @@ def client_address(request: Request) -> str:
     trusted = _trusted(request)
     if not trusted or not _in(peer, trusted):
         return peer
-    hops = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",") if h.strip()]
+    # Every X-Forwarded-For line, in order: a proxy may add its own line instead of appending to the client's.
+    hops = [h.strip() for line in request.headers.getlist("x-forwarded-for") for h in line.split(",") if h.strip()]
     for hop in reversed(hops):
         if not _in(hop, trusted):
             return hop[:64]
@@ -81,7 +82,8 @@ def is_https(request: Request) -> bool:
     if request.url.scheme == "https":
         return True
     peer = request.client.host if request.client else ""
-    return _in(peer, _trusted(request)) and request.headers.get("x-forwarded-proto", "").lower() == "https"
+    protos = [p.strip().lower() for line in request.headers.getlist("x-forwarded-proto") for p in line.split(",")]
+    return _in(peer, _trusted(request)) and bool(protos) and protos[-1] == "https"
 
 
 def secure_cookies(request: Request) -> bool:

@@ -12,7 +12,9 @@ named by :attr:`Settings.oidc_role_mapping`): a group named in ``roles`` gives t
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -199,10 +201,13 @@ def account_for_claims(session: Session, issuer: str, claims: dict[str, Any], ru
     if not roles:
         raise Forbidden("the sign-in platform gives this account no hopnhat role; ask the administrator")
     if user is None:
-        wanted = str(claims.get("preferred_username") or subject)[:64]
-        if repo.user_by_name(session, wanted) is not None:
-            raise Forbidden(f"a local account {wanted} exists already; an administrator must remove or rename it")
-        user = User(username=wanted, password_hash="", issuer=issuer, subject=subject, role=roles[0].value)
+        user = User(
+            username=_username(session, issuer, subject, claims.get("preferred_username")),
+            password_hash="",
+            issuer=issuer,
+            subject=subject,
+            role=roles[0].value,
+        )
         session.add(user)
     user.role = roles[0].value
     user.center_code = centers[0] if centers else None
@@ -216,6 +221,19 @@ def account_for_claims(session: Session, issuer: str, claims: dict[str, Any], ru
         user.memberships.append(Membership(kind=kind, code=code[:64]))
     session.flush()
     return user
+
+
+_USERNAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
+
+
+def _username(session: Session, issuer: str, subject: str, preferred: object) -> str:
+    """The provider's ``preferred_username`` when it is a valid name nobody here has; otherwise a name derived
+    from the subject. Never a link to an existing account by name (that would let the provider's users take over
+    local accounts), and never a name the CLI uses for OS users (``os:...``)."""
+    wanted = str(preferred or "")
+    if _USERNAME.fullmatch(wanted) and repo.user_by_name(session, wanted) is None:
+        return wanted
+    return "sso-" + hashlib.sha256(f"{issuer}|{subject}".encode()).hexdigest()[:16]
 
 
 def principal_for_access_token(app: FastAPI, session: Session, token: str) -> Principal | None:

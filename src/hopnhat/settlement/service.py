@@ -15,7 +15,7 @@ from hopnhat.config import VN_TZ
 from hopnhat.errors import Forbidden, InvalidInput, NotFound
 from hopnhat.identity import audit
 from hopnhat.identity.principal import Principal
-from hopnhat.identity.roles import SCOPED_ROLES, Permission
+from hopnhat.identity.roles import Permission
 from hopnhat.settlement import repository as repo
 from hopnhat.settlement import routing
 from hopnhat.settlement.calendar import DEFAULT_OFFICE_HOURS, WorkCalendar
@@ -391,7 +391,7 @@ def report(
     lo = datetime.combine(start, time(0), VN_TZ)
     hi = datetime.combine(end + timedelta(days=1), time(0), VN_TZ)
     rows = repo.received_between(session, lo, hi, center)
-    if principal is not None and not (principal.roles - SCOPED_ROLES):
+    if principal is not None and not principal.dossier_scope.everything:
         rows = [d for d in rows if sees(principal, d)]
     synced = repo.synced_codes(session, [d.code for d in rows])
     groups: dict[str, list[Dossier]] = {}

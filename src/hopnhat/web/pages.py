@@ -34,9 +34,16 @@ from hopnhat.errors import HopnhatError, InvalidInput, Unauthorized
 from hopnhat.identity import audit
 from hopnhat.identity import repository as identity_repo
 from hopnhat.identity import service as identity
-from hopnhat.identity.http import SESSION_COOKIE, check_csrf, client_address, resolve_principal, secure_cookies
+from hopnhat.identity.http import (
+    SAFE_METHODS,
+    SESSION_COOKIE,
+    check_csrf,
+    client_address,
+    resolve_principal,
+    secure_cookies,
+)
 from hopnhat.identity.principal import Principal
-from hopnhat.identity.roles import Permission
+from hopnhat.identity.roles import Permission, Scope, expand_scopes
 from hopnhat.settlement.endpoints import lookup_key, lookup_limiter
 from hopnhat.web import auth, charts, sources
 from hopnhat.web.i18n import LANGS, TEXTS, pick_lang, translate, translate_reason
@@ -110,6 +117,12 @@ def guard(page: str) -> Callable[[Request, Principal | None], Principal]:
             raise _NeedSignIn(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
         if not user.can(permission):
             raise _PageForbidden(page)
+        if (
+            request.method not in SAFE_METHODS
+            and user.scopes is not None
+            and Scope.WRITE not in expand_scopes(user.scopes)
+        ):
+            raise _PageForbidden(page)  # a form that changes something needs a token that may write
         return user
 
     dependency.__hopnhat_rule__ = permission  # type: ignore[attr-defined]
