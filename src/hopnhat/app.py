@@ -169,6 +169,8 @@ async def _seal_audit(app: FastAPI) -> None:
         await asyncio.sleep(AUDIT_SEAL_EVERY)
         try:
             await run_in_threadpool(audit.seal_now, app.state.engine, settings.audit_key)
+        except audit.AuditBroken as exc:
+            log.error("audit sealing stopped: %s", exc.detail)  # sequence numbers only, no personal data
         except Exception as exc:  # the next step retries; never a traceback with data in the log
             log.warning("audit sealing failed this time: %s", type(exc).__name__)
 

@@ -233,3 +233,34 @@ def test_the_audit_page_is_for_auditors_and_finds_a_citizen_by_post(site: Site) 
     )
     assert csv.status_code == 200 and "dossier.view" in csv.text
     assert auditor.post("/audit/citizen", data={"id_number": CITIZEN}).status_code == 403  # no CSRF token
+
+
+def test_a_rewrite_with_its_heads_removed_is_caught_and_never_resealed(site: Site) -> None:
+    """The reviewer's attack: rewrite the tail without the key, recompute its hashes, delete the heads that vouched
+    for it, and wait for the server to sign the forgery at its next sealing step."""
+    from hopnhat.identity.models import AuditHead
+
+    token = _token(site, "officer")
+    api = site.client()
+    for _ in range(3):
+        api.get("/api/v1/dossiers/H92-AUD-0001", headers=bearer(token))
+        audit.seal_now(site.engine, KEY)  # a head after each
+    with session_scope(site.engine) as s:
+        entries = list(s.scalars(select(AuditEntry).order_by(AuditEntry.seq)))
+        first_head = min(h.seq for h in s.scalars(select(AuditHead)))
+        prev = next(e.hash for e in entries if e.seq == first_head) or ""
+        for e in entries:
+            if (e.seq or 0) > first_head:
+                e.actor = "someone-else"
+                e.prev_hash, e.hash = prev, audit.entry_hash(prev, e)
+                prev = e.hash
+        for head in s.scalars(select(AuditHead).where(AuditHead.seq > first_head)):
+            s.delete(head)
+    with Session(site.engine) as s:
+        caught = audit.verify(s, KEY)
+    assert not caught.ok and "not covered by a signed head" in (caught.reason or "")
+    api.get("/api/v1/dossiers/H92-AUD-0002", headers=bearer(token))
+    with pytest.raises(audit.AuditBroken):
+        audit.seal_now(site.engine, KEY)  # the sealer refuses to vouch for the forged tail
+    with Session(site.engine) as s:
+        assert not audit.verify(s, KEY).ok

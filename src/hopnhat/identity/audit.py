@@ -29,6 +29,7 @@ from sqlalchemy import Engine, bindparam, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from hopnhat.errors import Conflict, InvalidInput
 from hopnhat.identity import repository as repo
 from hopnhat.identity.models import AuditEntry, AuditHead, Secret
 from hopnhat.identity.principal import Principal
@@ -242,6 +243,12 @@ def entry_hash(prev_hash: str, entry: AuditEntry) -> str:
 GENESIS = "0" * 64
 
 
+class AuditBroken(Conflict):
+    """The stored chain does not match its signed heads: sealing stops until someone looks (audit verify)."""
+
+    code = "audit_broken"
+
+
 def sign_head(key: str | None, seq: int, head_hash: str) -> str | None:
     if not key:
         return None
@@ -266,6 +273,17 @@ def seal(session: Session, key: str | None, batch: int = 5000) -> int:
         .limit(1)
     ).first()
     seq, prev = (int(last[0] or 0), str(last[1])) if last is not None else (0, GENESIS)
+    head = session.scalars(select(AuditHead).order_by(AuditHead.seq.desc(), AuditHead.id.desc()).limit(1)).first()
+    if seq and (
+        head is None
+        or head.seq != seq
+        or head.hash != prev
+        or (key and not hmac.compare_digest(head.signature or "", sign_head(key, head.seq, head.hash) or ""))
+    ):
+        # Never sign a tail that the last signed head does not vouch for: that would launder a rewrite.
+        raise AuditBroken(
+            f"the chain's tail (entry {seq}) does not match its last signed head; run hopnhat audit verify"
+        )
     # count() keeps PostgreSQL from answering min/max by walking the primary key from each end, filtering on
     # ``seq IS NULL``: with nothing unsealed and stale statistics that reads the whole table twice.
     unsealed, low, high = session.execute(
@@ -304,8 +322,12 @@ def seal(session: Session, key: str | None, batch: int = 5000) -> int:
         for obj in list(session.identity_map.values()):  # entries this session holds now have a stale seq and hash
             if isinstance(obj, AuditEntry):
                 session.expire(obj)
-        session.add(AuditHead(seq=seq, hash=prev, signature=sign_head(key, seq, prev), sealed_at=_now()))
+        signature = sign_head(key, seq, prev)
+        session.add(AuditHead(seq=seq, hash=prev, signature=signature, sealed_at=_now()))
         session.flush()
+        # The anchor outside the store: a writer who cuts the chain's end together with its heads is caught by
+        # comparing the store with these lines (kept by syslog or the log collector). No personal data in them.
+        log.info("audit head seq=%d hash=%s signature=%s", seq, prev, signature or "unsigned")
     return sealed
 
 
@@ -361,6 +383,11 @@ def verify(session: Session, key: str | None, batch: int = 20_000) -> Verdict:
             expected_seq += 1
             count += 1
         after = rows[-1][0]
+    last_seq = expected_seq - 1
+    if last_seq and (not heads or heads[-1].seq < last_seq):
+        covered = heads[-1].seq if heads else 0
+        reason = f"entries {covered + 1} to {last_seq} are not covered by a signed head (heads removed?)"
+        return Verdict(False, count, len(heads), bool(key), covered + 1, None, reason)
     for head in heads:
         if head.seq >= expected_seq:
             return Verdict(
@@ -415,8 +442,11 @@ def entries(session: Session, filters: Filters) -> Sequence[AuditEntry]:
         query = query.where(AuditEntry.at >= filters.since)
     if filters.until:
         query = query.where(AuditEntry.at < filters.until)
-    if filters.citizen_id:
-        query = query.where(AuditEntry.subject_hash == subject_hash(session, filters.citizen_id))
+    if filters.citizen_id is not None:
+        wanted = subject_hash(session, filters.citizen_id)
+        if wanted is None:
+            raise InvalidInput("the citizen filter needs an ID number")
+        query = query.where(AuditEntry.subject_hash == wanted)
     return session.scalars(query).all()
 
 
@@ -438,6 +468,8 @@ def as_row(entry: AuditEntry) -> dict[str, Any]:
 
 def citizen_report(session: Session, id_number: str) -> list[dict[str, Any]]:
     """Every access by an officer to one citizen's data, oldest first (what Estonia's data tracker shows)."""
+    if subject_hash(session, id_number) is None:
+        raise InvalidInput("a citizen's report needs their ID number")
     rows = entries(session, Filters(citizen_id=id_number, limit=100_000))
     return [as_row(e) for e in sorted(rows, key=lambda e: e.id)]
 
