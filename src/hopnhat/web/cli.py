@@ -161,27 +161,25 @@ def passwd(
 @users_app.command("disable")
 def disable(ctx: typer.Context, username: Annotated[str, typer.Argument(help="The account.")]) -> None:
     """Disable an account: its sessions end and its tokens stop working (``enable`` brings it back)."""
-    from hopnhat.db import session_scope
-    from hopnhat.identity import service
-
-    with session_scope(engine(ctx)) as session:
-        who = _may_manage(ctx, session)
-        service.set_active(session, username, False)
-        _audit(session, who, "account.disable", "account", username, active=[True, False])
-    console.print(f"user {username} disabled")
+    _set_active(ctx, username, False)
 
 
 @users_app.command("enable")
 def enable(ctx: typer.Context, username: Annotated[str, typer.Argument(help="The account.")]) -> None:
     """Enable a disabled account again."""
+    _set_active(ctx, username, True)
+
+
+def _set_active(ctx: typer.Context, username: str, active: bool) -> None:
     from hopnhat.db import session_scope
     from hopnhat.identity import service
 
+    word = "enable" if active else "disable"
     with session_scope(engine(ctx)) as session:
         who = _may_manage(ctx, session)
-        service.set_active(session, username, True)
-        _audit(session, who, "account.enable", "account", username, active=[False, True])
-    console.print(f"user {username} enabled")
+        service.set_active(session, username, active)
+        _audit(session, who, f"account.{word}", "account", username, active=[not active, active])
+    console.print(f"user {username} {word}d")
 
 
 @tokens_app.command("create")

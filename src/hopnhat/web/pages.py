@@ -826,6 +826,19 @@ def audit_page(
 ) -> Response:
     rows = [audit.as_row(e) for e in audit.entries(session, _audit_filters(actor, action, object))]
     audit.record(session, user, "audit.query", object_type="audit")
+    return _audit_render(request, user, rows, actor, action, object, citizen=False)
+
+
+def _audit_render(
+    request: Request,
+    user: Principal,
+    rows: list[dict[str, Any]],
+    actor: str,
+    action: str,
+    object: str,
+    *,
+    citizen: bool,
+) -> Response:
     return render(
         request,
         "audit.html",
@@ -837,7 +850,7 @@ def audit_page(
         action=action,
         object=object,
         export_query=urlencode({"actor": actor, "action": action, "object": object}),
-        citizen=False,
+        citizen=citizen,
     )
 
 
@@ -886,19 +899,7 @@ def audit_citizen(
     audit.record(session, user, "audit.citizen_report", object_type="audit", citizen_id=id_number)
     if format != "html":
         return _report_file(rows, format, "citizen-accesses")
-    return render(
-        request,
-        "audit.html",
-        user,
-        "audit",
-        rows=rows,
-        columns=AUDIT_COLUMNS,
-        actor="",
-        action="",
-        object="",
-        export_query="",
-        citizen=True,
-    )
+    return _audit_render(request, user, rows, "", "", "", citizen=True)
 
 
 def mount(app: FastAPI) -> None:
