@@ -59,6 +59,15 @@ def engine(ctx: typer.Context) -> Engine:
     return state(ctx).engine()
 
 
+def audited(
+    ctx: typer.Context, session: Session, action: str, kind: str, key: str, changes: dict[str, Any] | None = None
+) -> None:
+    """Record an administrative command in the audit log, as the principal it acts for, in its transaction."""
+    from hopnhat.identity import audit
+
+    audit.record(session, principal(ctx, session), action, object_type=kind, object_id=key, changes=changes)
+
+
 def principal(ctx: typer.Context, session: Session) -> Principal:
     """The principal this command acts as (:func:`hopnhat.identity.service.cli_principal`)."""
     from hopnhat.identity.service import cli_principal

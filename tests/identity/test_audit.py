@@ -264,3 +264,28 @@ def test_a_rewrite_with_its_heads_removed_is_caught_and_never_resealed(site: Sit
         audit.seal_now(site.engine, KEY)  # the sealer refuses to vouch for the forged tail
     with Session(site.engine) as s:
         assert not audit.verify(s, KEY).ok
+
+
+def test_administrative_changes_are_recorded_with_what_changed(site: Site) -> None:
+    with session_scope(site.engine) as s:
+        add_account(s, Role.DEPARTMENT_OPERATOR, username="operator")
+        add_account(s, Role.ADMINISTRATOR, username="admin")
+    operator = bearer(_token(site, "operator"))
+    api = site.client()
+    made = api.post("/api/v1/continuity/systems", json={"code": "LGSP", "name": "LGSP"}, headers=operator)
+    assert made.status_code == 201, made.text
+    changed = api.patch("/api/v1/continuity/systems/LGSP", json={"criticality": "high"}, headers=operator)
+    assert changed.status_code == 200, changed.text
+    probe = {"name": "lgsp-http", "kind": "http", "target": "http://10.0.0.5/health"}
+    admin = bearer(_token(site, "admin", "admin"))
+    assert api.put("/api/v1/continuity/systems/LGSP/probes", json=probe, headers=admin).status_code == 200
+    result = CliRunner(env={"HOPNHAT_TOKEN": _token(site, "operator")}).invoke(
+        cli, ["--db", site.url, "calendar", "days", "add", "2026-12-24", "--kind", "off", "--note", "Noel"]
+    )
+    assert result.exit_code == 0, result.output
+    entries = {e.action: e for e in site.entries()}
+    assert entries["system.create"].actor == "operator"
+    assert entries["system.change"].changes == {"criticality": ["medium", "high"]}
+    assert entries["probe.save"].actor == "admin" and entries["probe.save"].object_id == "lgsp-http"
+    assert entries["calendar.set_day"].object_id == "2026-12-24"
+    assert entries["calendar.set_day"].actor == "operator"

@@ -9,7 +9,7 @@ import typer
 
 # Only light modules at the top: every ``hopnhat`` call imports this file, so the store and the continuity services
 # (YAML, openpyxl, httpx probes) are imported inside the commands that use them.
-from hopnhat.cli_support import console, engine, parse_day, print_json, state
+from hopnhat.cli_support import audited, console, engine, parse_day, print_json, state
 
 if TYPE_CHECKING:
     from hopnhat.files import FileLimits
@@ -72,6 +72,8 @@ def systems_import(
             if file is None
             else inventory.load_file(session, _existing(file), _limits(ctx))
         )
+        source = file.name if file is not None else "example"
+        audited(ctx, session, "systems.import", "file", source, {"systems": [None, n], "probes": [None, p]})
     console.print(f"{n} systems, {p} probes loaded" + (" (EXAMPLE inventory)" if file is None else ""))
 
 
@@ -197,6 +199,7 @@ def plan_import(
     text = inventory.data_text("plan_example.csv") if file is None else read_text(_existing(file), limits)
     with session_scope(engine(ctx)) as session:
         n = plan.import_csv(session, text, limits)
+        audited(ctx, session, "plan.import", "file", file.name if file is not None else "example", {"tasks": [None, n]})
     console.print(f"{n} tasks loaded")
 
 

@@ -27,7 +27,9 @@ from hopnhat.continuity.schemas import (
 )
 from hopnhat.db import utcnow
 from hopnhat.deps import SessionDep, SettingsDep
+from hopnhat.identity import audit
 from hopnhat.identity.http import rule
+from hopnhat.identity.principal import Principal
 from hopnhat.identity.roles import Permission
 from hopnhat.limits_http import RowId
 
@@ -43,14 +45,20 @@ def list_systems(session: SessionDep) -> Any:
     return service.list_systems(session)
 
 
-@router.post(
-    "/systems",
-    dependencies=[Depends(rule(Permission.CONTINUITY_WRITE))],
-    response_model=SystemOut,
-    status_code=status.HTTP_201_CREATED,
-)
-def create_system(session: SessionDep, body: SystemIn) -> Any:
-    return service.create_system(session, body)
+Writer = Annotated[Principal, Depends(rule(Permission.CONTINUITY_WRITE))]
+
+
+def _audited(session: SessionDep, who: Principal, action: str, kind: str, key: str, before: Any, after: Any) -> None:
+    """Administrative changes go to the audit log with the fields that changed (no personal data here)."""
+    old = before if isinstance(before, dict) else {}
+    audit.record(session, who, action, object_type=kind, object_id=key, changes=audit.diff(old, after) or None)
+
+
+@router.post("/systems", response_model=SystemOut, status_code=status.HTTP_201_CREATED)
+def create_system(session: SessionDep, body: SystemIn, who: Writer) -> Any:
+    made = service.create_system(session, body)
+    _audited(session, who, "system.create", "system", body.code, None, body.model_dump(mode="json"))
+    return made
 
 
 @router.get("/systems/{code}", dependencies=[Depends(rule(Permission.CONTINUITY_READ))], response_model=SystemOut)
@@ -58,9 +66,13 @@ def get_system(session: SessionDep, code: str) -> Any:
     return service.get_system(session, code)
 
 
-@router.patch("/systems/{code}", dependencies=[Depends(rule(Permission.CONTINUITY_WRITE))], response_model=SystemOut)
-def patch_system(session: SessionDep, code: str, body: SystemPatch) -> Any:
-    return service.patch_system(session, code, body)
+@router.patch("/systems/{code}", response_model=SystemOut)
+def patch_system(session: SessionDep, code: str, body: SystemPatch, who: Writer) -> Any:
+    before = SystemOut.model_validate(service.get_system(session, code)).model_dump(mode="json")
+    patched = service.patch_system(session, code, body)
+    after = SystemOut.model_validate(patched).model_dump(mode="json")
+    _audited(session, who, "system.change", "system", code, before, after)
+    return patched
 
 
 @router.get(
@@ -79,19 +91,24 @@ def list_probes(session: SessionDep, code: str) -> Any:
     return repo.probes(session, service.get_system(session, code).id)
 
 
-@router.put("/systems/{code}/probes", dependencies=[Depends(rule(Permission.PROBES))], response_model=ProbeOut)
-def put_probe(session: SessionDep, settings: SettingsDep, code: str, body: ProbeIn) -> Any:
+@router.put("/systems/{code}/probes", response_model=ProbeOut)
+def put_probe(
+    session: SessionDep,
+    settings: SettingsDep,
+    code: str,
+    body: ProbeIn,
+    who: Annotated[Principal, Depends(rule(Permission.PROBES))],
+) -> Any:
     """Create or overwrite a probe; 422 ``target_refused`` when its target is outside ``probe_allowed_networks``."""
-    return service.add_probe(session, code, body, AllowList.parse(settings.probe_allowed_networks))
+    probe = service.add_probe(session, code, body, AllowList.parse(settings.probe_allowed_networks))
+    _audited(session, who, "probe.save", "probe", body.name, None, body.model_dump(mode="json"))
+    return probe
 
 
-@router.post(
-    "/systems/{code}/maintenance",
-    dependencies=[Depends(rule(Permission.CONTINUITY_WRITE))],
-    status_code=status.HTTP_201_CREATED,
-)
-def add_maintenance(session: SessionDep, code: str, body: MaintenanceIn) -> dict[str, Any]:
+@router.post("/systems/{code}/maintenance", status_code=status.HTTP_201_CREATED)
+def add_maintenance(session: SessionDep, code: str, body: MaintenanceIn, who: Writer) -> dict[str, Any]:
     window = service.add_maintenance(session, code, body.starts_at, body.ends_at, body.reason)
+    _audited(session, who, "maintenance.create", "system", code, None, body.model_dump(mode="json"))
     return {"id": window.id, "starts_at": window.starts_at, "ends_at": window.ends_at, "reason": window.reason}
 
 
@@ -122,13 +139,12 @@ def incidents(session: SessionDep, open_only: bool = False, system: str | None =
     return service.list_incidents(session, open_only, system)
 
 
-@router.post(
-    "/incidents/{incident_id}/notes",
-    dependencies=[Depends(rule(Permission.CONTINUITY_WRITE))],
-    response_model=IncidentOut,
-)
-def add_note(session: SessionDep, incident_id: RowId, body: NoteIn) -> Any:
-    return service.add_incident_note(session, incident_id, body.note)
+@router.post("/incidents/{incident_id}/notes", response_model=IncidentOut)
+def add_note(session: SessionDep, incident_id: RowId, body: NoteIn, who: Writer) -> Any:
+    incident = service.add_incident_note(session, incident_id, body.note)
+    # The note's text is free text: recorded as added, not copied.
+    _audited(session, who, "incident.note", "incident", str(incident_id), None, {"note": "added"})
+    return incident
 
 
 @router.get(
@@ -149,23 +165,19 @@ def tasks(
     return rows
 
 
-@router.put(
-    "/tasks/{code}",
-    dependencies=[Depends(rule(Permission.CONTINUITY_WRITE))],
-)
+@router.put("/tasks/{code}")
 def put_task(
-    session: SessionDep, code: Annotated[str, Path(min_length=1, max_length=40)], body: TaskIn
+    session: SessionDep, code: Annotated[str, Path(min_length=1, max_length=40)], body: TaskIn, who: Writer
 ) -> dict[str, Any]:
     task = plan.upsert_task(session, body.model_copy(update={"code": code}))
+    _audited(session, who, "task.save", "task", code, None, body.model_dump(mode="json"))
     return {"code": task.code, "status": task.status, "deadline": task.deadline}
 
 
-@router.patch(
-    "/tasks/{code}",
-    dependencies=[Depends(rule(Permission.CONTINUITY_WRITE))],
-)
-def set_task_status(session: SessionDep, code: str, body: TaskStatusIn) -> dict[str, Any]:
+@router.patch("/tasks/{code}")
+def set_task_status(session: SessionDep, code: str, body: TaskStatusIn, who: Writer) -> dict[str, Any]:
     task = plan.set_status(session, code, body.status, body.on or _today())
+    _audited(session, who, "task.status", "task", code, None, {"status": task.status, "done_on": str(task.done_on)})
     return {"code": task.code, "status": task.status, "done_on": task.done_on}
 
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Depends, Query
 
 from hopnhat.deps import SessionDep
+from hopnhat.identity import audit
 from hopnhat.identity.http import rule
+from hopnhat.identity.principal import Principal
 from hopnhat.identity.roles import Permission
 from hopnhat.limits_http import RowId
 from hopnhat.portal import service
@@ -32,22 +36,23 @@ def list_dead(session: SessionDep, limit: int = Query(100, ge=1, le=1000)) -> li
     return service.dead_letters(session, limit)
 
 
-@router.post(
-    "/dead/{event_id}/requeue",
-    dependencies=[Depends(rule(Permission.PORTAL_WRITE))],
-)
-def requeue_one(event_id: RowId, session: SessionDep) -> RequeueResult:
+Writer = Annotated[Principal, Depends(rule(Permission.PORTAL_WRITE))]
+
+
+@router.post("/dead/{event_id}/requeue")
+def requeue_one(event_id: RowId, session: SessionDep, who: Writer) -> RequeueResult:
     """Put a dead event back in the queue (its attempts start again from zero)."""
-    return RequeueResult(requeued=service.requeue(session, event_id))
+    done = RequeueResult(requeued=service.requeue(session, event_id))
+    audit.record(session, who, "portal.requeue", object_type="outbox_event", object_id=str(event_id))
+    return done
 
 
-@router.post(
-    "/dead/requeue",
-    dependencies=[Depends(rule(Permission.PORTAL_WRITE))],
-)
-def requeue_every(session: SessionDep) -> RequeueResult:
+@router.post("/dead/requeue")
+def requeue_every(session: SessionDep, who: Writer) -> RequeueResult:
     """Requeue every dead event."""
-    return RequeueResult(requeued=service.requeue_all(session))
+    done = RequeueResult(requeued=service.requeue_all(session))
+    audit.record(session, who, "portal.requeue_all", changes={"requeued": [None, done.requeued]})
+    return done
 
 
 __all__ = ["router"]

@@ -11,7 +11,7 @@ import typer
 
 # Only light modules at the top: every ``hopnhat`` call imports this file, so the services (FastAPI, openpyxl,
 # holidays) are imported inside the commands that use them.
-from hopnhat.cli_support import console, engine, parse_day, principal, print_json, state
+from hopnhat.cli_support import audited, console, engine, parse_day, principal, print_json, state
 from hopnhat.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -75,6 +75,7 @@ def catalog_import(ctx: typer.Context, file: Path, fmt: Annotated[str | None, ty
 
     with session_scope(engine(ctx)) as s:
         n = catalog.import_catalog(s, _read(ctx, file), _fmt(file, fmt), _limits(ctx))
+        audited(ctx, s, "catalog.import", "file", file.name, {"procedures": [None, n]})
     console.print(f"{n} procedures imported")
 
 
@@ -326,6 +327,7 @@ def days_add(
     d = parse_day(day, "DAY")
     with session_scope(engine(ctx)) as s:
         service.set_calendar_day(s, d, kind, note)
+        audited(ctx, s, "calendar.set_day", "calendar_day", d.isoformat(), {"kind": [None, kind]})
     console.print(f"{d}: {kind}")
 
 
