@@ -1,6 +1,9 @@
 """Working-day calendar (lịch làm việc): Saturday and Sunday off, Vietnamese public holidays from ``holidays``,
-an editable table of extra days off and make-up working days, and office hours. Time limits are counted in
-working hours inside the office hours (8 per working day by default), in Vietnam time."""
+the civil service's days off and Saturdays worked (bundled, checked), an operator's table, and office hours. Time
+limits are counted in working hours inside the office hours (8 per working day by default), in Vietnam time.
+
+One rule of precedence: the operator's table (``off``, ``work``, or ``not_off`` to overrule a library holiday) over
+the bundled table (``data/vn_civil_service_days_2025_2026.csv``, with its legal basis) over the library."""
 
 from __future__ import annotations
 
@@ -33,6 +36,22 @@ def parse_office_hours(text: str) -> tuple[tuple[time, time], ...]:
     return tuple(out)
 
 
+@lru_cache(maxsize=1)
+def bundled_days() -> dict[date, str]:
+    """The checked days off and Saturdays worked of the civil service (``day_off`` / ``working_day``)."""
+    import csv
+    import io
+    from importlib import resources
+
+    text = resources.files("hopnhat.settlement").joinpath("data/vn_civil_service_days_2025_2026.csv").read_text("utf-8")
+    return {date.fromisoformat(r["date"]): r["kind"] for r in csv.DictReader(io.StringIO(text))}
+
+
+OVERRIDE_KINDS = ("off", "work", "not_off")
+"""What an operator may record for a day: an extra day off, a day worked, or "not a day off" (a library holiday the
+centers work, such as 24 November until the city decides)."""
+
+
 @lru_cache(maxsize=64)
 def _public_holidays(year: int) -> frozenset[date]:
     return frozenset(holidays.country_holidays("VN", years=year).keys())
@@ -56,8 +75,13 @@ class WorkCalendar:
 
     def is_working_day(self, day: date) -> bool:
         kind = self.overrides.get(day)
+        if kind == "not_off":
+            return day.weekday() < 5  # the weekday rule, without the library's holiday
         if kind is not None:
             return kind == "work"
+        bundled = bundled_days().get(day)
+        if bundled is not None:
+            return bundled == "working_day"
         return day.weekday() < 5 and day not in _public_holidays(day.year)
 
     def add_working_hours(self, start: datetime, hours: float) -> datetime:

@@ -3,7 +3,7 @@ Each command owns its transaction and commits once."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -317,7 +317,10 @@ def calendar_due(
 def days_add(
     ctx: typer.Context,
     day: str,
-    kind: Annotated[str, typer.Option("--kind", help="off (extra day off) or work (make-up day)")],
+    kind: Annotated[
+        str,
+        typer.Option("--kind", help="off (extra day off), work (make-up day) or not_off (a library holiday worked)"),
+    ],
     note: Annotated[str | None, typer.Option("--note")] = None,
 ) -> None:
     """Add or change a calendar override."""
@@ -328,18 +331,38 @@ def days_add(
     with session_scope(engine(ctx)) as s:
         service.set_calendar_day(s, d, kind, note)
         audited(ctx, s, "calendar.set_day", "calendar_day", d.isoformat(), {"kind": [None, kind]})
+        spanning = service.dossiers_spanning(s, d)
     console.print(f"{d}: {kind}")
+    if spanning:
+        # A due date already given is not moved by a later edit of the calendar: someone decides, dossier by dossier.
+        console.print(
+            f"{len(spanning)} open dossiers run across {d}; their due dates are NOT changed:", highlight=False
+        )
+        for code in spanning[:50]:
+            console.print(f"  {code}", highlight=False)
 
 
 @days_app.command("list")
 def days_list(ctx: typer.Context) -> None:
-    """List calendar overrides."""
+    """The days that differ from the weekday rule, with where each comes from: the operator's table, the bundled
+    table of the civil service, or the library (24 November is shown unconfirmed until the operator decides)."""
     from hopnhat.db import session_scope
     from hopnhat.settlement import service
+    from hopnhat.settlement.calendar import bundled_days
 
     with session_scope(engine(ctx)) as s:
         cal = service.load_calendar(s)
-    print_json([{"day": d.isoformat(), "kind": k} for d, k in sorted(cal.overrides.items())])
+    rows = [{"day": d.isoformat(), "kind": k, "from": "operator"} for d, k in sorted(cal.overrides.items())]
+    rows += [
+        {"day": d.isoformat(), "kind": "work" if k == "working_day" else "off", "from": "bundled"}
+        for d, k in sorted(bundled_days().items())
+        if d not in cal.overrides
+    ]
+    for year in sorted({d.year for d in bundled_days()} | {date.today().year}):
+        culture_day = date(year, 11, 24)
+        if culture_day not in cal.overrides and not cal.is_working_day(culture_day) and culture_day.weekday() < 5:
+            rows.append({"day": culture_day.isoformat(), "kind": "off", "from": "library (unconfirmed)"})
+    print_json(sorted(rows, key=lambda r: r["day"]))
 
 
 # --- reports ------------------------------------------------------------------------------------------------

@@ -90,6 +90,22 @@ def open_dossiers_due_before(session: Session, limit: datetime, center: str | No
     return session.scalars(stmt.order_by(Dossier.due_at)).all()
 
 
+def open_dossiers_spanning(session: Session, start: datetime, end: datetime, limit: int) -> Sequence[str]:
+    """Codes of open dossiers received before ``end`` and due at or after ``start``."""
+    stmt = (
+        select(Dossier.code)
+        .where(
+            Dossier.status.in_(OPEN_STATUSES),
+            Dossier.due_at.is_not(None),
+            Dossier.received_at < end,
+            Dossier.due_at >= start,
+        )
+        .order_by(Dossier.due_at)
+        .limit(limit)
+    )
+    return session.scalars(stmt).all()
+
+
 def received_between(session: Session, start: datetime, end: datetime, center: str | None) -> Sequence[Dossier]:
     stmt = select(Dossier).where(Dossier.received_at >= start, Dossier.received_at < end)
     if center:

@@ -18,7 +18,7 @@ from hopnhat.identity.principal import Principal
 from hopnhat.identity.roles import Permission
 from hopnhat.settlement import repository as repo
 from hopnhat.settlement import routing
-from hopnhat.settlement.calendar import DEFAULT_OFFICE_HOURS, WorkCalendar
+from hopnhat.settlement.calendar import DEFAULT_OFFICE_HOURS, OVERRIDE_KINDS, WorkCalendar
 from hopnhat.settlement.models import CalendarDay, Procedure
 from hopnhat.settlement.schemas import (
     ApplicantOut,
@@ -49,8 +49,11 @@ def load_calendar(session: Session, office_hours: Sequence[tuple[time, time]] = 
 
 
 def set_calendar_day(session: Session, day: date, kind: str, note: str | None) -> CalendarDay:
-    if kind not in ("off", "work"):
-        raise InvalidInput(f"calendar day {day}: kind must be 'off' (extra day off) or 'work' (make-up day)")
+    if kind not in OVERRIDE_KINDS:
+        raise InvalidInput(
+            f"calendar day {day}: kind must be 'off' (extra day off), 'work' (make-up day) or 'not_off' "
+            "(a library holiday the centers work)"
+        )
     row = session.get(CalendarDay, day)
     if row is None:
         row = CalendarDay(day=day, kind=kind, note=nfc(note))
@@ -59,6 +62,14 @@ def set_calendar_day(session: Session, day: date, kind: str, note: str | None) -
         row.kind, row.note = kind, nfc(note)
     session.flush()
     return row
+
+
+def dossiers_spanning(session: Session, day: date, limit: int = 1000) -> list[str]:
+    """Codes of the open dossiers whose time runs across ``day``: a change to that day would move their due date.
+    Their due dates are not changed by the edit; an officer or administrator decides."""
+    start = datetime.combine(day, time(0), VN_TZ)
+    end = start + timedelta(days=1)
+    return list(repo.open_dossiers_spanning(session, start, end, limit))
 
 
 # --- catalogue ----------------------------------------------------------------------------------------------
@@ -436,6 +447,7 @@ def report(
 __all__ = [
     "change_status",
     "dossier_out",
+    "dossiers_spanning",
     "due_soon",
     "get_dossier",
     "intake",
