@@ -106,16 +106,10 @@ def serve(
     import uvicorn
 
     from hopnhat.app import create_app
-    from hopnhat.demo import is_loopback
-    from hopnhat.identity.service import weak_secret_reason
+    from hopnhat.identity.service import check_can_serve
 
     state: CliState = ctx.obj
-    weak = None if is_loopback(host) else weak_secret_reason(state.settings.secret_key)
-    if weak is None and not is_loopback(host) and not state.settings.audit_key:
-        weak = "HOPNHAT_AUDIT_KEY is not set: the audit chain's heads would be unsigned (set a long random value)"
-    if weak:
-        # Anyone who knows a published key can sign their own administrator session.
-        raise HopnhatError(f"refusing to serve on {host}: {weak}")
+    check_can_serve(host, state.settings)
     state.engine()  # migrate before the first request
     console.print(f"hopnhat API on http://{host}:{port}/api/v1 (docs at /docs)")
     if workers == 1:

@@ -20,7 +20,6 @@ import typer
 # Only light modules at the top: every ``hopnhat`` call imports this file, so the store and the parts the demo
 # drives are imported inside the functions that use them.
 from hopnhat.cli_support import console, engine, state
-from hopnhat.errors import InvalidInput
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -87,11 +86,14 @@ def demo(
 
     from hopnhat.config import VN_TZ
     from hopnhat.db import session_scope
+    from hopnhat.identity.service import check_can_serve
     from hopnhat.legacy import generate, serve_in_thread
     from hopnhat.sync import cutover, service
     from hopnhat.sync.cli import print_results, run_with_progress
     from hopnhat.sync.reconcile import reconcile
 
+    if not no_serve:
+        check_can_serve(host, state(ctx).settings)  # before the minutes of consolidation, not after
     store = engine(ctx)
     console.print("[bold]0. Reference data[/] (registry, SAMPLE / EXAMPLE data for the pages)")
     with session_scope(store) as session:
@@ -137,30 +139,10 @@ def demo(
             # The demo's systems answer on this machine: its probes may reach loopback (a deployment's may not).
             allowed = f"{settings.probe_allowed_networks},127.0.0.0/8"
             settings = settings.model_copy(update={"probe_allowed_networks": allowed})
-        refused = _weak_for(host, settings.secret_key)
-        if refused:
-            raise InvalidInput(refused)
         console.print(
             f"[bold]5. Pages[/] on http://{host}:{port}/ and the API on /api/v1 (docs at /docs; Ctrl-C stops)"
         )
         uvicorn.run(create_app(settings, store), host=host, port=port, log_level="warning")
-
-
-def _weak_for(host: str, secret: str | None) -> str | None:
-    from hopnhat.identity.service import weak_secret_reason
-
-    return None if is_loopback(host) else weak_secret_reason(secret)
-
-
-def is_loopback(host: str) -> bool:
-    import ipaddress
-
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def register(app: typer.Typer) -> None:

@@ -22,7 +22,7 @@ from hopnhat.identity.models import AuditEntry, Membership
 from hopnhat.identity.roles import Role
 from hopnhat.settlement import service as settlement
 from hopnhat.store.models import Dossier, Status
-from tests.identity_support import add_account, bearer
+from tests.identity_support import add_account, bearer, signin
 
 CENTER_A, CENTER_B = "000.00.31.H92", "000.00.32.H92"
 
@@ -115,41 +115,17 @@ def test_an_empty_citizen_id_is_refused_not_matched_to_everything(engine: Engine
 def test_a_sign_in_is_committed_before_its_redirect_is_answered(engine: Engine) -> None:
     """Over real HTTP: the landing page, asked for the moment the sign-in answers, finds the session (FastAPI ends
     a ``yield`` dependency after the response unless told otherwise, which made browsers bounce back to sign-in)."""
-    import re
-    import socket
-    import threading
-    import time
-
     import httpx
-    import uvicorn
 
-    from tests.identity_support import PASSWORD
+    from tests.http_support import serve
 
     with session_scope(engine) as s:
         add_account(s, Role.DEPARTMENT_OPERATOR, username="operator")
     app = create_app(Settings(database_url=str(engine.url)), engine)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    try:
+    with serve(app, lifespan="off") as base:
         bounced = 0
         for _ in range(15):
-            with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
-                form = client.get("/signin")
-                csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
-                assert csrf
-                signed = client.post(
-                    "/signin", data={"username": "operator", "password": PASSWORD, "csrf": csrf.group(1)}
-                )
-                assert signed.status_code == 303
+            with httpx.Client(base_url=base) as client:
+                assert signin(client, "operator").status_code == 303  # type: ignore[attr-defined]
                 bounced += client.get("/").status_code != 200
         assert bounced == 0
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +27,7 @@ from hopnhat.identity import oidc
 from hopnhat.identity.http import SESSION_COOKIE
 from hopnhat.identity.models import User, WebSession
 from hopnhat.identity.roles import Role
+from tests.http_support import CHROMIUM, chromium, serve
 from tests.oidc_support import (
     API_AUDIENCE,
     CLIENT_ID,
@@ -45,9 +44,8 @@ _UNAVAILABLE = provider_available()
 if _UNAVAILABLE:
     pytest.skip(_UNAVAILABLE, allow_module_level=True)
 
-from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, Page, expect  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CENTER = "000.00.31.H92"
 
@@ -127,37 +125,17 @@ def web_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
 
 @pytest.fixture(scope="module")
 def server(web_store: Engine, provider: Provider, app_port: int) -> Iterator[str]:
-    import uvicorn
-
     app = create_app(_settings(web_store.url.render_as_string(hide_password=False), provider), web_store)
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=app_port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{app_port}"
-    finally:
-        srv.should_exit = True
-        thread.join(timeout=10)
+    with serve(app, app_port) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is not installed (apt-get install -y chromium)")
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking"],
-        )
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture

@@ -8,9 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import os
-import socket
 import threading
-import time
 import unicodedata
 from collections.abc import Iterator
 from functools import partial
@@ -23,24 +21,17 @@ from hopnhat.app import create_app
 from hopnhat.config import Settings
 from hopnhat.db import ensure_schema, make_engine
 from tests.continuity.servers import LOOPBACK
+from tests.http_support import CHROMIUM, chromium, serve
 from tests.web.conftest import CENTER_B, PASSWORD, SECRET_NAME, seed
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 if not os.path.exists(CHROMIUM):
     pytest.skip(f"{CHROMIUM} is not installed (apt-get install -y chromium)", allow_module_level=True)
 
-from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from playwright.sync_api import Browser, Page, expect  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -60,40 +51,19 @@ def legacy_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(store: Engine, legacy_dir: Path) -> Iterator[str]:
-    import uvicorn
-
-    engine, url = store, store.url.render_as_string()
     settings = Settings(
-        database_url=url, secret_key="browser-test-secret-0123456789", sync_config=str(legacy_dir / "sources.toml")
+        database_url=store.url.render_as_string(),
+        secret_key="browser-test-secret-0123456789",
+        sync_config=str(legacy_dir / "sources.toml"),
     )
-    app = create_app(settings, engine)
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        srv.should_exit = True
-        thread.join(timeout=10)
+    with serve(create_app(settings, store)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking"],
-        )
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture

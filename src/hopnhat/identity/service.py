@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import ipaddress
 import logging
 import secrets
 from collections.abc import Iterable, Sequence
@@ -75,6 +76,28 @@ def weak_secret_reason(value: str | None) -> str | None:
     if len(value) < 32:
         return "HOPNHAT_SECRET_KEY is shorter than 32 characters; set a long random value (or unset it)"
     return None
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_can_serve(host: str, settings: Settings) -> None:
+    """Refuse to serve off loopback with a published or short cookie key (anyone knowing it could sign their own
+    administrator session) or without the audit key (the chain's heads would be unsigned): one rule for ``serve``
+    and ``demo``."""
+    if is_loopback(host):
+        return
+    reason = weak_secret_reason(settings.secret_key)
+    if reason is None and not settings.audit_key:
+        reason = "HOPNHAT_AUDIT_KEY is not set: the audit chain's heads would be unsigned (set a long random value)"
+    if reason:
+        raise InvalidInput(f"refusing to serve on {host}: {reason}")
 
 
 # --- accounts -----------------------------------------------------------------------------------------------------
@@ -354,10 +377,12 @@ __all__ = [
     "SigninThrottled",
     "add_user",
     "authenticate",
+    "check_can_serve",
     "cli_principal",
     "create_token",
     "end_session",
     "get_user",
+    "is_loopback",
     "list_tokens",
     "list_users",
     "principal_for",

@@ -15,7 +15,6 @@ from hopnhat.config import Settings
 from hopnhat.deps import SessionDep, SettingsDep
 from hopnhat.errors import ErrorOut, RateLimited
 from hopnhat.identity.http import client_address, limiter, public_async, rule
-from hopnhat.identity.limits import SharedLimiter
 from hopnhat.identity.principal import Principal
 from hopnhat.identity.roles import Permission
 from hopnhat.settlement import reports, service
@@ -25,13 +24,9 @@ router = APIRouter(tags=["settlement"])
 REPORT_MEDIA = {"csv": "text/csv", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
 
-def lookup_limiter(request: Request) -> SharedLimiter:
-    """The app's shared limiter: public lookups through the API and the web page count in one allowance per client
-    address, across every worker on the store (:mod:`hopnhat.identity.limits`)."""
-    return limiter(request)
-
-
 def lookup_key(request: Request) -> str:
+    """The key of the public lookup's allowance in the app's shared limiter: the API and the web page count in one
+    allowance per client address, across every worker on the store (:mod:`hopnhat.identity.limits`)."""
     return f"lookup:{client_address(request)}"
 
 
@@ -152,7 +147,7 @@ async def public_lookup(code: str, request: Request) -> Response:
     the event loop (its thread shares the counts) and only the database read goes to a worker thread, once. The
     body is serialised once, by Pydantic."""
     settings: Settings = request.app.state.settings
-    if not lookup_limiter(request).allow(lookup_key(request), settings.public_rate_limit_per_minute):
+    if not limiter(request).allow(lookup_key(request), settings.public_rate_limit_per_minute):
         raise RateLimited("too many lookups from this address; try again in a minute")
     async with _lookup_gate(request):
         body = await run_in_threadpool(_public_json, request.app.state.engine, code)

@@ -39,12 +39,13 @@ from hopnhat.identity.http import (
     SESSION_COOKIE,
     check_csrf,
     client_address,
+    limiter,
     resolve_principal,
     secure_cookies,
 )
 from hopnhat.identity.principal import Principal
 from hopnhat.identity.roles import Permission, Scope, expand_scopes
-from hopnhat.settlement.endpoints import lookup_key, lookup_limiter
+from hopnhat.settlement.endpoints import lookup_key
 from hopnhat.web import auth, charts, sources
 from hopnhat.web.i18n import LANGS, TEXTS, pick_lang, translate, translate_reason
 
@@ -596,7 +597,7 @@ def _read_pending(secret: str, value: str | None) -> dict[str, str] | None:
 def lookup(request: Request, session: SessionDep, user: PublicUser, code: str = "") -> Response:
     code = unicodedata.normalize("NFC", code.strip())[:64]
     # The API's allowance: a client cannot double it by alternating between the page and the API.
-    if code and not lookup_limiter(request).allow(lookup_key(request), _settings(request).public_rate_limit_per_minute):
+    if code and not limiter(request).allow(lookup_key(request), _settings(request).public_rate_limit_per_minute):
         return render(
             request,
             "lookup.html",

@@ -8,5 +8,6 @@ window.addEventListener("DOMContentLoaded", function () {
     deepLinking: true,
     presets: [SwaggerUIBundle.presets.apis],
     layout: "BaseLayout",
+    validatorUrl: null, // its default is a badge fetched from validator.swagger.io: nothing leaves at run time
   });
 });
