@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
@@ -38,6 +38,17 @@ class Channel(IntEnum):
     IN_PERSON = 1
     ONLINE = 2
     POST = 3
+
+
+class IdType(StrEnum):
+    """The applicant's identity paper. The portal's ``LoaiDinhDanh`` knows 1 (12-digit citizen ID) and 2 (9-digit
+    old ID); the others travel only as their number."""
+
+    CITIZEN_ID = "cccd"  # căn cước / căn cước công dân, 12 digits
+    OLD_ID = "cmnd"  # chứng minh nhân dân, 9 digits
+    PASSPORT = "passport"  # hộ chiếu
+    BUSINESS_CODE = "business"  # mã số doanh nghiệp / mã số thuế
+    OTHER = "other"
 
 
 class ApplicantType(IntEnum):
@@ -98,6 +109,26 @@ class Dossier(Base):
     """Source of the copy that won deduplication (provenance of all copies: sync's source-copy table)."""
     row_hash: Mapped[str | None] = mapped_column(String(64))
     """Hash of the mapped fields, used by reconciliation to find changed dossiers."""
+    applicant_email: Mapped[str | None] = mapped_column(String(254))
+    applicant_id_type: Mapped[str | None] = mapped_column(String(16))
+    """Identity paper of the applicant: ``IdType`` (``LoaiDinhDanh`` on the portal for the two citizen IDs)."""
+    notice_consent: Mapped[bool] = mapped_column(Boolean, default=False)
+    """The applicant agreed to receive notices about this dossier at the contacts given with it."""
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """When the applicant submitted (``NgayNopHoSo``); online dossiers are submitted before they are received."""
+    refused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """When the dossier was refused (``NgayTuChoi``)."""
+    vneid_signin: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Submitted by an account verified with VNeID (``TaiKhoanDuocXacThucVoiVNeID``)."""
+    paid_online: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Fees paid online (``DuocThanhToanTrucTuyen``)."""
+    digitised_documents: Mapped[int] = mapped_column(Integer, default=0)
+    """How many of the dossier's documents are digitised (``HoSoCoThanhPhanSoHoa`` when above zero)."""
+    former_province_code: Mapped[str | None] = mapped_column(String(2))
+    """The former province the dossier came from (``province_code`` is the province that serves it now)."""
+    owned_here_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """From when hopnhat, not the former system, owns a migrated dossier: its source's cut-over or the first
+    officer action here. A later change in the former system is then flagged, never applied."""
     clock_paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     """Set while a supplement request stops the clock."""
     extra: Mapped[dict[str, Any] | None] = mapped_column(JSON)
@@ -165,6 +196,7 @@ __all__ = [
     "ApplicantType",
     "Channel",
     "Dossier",
+    "IdType",
     "OutboxEvent",
     "ProcessingStep",
     "Status",
