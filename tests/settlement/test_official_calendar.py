@@ -205,7 +205,41 @@ def test_only_calendar_holders_edit(db: Session) -> None:
         calendar_edits.edit_day(
             session, datetime(2026, 12, 24).date(), "off", "thử", principal=principal(Role.CENTER_OFFICER)
         )
+    admin = principal(Role.ADMINISTRATOR)
     with pytest.raises(InvalidInput, match="legal basis"):
-        calendar_edits.edit_day(
-            session, datetime(2026, 12, 24).date(), "off", " ", principal=principal(Role.ADMINISTRATOR)
-        )
+        calendar_edits.edit_day(session, datetime(2026, 12, 24).date(), "off", " ", principal=admin)
+    with pytest.raises(InvalidInput, match="outside"):
+        calendar_edits.edit_day(session, datetime(9999, 12, 31).date(), "off", "thử", principal=admin)
+
+
+def test_the_cli_lists_and_decides_the_due_dates(tmp_path: object) -> None:
+    import json
+
+    from hopnhat.db import ensure_schema, make_engine, session_scope
+
+    url = f"sqlite:///{tmp_path}/decide.db"
+    engine = make_engine(url)
+    ensure_schema(engine)
+    with session_scope(engine) as s:
+        s.add(_dossier("H92-CLI-1", "2026-12-21 09:00", "2026-12-28 09:00"))
+        s.add(_dossier("H92-CLI-2", "2026-12-22 09:00", "2026-12-29 09:00"))
+    run = CliRunner().invoke
+    try:
+        assert run(cli, ["--db", url, "calendar", "days", "add", "2026-12-24", "--kind", "off"]).exit_code == 0
+        listed = run(cli, ["--db", url, "calendar", "dossiers", "--pending"])
+        assert [(r["code"], r["proposed_due_at"][:16]) for r in json.loads(listed.output)] == [
+            ("H92-CLI-1", "2026-12-29T02:00"),  # 09:00 in Vietnam
+            ("H92-CLI-2", "2026-12-30T02:00"),
+        ]
+        neither = run(cli, ["--db", url, "calendar", "decide", "H92-CLI-1"])
+        assert neither.exit_code != 0 and "--move" in neither.output
+        moved = run(cli, ["--db", url, "calendar", "decide", "H92-CLI-1", "--move"])
+        assert json.loads(moved.output)[0]["state"] == "moved"
+        kept = run(cli, ["--db", url, "calendar", "decide", "--all", "--keep"])
+        assert [(r["code"], r["state"]) for r in json.loads(kept.output)] == [("H92-CLI-2", "kept")]
+        assert json.loads(run(cli, ["--db", url, "calendar", "dossiers", "--pending"]).output) == []
+        with Session(engine) as s:
+            dues = dict(s.query(Dossier.code, Dossier.due_at).all())
+        assert dues == {"H92-CLI-1": vn("2026-12-29 09:00"), "H92-CLI-2": vn("2026-12-29 09:00")}
+    finally:
+        engine.dispose()

@@ -46,6 +46,9 @@ and a bound on one request's work."""
 LEGAL_BASIS_MAX = 300
 """The legal basis of an operator's row (the column's size)."""
 
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2100, 12, 31)
+"""The days an operator may edit: a typing error beyond them would only make the search for dossiers overflow."""
+
 _SAME = timedelta(seconds=1)
 """Two due dates closer than this are the same (working hours are floats)."""
 
@@ -99,6 +102,8 @@ def edit_day(
     the open dossiers whose due date this would move, without moving them."""
     if principal is not None:
         principal.require(Permission.CALENDAR)
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise InvalidInput(f"calendar day {day}: outside {FIRST_DAY.year}-{LAST_DAY.year}")
     basis = nfc(legal_basis) or None
     if kind is not None and kind not in OVERRIDE_KINDS:
         raise InvalidInput(f"calendar day {day}: kind {kind[:20]!r} is not one of {', '.join(OVERRIDE_KINDS)}")
@@ -222,7 +227,16 @@ def reviews(
     """The listed due dates among the dossiers the principal sees: waiting for a decision, or all of them."""
     principal.require(Permission.DUE_DECISIONS)
     states = (ReviewState.PENDING,) if pending_only else tuple(ReviewState)
-    return [_out(r, d) for r, d in repo.pending_reviews(session, limit, states) if sees(principal, d)]
+    return [
+        _out(r, d)
+        for r, d in repo.pending_reviews(session, limit, states)
+        if sees(principal, d) and (not pending_only or _open(d))
+    ]
+
+
+def _open(dossier: Dossier) -> bool:
+    # A dossier closed since it was listed has no due date left to decide; it is not shown nor decided.
+    return int(dossier.status) in repo.OPEN_STATUSES
 
 
 def decide(
@@ -248,14 +262,14 @@ def decide_all(
     return [
         _decide(session, r, d, decision, principal, when)
         for r, d in repo.pending_reviews(session, MAX_LISTED)
-        if sees(principal, d)
+        if sees(principal, d) and _open(d)
     ]
 
 
 def _decide(
     session: Session, review: DueReview, dossier: Dossier, decision: Decision, principal: Principal, at: datetime
 ) -> DueReviewOut:
-    open_now = int(dossier.status) in repo.OPEN_STATUSES
+    open_now = _open(dossier)
     stale = dossier.due_at is None or abs(dossier.due_at - review.given_due_at) >= _SAME
     changes: dict[str, object]
     if not open_now or stale:

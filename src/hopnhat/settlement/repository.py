@@ -60,6 +60,7 @@ def pending_reviews(
         select(DueReview, Dossier)
         .join(Dossier, Dossier.id == DueReview.dossier_id)
         .where(DueReview.state.in_([str(s) for s in states]))
+        .options(selectinload(Dossier.steps))
         .order_by(DueReview.given_due_at, DueReview.id)
         .limit(limit)
     )
