@@ -151,6 +151,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     )
     _docs(app)
     pages.mount(app)
+    from hopnhat.web import calendar_pages
+
+    app.include_router(calendar_pages.router)
     return app
 
 

@@ -51,6 +51,11 @@ class Permission(StrEnum):
     PORTAL_WRITE = "portal.write"
     METRICS = "metrics"
     AUDIT = "audit.read"
+    CALENDAR = "settlement.calendar"
+    """The operator's table of the working-day calendar (days off, Saturdays worked, "not a day off")."""
+    DUE_DECISIONS = "settlement.due_decisions"
+    """Decide, after a calendar edit, whether a dossier keeps its due date or moves to the new calendar's (only the
+    dossiers the principal sees)."""
     ACCOUNTS = "accounts"
     SELF = "self"
     """Anyone signed in, whatever the role: who am I."""
@@ -78,18 +83,34 @@ _OPERATIONS = frozenset(
         Permission.PORTAL_READ,
         Permission.PORTAL_WRITE,
         Permission.METRICS,
+        Permission.CALENDAR,
     }
 )
 
 MATRIX: dict[Role, frozenset[Permission]] = {
     Role.ADMINISTRATOR: _OPERATIONS
-    | {Permission.PROBES, Permission.ACCOUNTS, Permission.DOSSIER_READ, Permission.QUARANTINE, Permission.AUDIT},
+    | {
+        Permission.PROBES,
+        Permission.ACCOUNTS,
+        Permission.DOSSIER_READ,
+        Permission.QUARANTINE,
+        Permission.AUDIT,
+        Permission.DUE_DECISIONS,
+    },
     Role.DEPARTMENT_OPERATOR: _OPERATIONS,
     Role.DATA_STEWARD: frozenset({Permission.QUARANTINE, Permission.SYNC_READ, Permission.DOSSIER_READ}),
     Role.CENTER_LEADER: frozenset(
-        {Permission.DOSSIER_READ, Permission.DOSSIER_WRITE, Permission.DUE_LISTS, Permission.REPORTS}
+        {
+            Permission.DOSSIER_READ,
+            Permission.DOSSIER_WRITE,
+            Permission.DUE_LISTS,
+            Permission.REPORTS,
+            Permission.DUE_DECISIONS,
+        }
     ),
-    Role.CENTER_OFFICER: frozenset({Permission.DOSSIER_READ, Permission.DOSSIER_WRITE, Permission.DUE_LISTS}),
+    Role.CENTER_OFFICER: frozenset(
+        {Permission.DOSSIER_READ, Permission.DOSSIER_WRITE, Permission.DUE_LISTS, Permission.DUE_DECISIONS}
+    ),
     Role.PROCESSING_OFFICER: frozenset({Permission.DOSSIER_READ, Permission.DOSSIER_WRITE, Permission.DUE_LISTS}),
     Role.AUDITOR: frozenset({Permission.AUDIT}),
 }
@@ -108,6 +129,8 @@ _NEEDS_SCOPE: dict[Permission, Scope] = {
     Permission.PORTAL_WRITE: Scope.WRITE,
     Permission.PROBES: Scope.ADMIN,
     Permission.ACCOUNTS: Scope.ADMIN,
+    Permission.CALENDAR: Scope.WRITE,
+    Permission.DUE_DECISIONS: Scope.WRITE,
 }
 """The scope a token needs for a permission; every other permission needs ``read``."""
 

@@ -37,14 +37,25 @@ def parse_office_hours(text: str) -> tuple[tuple[time, time], ...]:
 
 
 @lru_cache(maxsize=1)
-def bundled_days() -> dict[date, str]:
-    """The checked days off and Saturdays worked of the civil service (``day_off`` / ``working_day``)."""
+def _bundled_rows() -> tuple[dict[str, str], ...]:
     import csv
     import io
     from importlib import resources
 
     text = resources.files("hopnhat.settlement").joinpath("data/vn_civil_service_days_2025_2026.csv").read_text("utf-8")
-    return {date.fromisoformat(r["date"]): r["kind"] for r in csv.DictReader(io.StringIO(text))}
+    return tuple(csv.DictReader(io.StringIO(text)))
+
+
+@lru_cache(maxsize=1)
+def bundled_days() -> dict[date, str]:
+    """The checked days off and Saturdays worked of the civil service (``day_off`` / ``working_day``)."""
+    return {date.fromisoformat(r["date"]): r["kind"] for r in _bundled_rows()}
+
+
+@lru_cache(maxsize=1)
+def bundled_legal_basis() -> dict[date, str]:
+    """The legal basis of each bundled day, as the table states it."""
+    return {date.fromisoformat(r["date"]): r["legal_basis"] for r in _bundled_rows()}
 
 
 OVERRIDE_KINDS = ("off", "work", "not_off")
@@ -55,6 +66,11 @@ centers work, such as 24 November until the city decides)."""
 @lru_cache(maxsize=64)
 def _public_holidays(year: int) -> frozenset[date]:
     return frozenset(holidays.country_holidays("VN", years=year).keys())
+
+
+def library_holiday(day: date) -> bool:
+    """Whether the ``holidays`` library lists ``day`` as a Vietnamese public holiday."""
+    return day in _public_holidays(day.year)
 
 
 def _hours(start: time, end: time) -> float:
@@ -138,7 +154,11 @@ def to_utc(value: datetime) -> datetime:
 __all__ = [
     "DEFAULT_OFFICE_HOURS",
     "HOURS_PER_DAY",
+    "OVERRIDE_KINDS",
     "WorkCalendar",
+    "bundled_days",
+    "bundled_legal_basis",
+    "library_holiday",
     "parse_office_hours",
     "to_utc",
 ]

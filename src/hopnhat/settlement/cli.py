@@ -3,7 +3,7 @@ Each command owns its transaction and commits once."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -16,6 +16,7 @@ from hopnhat.errors import InvalidInput
 
 if TYPE_CHECKING:
     from hopnhat.files import FileLimits
+    from hopnhat.settlement.schemas import DueReviewOut
 
 catalog_app = typer.Typer(help="Procedure catalogue: import, export, re-level.", no_args_is_help=True)
 processes_app = typer.Typer(help="Electronic processes of procedures.", no_args_is_help=True)
@@ -313,6 +314,25 @@ def calendar_due(
         typer.echo(due.strftime("%Y-%m-%d %H:%M"))
 
 
+def _print_reviews(reviews: list[DueReviewOut], day: str) -> None:
+    from hopnhat.config import VN_TZ
+
+    if not reviews:
+        return
+    # A due date already given is not moved by a later edit of the calendar: someone decides, dossier by dossier.
+    console.print(
+        f"{len(reviews)} open dossiers would get another due date from {day}; their due dates are NOT changed "
+        "until someone decides (hopnhat calendar dossiers --pending):",
+        highlight=False,
+    )
+    for r in reviews[:50]:
+        given = r.given_due_at.astimezone(VN_TZ).strftime("%Y-%m-%d %H:%M")
+        proposed = r.proposed_due_at.astimezone(VN_TZ).strftime("%Y-%m-%d %H:%M")
+        console.print(f"  {r.code}  {given} -> {proposed}", highlight=False)
+    if len(reviews) > 50:
+        console.print(f"  ... and {len(reviews) - 50} more", highlight=False)
+
+
 @days_app.command("add")
 def days_add(
     ctx: typer.Context,
@@ -321,25 +341,33 @@ def days_add(
         str,
         typer.Option("--kind", help="off (extra day off), work (make-up day) or not_off (a library holiday worked)"),
     ],
-    note: Annotated[str | None, typer.Option("--note")] = None,
+    note: Annotated[
+        str | None, typer.Option("--note", help="The legal basis (căn cứ pháp lý), at most 300 characters.")
+    ] = None,
 ) -> None:
-    """Add or change a calendar override."""
+    """Add or change a row of the operator's table (audited); lists the open dossiers whose due date it would move,
+    without moving them."""
     from hopnhat.db import session_scope
-    from hopnhat.settlement import service
+    from hopnhat.settlement import calendar_edits
 
     d = parse_day(day, "DAY")
     with session_scope(engine(ctx)) as s:
-        service.set_calendar_day(s, d, kind, note)
-        audited(ctx, s, "calendar.set_day", "calendar_day", d.isoformat(), {"kind": [None, kind]})
-        spanning = service.dossiers_spanning(s, d)
-    console.print(f"{d}: {kind}")
-    if spanning:
-        # A due date already given is not moved by a later edit of the calendar: someone decides, dossier by dossier.
-        console.print(
-            f"{len(spanning)} open dossiers run across {d}; their due dates are NOT changed:", highlight=False
-        )
-        for code in spanning[:50]:
-            console.print(f"  {code}", highlight=False)
+        edit = calendar_edits.edit_day(s, d, kind, note, principal=principal(ctx, s), require_basis=False)
+    console.print(f"{d}: {kind}", highlight=False)
+    _print_reviews(edit.reviews, d.isoformat())
+
+
+@days_app.command("remove")
+def days_remove(ctx: typer.Context, day: str) -> None:
+    """Remove a row of the operator's table (audited): the day follows the bundled table or the library again."""
+    from hopnhat.db import session_scope
+    from hopnhat.settlement import calendar_edits
+
+    d = parse_day(day, "DAY")
+    with session_scope(engine(ctx)) as s:
+        edit = calendar_edits.edit_day(s, d, None, None, principal=principal(ctx, s))
+    console.print(f"{d}: operator's row removed (was {edit.previous})", highlight=False)
+    _print_reviews(edit.reviews, d.isoformat())
 
 
 @days_app.command("list")
@@ -347,22 +375,63 @@ def days_list(ctx: typer.Context) -> None:
     """The days that differ from the weekday rule, with where each comes from: the operator's table, the bundled
     table of the civil service, or the library (24 November is shown unconfirmed until the operator decides)."""
     from hopnhat.db import session_scope
-    from hopnhat.settlement import service
-    from hopnhat.settlement.calendar import bundled_days
+    from hopnhat.settlement import calendar_edits
 
     with session_scope(engine(ctx)) as s:
-        cal = service.load_calendar(s)
-    rows = [{"day": d.isoformat(), "kind": k, "from": "operator"} for d, k in sorted(cal.overrides.items())]
-    rows += [
-        {"day": d.isoformat(), "kind": "work" if k == "working_day" else "off", "from": "bundled"}
-        for d, k in sorted(bundled_days().items())
-        if d not in cal.overrides
-    ]
-    for year in sorted({d.year for d in bundled_days()} | {date.today().year}):
-        culture_day = date(year, 11, 24)
-        if culture_day not in cal.overrides and not cal.is_working_day(culture_day) and culture_day.weekday() < 5:
-            rows.append({"day": culture_day.isoformat(), "kind": "off", "from": "library (unconfirmed)"})
-    print_json(sorted(rows, key=lambda r: r["day"]))
+        rows = calendar_edits.calendar_table(s)
+    print_json(
+        [
+            {
+                "day": r.day.isoformat(),
+                "kind": r.kind,
+                "from": f"{r.source} (unconfirmed)" if r.unconfirmed else r.source,
+                "legal_basis": r.legal_basis,
+            }
+            for r in rows
+        ]
+    )
+
+
+@calendar_app.command("dossiers")
+def calendar_dossiers(
+    ctx: typer.Context,
+    pending: Annotated[
+        bool, typer.Option("--pending", help="Only the due dates waiting for a decision (else the decided too).")
+    ] = False,
+) -> None:
+    """The open dossiers whose due date a calendar edit would move, and the decisions taken (those you see)."""
+    from hopnhat.db import session_scope
+    from hopnhat.settlement import calendar_edits
+
+    with session_scope(engine(ctx)) as s:
+        rows = calendar_edits.reviews(s, principal(ctx, s), pending_only=pending)
+    print_json([r.model_dump(mode="json") for r in rows])
+
+
+@calendar_app.command("decide")
+def calendar_decide(
+    ctx: typer.Context,
+    code: Annotated[str | None, typer.Argument(help="The dossier's code; or --all.")] = None,
+    move: Annotated[bool, typer.Option("--move", help="Move the due date to what the new calendar gives.")] = False,
+    keep: Annotated[bool, typer.Option("--keep", help="Keep the due date given.")] = False,
+    every: Annotated[bool, typer.Option("--all", help="Every due date waiting that you may decide.")] = False,
+) -> None:
+    """Decide listed due dates (audited; a move is a step of the dossier): --move or --keep, one CODE or --all."""
+    from hopnhat.db import session_scope
+    from hopnhat.settlement import calendar_edits
+
+    if (code is None) != every:
+        raise InvalidInput("give one dossier CODE or --all")
+    if move == keep:
+        raise InvalidInput("say --move (to the new calendar's due date) or --keep (the due date given)")
+    decision = calendar_edits.Decision.MOVE if move else calendar_edits.Decision.KEEP
+    with session_scope(engine(ctx)) as s:
+        who = principal(ctx, s)
+        if code is None:
+            rows = calendar_edits.decide_all(s, decision, principal=who)
+        else:
+            rows = [calendar_edits.decide(s, code[:64], decision, principal=who)]
+    print_json([r.model_dump(mode="json") for r in rows])
 
 
 # --- reports ------------------------------------------------------------------------------------------------

@@ -3,12 +3,13 @@ the per-agency daily dossier counter."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
+from enum import StrEnum
 
-from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Date, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from hopnhat.db import Base
+from hopnhat.db import Base, UTCDateTime, utcnow
 
 
 class Procedure(Base):
@@ -74,6 +75,39 @@ class CalendarDay(Base):
     note: Mapped[str | None] = mapped_column(String(300))
 
 
+class ReviewState(StrEnum):
+    """Where a due date listed by a calendar edit stands: waiting for a decision, moved to the new calendar's, kept,
+    or superseded (the dossier closed, or its due date changed by a later step, before anyone decided)."""
+
+    PENDING = "pending"
+    MOVED = "moved"
+    KEPT = "kept"
+    SUPERSEDED = "superseded"
+
+
+class DueReview(Base):
+    """A due date a calendar edit would move, kept as given until an officer or administrator decides.
+
+    ``budget_hours`` is the dossier's working time (its time limit, extensions included, pauses left out), counted
+    on the calendar in force when the due date was given: the proposal counts the same hours on the new calendar.
+    At most one ``pending`` row per dossier (a later edit updates it)."""
+
+    __tablename__ = "settlement_due_review"
+    __table_args__ = (Index("ix_settlement_due_review_state_dossier", "state", "dossier_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dossier_id: Mapped[int] = mapped_column(ForeignKey("store_dossier.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(Date)
+    """The calendar day whose edit listed the dossier (the latest, when several did)."""
+    budget_hours: Mapped[float] = mapped_column(Float)
+    given_due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    proposed_due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    state: Mapped[str] = mapped_column(String(16), default=ReviewState.PENDING)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+
+
 class CodeCounter(Base):
     """Last dossier number issued by one agency on one (Vietnam) day; one row per pair, locked while taken."""
 
@@ -84,4 +118,4 @@ class CodeCounter(Base):
     last_number: Mapped[int] = mapped_column(Integer, default=0)
 
 
-__all__ = ["CalendarDay", "CodeCounter", "Procedure", "ProcessStep", "ProcessVersion"]
+__all__ = ["CalendarDay", "CodeCounter", "DueReview", "Procedure", "ProcessStep", "ProcessVersion", "ReviewState"]

@@ -10,7 +10,7 @@ from sqlalchemy import Connection, Row, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
-from hopnhat.settlement.models import CalendarDay, CodeCounter, Procedure, ProcessVersion
+from hopnhat.settlement.models import CalendarDay, CodeCounter, DueReview, Procedure, ProcessVersion, ReviewState
 from hopnhat.store.models import FINAL_STATUSES, Dossier, OutboxEvent, ProcessingStep, Status
 
 OPEN_STATUSES = tuple(int(s) for s in Status if s not in FINAL_STATUSES and s not in (Status.FINISHED,))
@@ -26,6 +26,45 @@ def procedures(session: Session) -> Sequence[Procedure]:
 
 def calendar_days(session: Session) -> Sequence[CalendarDay]:
     return session.scalars(select(CalendarDay).order_by(CalendarDay.day)).all()
+
+
+def open_dossier_rows_spanning(session: Session, start: datetime, end: datetime, limit: int) -> Sequence[Dossier]:
+    """Open dossiers received before ``end`` and due at or after ``start``, with their steps (for their pauses)."""
+    stmt = (
+        select(Dossier)
+        .where(
+            Dossier.status.in_(OPEN_STATUSES),
+            Dossier.due_at.is_not(None),
+            Dossier.received_at < end,
+            Dossier.due_at >= start,
+        )
+        .options(selectinload(Dossier.steps))
+        .order_by(Dossier.due_at, Dossier.id)
+        .limit(limit)
+    )
+    return session.scalars(stmt).all()
+
+
+def pending_review(session: Session, dossier_id: int) -> DueReview | None:
+    return session.scalar(
+        select(DueReview).where(DueReview.dossier_id == dossier_id, DueReview.state == ReviewState.PENDING)
+    )
+
+
+def pending_reviews(
+    session: Session, limit: int, states: Sequence[str] = (ReviewState.PENDING,)
+) -> Sequence[tuple[DueReview, Dossier]]:
+    """Listed due dates in ``states`` (waiting for a decision by default), with their dossiers, soonest given due
+    date first."""
+    stmt = (
+        select(DueReview, Dossier)
+        .join(Dossier, Dossier.id == DueReview.dossier_id)
+        .where(DueReview.state.in_([str(s) for s in states]))
+        .options(selectinload(Dossier.steps))
+        .order_by(DueReview.given_due_at, DueReview.id)
+        .limit(limit)
+    )
+    return [(row[0], row[1]) for row in session.execute(stmt)]
 
 
 def next_number(session: Session, agency_code: str, day: date) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from pydantic import BaseModel, Field
 
@@ -131,11 +131,48 @@ class ReportRow(BaseModel):
     synced_share: float | None
 
 
+class CalendarDayRow(BaseModel):
+    """A day that differs from the weekday rule, and where that comes from: ``operator`` (the operator's table),
+    ``bundled`` (the checked civil-service table) or ``library`` (the ``holidays`` package, shown ``unconfirmed``
+    for Vietnam Culture Day until the operator records a decision)."""
+
+    day: date
+    kind: str
+    source: str
+    legal_basis: str | None = None
+    unconfirmed: bool = False
+
+
+class DueReviewOut(BaseModel):
+    """A due date a calendar edit would move: kept as given until someone decides."""
+
+    code: str
+    center_code: str | None
+    day: date
+    given_due_at: datetime
+    proposed_due_at: datetime
+    state: str
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+
+
+class CalendarEditOut(BaseModel):
+    """An edit of the operator's table and the open dossiers whose due date it would move (not moved)."""
+
+    day: date
+    kind: str | None
+    previous: str | None
+    reviews: list[DueReviewOut]
+
+
 __all__ = [
     "LEVELS",
     "ApplicantOut",
+    "CalendarDayRow",
+    "CalendarEditOut",
     "DossierOut",
     "DueItem",
+    "DueReviewOut",
     "IntakeIn",
     "ProcedureIn",
     "PublicDossierOut",

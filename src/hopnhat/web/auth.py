@@ -29,6 +29,8 @@ PAGE_PERMISSIONS: dict[str, Permission] = {
     "dossiers": Permission.DOSSIER_READ,
     "lookup": Permission.PUBLIC,
     "audit": Permission.AUDIT,
+    "calendar": Permission.CALENDAR,
+    "due_decisions": Permission.DUE_DECISIONS,
 }
 """Pages and the permission each needs (:data:`hopnhat.identity.roles.MATRIX` says which roles have it)."""
 

@@ -44,6 +44,56 @@ TEXTS: dict[str, tuple[str, str]] = {
     "audit_format": ("Định dạng", "Format"),
     "audit_on_page": ("Xem trên trang", "On the page"),
     "audit_citizen_result": ("Số lần truy cập", "Accesses"),
+    "calendar": ("Lịch làm việc", "Working calendar"),
+    "cal_intro": (
+        "Hạn xử lý tính theo giờ làm việc: bảng của đơn vị vận hành được ưu tiên hơn bảng lịch nghỉ, làm bù của "
+        "cán bộ, công chức (đã kiểm tra), bảng này ưu tiên hơn thư viện holidays. Sửa lịch không làm thay đổi hạn "
+        "xử lý đã cấp.",
+        "Due dates are counted in working hours: the operator's table comes before the civil service's checked "
+        "table of days off and Saturdays worked, which comes before the holidays library. An edit never changes a "
+        "due date already given.",
+    ),
+    "cal_day": ("Ngày", "Day"),
+    "cal_kind": ("Loại ngày", "Kind"),
+    "cal_source": ("Nguồn", "Source"),
+    "legal_basis": ("Căn cứ pháp lý", "Legal basis"),
+    "cal_off": ("Ngày nghỉ", "Day off"),
+    "cal_work": ("Ngày làm việc (làm bù)", "Day worked (make-up)"),
+    "cal_not_off": ("Không phải ngày nghỉ", "Not a day off"),
+    "cal_src_operator": ("Bảng của đơn vị vận hành", "Operator's table"),
+    "cal_src_bundled": ("Lịch của cán bộ, công chức (đã kiểm tra)", "Civil service calendar (checked)"),
+    "cal_src_library": ("Thư viện holidays", "holidays library"),
+    "cal_unconfirmed": ("Chưa xác nhận", "Unconfirmed"),
+    "cal_add": ("Thêm hoặc sửa một ngày", "Add or change a day"),
+    "cal_save": ("Lưu", "Save"),
+    "cal_remove": ("Xoá", "Remove"),
+    "cal_saved": ("Đã lưu; hạn xử lý đã cấp không thay đổi.", "Saved; due dates already given are not changed."),
+    "cal_listed": (
+        "hồ sơ đang mở sẽ có hạn xử lý khác theo lịch mới và chờ quyết định.",
+        "open dossiers would get another due date on the new calendar and wait for a decision.",
+    ),
+    "cal_others_decide": (
+        "Cán bộ Trung tâm quyết định hạn xử lý của hồ sơ thuộc Trung tâm mình.",
+        "The centers' officers decide the due dates of their centers' dossiers.",
+    ),
+    "cal_edited_day": ("Ngày được sửa", "Day edited"),
+    "due_decisions": ("Hạn xử lý chờ quyết định", "Due dates to decide"),
+    "due_decisions_intro": (
+        "Lịch làm việc đã được sửa: các hồ sơ dưới đây giữ hạn xử lý đã cấp cho đến khi có quyết định giữ nguyên "
+        "hoặc chuyển sang hạn theo lịch mới.",
+        "The working calendar was edited: these dossiers keep the due date given until someone decides to keep it "
+        "or move it to the new calendar's.",
+    ),
+    "dossiers_waiting": ("hồ sơ chờ quyết định", "dossiers waiting"),
+    "due_given": ("Hạn đã cấp", "Due date given"),
+    "due_proposed": ("Hạn theo lịch mới", "Due date on the new calendar"),
+    "decide": ("Quyết định", "Decide"),
+    "decide_move": ("Chuyển sang hạn mới", "Move to the new date"),
+    "decide_keep": ("Giữ hạn đã cấp", "Keep the date given"),
+    "decide_all_move": ("Chuyển tất cả sang hạn mới", "Move all to the new dates"),
+    "decide_all_keep": ("Giữ tất cả hạn đã cấp", "Keep all dates given"),
+    "decided_n": ("Số hồ sơ đã quyết định", "Dossiers decided"),
+    "no_pending": ("Không có hạn xử lý nào chờ quyết định.", "No due date waits for a decision."),
     "signin_sso": ("Đăng nhập bằng tài khoản dùng chung của thành phố", "Sign in with the city's shared account"),
     "signin_local": ("Hoặc đăng nhập bằng tài khoản riêng của hopnhat", "Or sign in with a hopnhat account"),
     "signin_wait": ("Đăng nhập sai quá nhiều lần. Vui lòng thử lại sau", "Too many failed sign-ins. Try again in"),

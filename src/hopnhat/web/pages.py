@@ -65,6 +65,8 @@ NAV = (
     ("plan", "/plan"),
     ("centers", "/centers"),
     ("audit", "/audit"),
+    ("calendar", "/calendar"),
+    ("due_decisions", "/calendar/decisions"),
 )
 _NAV_PAGE = {"convert": "registry"}
 """Nav entries guarded by another page's roles."""
