@@ -1,6 +1,6 @@
 """settlement: due dates a calendar edit would move, waiting for a decision
 
-Revision ID: 0009
+Revision ID: 0005
 Revises: 0004
 Create Date: 2026-12-03 14:16:45.701415
 """
@@ -14,7 +14,7 @@ from alembic import op
 
 import hopnhat.db
 
-revision: str = "0009"
+revision: str = "0005"
 down_revision: str | Sequence[str] | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
