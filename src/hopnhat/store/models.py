@@ -157,6 +157,12 @@ class ProcessingStep(Base):
     note: Mapped[str | None] = mapped_column(Text)
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     """Due date in force after this step (NgayKetThucTheoQuyDinh)."""
+    action: Mapped[str | None] = mapped_column(String(32))
+    """The workflow action (``hopnhat.settlement.workflow.Action``); empty on migrated history."""
+    public: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """What the applicant is told on the public lookup: a refusal's reason, a supplement's items and where."""
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """Officers' details: the holder handed to, the paused hours, to whom and how a result went."""
 
     dossier: Mapped[Dossier] = relationship(back_populates="steps")
 
