@@ -151,6 +151,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     )
     _docs(app)
     pages.mount(app)
+    from hopnhat.web import officer
+
+    app.include_router(officer.router)
     return app
 
 

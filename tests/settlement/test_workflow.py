@@ -183,3 +183,43 @@ def test_the_first_action_on_a_migrated_dossier_makes_it_owned_here(sdb: Session
     at = datetime(2026, 3, 2, 10, 0, tzinfo=VN_TZ)
     act(sdb, d, ActionIn(action="finish"), actor="cb", at=at, calendar=CAL)
     assert d.owned_here_at == at
+
+
+def test_catalogue_lists_documents_fees_and_receiving_centers(sdb: Session) -> None:
+    from hopnhat.settlement import catalog
+
+    proc = service.repo.procedure(sdb, "1.001193")
+    assert proc is not None and [d["code"] for d in proc.required_documents or []] == ["TP1", "TP2", "TP3"]
+    assert proc.fee_items == [{"name": "Lệ phí đăng ký khai sinh đúng hạn", "amount": 0}]
+    # The structured columns survive a CSV round trip (JSON in the cell).
+    text = catalog.export_catalog(sdb, "csv")
+    assert catalog.import_catalog(sdb, text, "csv") >= 6
+    assert service.repo.procedure(sdb, "MAU-001").receiving_centers == ["commune"]  # type: ignore[union-attr]
+    with pytest.raises(InvalidInput, match="not JSON"):
+        catalog.import_catalog(sdb, "code,name,level,required_documents\nX,Y,commune,[oops\n", "csv")
+
+
+def test_intake_warns_but_never_refuses_on_papers_documents_or_address(sdb: Session) -> None:
+    from hopnhat.settlement.schemas import IntakeIn
+
+    data = IntakeIn(
+        procedure_code="1.001193",
+        channel=1,
+        applicant_name="Lê Văn A",
+        applicant_id_number="12345",
+        applicant_id_type="cccd",
+        applicant_email="not-an-email",
+        applicant_address="Phường 1, Cần Thơ",  # ambiguous: several former Phường 1
+        documents=["TP1"],
+        route_to_receiving_center=True,
+    )
+    d, warnings = service.receive(sdb, data, CAL, principal=OFFICER, at=vn(2026, 3, 2, 8, 0))
+    text = " | ".join(warnings)
+    assert "12 digits" in text and "e-mail" in text and "TP2" in text and "receiving center" in text
+    assert d.center_code == NINH_KIEU and d.applicant_id_type == "cccd" and d.applicant_email == "not-an-email"
+    assert d.extra is not None and d.extra["documents"][0]["code"] == "TP1"
+    proc = service.repo.procedure(sdb, "1.001193")
+    assert proc is not None
+    from hopnhat.store.models import Channel
+
+    assert service.due_preview(proc, Channel.IN_PERSON, CAL, vn(2026, 3, 2, 8, 0)) == d.due_at
