@@ -84,15 +84,6 @@ class IntakeIn(BaseModel):
     )
 
 
-class IntakeResult(BaseModel):
-    """A received dossier and what the officer should know (warnings never block the intake)."""
-
-    code: str
-    due_at: datetime
-    center_code: str
-    warnings: list[str]
-
-
 class ActionIn(BaseModel):
     """One action on a dossier (see ``hopnhat.settlement.workflow.ACTIONS``). Who and when are not fields."""
 
@@ -223,7 +214,6 @@ __all__ = [
     "DueItem",
     "FeeIn",
     "IntakeIn",
-    "IntakeResult",
     "ProcedureIn",
     "PublicDossierOut",
     "ReportRow",
