@@ -476,7 +476,7 @@ def public_view(db: Session | Connection, code: str) -> PublicDossierOut:
         asked = next((r.public for r in reversed(told) if r.public.get("items")), None)
         if asked is not None:
             items, where = list(asked.get("items") or []), asked.get("where")
-    centers = _public_centers(db, {c for c in (head.center_code, head.received_center_code) if c})
+    centers = public_centers(db, {c for c in (head.center_code, head.received_center_code) if c})
     return PublicDossierOut(
         code=head.code,
         procedure_code=head.procedure_code,
@@ -515,7 +515,8 @@ CENTER_CACHE_SECONDS = 60.0
 minute per process."""
 
 
-def _public_centers(db: Session | Connection, codes: set[str]) -> dict[str, CenterOut]:
+def public_centers(db: Session | Connection, codes: set[str]) -> dict[str, CenterOut]:
+    """The centers with these agency codes as the public sees them (cached a minute per process)."""
     now = clock.monotonic()
     out = {
         c: hit[1] for c in codes if (hit := _CENTER_CACHE.get(c)) is not None and now - hit[0] < CENTER_CACHE_SECONDS
@@ -651,6 +652,7 @@ __all__ = [
     "load_calendar",
     "may_receive",
     "overdue",
+    "public_centers",
     "public_view",
     "receivable",
     "receive",

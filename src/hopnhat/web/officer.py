@@ -466,7 +466,7 @@ def slip(
     previous = (step.details or {}).get("previous_due_at") if step is not None else None
     lookup_url = str(request.base_url).rstrip("/") + "/lookup?" + urlencode({"code": d.code})
     proc = repo.procedure(session, d.procedure_code)
-    centers = service._public_centers(session, {c for c in (d.center_code, d.received_center_code) if c})
+    centers = service.public_centers(session, {c for c in (d.center_code, d.received_center_code) if c})
     return render(
         request,
         "officer/slip.html",
