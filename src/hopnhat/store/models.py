@@ -99,8 +99,8 @@ class Dossier(Base):
     """Agency code of the center where the dossier was handed in; that center sees it as well as the handling one."""
     holder_unit_code: Mapped[str | None] = mapped_column(String(40), index=True)
     """Agency code of the processing unit (department, agency) the dossier is handed to, while it holds it."""
-    holder_username: Mapped[str | None] = mapped_column(String(64))
-    """The officer who holds the dossier now, when one does."""
+    holder_username: Mapped[str | None] = mapped_column(String(64), index=True)
+    """The officer who holds the dossier now, when one does (indexed: "assigned to me" and every officer's scope)."""
     needs_review: Mapped[bool] = mapped_column(Boolean, default=False)
     review_reason: Mapped[str | None] = mapped_column(String(500))
     origin: Mapped[str] = mapped_column(String(16), default="native")

@@ -48,6 +48,9 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("receiving_centers", sa.JSON(), nullable=True))
         batch_op.add_column(sa.Column("handling_units", sa.JSON(), nullable=True))
 
+    with op.batch_alter_table("store_dossier", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_store_dossier_holder_username"), ["holder_username"], unique=False)
+
     with op.batch_alter_table("store_processing_step", schema=None) as batch_op:
         batch_op.add_column(sa.Column("action", sa.String(length=32), nullable=True))
         batch_op.add_column(sa.Column("public", sa.JSON(), nullable=True))
@@ -55,6 +58,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("store_dossier", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_store_dossier_holder_username"))
+
     with op.batch_alter_table("store_processing_step", schema=None) as batch_op:
         batch_op.drop_column("details")
         batch_op.drop_column("public")
