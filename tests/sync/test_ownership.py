@@ -5,7 +5,7 @@ its source."""
 from __future__ import annotations
 
 import sqlite3
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import select
@@ -15,6 +15,7 @@ from hopnhat.identity.roles import Role
 from hopnhat.legacy import generate
 from hopnhat.registry.codes import CodeRule
 from hopnhat.registry.service import issue_codes
+from hopnhat.settlement import queues
 from hopnhat.settlement import service as settlement
 from hopnhat.settlement.schemas import ActionIn
 from hopnhat.store.models import Dossier, Status
@@ -75,3 +76,10 @@ def test_a_change_in_the_former_system_after_an_officer_acted_is_flagged_not_app
         assert (mine.status, mine.due_at) == (Status.FINISHED, due_here)  # the officer's work stands
         assert mine.needs_review and OWNED_HERE_REASON in (mine.review_reason or "")
         assert theirs.status == Status.IN_PROCESS and not theirs.needs_review  # not owned here: the source applies
+    # The stewards' (and the center's) queue of flagged dossiers lists it.
+    steward = principal(Role.DATA_STEWARD)
+    with Session(engine) as s:
+        flagged = queues.queue_page(
+            s, steward, queues.Queue.FLAGGED, now=datetime.now(UTC), calendar=settlement.load_calendar(s)
+        )
+        assert acted_code in [r.code for r in flagged.rows] and untouched_code not in [r.code for r in flagged.rows]

@@ -243,3 +243,15 @@ def test_scans_are_checked_by_content_and_size_and_downloads_audited(site: Site)
 def test_the_lookup_helps_when_a_code_is_not_found(site: Site) -> None:
     page = TestClient(create_app(site.settings, site.engine)).get("/lookup", params={"code": "000.00.99.H13-991231-9"})
     assert "Không tìm thấy" in page.text and "mã cơ quan" in page.text and "điện thoại" in page.text
+
+
+def test_a_stop_gives_its_notice_and_the_lookup_its_reason(site: Site) -> None:
+    officer = site.client("cb_nk")
+    code = _receive(officer)
+    _act(officer, code, action="start")
+    reason = "Người nộp đề nghị dừng để bổ sung giấy tờ sau"
+    location = _act(officer, code, action="stop", reason=reason)
+    assert "/slip/stop" in location
+    assert "THÔNG BÁO DỪNG XỬ LÝ HỒ SƠ" in officer.get(location).text
+    page = TestClient(create_app(site.settings, site.engine)).get("/lookup", params={"code": code})
+    assert reason in page.text and "Dừng xử lý" in page.text

@@ -10,8 +10,9 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from hopnhat.config import VN_TZ
@@ -40,6 +41,8 @@ class Queue(StrEnum):
     """Finished: the result waits to be returned."""
     INHERITED = "inherited"
     """Open dossiers brought over from the former systems, overdue ones first."""
+    FLAGGED = "flagged"
+    """Flagged for review: among them, those changed in the former system after hopnhat took them over."""
     ALL = "all"
 
 
@@ -69,6 +72,8 @@ class Row:
     holder: str | None
     origin: str
     needs_review: bool
+    citizen_id: str | None
+    """For the audit of the list (the page does not show it)."""
 
 
 @dataclass
@@ -120,6 +125,8 @@ def queue_clause(
         return Dossier.status == int(Status.FINISHED)
     if queue is Queue.INHERITED:
         return and_(_open(), Dossier.origin == "migrated")
+    if queue is Queue.FLAGGED:
+        return Dossier.needs_review.is_(True)
     return None
 
 
@@ -161,18 +168,26 @@ def queue_page(
     principal.require(Permission.DOSSIER_READ)
     scope = scope_clause(principal.dossier_scope)
     common = _where(scope, people, *_filters(filters))
-    counts: dict[Queue, int] = {}
-    for q in Queue:
-        count = select(func.count(Dossier.id)).where(*common, *_where(queue_clause(q, principal, now, calendar, hours)))
-        counts[q] = int(session.scalar(count) or 0)
+    # Every queue's count in one pass over the officer's dossiers (eight counts were eight scans of the scope).
+    conditions = [queue_clause(q, principal, now, calendar, hours) for q in Queue]
+    columns = [
+        func.count(Dossier.id) if c is None else func.coalesce(func.sum(case((c, 1), else_=0)), 0) for c in conditions
+    ]
+    found = session.execute(select(*columns).where(*common)).one()
+    counts = {q: int(n or 0) for q, n in zip(Queue, found, strict=True)}
     total = counts[queue]
     pages = max(1, -(-total // PAGE_SIZE))
     page = min(max(1, page), pages)
-    order = (
-        [Dossier.due_at.is_(None), Dossier.due_at, Dossier.code]
-        if queue in (Queue.INHERITED, Queue.OVERDUE, Queue.DUE_SOON, Queue.MINE)
-        else [Dossier.received_at.desc(), Dossier.code]
-    )
+    # Orders by a column with no index of its own (due date, finish time) make the database find the officer's
+    # dossiers first and sort those few; "the latest received" may walk the receipt index instead, which is
+    # quick only for queues most of whose dossiers match (a status queue took 1-2 s that way at 1M dossiers).
+    order: list[ColumnElement[Any]]
+    if queue is Queue.READY:
+        order = [Dossier.finished_at, Dossier.code]
+    elif queue in (Queue.TODAY, Queue.ALL):
+        order = [Dossier.received_at.desc(), Dossier.code]
+    else:
+        order = [Dossier.due_at.is_(None), Dossier.due_at, Dossier.code]
     stmt = (
         select(Dossier)
         .where(*common, *_where(queue_clause(queue, principal, now, calendar, hours)))
@@ -203,6 +218,7 @@ def _row(d: Dossier, now: datetime) -> Row:
         holder=d.holder_username or d.holder_unit_code,
         origin=d.origin,
         needs_review=d.needs_review,
+        citizen_id=d.applicant_id_number,
     )
 
 

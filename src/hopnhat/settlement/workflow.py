@@ -100,7 +100,7 @@ ACTIONS: dict[Action, Rule] = {
     ),
     Action.WITHDRAW: Rule(frozenset({S.SUBMITTED}) | _OPEN, S.WITHDRAWN),
     Action.STOP: Rule(
-        frozenset({S.IN_PROCESS, S.SUPPLEMENT_REQUESTED, S.FEES_DUE}), S.STOPPED, frozenset({Need.REASON})
+        frozenset({S.IN_PROCESS, S.SUPPLEMENT_REQUESTED, S.FEES_DUE}), S.STOPPED, frozenset({Need.REASON}), slip="stop"
     ),
 }
 """The whole workflow. Refused (3), withdrawn (7), stopped (8) and returned (10) start no action: they are final."""

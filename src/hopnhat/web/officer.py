@@ -132,15 +132,7 @@ def _queues(
         error = exc.detail
         result = queues.queue_page(session, user, which, now=_now(), calendar=service.load_calendar(session))
     # The rows show applicants' names: one audited view per dossier shown, as on the center list.
-    if result.rows:
-        citizen = dict(
-            session.execute(
-                select(Dossier.code, Dossier.applicant_id_number).where(Dossier.code.in_([r.code for r in result.rows]))
-            ).all()
-        )
-        audit.record_many(
-            session, user, "dossier.list", (("dossier", r.code, citizen.get(r.code)) for r in result.rows)
-        )
+    audit.record_many(session, user, "dossier.list", (("dossier", r.code, r.citizen_id) for r in result.rows))
     query = {"queue": which.value, "procedure": procedure, "channel": channel, "status": status}
     query |= {"start": start, "end": end, "code": code, "hours": f"{hours:g}"}
     return render(
@@ -424,7 +416,7 @@ def dossier_action(
 
 # --- slips -------------------------------------------------------------------------------------------------------
 
-SLIPS = ("receipt", "supplement", "refusal", "apology", "returned")
+SLIPS = ("receipt", "supplement", "refusal", "apology", "returned", "stop")
 
 
 def qr_svg(url: str) -> str:
@@ -454,7 +446,13 @@ def slip(
     audit.record(
         session, user, f"dossier.slip.{kind}", object_type="dossier", object_id=d.code, citizen_id=d.applicant_id_number
     )
-    wanted = {"supplement": "request_supplement", "refusal": "refuse", "apology": "extend", "returned": "return_result"}
+    wanted = {
+        "supplement": "request_supplement",
+        "refusal": "refuse",
+        "apology": "extend",
+        "returned": "return_result",
+        "stop": "stop",
+    }
     step = None
     if kind in wanted:
         matching = [s for s in d.steps if s.action == wanted[kind] and (seq == 0 or s.seq == seq)]
