@@ -181,7 +181,7 @@ def queue_page(
     # Orders by a column with no index of its own (due date, finish time) make the database find the officer's
     # dossiers first and sort those few; "the latest received" may walk the receipt index instead, which is
     # quick only for queues most of whose dossiers match (a status queue took 1-2 s that way at 1M dossiers).
-    order: list[ColumnElement[Any]]
+    order: list[Any]
     if queue is Queue.READY:
         order = [Dossier.finished_at, Dossier.code]
     elif queue in (Queue.TODAY, Queue.ALL):
