@@ -396,6 +396,11 @@ def act_on(
 
 def view_dossier(session: Session, code: str, principal: Principal) -> DossierOut:
     """The officer's view of a dossier, with the applicant's personal data: the view is audited."""
+    return dossier_out(open_dossier(session, code, principal), personal=True)
+
+
+def open_dossier(session: Session, code: str, principal: Principal) -> Dossier:
+    """The dossier, read by an officer who will see the applicant's data (the dossier page): audited."""
     dossier = get_dossier(session, code, principal)
     audit.record(
         session,
@@ -405,7 +410,7 @@ def view_dossier(session: Session, code: str, principal: Principal) -> DossierOu
         object_id=dossier.code,
         citizen_id=dossier.applicant_id_number,
     )
-    return dossier_out(dossier, personal=True)
+    return dossier
 
 
 def _steps(dossier: Dossier) -> list[StepOut]:
@@ -651,6 +656,7 @@ __all__ = [
     "intake",
     "load_calendar",
     "may_receive",
+    "open_dossier",
     "overdue",
     "public_centers",
     "public_view",

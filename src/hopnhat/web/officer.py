@@ -328,10 +328,10 @@ def dossier_page(
     done: Annotated[str, Query(max_length=40)] = "",
 ) -> Response:
     try:
-        view = service.view_dossier(session, code[:64], user)  # audited: the page shows the applicant
+        d = service.open_dossier(session, code[:64], user)  # audited: the page shows the applicant
     except NotFound:
         return render(request, "officer/missing.html", user, "officer", status_code=404, code=code[:64])
-    d = service.get_dossier(session, view.code, user)
+    view = service.dossier_out(d, personal=True)
     proc = repo.procedure(session, d.procedure_code)
     handed = {x.get("code") for x in (d.extra or {}).get("documents", [])}
     documents = [
