@@ -145,12 +145,16 @@ def test_a_supplement_request_lists_its_items(sdb: Session) -> None:
 def test_hand_off_gives_the_dossier_a_holder_and_hand_back_takes_it_back(sdb: Session) -> None:
     code = intake(sdb)
     clerk = add_account(sdb, Role.CENTER_OFFICER, centers=[NINH_KIEU])
-    unit = "000.00.80.H13"
+    unit = "000.00.03.H13"  # Sở Tư pháp
     processor = principal(Role.PROCESSING_OFFICER, units=[unit])
     with pytest.raises(NotFound):
         service.get_dossier(sdb, code, processor)
     with pytest.raises(InvalidInput, match="names the unit or the officer"):
         service.act_on(sdb, code, ActionIn(action="hand_off"), principal=OFFICER, calendar=CAL)
+    with pytest.raises(NotFound, match="no agency"):
+        service.act_on(
+            sdb, code, ActionIn(action="hand_off", holder_unit="000.00.99.H13"), principal=OFFICER, calendar=CAL
+        )
     with pytest.raises(NotFound, match="no officer"):
         service.act_on(
             sdb, code, ActionIn(action="hand_off", holder_username="nobody"), principal=OFFICER, calendar=CAL

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -238,9 +239,22 @@ def test_the_same_intake_by_keyboard_alone(browser: Browser, server: str, store:
 
 
 def test_another_centers_officer_neither_sees_nor_acts(browser: Browser, server: str, store: Engine) -> None:
-    with Session(store) as s:
-        code = s.scalars(select(Dossier.code).where(Dossier.origin == "native").order_by(Dossier.id)).first()
-    assert code is not None, "runs after an intake"
+    code = "001.02.60.H13-251201-0999"
+    with Session(store) as s:  # a dossier of Ninh Kiều of its own: tests may run apart (xdist) from the day's
+        s.add(
+            Dossier(
+                code=code,
+                province_code="92",
+                procedure_code="1.001193",
+                applicant_name=APPLICANT,
+                status=int(Status.IN_PROCESS),
+                received_at=datetime.now(UTC) - timedelta(days=1),
+                due_at=datetime.now(UTC) + timedelta(days=1),
+                center_code="001.02.60.H13",
+                received_center_code="001.02.60.H13",
+            )
+        )
+        s.commit()
     context = _context(browser)
     page = context.new_page()
     sign_in(page, server, "cb_ck")

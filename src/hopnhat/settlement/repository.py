@@ -125,6 +125,22 @@ def center_contacts(db: Connection | Session, codes: set[str]) -> list[CenterCon
     return out
 
 
+def agency_exists(session: Session, code: str) -> bool:
+    return session.scalar(select(Agency.id).where(Agency.code == code).limit(1)) is not None
+
+
+def units_to_hand_to(session: Session) -> list[tuple[str, str]]:
+    """(code, name) of the departments and agencies a dossier may be handed to, open today."""
+    today = date.today()
+    rows = session.execute(
+        select(Agency.code, Agency.name)
+        .where(Agency.kind.in_(("department", "other")), Agency.valid_from <= today)
+        .where((Agency.valid_to.is_(None)) | (Agency.valid_to >= today))
+        .order_by(Agency.code)
+    )
+    return [(str(c), str(n)) for c, n in rows]
+
+
 def center_level(session: Session, agency_code: str, province_code: str) -> str | None:
     """``province`` for the provincial center, ``commune`` for a commune's, None for an agency not in the
     registry."""
@@ -187,6 +203,7 @@ def latest_process(session: Session, procedure_code: str) -> ProcessVersion | No
 __all__ = [
     "OPEN_STATUSES",
     "CenterContact",
+    "agency_exists",
     "calendar_days",
     "center_contacts",
     "center_level",
@@ -199,4 +216,5 @@ __all__ = [
     "public_dossier_rows",
     "received_between",
     "synced_codes",
+    "units_to_hand_to",
 ]

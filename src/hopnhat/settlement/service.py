@@ -376,6 +376,9 @@ def act_on(
     dossier = get_dossier(session, code, principal)
     if data.holder_username and identity_repo.user_by_name(session, data.holder_username.strip()) is None:
         raise NotFound(f"no officer has the account {data.holder_username.strip()[:64]!r}")
+    if data.holder_unit and not repo.agency_exists(session, data.holder_unit.strip()):
+        # A mistyped unit would leave the dossier with a holder nobody is: the registry names the real ones.
+        raise NotFound(f"no agency has code {data.holder_unit.strip()[:40]!r} in the registry")
     when = at or datetime.now(UTC)
     fields = ("status", "due_at", "holder_unit_code", "holder_username", "refused_at", "returned_at")
     before = {f: getattr(dossier, f) for f in fields}

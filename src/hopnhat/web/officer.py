@@ -355,11 +355,18 @@ def dossier_page(
         due_explained=_due_explained(d),
         portal=_portal_state(session, d.code),
         slips=slips,
-        handling_units=proc.handling_units if proc is not None else [],
+        handling_units=_units(session, proc.handling_units if proc is not None else []),
         center_names=sources.center_names(session, [c for c in (d.center_code, d.received_center_code) if c]),
         error=error,
         done=done,
     )
+
+
+def _units(session: SessionDep, first: list[str] | None) -> list[tuple[str, str]]:
+    """The units to hand a dossier to: the procedure's handling units first, then every department."""
+    units = repo.units_to_hand_to(session)
+    preferred = set(first or [])
+    return [u for u in units if u[0] in preferred] + [u for u in units if u[0] not in preferred]
 
 
 @router.post("/officer/dossiers/{code}/act")
