@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Row, bindparam, select
+from sqlalchemy import Connection, Row, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
@@ -125,6 +125,19 @@ def center_contacts(db: Connection | Session, codes: set[str]) -> list[CenterCon
     return out
 
 
+def portal_state(session: Session, code: str) -> dict[str, Any]:
+    """The dossier's events for the national portal: how many per state, and the last delivery error."""
+    rows = session.execute(
+        select(OutboxEvent.state, func.count(OutboxEvent.id))
+        .where(OutboxEvent.dossier_code == code)
+        .group_by(OutboxEvent.state)
+    ).all()
+    last = session.scalar(
+        select(OutboxEvent.last_error).where(OutboxEvent.dossier_code == code).order_by(OutboxEvent.seq.desc()).limit(1)
+    )
+    return {"counts": {str(state): int(n) for state, n in rows}, "last_error": last}
+
+
 def agency_exists(session: Session, code: str) -> bool:
     return session.scalar(select(Agency.id).where(Agency.code == code).limit(1)) is not None
 
@@ -211,6 +224,7 @@ __all__ = [
     "latest_process",
     "next_number",
     "open_dossiers_due_before",
+    "portal_state",
     "procedure",
     "procedures",
     "public_dossier_rows",

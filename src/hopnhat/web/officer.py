@@ -14,7 +14,6 @@ from urllib.parse import urlencode
 import segno
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from sqlalchemy import func, select
 
 from hopnhat.config import VN_TZ
 from hopnhat.deps import SessionDep
@@ -26,7 +25,7 @@ from hopnhat.settlement import repository as repo
 from hopnhat.settlement.queues import Filters, Queue
 from hopnhat.settlement.schemas import ActionIn, IntakeIn
 from hopnhat.settlement.workflow import ACTIONS, Action, Need, available
-from hopnhat.store.models import Channel, Dossier, IdType, OutboxEvent, Status
+from hopnhat.store.models import Channel, Dossier, IdType, Status
 from hopnhat.web import sources
 from hopnhat.web.pages import _check_csrf, _settings, guard, render
 
@@ -305,19 +304,6 @@ def _due_explained(d: Dossier) -> list[dict[str, Any]]:
     return out
 
 
-def _portal_state(session: SessionDep, code: str) -> dict[str, Any]:
-    rows = session.execute(
-        select(OutboxEvent.state, func.count(OutboxEvent.id))
-        .where(OutboxEvent.dossier_code == code)
-        .group_by(OutboxEvent.state)
-    ).all()
-    counts = {str(state): int(n) for state, n in rows}
-    last = session.scalar(
-        select(OutboxEvent.last_error).where(OutboxEvent.dossier_code == code).order_by(OutboxEvent.seq.desc())
-    )
-    return {"counts": counts, "last_error": last}
-
-
 @router.get("/officer/dossiers/{code}", response_class=HTMLResponse)
 def dossier_page(
     request: Request,
@@ -353,7 +339,7 @@ def dossier_page(
         actions=[(a, ACTIONS[a]) for a in available(d.status)],
         needs=Need,
         due_explained=_due_explained(d),
-        portal=_portal_state(session, d.code),
+        portal=repo.portal_state(session, d.code),
         slips=slips,
         handling_units=_units(session, proc.handling_units if proc is not None else []),
         center_names=sources.center_names(session, [c for c in (d.center_code, d.received_center_code) if c]),
