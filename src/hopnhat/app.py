@@ -154,6 +154,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     from hopnhat.web import calendar_pages
 
     app.include_router(calendar_pages.router)
+
+    from hopnhat.web import officer
+
+    app.include_router(officer.router)
     return app
 
 

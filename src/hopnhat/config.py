@@ -72,6 +72,21 @@ class Settings(BaseSettings):
         description="Machine token the CLI presents (hopnhat tokens create); required on PostgreSQL for commands "
         "that show personal data or change dossiers.",
     )
+    scan_dir: str | None = Field(
+        default=None,
+        description="Directory of the dossiers' scanned documents (the file store). Unset: a 'scans' folder beside "
+        "the SQLite store; required with PostgreSQL (a shared volume when several hosts serve).",
+    )
+    scan_max_mb: float = Field(
+        default=8.0,
+        gt=0,
+        le=200,
+        description="Largest scanned document accepted, in megabytes (keep it under HOPNHAT_MAX_REQUEST_BYTES).",
+    )
+    scan_types: str = Field(
+        default="pdf,jpeg,png",
+        description="Comma-separated kinds of scan accepted (pdf, jpeg, png); each is checked by its content.",
+    )
     oidc_issuer: str | None = Field(
         default=None,
         description="Issuer URL of the city's OpenID Connect provider; set it to offer single sign-on.",

@@ -220,10 +220,14 @@ def test_cli_catalog_calendar_dossiers(store_url: str, tmp_path: Path) -> None:
     assert r.exit_code == 1 and "cannot go from 2" in r.output
     r = run(cli_app, [*db, "dossiers", "transition", code, "--to", "4", "--note", "thụ lý"], env=as_officer)
     assert r.exit_code == 0, r.output
+    r = run(cli_app, [*db, "dossiers", "act", code, "refuse"], env=as_officer)
+    assert r.exit_code == 1 and "needs a reason" in r.output, r.output
+    r = run(cli_app, [*db, "dossiers", "act", code, "request_supplement", "--item", "Giấy chứng sinh"], env=as_officer)
+    assert r.exit_code == 0 and "status 5" in r.output, r.output
     r = run(cli_app, [*db, "dossiers", "show", code], env=as_officer)
     shown = json.loads(r.output)
     assert shown["received_center_code"] == NINH_KIEU
-    assert [(s["to_status"], s["actor"]) for s in shown["steps"]] == [(2, "cb.nk02"), (4, "cb.nk02")]
+    assert [(s["to_status"], s["actor"]) for s in shown["steps"]] == [(2, "cb.nk02"), (4, "cb.nk02"), (5, "cb.nk02")]
     r = run(cli_app, [*db, "catalog", "export", "--format", "csv"])
     assert r.exit_code == 0 and "1.001193" in r.output
     xlsx = tmp_path / "r.xlsx"

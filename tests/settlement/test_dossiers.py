@@ -146,7 +146,7 @@ def test_extension_needs_apology_slip_and_a_later_date(sdb: Session) -> None:
 @pytest.mark.parametrize("final", ["withdrawn", "refused"])
 def test_ending_states_are_final(sdb: Session, final: str) -> None:
     code = intake(sdb)
-    service.change_status(sdb, code, final, actor="cb", calendar=CAL)
+    service.change_status(sdb, code, final, actor="cb", calendar=CAL, note="Hồ sơ không thuộc thẩm quyền")
     with pytest.raises(InvalidTransition):
         service.change_status(sdb, code, "in_process", actor="cb", calendar=CAL)
 

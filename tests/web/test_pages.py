@@ -7,14 +7,27 @@ import re
 from tests.identity_support import page_csrf, signin
 from tests.web.conftest import CENTER_A, CENTER_B, PASSWORD, SECRET_ID, SECRET_NAME, Site
 
-PROTECTED = ["/", "/registry", "/convert", "/sync", "/sync/quarantine", "/dossiers", "/systems", "/plan", "/centers"]
+PROTECTED = [
+    "/",
+    "/registry",
+    "/convert",
+    "/sync",
+    "/sync/quarantine",
+    "/dossiers",
+    "/systems",
+    "/plan",
+    "/centers",
+    "/officer",
+    "/officer/intake",
+]
 
 ALLOWED = {
-    "admin": set(PROTECTED),
+    # The administrator reads dossiers through the audited views but does not receive or move them.
+    "admin": set(PROTECTED) - {"/officer/intake"},
     # The quarantine holds personal data: the operator (no personal data) does not see it; the data steward does.
     "operator": {"/", "/registry", "/convert", "/sync", "/systems", "/plan", "/centers"},
-    "steward": {"/sync", "/sync/quarantine", "/dossiers"},
-    "officer_a": {"/dossiers"},
+    "steward": {"/sync", "/sync/quarantine", "/dossiers", "/officer"},
+    "officer_a": {"/dossiers", "/officer", "/officer/intake"},
 }
 
 

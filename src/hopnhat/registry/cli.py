@@ -296,6 +296,24 @@ def show_agency(ctx: typer.Context, code: str, on: OnOpt = None, as_json: JsonOp
         console.print(f"on {out.on} its work is carried by {c.code} {c.name} (via {' -> '.join(out.path)})")
 
 
+@agencies_app.command("contact")
+def contact(
+    ctx: typer.Context,
+    code: str,
+    address: Annotated[str | None, typer.Option(help="The agency's address (empty text clears it).")] = None,
+    phone: Annotated[str | None, typer.Option(help="The phone citizens call (empty text clears it).")] = None,
+) -> None:
+    """Set a center's address and phone: the citizen's lookup and the printed slips show them."""
+    from hopnhat.cli_support import audited
+    from hopnhat.db import session_scope
+    from hopnhat.registry import service
+
+    with session_scope(engine(ctx)) as session:
+        agency = service.set_agency_contact(session, code, address=address, phone=phone)
+        audited(ctx, session, "agency.contact", "agency", agency.code, {"address": address, "phone": phone})
+        console.print(f"{agency.code}  {agency.name}: {agency.address or '-'}; {agency.phone or '-'}", highlight=False)
+
+
 @agencies_app.command("list")
 def list_agencies(
     ctx: typer.Context,

@@ -152,6 +152,9 @@ class Agency(Base):
     """Province whose code list this agency belongs to today (distribution key)."""
     confirmed: Mapped[bool] = mapped_column(Boolean, default=False)
     """False when the code is a configured assumption (DOMAIN.md marks the H-numbers unconfirmed)."""
+    address: Mapped[str | None] = mapped_column(String(500))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    """The agency's address and phone as imported (the citizen's lookup shows them); never invented."""
 
     def active_on(self, day: date) -> bool:
         return self.valid_from <= day and (self.valid_to is None or day <= self.valid_to)

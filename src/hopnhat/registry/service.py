@@ -7,6 +7,8 @@ Other parts route dossiers with :func:`center_for_commune` and :func:`provincial
 from __future__ import annotations
 
 import json
+import re
+import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
@@ -671,6 +673,22 @@ def resolve_agency(session: Session, agency_code: str, day: date) -> AgencyResol
         current = nxt
         path.append(current.code)
     return AgencyResolution(asked=agency_out(asked), on=day, current=agency_out(current), path=path)
+
+
+def set_agency_contact(session: Session, code: str, *, address: str | None, phone: str | None) -> Agency:
+    """Record an agency's address and phone (the citizen's lookup and the slips show them). ``None`` leaves a
+    field as it is; an empty text clears it."""
+    agency = repo.agency_by_code(session, code.strip())
+    if agency is None:
+        raise NotFound(f"no agency has code {code.strip()[:40]!r}")
+    if phone is not None and phone.strip() and not re.fullmatch(r"[0-9 .+()-]{3,40}", phone.strip()):
+        raise InvalidInput(f"agency {agency.code}: phone {phone[:40]!r} has characters a phone number does not")
+    if address is not None:
+        agency.address = unicodedata.normalize("NFC", address.strip())[:500] or None
+    if phone is not None:
+        agency.phone = phone.strip()[:40] or None
+    session.flush()
+    return agency
 
 
 def center_for_commune(session: Session, commune_code: str, on: date | None = None) -> Agency:

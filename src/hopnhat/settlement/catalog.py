@@ -17,6 +17,18 @@ from hopnhat.settlement.schemas import ProcedureIn
 from hopnhat.settlement.service import upsert_procedure
 
 COLUMNS = list(ProcedureIn.model_fields)
+LIST_COLUMNS = ("required_documents", "fee_items", "receiving_centers", "handling_units")
+"""Structured columns: JSON text in a CSV cell (``[{"code": "TP1", "name": "Tờ khai"}]``, ``["province"]``)."""
+
+
+def _cell_list(row: dict[str, Any], key: str, where: str) -> None:
+    value = row.get(key)
+    if value is None or not isinstance(value, str):
+        return
+    try:
+        row[key] = json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"{where}: column {key}: not JSON ({exc.msg})") from None
 
 
 def _rows(text: str, fmt: str, limits: FileLimits) -> list[dict[str, Any]]:
@@ -31,7 +43,14 @@ def _rows(text: str, fmt: str, limits: FileLimits) -> list[dict[str, Any]]:
         return [r for r in rows if isinstance(r, dict)]
     if fmt == "csv":
         rows = read_csv_rows(text, limits, "catalogue CSV")
-        return [{k: (v if v != "" else None) for k, v in r.items() if k} for r in rows]
+        out = [{k: (v if v != "" else None) for k, v in r.items() if k} for r in rows]
+        for i, row in enumerate(out, start=2):
+            for key in LIST_COLUMNS:
+                _cell_list(row, key, f"catalogue CSV line {i} ({row.get('code')})")
+            for key in LIST_COLUMNS:
+                if row.get(key) is None:
+                    row.pop(key, None)
+        return out
     raise InvalidInput(f"catalogue format {fmt!r}: use csv or json")
 
 
@@ -56,7 +75,8 @@ def export_catalog(session: Session, fmt: str) -> str:
     if fmt == "json":
         return json.dumps({"procedures": rows}, ensure_ascii=False, indent=2)
     if fmt == "csv":
-        return write_csv(rows, COLUMNS)
+        flat = [{k: json.dumps(v, ensure_ascii=False) if k in LIST_COLUMNS else v for k, v in r.items()} for r in rows]
+        return write_csv(flat, COLUMNS)
     raise InvalidInput(f"catalogue format {fmt!r}: use csv or json")
 
 

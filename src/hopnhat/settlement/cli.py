@@ -249,6 +249,48 @@ def dossiers_transition(
     console.print(f"{code}: status {status}")
 
 
+@dossiers_app.command("act")
+def dossiers_act(
+    ctx: typer.Context,
+    code: str,
+    action: Annotated[str, typer.Argument(help="hand_off, hand_back, request_supplement, refuse, extend, ...")],
+    note: Annotated[str | None, typer.Option("--note")] = None,
+    reason: Annotated[str | None, typer.Option("--reason", help="Refusal or stop: the applicant sees it")] = None,
+    item: Annotated[list[str] | None, typer.Option("--item", help="Supplement: an item to bring (repeat)")] = None,
+    unit: Annotated[str | None, typer.Option("--unit", help="Hand-off: the unit's agency code")] = None,
+    officer: Annotated[str | None, typer.Option("--officer", help="Hand-off: the officer's account")] = None,
+    due: Annotated[str | None, typer.Option("--due", help="Extension: the new due date")] = None,
+    returned_to: Annotated[str | None, typer.Option("--returned-to")] = None,
+    how: Annotated[str | None, typer.Option("--how", help="at_counter, post or online")] = None,
+) -> None:
+    """Do one workflow action on a dossier (the dossier page's actions), as the account the command acts as."""
+    from pydantic import ValidationError
+
+    from hopnhat.db import session_scope
+    from hopnhat.settlement import service
+    from hopnhat.settlement.schemas import ActionIn
+
+    try:
+        data = ActionIn(
+            action=action,
+            note=note,
+            reason=reason,
+            items=item or [],
+            holder_unit=unit,
+            holder_username=officer,
+            new_due_at=_when(due, "--due") if due else None,
+            returned_to=returned_to,
+            return_method=how,
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise InvalidInput(f"{action}: {'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
+    with session_scope(engine(ctx)) as s:
+        d, step = service.act_on(s, code, data, principal=principal(ctx, s), calendar=service.load_calendar(s))
+        status = d.status
+    console.print(f"{code}: {step.action}, status {status}")
+
+
 @dossiers_app.command("show")
 def dossiers_show(ctx: typer.Context, code: str) -> None:
     """Officer view of a dossier with the applicant's data, as JSON (recorded in the audit log)."""

@@ -18,7 +18,15 @@ from hopnhat.identity.http import client_address, limiter, public_async, rule
 from hopnhat.identity.principal import Principal
 from hopnhat.identity.roles import Permission
 from hopnhat.settlement import reports, service
-from hopnhat.settlement.schemas import DossierOut, DueItem, IntakeIn, PublicDossierOut, ReportRow, TransitionIn
+from hopnhat.settlement.schemas import (
+    ActionIn,
+    DossierOut,
+    DueItem,
+    IntakeIn,
+    PublicDossierOut,
+    ReportRow,
+    TransitionIn,
+)
 
 router = APIRouter(tags=["settlement"])
 REPORT_MEDIA = {"csv": "text/csv", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
@@ -81,6 +89,19 @@ def change(
         due_at=body.due_at,
         principal=principal,
     )
+    return service.dossier_out(d)
+
+
+@router.post("/dossiers/{code}/actions", response_model=DossierOut)
+def action(
+    code: str,
+    body: ActionIn,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(rule(Permission.DOSSIER_WRITE))],
+) -> DossierOut:
+    """One workflow action (hand-off, supplement request with its items, refusal with its reason, ...): the table
+    of ``hopnhat.settlement.workflow.ACTIONS`` says which a dossier allows."""
+    d, _step = service.act_on(session, code, body, principal=principal, calendar=service.load_calendar(session))
     return service.dossier_out(d)
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import Boolean, Date, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from hopnhat.db import Base, UTCDateTime, utcnow
@@ -32,6 +33,14 @@ class Procedure(Base):
     results: Mapped[str | None] = mapped_column(Text)
     legal_basis: Mapped[str | None] = mapped_column(Text)
     is_sample: Mapped[bool] = mapped_column(Boolean, default=False)
+    required_documents: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    """Thành phần hồ sơ: ``[{code, name, copies, required}]`` (the intake form's checklist)."""
+    fee_items: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    """``[{name, amount}]`` in đồng; ``fees`` keeps the catalogue's text."""
+    receiving_centers: Mapped[list[str] | None] = mapped_column(JSON)
+    """Agency codes, or ``province`` / ``commune`` for all centers of a level; empty: every center."""
+    handling_units: Mapped[list[str] | None] = mapped_column(JSON)
+    """Agency codes of the departments or agencies that handle it (the hand-off's first choices)."""
 
 
 class ProcessVersion(Base):
@@ -118,4 +127,34 @@ class CodeCounter(Base):
     last_number: Mapped[int] = mapped_column(Integer, default=0)
 
 
-__all__ = ["CalendarDay", "CodeCounter", "DueReview", "Procedure", "ProcessStep", "ProcessVersion", "ReviewState"]
+class Scan(Base):
+    """A scanned document of a dossier, stored in the file store (``HOPNHAT_SCAN_DIR``) under its digest.
+
+    The bytes are never in the database: ``sha256`` names the file and proves it unchanged."""
+
+    __tablename__ = "settlement_scan"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dossier_code: Mapped[str] = mapped_column(String(64), index=True)
+    document_code: Mapped[str] = mapped_column(String(32))
+    """The required document it is a scan of (the procedure's ``required_documents`` code)."""
+    filename: Mapped[str] = mapped_column(String(200))
+    media_type: Mapped[str] = mapped_column(String(40))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    digitised: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Marked as the digitised document (số hóa): counts in the dossier's ``digitised_documents``."""
+    uploaded_by: Mapped[str] = mapped_column(String(64))
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+__all__ = [
+    "CalendarDay",
+    "CodeCounter",
+    "DueReview",
+    "Procedure",
+    "ProcessStep",
+    "ProcessVersion",
+    "ReviewState",
+    "Scan",
+]

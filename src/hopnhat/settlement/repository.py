@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Row, bindparam, select
+from sqlalchemy import Connection, Row, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
+from hopnhat.continuity.models import Center
+from hopnhat.registry.models import Agency
 from hopnhat.settlement.models import CalendarDay, CodeCounter, DueReview, Procedure, ProcessVersion, ReviewState
 from hopnhat.store.models import FINAL_STATUSES, Dossier, OutboxEvent, ProcessingStep, Status
 
@@ -100,11 +102,13 @@ _PUBLIC_LOOKUP = (
         Dossier.due_at,
         Dossier.finished_at,
         Dossier.center_code,
+        Dossier.received_center_code,
         ProcessingStep.seq,
         ProcessingStep.at,
         ProcessingStep.from_status,
         ProcessingStep.to_status,
         ProcessingStep.due_at.label("step_due_at"),
+        ProcessingStep.public,
     )
     .outerjoin(ProcessingStep, ProcessingStep.dossier_id == Dossier.id)
     .where(Dossier.code == bindparam("code"))
@@ -120,6 +124,82 @@ def public_dossier_rows(db: Connection | Session, code: str) -> Sequence[Row[*tu
     One statement on the unique code index and the steps' ``(dossier_id, seq)`` index, so the public lookup costs
     a single round trip; no ORM objects are built and no ``applicant_*`` column, step actor or note is read."""
     return db.execute(_PUBLIC_LOOKUP, {"code": code}).all()
+
+
+class CenterContact(NamedTuple):
+    code: str
+    name: str | None
+    address: str | None
+    phone: str | None
+
+
+def center_contacts(db: Connection | Session, codes: set[str]) -> list[CenterContact]:
+    """Name, address and phone of the agencies with these codes: the registry's, the continuity center's name and
+    address where the registry has none (centers are imported there before the registry has their contacts)."""
+    agencies = {
+        r.code: r
+        for r in db.execute(
+            select(Agency.code, Agency.name, Agency.address, Agency.phone).where(Agency.code.in_(sorted(codes)))
+        )
+    }
+    centers = {
+        r.agency_code: r
+        for r in db.execute(
+            select(Center.agency_code, Center.name, Center.address).where(Center.agency_code.in_(sorted(codes)))
+        )
+    }
+    out = []
+    for code in sorted(codes):
+        a, c = agencies.get(code), centers.get(code)
+        if a is None and c is None:
+            continue
+        out.append(
+            CenterContact(
+                code,
+                (c.name if c is not None else None) or (a.name if a is not None else None),
+                (a.address if a is not None else None) or (c.address if c is not None else None) or None,
+                a.phone if a is not None else None,
+            )
+        )
+    return out
+
+
+def portal_state(session: Session, code: str) -> dict[str, Any]:
+    """The dossier's events for the national portal: how many per state, and the last delivery error."""
+    rows = session.execute(
+        select(OutboxEvent.state, func.count(OutboxEvent.id))
+        .where(OutboxEvent.dossier_code == code)
+        .group_by(OutboxEvent.state)
+    ).all()
+    last = session.scalar(
+        select(OutboxEvent.last_error).where(OutboxEvent.dossier_code == code).order_by(OutboxEvent.seq.desc()).limit(1)
+    )
+    return {"counts": {str(state): int(n) for state, n in rows}, "last_error": last}
+
+
+def agency_exists(session: Session, code: str) -> bool:
+    return session.scalar(select(Agency.id).where(Agency.code == code).limit(1)) is not None
+
+
+def units_to_hand_to(session: Session) -> list[tuple[str, str]]:
+    """(code, name) of the departments and agencies a dossier may be handed to, open today."""
+    today = date.today()
+    rows = session.execute(
+        select(Agency.code, Agency.name)
+        .where(Agency.kind.in_(("department", "other")), Agency.valid_from <= today)
+        .where((Agency.valid_to.is_(None)) | (Agency.valid_to >= today))
+        .order_by(Agency.code)
+    )
+    return [(str(c), str(n)) for c, n in rows]
+
+
+def center_level(session: Session, agency_code: str, province_code: str) -> str | None:
+    """``province`` for the provincial center, ``commune`` for a commune's, None for an agency not in the
+    registry."""
+    unit = session.scalar(select(Agency.unit_code).where(Agency.code == agency_code))
+    if unit is None:
+        return None
+    return "province" if unit == province_code else "commune"
 
 
 def open_dossiers_due_before(session: Session, limit: datetime, center: str | None) -> Sequence[Dossier]:
@@ -174,14 +254,20 @@ def latest_process(session: Session, procedure_code: str) -> ProcessVersion | No
 
 __all__ = [
     "OPEN_STATUSES",
+    "CenterContact",
+    "agency_exists",
     "calendar_days",
+    "center_contacts",
+    "center_level",
     "dossier",
     "latest_process",
     "next_number",
     "open_dossiers_due_before",
+    "portal_state",
     "procedure",
     "procedures",
     "public_dossier_rows",
     "received_between",
     "synced_codes",
+    "units_to_hand_to",
 ]

@@ -7,8 +7,25 @@ from datetime import date, datetime
 from pydantic import BaseModel, Field
 
 from hopnhat.bounds import Instant
+from hopnhat.store.models import IdType
 
 LEVELS = ("ministry", "province", "district", "commune")
+
+
+class DocumentIn(BaseModel):
+    """One required document of a procedure (thành phần hồ sơ)."""
+
+    code: str = Field(min_length=1, max_length=32, description="The document's code within the procedure")
+    name: str = Field(min_length=1, max_length=500)
+    copies: str | None = Field(default=None, max_length=100, description="e.g. 01 bản chính, 01 bản sao")
+    required: bool = True
+
+
+class FeeIn(BaseModel):
+    """One fee or charge (phí, lệ phí) of a procedure, in đồng."""
+
+    name: str = Field(min_length=1, max_length=300)
+    amount: int = Field(ge=0, le=10_000_000_000)
 
 
 class ProcedureIn(BaseModel):
@@ -25,6 +42,17 @@ class ProcedureIn(BaseModel):
     results: str | None = None
     legal_basis: str | None = None
     is_sample: bool = False
+    required_documents: list[DocumentIn] = Field(default_factory=list, max_length=100)
+    fee_items: list[FeeIn] = Field(default_factory=list, max_length=50)
+    receiving_centers: list[str] = Field(
+        default_factory=list,
+        max_length=200,
+        description="Centers that receive it: agency codes, or 'province' / 'commune' for every center of that "
+        "level; empty: every center (Decree 118/2025)",
+    )
+    handling_units: list[str] = Field(
+        default_factory=list, max_length=200, description="Agency codes of the units that handle it"
+    )
 
 
 class IntakeIn(BaseModel):
@@ -43,6 +71,32 @@ class IntakeIn(BaseModel):
         default=None, max_length=8, description="Officer's choice; wins over address", examples=["31147"]
     )
     applicant_type: int = Field(default=1, ge=1, le=4)
+    applicant_id_type: IdType | None = Field(default=None, description="cccd, cmnd, passport, business, other")
+    applicant_email: str | None = Field(default=None, max_length=254)
+    notice_consent: bool = False
+    documents: list[str] = Field(
+        default_factory=list, max_length=100, description="Codes of the required documents handed in"
+    )
+    route_to_receiving_center: bool = Field(
+        default=False,
+        description="When the address cannot be converted, route to the receiving center instead of refusing "
+        "(the counter never blocks on an address: Dispatch 111/CĐ-TTg)",
+    )
+
+
+class ActionIn(BaseModel):
+    """One action on a dossier (see ``hopnhat.settlement.workflow.ACTIONS``). Who and when are not fields."""
+
+    action: str = Field(max_length=40, examples=["hand_off", "request_supplement", "refuse"])
+    note: str | None = Field(default=None, max_length=2000)
+    reason: str | None = Field(default=None, max_length=2000, description="Refusal or stop: shown to the applicant")
+    items: list[str] = Field(default_factory=list, max_length=50, description="Supplement: the items to bring")
+    where: str | None = Field(default=None, max_length=500, description="Supplement: where to bring them")
+    new_due_at: Instant | None = Field(default=None, description="Extension: the new due date, with its time zone")
+    holder_unit: str | None = Field(default=None, max_length=40, description="Hand-off: the unit's agency code")
+    holder_username: str | None = Field(default=None, max_length=64, description="Hand-off: the officer")
+    returned_to: str | None = Field(default=None, max_length=200, description="Result returned to whom")
+    return_method: str | None = Field(default=None, max_length=40, description="at_counter, post, online")
 
 
 class TransitionIn(BaseModel):
@@ -93,8 +147,19 @@ class DossierOut(BaseModel):
     applicant: ApplicantOut | None = None
 
 
+class CenterOut(BaseModel):
+    """A service center as the public sees it: name, and its address and phone where the registry has them."""
+
+    code: str
+    name: str | None = None
+    address: str | None = None
+    phone: str | None = None
+
+
 class PublicDossierOut(BaseModel):
-    """What anyone may see: no name (not even masked), ID number, phone or address; steps without officer or note."""
+    """What anyone may see: no name (not even masked), ID number, phone or address; steps without officer or note.
+    A refusal or stop shows its reason and a supplement request its items: the officer writes them for the
+    applicant (the forms say so)."""
 
     code: str
     procedure_code: str
@@ -106,6 +171,14 @@ class PublicDossierOut(BaseModel):
     finished_at: datetime | None
     handling_unit: str | None
     steps: list[StepOut]
+    center: CenterOut | None = None
+    """The center handling the dossier."""
+    received_center: CenterOut | None = None
+    """The center it was handed in at, when another one."""
+    reason: str | None = None
+    """Why it was refused or stopped."""
+    supplement_items: list[str] = []
+    supplement_where: str | None = None
 
 
 class DueItem(BaseModel):
@@ -167,12 +240,16 @@ class CalendarEditOut(BaseModel):
 
 __all__ = [
     "LEVELS",
+    "ActionIn",
     "ApplicantOut",
     "CalendarDayRow",
     "CalendarEditOut",
+    "CenterOut",
+    "DocumentIn",
     "DossierOut",
     "DueItem",
     "DueReviewOut",
+    "FeeIn",
     "IntakeIn",
     "ProcedureIn",
     "PublicDossierOut",

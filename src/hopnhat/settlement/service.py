@@ -4,16 +4,20 @@ Nothing here commits: the CLI command or the request owns the transaction."""
 from __future__ import annotations
 
 import logging
+import re
+import time as clock
 import unicodedata
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from hopnhat.config import VN_TZ
-from hopnhat.errors import Forbidden, InvalidInput, NotFound
+from hopnhat.errors import Conflict, Forbidden, InvalidInput, NotFound
 from hopnhat.identity import audit
+from hopnhat.identity import repository as identity_repo
 from hopnhat.identity.principal import Principal
 from hopnhat.identity.roles import Permission
 from hopnhat.settlement import repository as repo
@@ -21,7 +25,9 @@ from hopnhat.settlement import routing
 from hopnhat.settlement.calendar import DEFAULT_OFFICE_HOURS, OVERRIDE_KINDS, WorkCalendar
 from hopnhat.settlement.models import CalendarDay, Procedure
 from hopnhat.settlement.schemas import (
+    ActionIn,
     ApplicantOut,
+    CenterOut,
     DossierOut,
     DueItem,
     IntakeIn,
@@ -30,8 +36,8 @@ from hopnhat.settlement.schemas import (
     ReportRow,
     StepOut,
 )
-from hopnhat.settlement.workflow import parse_status, transition
-from hopnhat.store.models import Channel, Dossier, ProcessingStep, Status
+from hopnhat.settlement.workflow import act, parse_status, transition
+from hopnhat.store.models import Channel, Dossier, IdType, ProcessingStep, Status
 from hopnhat.store.outbox import enqueue
 
 log = logging.getLogger(__name__)
@@ -111,7 +117,22 @@ def intake(
     principal: Principal,
     at: datetime | None = None,
 ) -> Dossier:
-    """Receive a dossier at any center, route it to the competent one and give it its code and due date.
+    """:func:`receive` without its warnings (the API and CLI path)."""
+    return receive(session, data, calendar, province_code, principal=principal, at=at)[0]
+
+
+def receive(
+    session: Session,
+    data: IntakeIn,
+    calendar: WorkCalendar,
+    province_code: str = "92",
+    *,
+    principal: Principal,
+    at: datetime | None = None,
+) -> tuple[Dossier, list[str]]:
+    """Receive a dossier at any center, route it to the competent one and give it its code and due date; with the
+    warnings the officer should read (an ID number of the wrong shape, a missing required document, an address
+    that could not be converted). Warnings never refuse the dossier.
 
     The officer is the principal and the time is the server's (``at`` is for tests' clocks and the CLI's replays of
     paper registers, never a field of the API). An officer receives at one of their own centers: the first one
@@ -121,19 +142,31 @@ def intake(
     proc = repo.procedure(session, data.procedure_code)
     if proc is None:
         raise NotFound(f"procedure {data.procedure_code} is not in the catalogue")
+    if received_center is not None and not may_receive(session, proc, received_center, province_code):
+        raise Forbidden(f"center {received_center} does not receive procedure {proc.code} (see the catalogue)")
     received = at or datetime.now(UTC)
     if received.tzinfo is None:
         raise InvalidInput("the time of an intake must carry a time zone")
     day = received.astimezone(VN_TZ).date()
-    where = routing.route(
-        session, proc.level, commune_code=data.commune_code, address=nfc(data.applicant_address), day=day
-    )
+    warnings = applicant_warnings(data) + _document_warnings(proc, data.documents)
+    try:
+        where = routing.route(
+            session, proc.level, commune_code=data.commune_code, address=nfc(data.applicant_address), day=day
+        )
+    except (Conflict, InvalidInput) as exc:
+        if not (data.route_to_receiving_center and received_center and proc.level in ("commune",)):
+            raise
+        # Dispatch 111/CĐ-TTg: an address the registry cannot place never turns a citizen away. The receiving
+        # center keeps the dossier; the officer routes it when the commune is known.
+        where = routing.Route(None, received_center, None)
+        warnings.append(f"not routed by address ({exc.detail}); kept at the receiving center")
     number = repo.next_number(session, where.center_code, day)
     if number > 9999:
         raise InvalidInput(f"agency {where.center_code} has issued 9999 dossier codes on {day}; the format is full")
     code = f"{where.center_code}-{day:%y%m%d}-{number:04d}"
     channel = Channel(data.channel)
     due = calendar.add_working_days(received, time_limit_days(proc, channel))
+    documents = {d.get("code"): d for d in proc.required_documents or []}
     dossier = Dossier(
         code=code,
         province_code=province_code,
@@ -143,16 +176,26 @@ def intake(
         applicant_type=data.applicant_type,
         applicant_name=nfc(data.applicant_name),
         applicant_id_number=nfc(data.applicant_id_number),
+        applicant_id_type=data.applicant_id_type.value if data.applicant_id_type else None,
         applicant_phone=nfc(data.applicant_phone),
+        applicant_email=nfc(data.applicant_email) or None,
         applicant_address=nfc(data.applicant_address),
+        notice_consent=data.notice_consent,
         channel=int(channel),
         status=int(Status.RECEIVED),
+        submitted_at=received,
         received_at=received,
         due_at=due,
         unit_code=where.unit_code,
         center_code=where.center_code,
         origin="native",
         received_center_code=received_center,
+        extra={
+            "documents": [
+                {"code": c, "name": documents[c].get("name") if c in documents else c} for c in data.documents
+            ],
+            "fees": list(proc.fee_items or []),
+        },
     )
     session.add(dossier)
     step = ProcessingStep(
@@ -164,6 +207,7 @@ def intake(
         to_status=int(Status.RECEIVED),
         note="received",
         due_at=due,
+        action="receive",
     )
     session.add(step)
     session.flush()
@@ -184,7 +228,68 @@ def intake(
     )
     enqueue(session, dossier, "dossier")
     log.info("dossier %s received for %s, due %s", code, where.center_code, due.isoformat())  # no personal data
-    return dossier
+    return dossier, warnings
+
+
+_ID_SHAPES: dict[IdType, tuple[re.Pattern[str], str]] = {
+    IdType.CITIZEN_ID: (re.compile(r"\d{12}"), "a citizen ID number has 12 digits"),
+    IdType.OLD_ID: (re.compile(r"\d{9}"), "an old ID card number has 9 digits"),
+    IdType.PASSPORT: (re.compile(r"[A-Z]\d{7,8}"), "a Vietnamese passport number is a letter and 7 or 8 digits"),
+    IdType.BUSINESS_CODE: (re.compile(r"\d{10}(-\d{3})?"), "a business code has 10 digits (a branch adds -NNN)"),
+}
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+def applicant_warnings(data: IntakeIn) -> list[str]:
+    """What looks wrong in the applicant's papers or contacts: said to the officer, never a refusal (old papers
+    stay valid, Dispatch 111/CĐ-TTg). Values are not repeated in the text (it may reach a log)."""
+    out: list[str] = []
+    number = (data.applicant_id_number or "").strip().upper()
+    if number and data.applicant_id_type in _ID_SHAPES:
+        assert data.applicant_id_type is not None
+        pattern, rule = _ID_SHAPES[data.applicant_id_type]
+        if not pattern.fullmatch(number):
+            out.append(f"identity paper: {rule}")
+    if number and data.applicant_id_type is None:
+        out.append("identity paper: its type is not given")
+    if data.applicant_email and not _EMAIL.fullmatch(data.applicant_email.strip()):
+        out.append("e-mail: not an address of the form name@domain")
+    if data.notice_consent and not (data.applicant_email or data.applicant_phone):
+        out.append("notices: consent given but no phone or e-mail to send them to")
+    return out
+
+
+def _document_warnings(proc: Procedure, handed: list[str]) -> list[str]:
+    known = {d.get("code"): d for d in proc.required_documents or []}
+    out = [f"document {c}: not a document of procedure {proc.code}" for c in handed if c not in known]
+    missing = [c for c, d in known.items() if d.get("required", True) and c not in handed]
+    if missing:
+        out.append(f"required documents not handed in: {', '.join(str(m) for m in missing)}")
+    return out
+
+
+def may_receive(session: Session, proc: Procedure, center_code: str, province_code: str) -> bool:
+    """Whether a center may receive a procedure: the catalogue's ``receiving_centers`` (empty: every center,
+    Decree 118/2025); ``province`` and ``commune`` stand for every center of that level."""
+    allowed = proc.receiving_centers or []
+    if not allowed or center_code in allowed:
+        return True
+    level = repo.center_level(session, center_code, province_code)
+    return level is not None and level in allowed
+
+
+def due_preview(proc: Procedure, channel: Channel, calendar: WorkCalendar, at: datetime) -> datetime:
+    """The due date an intake at ``at`` would give."""
+    return calendar.add_working_days(at, time_limit_days(proc, channel))
+
+
+def receivable(session: Session, center_code: str | None, province_code: str) -> list[Procedure]:
+    """The procedures a center may receive (all of them for a principal with no center), district ones excepted
+    (they must be re-levelled first)."""
+    out = [p for p in repo.procedures(session) if p.level != "district"]
+    if center_code is None:
+        return out
+    return [p for p in out if may_receive(session, p, center_code, province_code)]
 
 
 def _receiving_center(principal: Principal, asked: str | None) -> str | None:
@@ -257,8 +362,48 @@ def change_status(
     return dossier
 
 
+def act_on(
+    session: Session,
+    code: str,
+    data: ActionIn,
+    *,
+    principal: Principal,
+    calendar: WorkCalendar,
+    at: datetime | None = None,
+) -> tuple[Dossier, ProcessingStep]:
+    """Do one workflow action on a dossier the principal sees; audited, and the principal is the actor."""
+    principal.require(Permission.DOSSIER_WRITE)
+    dossier = get_dossier(session, code, principal)
+    if data.holder_username and identity_repo.user_by_name(session, data.holder_username.strip()) is None:
+        raise NotFound(f"no officer has the account {data.holder_username.strip()[:64]!r}")
+    if data.holder_unit and not repo.agency_exists(session, data.holder_unit.strip()):
+        # A mistyped unit would leave the dossier with a holder nobody is: the registry names the real ones.
+        raise NotFound(f"no agency has code {data.holder_unit.strip()[:40]!r} in the registry")
+    when = at or datetime.now(UTC)
+    fields = ("status", "due_at", "holder_unit_code", "holder_username", "refused_at", "returned_at")
+    before = {f: getattr(dossier, f) for f in fields}
+    step = act(session, dossier, data, actor=principal.username or "", at=when, calendar=calendar)
+    after = {f: getattr(dossier, f) for f in fields}
+    audit.record(
+        session,
+        principal,
+        f"dossier.{step.action}",
+        object_type="dossier",
+        object_id=dossier.code,
+        changes=audit.diff(before, after) or None,
+        citizen_id=dossier.applicant_id_number,
+    )
+    log.info("dossier %s: %s", dossier.code, step.action)
+    return dossier, step
+
+
 def view_dossier(session: Session, code: str, principal: Principal) -> DossierOut:
     """The officer's view of a dossier, with the applicant's personal data: the view is audited."""
+    return dossier_out(open_dossier(session, code, principal), personal=True)
+
+
+def open_dossier(session: Session, code: str, principal: Principal) -> Dossier:
+    """The dossier, read by an officer who will see the applicant's data (the dossier page): audited."""
     dossier = get_dossier(session, code, principal)
     audit.record(
         session,
@@ -268,7 +413,7 @@ def view_dossier(session: Session, code: str, principal: Principal) -> DossierOu
         object_id=dossier.code,
         citizen_id=dossier.applicant_id_number,
     )
-    return dossier_out(dossier, personal=True)
+    return dossier
 
 
 def _steps(dossier: Dossier) -> list[StepOut]:
@@ -315,22 +460,37 @@ def dossier_out(dossier: Dossier, *, personal: bool = False) -> DossierOut:
 
 
 def public_view(db: Session | Connection, code: str) -> PublicDossierOut:
-    """The citizen lookup: status, dates, handling unit and steps; raises NotFound for an unknown code.
+    """The citizen lookup: status, dates, the centers (name, address, phone), steps, and for a refusal or a stop its
+    reason, for a supplement request its items; raises NotFound for an unknown code. A code is found in any letter
+    case (codes are issued in capitals; a citizen types what the slip shows, or its lower case).
 
     No personal data at all, not even a masked name: the query never reads an ``applicant_*`` column, nor the
-    steps' actor and note (they may name officers or quote the applicant). It runs as one statement, so it works on
-    a plain ``Connection`` as well as in a request's ``Session``."""
+    steps' actor, note or officers' details (they may name officers or quote the applicant); only what the officer
+    wrote for the applicant (``ProcessingStep.public``). It works on a plain ``Connection`` as well as in a
+    request's ``Session``."""
     key = code.strip()
     rows = repo.public_dossier_rows(db, key)
+    if not rows and key.upper() != key:
+        rows = repo.public_dossier_rows(db, key.upper())
     if not rows:
         raise NotFound(f"no dossier has code {key[:64]!r}")
     head = rows[0]
+    status = Status(head.status)
+    reason, items, where = None, [], None
+    told = [r for r in rows if r.seq is not None and r.public]
+    if status in (Status.REFUSED, Status.STOPPED) and told:
+        reason = next((r.public.get("reason") for r in reversed(told) if r.public.get("reason")), None)
+    if status == Status.SUPPLEMENT_REQUESTED:
+        asked = next((r.public for r in reversed(told) if r.public.get("items")), None)
+        if asked is not None:
+            items, where = list(asked.get("items") or []), asked.get("where")
+    centers = public_centers(db, {c for c in (head.center_code, head.received_center_code) if c})
     return PublicDossierOut(
         code=head.code,
         procedure_code=head.procedure_code,
         procedure_name=head.procedure_name,
         status=head.status,
-        status_name=Status(head.status).name.lower(),
+        status_name=status.name.lower(),
         received_at=head.received_at,
         due_at=head.due_at,
         finished_at=head.finished_at,
@@ -340,7 +500,49 @@ def public_view(db: Session | Connection, code: str) -> PublicDossierOut:
             for r in rows
             if r.seq is not None
         ],
+        center=centers.get(head.center_code or ""),
+        received_center=centers.get(head.received_center_code or "")
+        if head.received_center_code != head.center_code
+        else None,
+        reason=reason,
+        supplement_items=items,
+        supplement_where=where or (_where_to_bring(centers, head) if items else None),
     )
+
+
+def _where_to_bring(centers: dict[str, CenterOut], head: Any) -> str | None:
+    center = centers.get(head.received_center_code or "") or centers.get(head.center_code or "")
+    if center is None:
+        return None
+    return ", ".join(p for p in (center.name, center.address) if p) or None
+
+
+_CENTER_CACHE: dict[str, tuple[float, CenterOut]] = {}
+CENTER_CACHE_SECONDS = 60.0
+"""Centers' names and contacts change seldom and the lookup is the hottest path: each is read at most once a
+minute per process."""
+
+
+def public_centers(db: Session | Connection, codes: set[str]) -> dict[str, CenterOut]:
+    """The centers with these agency codes as the public sees them (cached a minute per process)."""
+    now = clock.monotonic()
+    out = {
+        c: hit[1] for c in codes if (hit := _CENTER_CACHE.get(c)) is not None and now - hit[0] < CENTER_CACHE_SECONDS
+    }
+    missing = codes - out.keys()
+    if missing:
+        for found in repo.center_contacts(db, missing):
+            center = CenterOut(code=found.code, name=found.name, address=found.address, phone=found.phone)
+            out[found.code] = center
+            _CENTER_CACHE[found.code] = (now, center)
+        for code in missing - out.keys():
+            out[code] = CenterOut(code=code)
+    return out
+
+
+def clear_center_cache() -> None:
+    """Forget the cached centers (after a center's contacts change in this process, and in tests)."""
+    _CENTER_CACHE.clear()
 
 
 def _due_items(rows: Sequence[Dossier]) -> list[DueItem]:
@@ -445,15 +647,24 @@ def report(
 
 
 __all__ = [
+    "act_on",
+    "applicant_warnings",
     "change_status",
+    "clear_center_cache",
     "dossier_out",
     "dossiers_spanning",
+    "due_preview",
     "due_soon",
     "get_dossier",
     "intake",
     "load_calendar",
+    "may_receive",
+    "open_dossier",
     "overdue",
+    "public_centers",
     "public_view",
+    "receivable",
+    "receive",
     "report",
     "sees",
     "set_calendar_day",

@@ -99,8 +99,8 @@ class Dossier(Base):
     """Agency code of the center where the dossier was handed in; that center sees it as well as the handling one."""
     holder_unit_code: Mapped[str | None] = mapped_column(String(40), index=True)
     """Agency code of the processing unit (department, agency) the dossier is handed to, while it holds it."""
-    holder_username: Mapped[str | None] = mapped_column(String(64))
-    """The officer who holds the dossier now, when one does."""
+    holder_username: Mapped[str | None] = mapped_column(String(64), index=True)
+    """The officer who holds the dossier now, when one does (indexed: "assigned to me" and every officer's scope)."""
     needs_review: Mapped[bool] = mapped_column(Boolean, default=False)
     review_reason: Mapped[str | None] = mapped_column(String(500))
     origin: Mapped[str] = mapped_column(String(16), default="native")
@@ -157,6 +157,12 @@ class ProcessingStep(Base):
     note: Mapped[str | None] = mapped_column(Text)
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     """Due date in force after this step (NgayKetThucTheoQuyDinh)."""
+    action: Mapped[str | None] = mapped_column(String(32))
+    """The workflow action (``hopnhat.settlement.workflow.Action``); empty on migrated history."""
+    public: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """What the applicant is told on the public lookup: a refusal's reason, a supplement's items and where."""
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """Officers' details: the holder handed to, the paused hours, to whom and how a result went."""
 
     dossier: Mapped[Dossier] = relationship(back_populates="steps")
 

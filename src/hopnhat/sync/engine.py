@@ -525,11 +525,14 @@ def apply_batch(session: Session, ctx: SourceContext, staged: Staged, counts: Co
     repo.update_copies(session, changed_copies)
     inserts: list[int] = []
     updates: list[dict[str, Any]] = []
+    flagged: list[dict[str, Any]] = []
     for target in pending.values():
         if target.at is None:
             continue
         if target.id is None:
             inserts.append(target.at)
+        elif (owned := _owned_here(heads, staged.rows[target.at])) is not None:
+            flagged.append(owned | {"id": target.id})
         else:
             row = staged.rows[target.at]
             # The code is the one the row was found by; province and receipt time are indexed, so they are set
@@ -543,6 +546,7 @@ def apply_batch(session: Session, ctx: SourceContext, staged: Staged, counts: Co
             updates.append({k: v for k, v in row.items() if k not in skip} | {"id": target.id})
     _insert(session, repo.DOSSIERS, staged.rows, staged.encoded_rows, inserts)
     repo.update_dossiers(session, updates)
+    repo.update_dossiers(session, flagged)
     held = ctx.open_quarantine
     resolved = [p.record.source_id for p in good if p.record.source_id in held]
     if resolved:
@@ -563,6 +567,20 @@ def apply_batch(session: Session, ctx: SourceContext, staged: Staged, counts: Co
                 q.payload, q.reasons, q.run_id, q.state, q.resolved_at = payload, p.reasons, ctx.run_id, "open", None
         held.update(bad)
     session.flush()
+
+
+OWNED_HERE_REASON = "changed in the former system after hopnhat took it over; not applied"
+
+
+def _owned_here(heads: Mapping[str, Any], row: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Ownership (ARCHITECTURE "Who owns a migrated dossier"): once hopnhat owns a dossier, from its source's
+    cut-over or the first officer action here, a later change of the record in the former system is flagged for
+    the officer and the stewards, never written over their work. None: the change applies as usual."""
+    head = heads[row["code"]]
+    if getattr(head, "owned_here_at", None) is None:
+        return None
+    stamp = row["extra"].get("source_updated") or "?"
+    return {"needs_review": True, "review_reason": f"{OWNED_HERE_REASON} (source {row['source_name']}, {stamp})"[:500]}
 
 
 def _insert(

@@ -66,6 +66,8 @@ class DossierHead(NamedTuple):
     received_at: datetime
     """With ``province_code``: indexed columns an update leaves out when they hold the new values already (see
     :func:`update_dossiers`)."""
+    owned_here_at: datetime | None = None
+    """Set once hopnhat owns the dossier: the sync then flags a change of the source, never applies it."""
 
 
 def _among(session: Session, column: ColumnElement[Any]) -> tuple[ColumnElement[bool], Callable[[list[str]], Any]]:
@@ -96,6 +98,7 @@ def dossier_heads(session: Session, codes: Iterable[str]) -> list[DossierHead]:
         t.applicant_id_number,
         t.province_code,
         t.received_at,
+        t.owned_here_at,
     ).where(among)
     for chunk in _chunks(codes):
         found.extend(DossierHead(*row) for row in session.execute(query, {"keys": keys(chunk)}))

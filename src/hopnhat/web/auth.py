@@ -27,6 +27,8 @@ PAGE_PERMISSIONS: dict[str, Permission] = {
     "plan": Permission.CONTINUITY_READ,
     "centers": Permission.CENTERS,
     "dossiers": Permission.DOSSIER_READ,
+    "officer": Permission.DOSSIER_READ,
+    "intake": Permission.DOSSIER_WRITE,
     "lookup": Permission.PUBLIC,
     "audit": Permission.AUDIT,
     "calendar": Permission.CALENDAR,

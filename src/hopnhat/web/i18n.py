@@ -338,3 +338,8 @@ def translate(key: str, lang: str) -> str:
 
 
 __all__ = ["DEFAULT_LANG", "LANGS", "REASONS", "TEXTS", "pick_lang", "translate", "translate_reason"]
+
+
+from hopnhat.web.officer_texts import OFFICER_TEXTS  # noqa: E402  (the officer's pages keep their texts apart)
+
+TEXTS.update({k: v for k, v in OFFICER_TEXTS.items() if k not in TEXTS})

@@ -60,6 +60,8 @@ NAV = (
     ("registry", "/registry"),
     ("convert", "/convert"),
     ("sync", "/sync"),
+    ("officer", "/officer"),
+    ("intake", "/officer/intake"),
     ("dossiers", "/dossiers"),
     ("systems", "/systems"),
     ("plan", "/plan"),

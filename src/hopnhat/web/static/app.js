@@ -13,3 +13,9 @@ document.addEventListener("DOMContentLoaded", function () {
   var target = document.querySelector("#lookup-result, #convert-result, [role=alert]");
   if (target) { target.setAttribute("tabindex", "-1"); target.focus(); }
 });
+document.addEventListener("DOMContentLoaded", function () {
+  // A slip's print button (no inline script: the pages' CSP allows scripts from this site only).
+  document.querySelectorAll("[data-print]").forEach(function (button) {
+    button.addEventListener("click", function () { window.print(); });
+  });
+});
