@@ -44,8 +44,11 @@ def serve(app: Any, port: int | None = None, lifespan: str = "auto") -> Iterator
 @contextmanager
 def chromium() -> Iterator[Any]:
     """Debian's Chromium through Playwright (which cannot download its own browser here)."""
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # expect() waits 5 s by default: on a loaded 2-core machine a page that converts an address or renders a slip
+    # can take longer, and the test would measure the machine. The wait ends as soon as the condition holds.
+    expect.set_options(timeout=20_000)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
