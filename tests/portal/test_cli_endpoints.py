@@ -70,7 +70,7 @@ def test_cli_relay_status_dead_and_requeue(store_url: str, sim: Sim) -> None:
     assert "delivered 2 event(s)" in result.output
     text = runner.invoke(app, ["--db", store_url, "portal", "status"]).output
     assert "pending   0" in text and "dead      0" in text
-    assert len(sim.accepted()) == 4
+    assert len(sim.applied()) == 4
 
 
 def test_relay_output_and_logs_carry_no_personal_data(
@@ -146,7 +146,7 @@ def test_simulate_command_serves_over_http(tmp_path: Path) -> None:
             except httpx.TransportError:
                 assert proc.poll() is None and time.monotonic() < deadline, "simulator did not start"
                 time.sleep(0.2)
-        assert answer.json()["error_code"] == "0"
+        assert answer.json()["error_code"] == 0 and answer.json()["session"]
         assert (tmp_path / "s.db").exists()
     finally:
         proc.terminate()

@@ -29,6 +29,9 @@ PAGE_PERMISSIONS: dict[str, Permission] = {
     "dossiers": Permission.DOSSIER_READ,
     "lookup": Permission.PUBLIC,
     "audit": Permission.AUDIT,
+    "portal": Permission.PORTAL_READ,
+    "portal_write": Permission.PORTAL_WRITE,
+    "report766": Permission.REPORTS,
 }
 """Pages and the permission each needs (:data:`hopnhat.identity.roles.MATRIX` says which roles have it)."""
 

@@ -65,6 +65,8 @@ NAV = (
     ("plan", "/plan"),
     ("centers", "/centers"),
     ("audit", "/audit"),
+    ("portal", "/portal"),
+    ("report766", "/reports/766"),
 )
 _NAV_PAGE = {"convert": "registry"}
 """Nav entries guarded by another page's roles."""
@@ -947,6 +949,9 @@ def mount(app: FastAPI) -> None:
     get("/audit", audit_page)
     app.add_api_route("/audit/export", audit_export, methods=["GET"], include_in_schema=False)
     app.add_api_route("/audit/citizen", audit_citizen, methods=["POST"], include_in_schema=False)
+    from hopnhat.web import portal_pages  # it imports this module's helpers
+
+    portal_pages.mount(app)
 
 
 __all__ = ["mount"]
