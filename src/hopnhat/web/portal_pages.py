@@ -34,6 +34,18 @@ LABELS = {
 }
 """Indicator names on the page (Vietnamese first)."""
 
+RULES_VI = {
+    "on_time": "kết thúc xử lý trước hoặc đúng ngày hẹn trả; hồ sơ yêu cầu bổ sung quá một lần tính là trễ hạn "
+    "(theo mô tả công khai công thức của Cổng, chưa xác nhận)",
+    "online": "nộp trực tuyến (KenhThucHien 2)",
+    "digitised": "có ít nhất một thành phần hồ sơ được số hoá (HoSoCoThanhPhanSoHoa)",
+    "paid_online": "trong số hồ sơ có phí, lệ phí: thanh toán trực tuyến (DuocThanhToanTrucTuyen)",
+    "vneid": "trong số hồ sơ nộp trực tuyến: tài khoản xác thực bằng VNeID (TaiKhoanDuocXacThucVoiVNeID)",
+    "synced": "hồ sơ Cổng đã nhận đủ trên số hồ sơ tại chỗ: không truy cập được số liệu của Hệ thống thông tin báo "
+    "cáo quốc gia từ đây (chưa xác nhận)",
+}
+"""The rules of :data:`hopnhat.portal.indicators.NOTES`, in Vietnamese."""
+
 
 def _label(name: str, lang: str) -> str:
     vi, en = LABELS[name]
@@ -169,7 +181,12 @@ def report_766(
         city=city,
         chart=chart,
         indicators=[
-            (name, _label(name, lang), indicators.CONFIRMED[name], indicators.NOTES[name])
+            (
+                name,
+                _label(name, lang),
+                indicators.CONFIRMED[name],
+                indicators.NOTES[name] if lang == "en" else RULES_VI[name],
+            )
             for name in indicators.INDICATORS
         ],
         labels={name: _label(name, lang) for name in indicators.INDICATORS},
