@@ -224,3 +224,37 @@ def test_cli_mend_skip_and_report766(store_url: str, sim: Sim, tmp_path: Path) -
          "xlsx", "--out", str(out)],
     )  # fmt: skip
     assert result.exit_code == 0 and out.read_bytes()[:2] == b"PK"
+
+
+def test_api_mend_and_skip_are_audited(store_url: str) -> None:
+    engine = make_engine(store_url)
+    with session_scope(engine) as session:
+        make_outbox(session, dossiers=2, steps=0)
+        events = list(session.scalars(select(OutboxEvent).order_by(OutboxEvent.id)))
+        for event in events:
+            event.state, event.last_error = "dead", "portal DongBoHoSoMC: error_code -1: MaHoSo không hợp lệ"
+        first, second = (e.id for e in events)
+    web_app = create_app(get_settings(database_url=store_url), engine=engine)
+    operator = bearer(token_for(engine, Role.DEPARTMENT_OPERATOR, scopes="write"))
+    auditor = bearer(token_for(engine, Role.AUDITOR, scopes="write"))
+    with TestClient(web_app, headers=operator) as api:
+        body = {"fields": {"MaHoSo": "H13-260210-9999"}, "reason": "mã sai"}
+        assert api.post(f"/api/v1/portal/dead/{first}/mend", json=body, headers=auditor).status_code == 403
+        wrong = api.post(f"/api/v1/portal/dead/{first}/mend", json={"fields": {"ChuHoSo": "X"}, "reason": "r"})
+        assert wrong.status_code == 422 and "cannot be mended" in wrong.json()["detail"]
+        assert api.post(f"/api/v1/portal/dead/{first}/mend", json=body).json() == {"requeued": 1}
+        assert api.post(f"/api/v1/portal/dead/{second}/skip", json={"reason": ""}).status_code == 422
+        assert api.post(f"/api/v1/portal/dead/{second}/skip", json={"reason": "thử"}).json() == {"requeued": 0}
+        again = api.post(f"/api/v1/portal/dead/{second}/skip", json={"reason": "thử"})
+        assert again.status_code == 409
+    with Session(engine) as session:
+        assert [e.state for e in session.scalars(select(OutboxEvent).order_by(OutboxEvent.id))] == [
+            "pending",
+            "skipped",
+        ]
+        audited = session.scalars(select(AuditEntry).where(AuditEntry.action.like("portal.%"))).all()
+        assert sorted((a.action, a.object_id) for a in audited) == [
+            ("portal.mend", str(first)),
+            ("portal.skip", str(second)),
+        ]
+    engine.dispose()

@@ -112,6 +112,13 @@ class _Unexpected(PortalUnavailable):
     """A bug or an odd answer: retried later, never allowed to kill the relay."""
 
 
+class _NotSent(PortalUnavailable):
+    """Not sent because the portal was failing meanwhile: the event is left as it was (no attempt counted)."""
+
+    def __init__(self) -> None:
+        super().__init__("not sent: the portal was failing")
+
+
 @dataclass
 class BatchResult:
     claimed: int = 0
@@ -205,18 +212,26 @@ class Relay:
         outcomes: list[Outcome] = []
         portal_down = False
 
+        failing = threading.Event()  # the portal is failing: calls not yet made are not made
+        waiting: list[str] = []
+
         def fail(chain: _Chain, error: PortalError | InvalidInput) -> None:
             nonlocal portal_down
+            chain.stopped = True
+            if isinstance(error, _NotSent):
+                return  # never tried: the event keeps its attempts and its place
             item = chain.items[chain.pos]
             retry = bool(getattr(error, "retry", False))
             portal_down = portal_down or retry
-            log.warning("portal event %s (%s #%s) failed: %s", item.id, item.dossier_code, item.seq, error.detail)
+            if retry:
+                waiting.append(error.detail)  # one line for the lot below, not one per dossier
+            else:
+                log.warning("portal event %s (%s #%s) refused: %s", item.id, item.dossier_code, item.seq, error.detail)
             outcomes.append(Outcome(item.id, item.attempts, error.detail, retry))
-            chain.stopped = True
 
         # Inherited dossiers pushed for the first time: does the portal hold them already (TraCuuHoSo)?
         unknown = [c for c in chains if c.known is None]
-        for chain, answer in zip(unknown, self._pool.map(self._ask, unknown), strict=True):
+        for chain, answer in zip(unknown, self._pool.map(lambda c: self._ask(c, failing), unknown), strict=True):
             if isinstance(answer, PortalError):
                 fail(chain, answer)
             else:
@@ -240,7 +255,7 @@ class Relay:
                 for (service, updating), entries in groups.items()
                 for i in range(0, len(entries), size)
             ]
-            futures = [self._pool.submit(self._send, *call) for call in calls]
+            futures = [self._pool.submit(self._send, *call, failing) for call in calls]
             for future in futures:
                 for entry, error in future.result():
                     chain = entry.chain
@@ -253,6 +268,8 @@ class Relay:
                         item = chain.items[chain.pos]
                         outcomes.append(Outcome(item.id, item.attempts))
                         chain.pos += 1
+        if waiting:
+            log.warning("portal failing, %d event(s) will be retried: %s", len(waiting), waiting[0])
         return outcomes
 
     def _entry(self, chain: _Chain) -> tuple[_Entry, str]:
@@ -275,18 +292,25 @@ class Relay:
         record["Email"] = (email or "")[:254]
         return record
 
-    def _ask(self, chain: _Chain) -> bool | PortalError:
+    def _ask(self, chain: _Chain, failing: threading.Event) -> bool | PortalError:
+        if failing.is_set():
+            return _NotSent()
         code = chain.mend.get("MaHoSo") or chain.code
         try:
             return self.client.lookup(code) is not None
         except PortalError as exc:
+            if exc.retry:
+                failing.set()
             return exc
         except Exception as exc:  # a bug or an odd answer must not kill the relay: retry later
             log.error("portal lookup of %s: unexpected %s", chain.code, type(exc).__name__)
             return _Unexpected(f"TraCuuHoSo: unexpected {type(exc).__name__}")
 
-    def _send(self, service: str, updating: bool, entries: list[_Entry]) -> list[_Result]:
+    def _send(self, service: str, updating: bool, entries: list[_Entry], failing: threading.Event) -> list[_Result]:
         """One call; when the portal refuses it whole, bisect to find the bad record(s) and send the rest."""
+        if failing.is_set():
+            not_sent = _NotSent()
+            return [(e, not_sent) for e in entries]
         records = [e.record for e in entries]
         try:
             if service == SERVICE_DOSSIER:
@@ -295,10 +319,11 @@ class Relay:
                 self.client.push_steps(records)
             return [(e, None) for e in entries]
         except PortalUnavailable as exc:
+            failing.set()
             return [(e, exc) for e in entries]
         except PortalExists as exc:
             if len(entries) == 1:
-                return self._send(service, True, entries)  # the portal has it: send it as an update
+                return self._send(service, True, entries, failing)  # the portal has it: send it as an update
             refusal: PortalError = exc
         except PortalRejected as exc:
             if len(entries) == 1:
@@ -306,14 +331,14 @@ class Relay:
             refusal = exc
         except Exception as exc:  # a bug or an odd answer must not kill the relay: retry later
             log.error("portal %s call: unexpected %s", service, type(exc).__name__)
+            failing.set()
             error = _Unexpected(f"unexpected {type(exc).__name__}")
             return [(e, error) for e in entries]
         log.info("portal refused a call of %d records (%s): bisecting", len(entries), refusal.detail[:200])
         half = len(entries) // 2
-        first = self._send(service, updating, entries[:half])
-        if any(error is not None and error.retry for _, error in first):
-            return first + [(e, PortalUnavailable("not sent: the portal failed meanwhile")) for e in entries[half:]]
-        return first + self._send(service, updating, entries[half:])
+        return self._send(service, updating, entries[:half], failing) + self._send(
+            service, updating, entries[half:], failing
+        )
 
     # -- loops ------------------------------------------------------------------------------------------------
 
