@@ -30,7 +30,19 @@ def _blocked_by_earlier() -> Any:
     )
 
 
-def claim_heads(session: Session, now: datetime, limit: int, *, lock: bool) -> Sequence[OutboxEvent]:
+_CLAIMED = (
+    OutboxEvent.id,
+    OutboxEvent.dossier_code,
+    OutboxEvent.seq,
+    OutboxEvent.kind,
+    OutboxEvent.payload,
+    OutboxEvent.idempotency_key,
+    OutboxEvent.attempts,
+)
+"""What the relay needs of a claimed event (rows, not ORM objects: a batch is hundreds of them)."""
+
+
+def claim_heads(session: Session, now: datetime, limit: int, *, lock: bool) -> Sequence[Any]:
     """Due events that are the first undelivered event of their dossier, oldest first.
 
     With ``lock`` (PostgreSQL) the rows are locked ``FOR UPDATE SKIP LOCKED`` until the transaction ends, so
@@ -38,23 +50,23 @@ def claim_heads(session: Session, now: datetime, limit: int, *, lock: bool) -> S
     because its later events are not heads.
     """
     query = (
-        select(OutboxEvent)
+        select(*_CLAIMED)
         .where(OutboxEvent.state == PENDING, OutboxEvent.next_attempt_at <= now, ~_blocked_by_earlier())
         .order_by(OutboxEvent.id)
         .limit(limit)
     )
     if lock:
         query = query.with_for_update(skip_locked=True, of=OutboxEvent)
-    return session.scalars(query).all()
+    return session.execute(query).all()
 
 
-def followers(session: Session, heads: Sequence[OutboxEvent], limit: int) -> Sequence[OutboxEvent]:
+def followers(session: Session, heads: Sequence[Any], limit: int) -> Sequence[Any]:
     """Pending events after the claimed heads of the same dossiers (safe to send once their head is delivered)."""
     if not heads or limit <= 0:
         return []
     codes = [h.dossier_code for h in heads]
     query = (
-        select(OutboxEvent)
+        select(*_CLAIMED)
         .where(
             OutboxEvent.dossier_code.in_(codes),
             OutboxEvent.state == PENDING,
@@ -63,7 +75,7 @@ def followers(session: Session, heads: Sequence[OutboxEvent], limit: int) -> Seq
         .order_by(OutboxEvent.dossier_code, OutboxEvent.seq)
         .limit(limit)
     )
-    return session.scalars(query).all()
+    return session.execute(query).all()
 
 
 Context = tuple[str, str | None, str | None, str | None]
@@ -107,6 +119,16 @@ def mends(session: Session, codes: Sequence[str]) -> dict[str, dict[str, str]]:
 
 def get_mend(session: Session, dossier_code: str) -> PortalMend | None:
     return session.get(PortalMend, dossier_code)
+
+
+def mark_delivered(session: Session, ids: list[int], now: datetime) -> None:
+    if ids:
+        session.execute(
+            update(OutboxEvent)
+            .where(OutboxEvent.id.in_(ids))
+            .values(state=DELIVERED, attempts=OutboxEvent.attempts + 1, delivered_at=now, last_error=None)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def apply_updates(session: Session, rows: list[dict[str, Any]]) -> None:
@@ -238,6 +260,7 @@ __all__ = [
     "get_event",
     "get_mend",
     "last_error",
+    "mark_delivered",
     "mends",
     "pending_summary",
     "pushed_codes",

@@ -83,7 +83,11 @@ def outcome_updates(outcomes: list[Outcome], policy: RetryPolicy, now: datetime)
 def record_outcomes(
     session: Session, outcomes: list[Outcome], policy: RetryPolicy, now: datetime | None = None
 ) -> None:
-    repo.apply_updates(session, outcome_updates(outcomes, policy, now or utcnow()))
+    """Delivered events in one ``UPDATE ... WHERE id IN`` (most of a batch), failures row by row."""
+    when = now or utcnow()
+    delivered = [o.event_id for o in outcomes if o.error is None]
+    repo.mark_delivered(session, delivered, when)
+    repo.apply_updates(session, outcome_updates([o for o in outcomes if o.error is not None], policy, when))
 
 
 def status(session: Session, now: datetime | None = None) -> PortalStatus:
