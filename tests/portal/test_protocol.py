@@ -216,6 +216,8 @@ def test_an_inherited_dossier_is_looked_up_before_its_first_push(store: Engine, 
         add_steps(session, held, 1)  # the first officer action here queues its step
         missing = session.scalars(select(Dossier).where(Dossier.code == "000.00.12.H26-250620-0008")).one()
         enqueue(session, missing, "dossier")
+        # still the former system's (no cut-over, no action here): an event queued for it anyway is not pushed
+        make_dossier(session, "000.00.12.H26-250620-0009", origin="migrated", former_province_code="93")
     with PortalClient(sim.url, "hopnhat", "hopnhat") as portal:
         portal.push_dossiers(
             [{"MaHoSo": "000.00.12.H26-250620-0007", "MaTTHC": "1.001193", "ChuHoSo": "Lê Văn Bình",
@@ -224,11 +226,16 @@ def test_an_inherited_dossier_is_looked_up_before_its_first_push(store: Engine, 
         )  # fmt: skip
     r = relay(store, sim)
     try:
-        deliver_all(r)
+        r.drain()
     finally:
         close(r)
+    with Session(store) as session:
+        dead = service.dead_letters(session)
     lookups = sorted(c["codes"][0] for c in sim.calls() if c["service"] == "TraCuuHoSo")
     assert lookups == ["000.00.12.H26-250620-0007", "000.00.12.H26-250620-0008"]
+    assert [(d.dossier_code, "former system still owns" in (d.last_error or "")) for d in dead] == [
+        ("000.00.12.H26-250620-0009", True)
+    ]
     pushes = [(c["codes"], c["updating"]) for c in sim.dossier_calls()[1:]]
     assert pushes == [(["000.00.12.H26-250620-0008"], False)]  # the held one is not created again
     steps = [row for row in sim.applied() if row["service"] == "CapNhatTienDoHoSoMC"]

@@ -52,6 +52,10 @@ from hopnhat.portal.service import Outcome, RetryPolicy, record_outcomes
 log = logging.getLogger(__name__)
 
 LEASE_NAME = "portal-relay"
+NOT_OURS = (
+    "an inherited dossier its former system still owns (no cut-over of its source, no action on it here): "
+    "that system pushes it to the portal, not hopnhat"
+)
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,8 @@ class _Chain:
     identity: tuple[str | None, str | None, str | None] = (None, None, None)
     """(identity paper type, number, e-mail), read at delivery."""
     mend: dict[str, str] = field(default_factory=dict)
+    ours: bool = True
+    """False for an inherited dossier its former system still owns (it pushes it; hopnhat must not)."""
     pos: int = 0
     stopped: bool = False
 
@@ -168,10 +174,12 @@ class Relay:
         for e in sorted([*heads, *rest], key=lambda e: (e.dossier_code, e.seq)):
             chain = chains.get(e.dossier_code)
             if chain is None:
-                origin, id_type, id_number, email = context.get(e.dossier_code, ("native", None, None, None))
+                origin, id_type, id_number, email, ours = context.get(
+                    e.dossier_code, ("native", None, None, None, True)
+                )
                 known = True if e.dossier_code in pushed else (None if origin == "migrated" else False)
                 chain = chains[e.dossier_code] = _Chain(
-                    e.dossier_code, [], known, (id_type, id_number, email), mends.get(e.dossier_code, {})
+                    e.dossier_code, [], known, (id_type, id_number, email), mends.get(e.dossier_code, {}), ours=ours
                 )
             chain.items.append(_Work(e.id, e.dossier_code, e.seq, e.kind, e.payload, e.idempotency_key, e.attempts))
         return list(chains.values())
@@ -229,8 +237,11 @@ class Relay:
                 log.warning("portal event %s (%s #%s) refused: %s", item.id, item.dossier_code, item.seq, error.detail)
             outcomes.append(Outcome(item.id, item.attempts, error.detail, retry))
 
+        for chain in chains:
+            if not chain.ours:
+                fail(chain, InvalidInput(NOT_OURS))
         # Inherited dossiers pushed for the first time: does the portal hold them already (TraCuuHoSo)?
-        unknown = [c for c in chains if c.known is None]
+        unknown = [c for c in chains if c.known is None and not c.stopped]
         for chain, answer in zip(unknown, self._pool.map(lambda c: self._ask(c, failing), unknown), strict=True):
             if isinstance(answer, PortalError):
                 fail(chain, answer)

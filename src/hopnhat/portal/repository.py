@@ -78,12 +78,13 @@ def followers(session: Session, heads: Sequence[Any], limit: int) -> Sequence[An
     return session.execute(query).all()
 
 
-Context = tuple[str, str | None, str | None, str | None]
+Context = tuple[str, str | None, str | None, str | None, bool]
 
 
 def dossier_context(session: Session, codes: Sequence[str]) -> dict[str, Context]:
-    """Per dossier code: (origin, identity paper type, identity number, e-mail), read at delivery so the outbox keeps
-    no identity numbers."""
+    """Per dossier code: (origin, identity paper type, identity number, e-mail, owned here), read at delivery so the
+    outbox keeps no identity numbers. "Owned here" is true for a native dossier, and for an inherited one from its
+    source's cut-over or the first officer action here (``owned_here_at``)."""
     if not codes:
         return {}
     rows = session.execute(
@@ -93,9 +94,10 @@ def dossier_context(session: Session, codes: Sequence[str]) -> dict[str, Context
             Dossier.applicant_id_type,
             Dossier.applicant_id_number,
             Dossier.applicant_email,
+            Dossier.owned_here_at,
         ).where(Dossier.code.in_(codes))
     ).all()
-    return {r[0]: (r[1], r[2], r[3], r[4]) for r in rows}
+    return {r[0]: (r[1], r[2], r[3], r[4], r[1] != "migrated" or r[5] is not None) for r in rows}
 
 
 def pushed_codes(session: Session, codes: Sequence[str]) -> set[str]:
