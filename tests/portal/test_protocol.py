@@ -264,3 +264,32 @@ def test_an_outage_then_recovery_loses_nothing_applies_nothing_twice(store: Engi
     assert (status.pending, status.dead, status.delivered) == (0, 0, 100)
     stats = sim.stats()
     assert stats["injected_errors"] > 0 and stats["duplicates"] > 0  # the outage hit; lost answers were absorbed
+
+
+def test_the_records_carry_the_decision_766_fields_and_no_id_in_the_outbox(store: Engine, sim: Sim) -> None:
+    with session_scope(store) as session:
+        make_dossier(session, "H13-260210-0800", applicant_id_type="cccd", applicant_email="an@example.vn",
+                     vneid_signin=True, paid_online=True, digitised_documents=3, submitted_at=RECEIVED,
+                     received_center_code="000.00.32.H13")  # fmt: skip
+        make_dossier(session, "H13-260210-0801", applicant_id_type="cccd", applicant_id_number="09209900123")
+    r = relay(store, sim)
+    try:
+        r.drain()
+    finally:
+        close(r)
+    [record] = [row["data"] for row in sim.applied()]
+    assert {k: record[k] for k in ("SoGiayToChuHoSo", "DinhDanhCHS", "Email", "KenhThucHien")} == {
+        "SoGiayToChuHoSo": "092099001234",
+        "DinhDanhCHS": [{"LoaiDinhDanh": 1, "SoDinhDanh": "092099001234"}],
+        "Email": "an@example.vn",
+        "KenhThucHien": "2",
+    }
+    assert (record["TaiKhoanDuocXacThucVoiVNeID"], record["DuocThanhToanTrucTuyen"]) == (1, 1)
+    assert (record["HoSoCoThanhPhanSoHoa"], record["NoiNopHoSo"]) == (1, "000.00.32.H13")
+    assert record["NgayNopHoSo"] == "20260210093000" and record["NgayTuChoi"] == ""
+    with Session(store) as session:
+        dead = service.dead_letters(session)
+        payloads = [e.payload for e in session.scalars(select(OutboxEvent))]
+    assert [d.dossier_code for d in dead] == ["H13-260210-0801"]
+    assert "12 digits" in (dead[0].last_error or "") and "09209900123" not in (dead[0].last_error or "")
+    assert "0920990012" not in str(payloads)  # identity numbers are read at delivery, never kept in the outbox

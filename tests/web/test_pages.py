@@ -7,12 +7,24 @@ import re
 from tests.identity_support import page_csrf, signin
 from tests.web.conftest import CENTER_A, CENTER_B, PASSWORD, SECRET_ID, SECRET_NAME, Site
 
-PROTECTED = ["/", "/registry", "/convert", "/sync", "/sync/quarantine", "/dossiers", "/systems", "/plan", "/centers"]
+PROTECTED = [
+    "/",
+    "/registry",
+    "/convert",
+    "/sync",
+    "/sync/quarantine",
+    "/dossiers",
+    "/systems",
+    "/plan",
+    "/centers",
+    "/portal",
+    "/reports/766",
+]
 
 ALLOWED = {
     "admin": set(PROTECTED),
     # The quarantine holds personal data: the operator (no personal data) does not see it; the data steward does.
-    "operator": {"/", "/registry", "/convert", "/sync", "/systems", "/plan", "/centers"},
+    "operator": {"/", "/registry", "/convert", "/sync", "/systems", "/plan", "/centers", "/portal", "/reports/766"},
     "steward": {"/sync", "/sync/quarantine", "/dossiers"},
     "officer_a": {"/dossiers"},
 }
