@@ -23,11 +23,24 @@ class Sim:
     def clear(self) -> None:
         self.http.delete("/admin/faults").raise_for_status()
 
-    def accepted(self) -> list[dict[str, Any]]:
-        response = self.http.get("/admin/accepted", params={"limit": 100000})
+    def config(self, **behaviour: Any) -> None:
+        self.http.post("/admin/config", json=behaviour).raise_for_status()
+
+    def applied(self) -> list[dict[str, Any]]:
+        """What the portal APPLIED, in arrival order (repeats it absorbed are not in it)."""
+        response = self.http.get("/admin/applied", params={"limit": 100000})
         response.raise_for_status()
         rows: list[dict[str, Any]] = response.json()
         return rows
+
+    def calls(self) -> list[dict[str, Any]]:
+        response = self.http.get("/admin/calls", params={"limit": 100000})
+        response.raise_for_status()
+        rows: list[dict[str, Any]] = response.json()
+        return rows
+
+    def dossier_calls(self) -> list[dict[str, Any]]:
+        return [c for c in self.calls() if c["service"] == "DongBoHoSoMC"]
 
     def stats(self) -> dict[str, int]:
         response = self.http.get("/admin/stats")

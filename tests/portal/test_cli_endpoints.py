@@ -19,6 +19,7 @@ from hopnhat.app import create_app
 from hopnhat.cli import app
 from hopnhat.config import get_settings
 from hopnhat.db import make_engine, session_scope
+from hopnhat.identity.models import AuditEntry
 from hopnhat.identity.roles import Role
 from hopnhat.portal.simulator import free_port
 from hopnhat.store.models import OutboxEvent
@@ -70,7 +71,7 @@ def test_cli_relay_status_dead_and_requeue(store_url: str, sim: Sim) -> None:
     assert "delivered 2 event(s)" in result.output
     text = runner.invoke(app, ["--db", store_url, "portal", "status"]).output
     assert "pending   0" in text and "dead      0" in text
-    assert len(sim.accepted()) == 4
+    assert len(sim.applied()) == 4
 
 
 def test_relay_output_and_logs_carry_no_personal_data(
@@ -146,7 +147,7 @@ def test_simulate_command_serves_over_http(tmp_path: Path) -> None:
             except httpx.TransportError:
                 assert proc.poll() is None and time.monotonic() < deadline, "simulator did not start"
                 time.sleep(0.2)
-        assert answer.json()["error_code"] == "0"
+        assert answer.json()["error_code"] == 0 and answer.json()["session"]
         assert (tmp_path / "s.db").exists()
     finally:
         proc.terminate()
@@ -173,3 +174,87 @@ def test_check_compares_local_and_portal_status(store_url: str, sim: Sim) -> Non
     assert "here 4, portal 4 (in sync); 0 event(s) not yet delivered" in after.output
     unknown = runner.invoke(app, ["--db", store_url, "portal", "check", "NOPE", "--url", sim.url])
     assert unknown.exit_code == 1 and "NOPE does not exist here" in unknown.output
+
+
+def test_cli_mend_skip_and_report766(store_url: str, sim: Sim, tmp_path: Path) -> None:
+    engine = make_engine(store_url)
+    with session_scope(engine) as session:
+        make_dossier(session, "H13–260210–0900")  # en dashes: cannot be sent
+        make_dossier(session, "H13-260210-0901", procedure_code="")  # refused by the portal
+    engine.dispose()
+    runner.invoke(app, ["--db", store_url, "portal", "relay", "--once", "--url", sim.url, "--style", "urls"])
+    dead = json.loads(runner.invoke(app, ["--db", store_url, "portal", "dead", "list", "--json"]).output)
+    assert [(d["dossier_code"], "cannot be sent" in d["last_error"]) for d in dead] == [
+        ("H13–260210–0900", True),
+        ("H13-260210-0901", False),
+    ]
+    bad_field = runner.invoke(
+        app, ["--db", store_url, "portal", "dead", "mend", str(dead[0]["id"]), "--set", "ChuHoSo=X", "--reason", "r"]
+    )
+    assert bad_field.exit_code == 1 and "cannot be mended" in bad_field.output
+    mended = runner.invoke(
+        app,
+        ["--db", store_url, "portal", "dead", "mend", str(dead[0]["id"]), "--set", "MaHoSo=H13-260210-0900",
+         "--reason", "dấu gạch ngang"],
+    )  # fmt: skip
+    assert mended.exit_code == 0, mended.output
+    skipped = runner.invoke(
+        app, ["--db", store_url, "portal", "dead", "skip", str(dead[1]["id"]), "--reason", "hồ sơ thử"]
+    )
+    assert skipped.exit_code == 0, skipped.output
+    runner.invoke(app, ["--db", store_url, "portal", "relay", "--once", "--url", sim.url, "--style", "urls"])
+    assert [r["MaHoSo"] for r in sim.applied()] == ["H13-260210-0900"]
+    status = json.loads(runner.invoke(app, ["--db", store_url, "portal", "status", "--json"]).output)
+    assert (status["pending"], status["dead"], status["skipped"], status["delivered"]) == (0, 0, 1, 1)
+    engine = make_engine(store_url)
+    with Session(engine) as session:
+        actions = session.scalars(select(AuditEntry.action).where(AuditEntry.action.like("portal.%"))).all()
+    engine.dispose()
+    assert sorted(actions) == ["portal.mend", "portal.skip"]
+
+    report = runner.invoke(
+        app, ["--db", store_url, "portal", "report766", "--start", "2026-02-01", "--end", "28/02/2026"]
+    )
+    assert report.exit_code == 0, report.output
+    assert report.output.splitlines()[-1].startswith("*,2,0,0,0,0,,")  # nothing finished: no on-time figure
+    out = tmp_path / "766.xlsx"
+    result = runner.invoke(
+        app,
+        ["--db", store_url, "portal", "report766", "--start", "2026-02-01", "--end", "2026-02-28", "--format",
+         "xlsx", "--out", str(out)],
+    )  # fmt: skip
+    assert result.exit_code == 0 and out.read_bytes()[:2] == b"PK"
+
+
+def test_api_mend_and_skip_are_audited(store_url: str) -> None:
+    engine = make_engine(store_url)
+    with session_scope(engine) as session:
+        make_outbox(session, dossiers=2, steps=0)
+        events = list(session.scalars(select(OutboxEvent).order_by(OutboxEvent.id)))
+        for event in events:
+            event.state, event.last_error = "dead", "portal DongBoHoSoMC: error_code -1: MaHoSo không hợp lệ"
+        first, second = (e.id for e in events)
+    web_app = create_app(get_settings(database_url=store_url), engine=engine)
+    operator = bearer(token_for(engine, Role.DEPARTMENT_OPERATOR, scopes="write"))
+    auditor = bearer(token_for(engine, Role.AUDITOR, scopes="write"))
+    with TestClient(web_app, headers=operator) as api:
+        body = {"fields": {"MaHoSo": "H13-260210-9999"}, "reason": "mã sai"}
+        assert api.post(f"/api/v1/portal/dead/{first}/mend", json=body, headers=auditor).status_code == 403
+        wrong = api.post(f"/api/v1/portal/dead/{first}/mend", json={"fields": {"ChuHoSo": "X"}, "reason": "r"})
+        assert wrong.status_code == 422 and "cannot be mended" in wrong.json()["detail"]
+        assert api.post(f"/api/v1/portal/dead/{first}/mend", json=body).json() == {"requeued": 1}
+        assert api.post(f"/api/v1/portal/dead/{second}/skip", json={"reason": ""}).status_code == 422
+        assert api.post(f"/api/v1/portal/dead/{second}/skip", json={"reason": "thử"}).json() == {"requeued": 0}
+        again = api.post(f"/api/v1/portal/dead/{second}/skip", json={"reason": "thử"})
+        assert again.status_code == 409
+    with Session(engine) as session:
+        assert [e.state for e in session.scalars(select(OutboxEvent).order_by(OutboxEvent.id))] == [
+            "pending",
+            "skipped",
+        ]
+        audited = session.scalars(select(AuditEntry).where(AuditEntry.action.like("portal.%"))).all()
+        assert sorted((a.action, a.object_id) for a in audited) == [
+            ("portal.mend", str(first)),
+            ("portal.skip", str(second)),
+        ]
+    engine.dispose()

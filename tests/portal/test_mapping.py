@@ -8,6 +8,7 @@ from hopnhat.errors import InvalidInput
 from hopnhat.portal.mapping import (
     SERVICE_DOSSIER,
     SERVICE_STEP,
+    identity_fields,
     missing_fields,
     parse_portal_date,
     portal_date,
@@ -33,6 +34,14 @@ SNAPSHOT = {
     "fees": [{"MaPhiLePhi": "LP01", "SoTien": 8000}],
     "supplements": [],
     "results": [{"TenGiayTo": "Giấy khai sinh"}],
+    "origin": "native",
+    "summary": "Đăng ký khai sinh cho con",
+    "received_center_code": "000.00.32.H13",
+    "submitted_at": "2026-02-09T15:00:00+00:00",
+    "refused_at": None,
+    "vneid_signin": True,
+    "paid_online": True,
+    "digitised_documents": 2,
 }
 
 
@@ -71,8 +80,44 @@ def test_dossier_event_maps_to_every_portal_field() -> None:
         "DanhSachLePhi": [{"MaPhiLePhi": "LP01", "SoTien": 8000}],
         "DanhSachHoSoBoSung": [],
         "DanhSachGiayToKetQua": [{"TenGiayTo": "Giấy khai sinh"}],
+        # Decision 766 fields, from the dossier's columns
+        "TrichYeuHoSo": "Đăng ký khai sinh cho con",
+        "NgayKetThucXuLy": "20260211150000",
+        "NgayNopHoSo": "20260209220000",
+        "NgayTuChoi": "",
+        "NoiNopHoSo": "000.00.32.H13",
+        "HoSoCoThanhPhanSoHoa": 1,
+        "TaiKhoanDuocXacThucVoiVNeID": 1,
+        "DuocThanhToanTrucTuyen": 1,
+        # added by the relay at delivery from the dossier (the outbox keeps no identity numbers)
+        "SoGiayToChuHoSo": "",
+        "DinhDanhCHS": [],
+        "Email": "",
     }
     assert missing_fields(service, record) == []
+
+
+def test_free_text_is_cut_the_way_real_systems_cut_it() -> None:
+    step = {"actor": "Nguyễn " * 20, "at": "2026-02-10T03:00:00+00:00", "to_status": 4}
+    _, record = to_portal("step", {"dossier": SNAPSHOT, "step": step})
+    assert len(record["NguoiXuLy"]) == 50 and record["NguoiXuLy"].startswith("Nguyễn Nguyễn")
+    _, record = to_portal("dossier", {"dossier": {**SNAPSHOT, "summary": "à" * 1500}})
+    assert record["TrichYeuHoSo"] == "à" * 1000
+
+
+def test_identifiers_are_never_cut_but_refused_with_the_reason() -> None:
+    with pytest.raises(InvalidInput, match=r"MaHoSo .* cannot be sent"):
+        to_portal("dossier", {"dossier": {**SNAPSHOT, "code": "H13–260210–0001"}})  # en dashes from a spreadsheet
+    _, mended = to_portal("dossier", {"dossier": {**SNAPSHOT, "code": "H13–260210–0001"}}, {"MaHoSo": "H13-1"})
+    assert mended["MaHoSo"] == "H13-1"
+    assert identity_fields("cccd", "092099001234") == {
+        "SoGiayToChuHoSo": "092099001234",
+        "DinhDanhCHS": [{"LoaiDinhDanh": 1, "SoDinhDanh": "092099001234"}],
+    }
+    assert identity_fields("cmnd", "361234567")["DinhDanhCHS"] == [{"LoaiDinhDanh": 2, "SoDinhDanh": "361234567"}]
+    assert identity_fields("passport", "C1234567")["DinhDanhCHS"] == []
+    with pytest.raises(InvalidInput, match="cccd number must be 12 digits"):
+        identity_fields("cccd", "09209900123")
 
 
 def test_unfinished_dossier_has_empty_return_date_and_falls_back_to_unit() -> None:

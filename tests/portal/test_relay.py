@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from hopnhat.db import make_engine, session_scope
 from hopnhat.portal import service
 from hopnhat.portal.client import PortalClient
+from hopnhat.portal.mapping import to_portal
 from hopnhat.portal.relay import Relay, RelayConfig
 from hopnhat.portal.service import Outcome, RetryPolicy
 from hopnhat.store.models import OutboxEvent
@@ -28,7 +29,9 @@ def store(store_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
-def client(sim: Sim, timeout: float = 0.3) -> PortalClient:
+def client(sim: Sim, timeout: float = 10.0) -> PortalClient:
+    # Long enough that a healthy answer never times out on a loaded machine: the tests that need lost answers
+    # inject them (mode="timeout"), they do not rely on the machine being slow.
     return PortalClient(sim.url, "hopnhat", "hopnhat", timeout=timeout)
 
 
@@ -49,19 +52,33 @@ def outbox(engine: Engine) -> list[OutboxEvent]:
         return list(session.scalars(select(OutboxEvent).order_by(OutboxEvent.id)))
 
 
+def applied_by_dossier(sim: Sim) -> dict[str, list[tuple[str, ...]]]:
+    """What the portal applied, per dossier in arrival order: ("dossier",) or ("step", time, status)."""
+    arrival: dict[str, list[tuple[str, ...]]] = defaultdict(list)
+    for row in sim.applied():
+        data = row["data"]
+        if row["service"] == "DongBoHoSoMC":
+            arrival[row["MaHoSo"]].append(("dossier",))
+        else:
+            arrival[row["MaHoSo"]].append(("step", data["ThoiDiemXuLy"], data["TrangThai"]))
+    return arrival
+
+
+def expected_by_dossier(engine: Engine) -> dict[str, list[tuple[str, ...]]]:
+    expected: dict[str, list[tuple[str, ...]]] = defaultdict(list)
+    for event in sorted(outbox(engine), key=lambda e: (e.dossier_code, e.seq)):
+        if event.kind == "dossier":
+            expected[event.dossier_code].append(("dossier",))
+        else:
+            _, record = to_portal(event.kind, event.payload)
+            expected[event.dossier_code].append(("step", record["ThoiDiemXuLy"], record["TrangThai"]))
+    return expected
+
+
 def assert_exactly_once_in_order(sim: Sim, engine: Engine) -> None:
-    accepted = sim.accepted()
-    keys = [row["idempotency_key"] for row in accepted]
-    assert len(keys) == len(set(keys)), "a record was applied twice"
-    events = outbox(engine)
-    assert sorted(keys) == sorted(e.idempotency_key for e in events), "portal and outbox differ"
-    arrival: dict[str, list[int]] = defaultdict(list)
-    for key in keys:
-        code, seq = key.rsplit(":", 1)
-        arrival[code].append(int(seq))
-    for code, seqs in arrival.items():
-        assert seqs == list(range(1, len(seqs) + 1)), f"{code} arrived out of order: {seqs}"
-    assert all(e.state == "delivered" for e in events)
+    """Every outbox event applied by the portal once (none lost, none applied twice), in order per dossier."""
+    assert applied_by_dossier(sim) == expected_by_dossier(engine)
+    assert all(e.state == "delivered" for e in outbox(engine))
 
 
 class CrashBeforeRecording(Relay):
@@ -76,13 +93,13 @@ def test_outage_and_restart_deliver_every_event_once_in_order(store: Engine, sim
         make_outbox(session, dossiers=20, steps=9)  # 200 events
     config = RelayConfig(batch=40, workers=8, policy=FAST, lease_seconds=1.0)
 
-    # 1.5 s: a healthy answer must never time out, even on a loaded CI machine (8 senders, one simulator process);
+    # 3 s: a healthy answer must never time out, even on a loaded CI machine (8 senders, one simulator process);
     # the injected hang is longer still.
-    with client(sim, timeout=1.5) as c1:
+    with client(sim, timeout=3.0) as c1:
         first = Relay(store, c1, config, relay_id="relay-1")
         assert first.run_once().delivered == 40
         # answers lost after the portal applied the records, then a hard outage of 5xx
-        sim.faults(mode="timeout", hang_seconds=2.5, remaining=6)
+        sim.faults(mode="timeout", hang_seconds=4.0, remaining=6)
         first.run_once()
         sim.faults(mode="error", status=503)  # until cleared below
         until = time.monotonic() + 0.6
@@ -120,6 +137,7 @@ def test_dead_letter_blocks_its_dossier_until_requeued(store: Engine, sim: Sim) 
             relay.run_once()
             time.sleep(0.02)
         sim.clear()
+        c.login()  # the portal is back (else the client waits a moment before trying a login that just failed)
         with Session(store) as session:
             dead = service.dead_letters(session)
             status = service.status(session)
@@ -128,14 +146,14 @@ def test_dead_letter_blocks_its_dossier_until_requeued(store: Engine, sim: Sim) 
         assert status.blocked_dossiers == 2 and status.pending == 4
 
         relay.run_once()
-        assert sim.accepted() == []  # later events wait behind their dead head
+        assert sim.applied() == []  # later events wait behind their dead head
 
         with session_scope(store) as session:
             assert service.requeue(session, dead[0].id) == 1
-        deliver_first = time.monotonic() + 10
-        while len(sim.accepted()) < 3 and time.monotonic() < deliver_first:
+        deliver_first = time.monotonic() + 30
+        while len(sim.applied()) < 3 and time.monotonic() < deliver_first:
             relay.run_once()
-        assert [r["idempotency_key"] for r in sim.accepted()] == [f"{codes[0]}:{n}" for n in (1, 2, 3)]
+        assert [r["MaHoSo"] for r in sim.applied()] == [codes[0]] * 3
 
         with session_scope(store) as session:
             assert service.requeue_all(session) == 1
@@ -153,7 +171,7 @@ def test_a_record_the_portal_refuses_goes_dead_at_once(store: Engine, sim: Sim) 
         dead = service.dead_letters(session)
     assert [(d.dossier_code, d.attempts) for d in dead] == [("H13-260210-0100", 1)]
     assert "MaTTHC" in (dead[0].last_error or "")
-    assert [r["MaHoSo"] for r in sim.accepted()] == ["H13-260210-0101"]
+    assert [r["MaHoSo"] for r in sim.applied()] == ["H13-260210-0101"]
 
 
 def test_two_relays_at_once_never_send_an_event_twice(store: Engine, sim: Sim) -> None:
@@ -175,8 +193,9 @@ def test_two_relays_at_once_never_send_an_event_twice(store: Engine, sim: Sim) -
     for t in threads:
         t.join()
     assert not errors
+    # What the portal applied, not what was sent: delivery is at least once (a late answer is re-sent), and the
+    # two relays must never both apply one event.
     assert_exactly_once_in_order(sim, store)
-    assert sim.stats().get("duplicates", 0) == 0
 
 
 def test_status_reports_backlog_lag_and_failures(store: Engine, sim: Sim) -> None:
@@ -209,7 +228,7 @@ def test_running_relay_picks_up_new_events_until_stopped(store: Engine, sim: Sim
             with session_scope(store) as session:
                 make_outbox(session, dossiers=2, steps=2)  # written while the relay is idle
             deadline = time.monotonic() + 20
-            while len(sim.accepted()) < 6 and time.monotonic() < deadline:
+            while len(sim.applied()) < 6 and time.monotonic() < deadline:
                 time.sleep(0.05)
         finally:
             stop.set()

@@ -19,13 +19,15 @@ PROTECTED = [
     "/centers",
     "/officer",
     "/officer/intake",
+    "/portal",
+    "/reports/766",
 ]
 
 ALLOWED = {
     # The administrator reads dossiers through the audited views but does not receive or move them.
     "admin": set(PROTECTED) - {"/officer/intake"},
     # The quarantine holds personal data: the operator (no personal data) does not see it; the data steward does.
-    "operator": {"/", "/registry", "/convert", "/sync", "/systems", "/plan", "/centers"},
+    "operator": {"/", "/registry", "/convert", "/sync", "/systems", "/plan", "/centers", "/portal", "/reports/766"},
     "steward": {"/sync", "/sync/quarantine", "/dossiers", "/officer"},
     "officer_a": {"/dossiers", "/officer", "/officer/intake"},
 }

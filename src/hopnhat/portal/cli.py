@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -13,7 +13,11 @@ import typer
 # imported inside the commands that use them.
 from hopnhat.cli_support import console, engine, print_json
 from hopnhat.errors import InvalidInput
+from hopnhat.identity.roles import Permission
 from hopnhat.portal.defaults import DEFAULT_PASSWORD, DEFAULT_USERNAME
+
+if TYPE_CHECKING:
+    from hopnhat.portal.client import Protocol
 
 portal_app = typer.Typer(
     help="National Public Service Portal: outbox relay, status, dead letters, simulator.", no_args_is_help=True
@@ -29,6 +33,14 @@ def _quiet_http_log() -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
+def _protocol(style: str, dstcode: str, madonvi: str) -> Protocol:
+    from hopnhat.portal.client import Protocol
+
+    if style not in ("service", "urls"):
+        raise InvalidInput(f"--style {style[:40]!r}: expected 'service' or 'urls'")
+    return Protocol(style="service" if style == "service" else "urls", dstcode=dstcode, madonvi=madonvi)
+
+
 @portal_app.command()
 def relay(
     ctx: typer.Context,
@@ -40,15 +52,37 @@ def relay(
     password: Annotated[
         str, typer.Option(envvar="HOPNHAT_PORTAL_PASSWORD", help="Portal password.", show_default=False)
     ] = DEFAULT_PASSWORD,
+    style: Annotated[
+        str,
+        typer.Option(
+            envvar="HOPNHAT_PORTAL_STYLE",
+            help="'service' (one URL, the operation in a 'service' field) or 'urls' (create/update/steps URLs).",
+        ),
+    ] = "service",
+    dstcode: Annotated[
+        str, typer.Option(envvar="HOPNHAT_PORTAL_DSTCODE", help="Header 'dstcode': the gateway's destination code.")
+    ] = "DVCQG",
+    madonvi: Annotated[
+        str, typer.Option(envvar="HOPNHAT_PORTAL_MADONVI", help="Body 'madonvi': the sending agency's code.")
+    ] = "hopnhat",
+    batch_size: Annotated[
+        int,
+        typer.Option(
+            envvar="HOPNHAT_PORTAL_BATCH_SIZE",
+            help="Dossiers or steps per portal call (1 = one record).",
+            min=1,
+            max=500,
+        ),
+    ] = 10,
     batch: Annotated[int, typer.Option(help="Events claimed per batch.", min=1, max=10000)] = 500,
-    workers: Annotated[int, typer.Option(help="Dossiers sent at once.", min=1, max=128)] = 8,
+    workers: Annotated[int, typer.Option(help="Portal calls in flight at once.", min=1, max=128)] = 8,
     max_attempts: Annotated[
         int, typer.Option(envvar="HOPNHAT_PORTAL_MAX_ATTEMPTS", help="Failures before an event goes dead.", min=1)
     ] = 10,
     backoff: Annotated[float, typer.Option(help="First retry delay in seconds (doubles per failure).", min=0)] = 1.0,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the portal's answer.", min=0.1)] = 10.0,
 ) -> None:
-    """Deliver outbox events to the portal: in order per dossier, with backoff, idempotency keys, dead letters."""
+    """Deliver outbox events to the portal: in order per dossier, in batches, with backoff and dead letters."""
     from hopnhat.portal.client import PortalClient
     from hopnhat.portal.relay import Relay, RelayConfig
     from hopnhat.portal.service import RetryPolicy
@@ -57,10 +91,20 @@ def relay(
         raise InvalidInput(f"--url {url!r} is not an http(s) URL")
     _quiet_http_log()
     config = RelayConfig(
-        batch=batch, workers=workers, policy=RetryPolicy(max_attempts=max_attempts, base_seconds=backoff)
+        batch=batch,
+        workers=workers,
+        batch_size=batch_size,
+        policy=RetryPolicy(max_attempts=max_attempts, base_seconds=backoff),
     )
     with (
-        PortalClient(url, username, password, timeout=timeout, max_connections=workers) as client,
+        PortalClient(
+            url,
+            username,
+            password,
+            protocol=_protocol(style, dstcode, madonvi),
+            timeout=timeout,
+            max_connections=workers,
+        ) as client,
         Relay(engine(ctx), client, config) as worker,
     ):
         if once:
@@ -143,6 +187,87 @@ def requeue(
     console.print(f"requeued {count} event(s)")
 
 
+@dead_app.command("mend")
+def dead_mend(
+    ctx: typer.Context,
+    event_id: Annotated[int, typer.Argument(help="Id of the dead event (see `portal dead list`).")],
+    set_: Annotated[
+        list[str],
+        typer.Option("--set", help="FIELD=VALUE, a corrected identifier (MaHoSo, MaTTHC, MaLinhVuc, DonViXuLy, ...)."),
+    ],
+    reason: Annotated[str, typer.Option(help="Why (goes into the audit log).")],
+) -> None:
+    """Correct a dead event's identifiers as the portal must receive them, and send it again (audited)."""
+    from hopnhat.cli_support import audited, principal
+    from hopnhat.db import session_scope
+    from hopnhat.portal import service
+
+    fields: dict[str, str] = {}
+    for item in set_:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise InvalidInput(f"--set {item[:60]!r}: expected FIELD=VALUE")
+        fields[name.strip()] = value
+    with session_scope(engine(ctx)) as session:
+        acting = principal(ctx, session)
+        acting.require(Permission.PORTAL_WRITE)
+        changes = service.mend(session, event_id, fields, reason, acting.username or "")
+        audited(ctx, session, "portal.mend", "outbox_event", str(event_id), changes)
+    console.print(f"event {event_id} mended and queued again")
+
+
+@dead_app.command("skip")
+def dead_skip(
+    ctx: typer.Context,
+    event_id: Annotated[int, typer.Argument(help="Id of the dead event (see `portal dead list`).")],
+    reason: Annotated[str, typer.Option(help="Why it will never be sent (goes into the audit log).")],
+) -> None:
+    """Give up a dead event for good; its dossier's later events go on (audited)."""
+    from hopnhat.cli_support import audited, principal
+    from hopnhat.db import session_scope
+    from hopnhat.portal import service
+
+    with session_scope(engine(ctx)) as session:
+        principal(ctx, session).require(Permission.PORTAL_WRITE)
+        changes = service.skip(session, event_id, reason)
+        audited(ctx, session, "portal.skip", "outbox_event", str(event_id), changes)
+    console.print(f"event {event_id} skipped")
+
+
+@portal_app.command("report766")
+def report766(
+    ctx: typer.Context,
+    start: Annotated[str, typer.Option(help="First day received (YYYY-MM-DD or dd/mm/yyyy).")],
+    end: Annotated[str, typer.Option(help="Last day received (inclusive).")],
+    center: Annotated[str | None, typer.Option(help="Only this center (agency code).")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="csv or xlsx.")] = "csv",
+    out: Annotated[Path | None, typer.Option(help="Write to this file (default: CSV to stdout).")] = None,
+) -> None:
+    """Decision 766 indicators as the portal computes them, per center and for the city (unconfirmed rules marked
+    in the XLSX's notes sheet)."""
+    from datetime import datetime, time, timedelta
+
+    from hopnhat.cli_support import parse_day
+    from hopnhat.config import VN_TZ
+    from hopnhat.db import session_scope
+    from hopnhat.portal import indicators
+
+    first, last = parse_day(start, "--start"), parse_day(end, "--end")
+    if last < first:
+        raise InvalidInput("--end is before --start")
+    since = datetime.combine(first, time(), VN_TZ)
+    until = datetime.combine(last + timedelta(days=1), time(), VN_TZ)
+    with session_scope(engine(ctx)) as session:
+        body = indicators.export(indicators.compute(session, since, until, center), fmt)
+    if out is None:
+        if fmt != "csv":
+            raise InvalidInput("--format xlsx needs --out FILE")
+        typer.echo(body.decode("utf-8-sig"), nl=False)
+        return
+    out.write_bytes(body)
+    console.print(f"wrote {out}")
+
+
 @portal_app.command()
 def check(
     ctx: typer.Context,
@@ -154,21 +279,19 @@ def check(
     password: Annotated[
         str, typer.Option(envvar="HOPNHAT_PORTAL_PASSWORD", help="Portal password.", show_default=False)
     ] = DEFAULT_PASSWORD,
+    style: Annotated[str, typer.Option(envvar="HOPNHAT_PORTAL_STYLE", help="'service' or 'urls'.")] = "service",
+    dstcode: Annotated[str, typer.Option(envvar="HOPNHAT_PORTAL_DSTCODE", help="Header 'dstcode'.")] = "DVCQG",
+    madonvi: Annotated[str, typer.Option(envvar="HOPNHAT_PORTAL_MADONVI", help="Body 'madonvi'.")] = "hopnhat",
     as_json: JsonOpt = False,
 ) -> None:
     """Compare a dossier's status here with the portal's copy (TraCuuHoSo)."""
     from hopnhat.db import session_scope
     from hopnhat.portal import service
-    from hopnhat.portal.client import PortalClient, PortalRejected
+    from hopnhat.portal.client import PortalClient
 
     _quiet_http_log()
-    with PortalClient(url, username, password) as client:
-        try:
-            portal_copy = client.lookup(code)
-        except PortalRejected as exc:
-            if "NOT_FOUND" not in exc.detail:
-                raise
-            portal_copy = {}
+    with PortalClient(url, username, password, protocol=_protocol(style, dstcode, madonvi)) as client:
+        portal_copy = client.lookup(code) or {}
     with session_scope(engine(ctx)) as session:
         result = service.compare_with_portal(session, code, portal_copy)
     if as_json:

@@ -1,15 +1,26 @@
-"""HTTP client of the National Public Service Portal.
+"""HTTP client of the National Public Service Portal, speaking the protocol as real provincial systems do.
 
-The portal takes a session login, then one POST of JSON per service (``DongBoHoSoMC``, ``CapNhatTienDoHoSoMC``,
-``TraCuuHoSo``, ``LayThuTuc``); ``error_code == "0"`` means success. Every write carries the outbox event's
-idempotency key, as the ``Idempotency-Key`` header and as ``IdempotencyKey`` in the body, so a record delivered twice
-(a lost answer, a relay restart) is acknowledged by the portal without being applied twice.
+No official specification is public; DOMAIN.md ("National Public Service Portal sync") reads the de facto protocol
+from three public codebases, and every name it uses is configurable here (:class:`Protocol`):
+
+- a session login ``{username, password}`` answered ``{error_code: 0, session}``; every later call carries the
+  header ``dstcode`` and, in its body, ``session`` and ``madonvi``; a new session when the portal says it expired;
+- two styles: ``service`` (OpenCPS: one URL, the operation in a ``service`` field of the body, ``isUpdating``
+  "True"/"False") or ``urls`` (the newer system: one URL each for create, update, steps and lookup);
+- ``data`` is a **list**: one call carries several dossiers (``DongBoHoSoMC``) or several steps
+  (``CapNhatTienDoHoSoMC``);
+- answers ``{error_code, message}``: 0, "0" or "00" is success; a create answered 3 or -3 with "đã tồn tại" means
+  the portal holds the dossier already (:class:`PortalExists`: send it again as an update).
+
+There is no idempotency key in the real protocol: delivery is at least once, and the portal is assumed to
+deduplicate a dossier by ``MaHoSo`` and a step by ``MaHoSo``, time and status.
 
 Errors say whether to retry::
 
     PortalError
     ├── PortalUnavailable   transient: 5xx, 429, timeout, connection refused -> retry later with backoff
-    └── PortalRejected      terminal: the portal refused the record (bad field, unknown procedure) -> dead letter
+    └── PortalRejected      terminal: the portal refused the call (bad field, unknown dossier) -> bisect / dead letter
+        └── PortalExists    a create of a dossier the portal holds -> send it as an update
 
 One :class:`PortalClient` holds one pooled ``httpx.Client`` and is safe to share between threads.
 """
@@ -18,12 +29,14 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+import unicodedata
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import httpx
 
 from hopnhat.errors import HopnhatError
-from hopnhat.portal.mapping import SERVICE_LOOKUP, SERVICE_PROCEDURES
+from hopnhat.portal.mapping import SERVICE_DOSSIER, SERVICE_LOOKUP, SERVICE_PROCEDURES, SERVICE_STEP
 
 
 class PortalError(HopnhatError):
@@ -46,7 +59,47 @@ class PortalRejected(PortalError):
     retry = False
 
 
-_SESSION_EXPIRED = {"401", "SESSION_EXPIRED"}
+class PortalExists(PortalRejected):
+    """A create the portal answered "đã tồn tại" (3 or -3): it holds the dossier already."""
+
+    code = "portal_exists"
+
+
+Style = Literal["service", "urls"]
+
+SUCCESS_CODES = frozenset({"0", "00"})
+EXISTS_CODES = frozenset({"3", "-3"})
+EXISTS_TEXT = "đã tồn tại"
+LOGIN_RETRY_SECONDS = 2.0
+"""After a failed login, calls fail fast this long instead of each trying (and waiting out) a login of its own."""
+_SESSION_CODES = frozenset({"401", "SESSION_EXPIRED"})
+_SESSION_TEXTS = ("phiên", "session")
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How this portal (or the gateway in front of it) wants to be spoken to; every name configurable."""
+
+    style: Style = "service"
+    login_path: str = "/login"
+    service_path: str = "/"
+    """``service`` style: the one URL every operation is posted to."""
+    create_path: str = "/hoso/them"
+    update_path: str = "/hoso/capnhat"
+    steps_path: str = "/hoso/tiendo"
+    lookup_path: str = "/hoso/tracuu"
+    dstcode: str = "DVCQG"
+    """Header ``dstcode``: the gateway's code of the destination (the national portal)."""
+    madonvi: str = "hopnhat"
+    """Body ``madonvi``: the sending agency's identification code (set it to the province's)."""
+
+
+def _nfc(text: Any) -> str:
+    return unicodedata.normalize("NFC", str(text or "")).lower()
+
+
+def is_success(answer: dict[str, Any]) -> bool:
+    return str(answer.get("error_code")).strip() in SUCCESS_CODES
 
 
 class PortalClient:
@@ -58,11 +111,13 @@ class PortalClient:
         username: str,
         password: str,
         *,
+        protocol: Protocol | None = None,
         timeout: float = 10.0,
         max_connections: int = 32,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.protocol = protocol or Protocol()
         self._username = username
         self._password = password
         self._http = httpx.Client(
@@ -70,6 +125,7 @@ class PortalClient:
             timeout=timeout,
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
             transport=transport,
+            headers={"dstcode": self.protocol.dstcode},
         )
         self._session: str | None = None
         self._lock = threading.Lock()
@@ -86,9 +142,9 @@ class PortalClient:
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
-    def _post(self, path: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> dict[str, Any]:
+    def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         try:
-            response = self._http.post(path, json=body, headers=headers)
+            response = self._http.post(path, json=body)
         except httpx.TimeoutException:
             raise PortalUnavailable(f"portal {path}: no answer within the timeout") from None
         except httpx.TransportError as exc:
@@ -107,8 +163,8 @@ class PortalClient:
 
     def login(self) -> str:
         """Open a session; raises PortalRejected on wrong credentials."""
-        data = self._post("/login", {"username": self._username, "password": self._password})
-        if str(data.get("error_code")) != "0" or not data.get("session"):
+        data = self._post(self.protocol.login_path, {"username": self._username, "password": self._password})
+        if not is_success(data) or not data.get("session"):
             raise PortalRejected(f"portal login refused: {data.get('message', 'no reason given')}")
         session = str(data["session"])
         self._session = session
@@ -119,7 +175,8 @@ class PortalClient:
             if self._session is not None:
                 return self._session
             # Threads queued behind a login that just failed fail fast instead of each waiting out a timeout.
-            if self._login_failed_at is not None and time.monotonic() - self._login_failed_at < self._timeout:
+            wait = min(self._timeout, LOGIN_RETRY_SECONDS)
+            if self._login_failed_at is not None and time.monotonic() - self._login_failed_at < wait:
                 raise PortalUnavailable(f"{self._login_error} (a moment ago; not retrying yet)")
             try:
                 session = self.login()
@@ -130,31 +187,70 @@ class PortalClient:
             self._login_failed_at = None
             return session
 
-    def call(self, service: str, data: dict[str, Any], idempotency_key: str | None = None) -> dict[str, Any]:
-        """POST ``data`` to ``service``; returns the portal's answer when ``error_code`` is "0"."""
-        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
-        for attempt in range(2):
+    @staticmethod
+    def _session_expired(answer: dict[str, Any]) -> bool:
+        code = str(answer.get("error_code")).strip()
+        message = _nfc(answer.get("message"))
+        return code in _SESSION_CODES or ("hết hạn" in message and any(t in message for t in _SESSION_TEXTS))
+
+    def _route(self, service: str, updating: bool) -> tuple[str, dict[str, Any]]:
+        """The URL and the body fields that name the operation, in the configured style."""
+        p = self.protocol
+        if p.style == "service":
+            fields: dict[str, Any] = {"service": service}
+            if service == SERVICE_DOSSIER:
+                fields["isUpdating"] = "True" if updating else "False"
+            return p.service_path, fields
+        paths = {SERVICE_STEP: p.steps_path, SERVICE_LOOKUP: p.lookup_path, SERVICE_PROCEDURES: p.lookup_path}
+        if service == SERVICE_DOSSIER:
+            return (p.update_path if updating else p.create_path), {}
+        if service not in paths:
+            raise PortalRejected(f"service {service} has no URL in the 'urls' style")
+        return paths[service], ({"service": service} if service == SERVICE_PROCEDURES else {})
+
+    def call(self, service: str, data: Any, *, updating: bool = False) -> dict[str, Any]:
+        """Send ``data`` to ``service``; returns the portal's answer when it reports success."""
+        path, fields = self._route(service, updating)
+        for _attempt in range(2):
             session = self._current_session()
-            body: dict[str, Any] = {"session": session, "data": data}
-            if idempotency_key:
-                body["IdempotencyKey"] = idempotency_key
-            answer = self._post(f"/{service}", body, headers)
-            code = str(answer.get("error_code"))
-            if code == "0":
+            body: dict[str, Any] = {**fields, "session": session, "madonvi": self.protocol.madonvi, "data": data}
+            answer = self._post(path, body)
+            if is_success(answer):
                 return answer
-            if code in _SESSION_EXPIRED and attempt == 0:
+            if self._session_expired(answer):
                 with self._lock:
                     if self._session == session:
                         self._session = None  # another thread may have logged in again already
                 continue
-            raise PortalRejected(f"portal {service}: error_code {code}: {answer.get('message', 'no reason given')}")
+            code = str(answer.get("error_code")).strip()
+            message = str(answer.get("message") or "no reason given")
+            if service == SERVICE_DOSSIER and not updating and code in EXISTS_CODES and EXISTS_TEXT in _nfc(message):
+                raise PortalExists(f"portal {service}: error_code {code}: {message}")
+            raise PortalRejected(f"portal {service}: error_code {code}: {message}")
         raise PortalUnavailable(f"portal {service}: session refused after a fresh login")
 
-    def lookup(self, dossier_code: str) -> dict[str, Any]:
-        """``TraCuuHoSo``: the portal's copy of a dossier."""
-        answer = self.call(SERVICE_LOOKUP, {"MaHoSo": dossier_code})
+    def push_dossiers(self, records: list[dict[str, Any]], *, updating: bool) -> None:
+        """``DongBoHoSoMC`` with a list of dossiers (create or update, per ``updating``)."""
+        self.call(SERVICE_DOSSIER, records, updating=updating)
+
+    def push_steps(self, records: list[dict[str, Any]]) -> None:
+        """``CapNhatTienDoHoSoMC`` with a list of steps."""
+        self.call(SERVICE_STEP, records)
+
+    def lookup(self, dossier_code: str) -> dict[str, Any] | None:
+        """``TraCuuHoSo``: the portal's copy of a dossier, or None when the portal does not hold the code."""
+        try:
+            answer = self.call(SERVICE_LOOKUP, {"MaHoSo": dossier_code})
+        except PortalExists:  # pragma: no cover - a lookup is never a create
+            raise
+        except PortalRejected as exc:
+            if "không tồn tại" in _nfc(exc.detail) or "not_found" in _nfc(exc.detail):
+                return None
+            raise
         result = answer.get("data")
-        return result if isinstance(result, dict) else {}
+        if isinstance(result, list):
+            result = result[0] if result else None
+        return result if isinstance(result, dict) and result else None
 
     def procedures(self) -> list[dict[str, Any]]:
         """``LayThuTuc``: the procedures the portal knows."""
@@ -163,4 +259,13 @@ class PortalClient:
         return list(result) if isinstance(result, list) else []
 
 
-__all__ = ["PortalClient", "PortalError", "PortalRejected", "PortalUnavailable"]
+__all__ = [
+    "PortalClient",
+    "PortalError",
+    "PortalExists",
+    "PortalRejected",
+    "PortalUnavailable",
+    "Protocol",
+    "Style",
+    "is_success",
+]

@@ -13,7 +13,7 @@ from hopnhat.identity.principal import Principal
 from hopnhat.identity.roles import Permission
 from hopnhat.limits_http import RowId
 from hopnhat.portal import service
-from hopnhat.portal.schemas import DeadLetter, PortalStatus, RequeueResult
+from hopnhat.portal.schemas import DeadLetter, MendRequest, PortalStatus, RequeueResult, SkipRequest
 
 router = APIRouter(prefix="/portal", tags=["portal"])
 
@@ -45,6 +45,22 @@ def requeue_one(event_id: RowId, session: SessionDep, who: Writer) -> RequeueRes
     done = RequeueResult(requeued=service.requeue(session, event_id))
     audit.record(session, who, "portal.requeue", object_type="outbox_event", object_id=str(event_id))
     return done
+
+
+@router.post("/dead/{event_id}/mend")
+def mend_one(event_id: RowId, body: MendRequest, session: SessionDep, who: Writer) -> RequeueResult:
+    """Correct the dossier's identifiers as the portal must receive them, and send the event again (audited)."""
+    changes = service.mend(session, event_id, body.fields, body.reason, who.username or "")
+    audit.record(session, who, "portal.mend", object_type="outbox_event", object_id=str(event_id), changes=changes)
+    return RequeueResult(requeued=1)
+
+
+@router.post("/dead/{event_id}/skip")
+def skip_one(event_id: RowId, body: SkipRequest, session: SessionDep, who: Writer) -> RequeueResult:
+    """Give up a dead event for good: its dossier's later events go on (audited, with the reason)."""
+    changes = service.skip(session, event_id, body.reason)
+    audit.record(session, who, "portal.skip", object_type="outbox_event", object_id=str(event_id), changes=changes)
+    return RequeueResult(requeued=0)
 
 
 @router.post("/dead/requeue")

@@ -4,8 +4,9 @@ deliver (PostgreSQL relays share the work with ``SELECT ... FOR UPDATE SKIP LOCK
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Integer, String
+from sqlalchemy import JSON, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hopnhat.db import Base, UTCDateTime, utcnow
@@ -33,4 +34,19 @@ class RelayHeartbeat(Base):
     failed: Mapped[int] = mapped_column(Integer, default=0)
 
 
-__all__ = ["RelayHeartbeat", "RelayLease"]
+class PortalMend(Base):
+    """An administrator's correction of a dossier's identifiers as the portal must receive them (a dead letter's
+    mend): applied to every record of the dossier the relay sends from then on. The dossier itself is unchanged
+    (an inherited dossier keeps its code here; only what the portal is told is corrected)."""
+
+    __tablename__ = "portal_mend"
+
+    dossier_code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    fields: Mapped[dict[str, Any]] = mapped_column(JSON)
+    """Portal field name -> value, among ``mapping.MENDABLE_FIELDS``."""
+    reason: Mapped[str] = mapped_column(String(500))
+    mended_by: Mapped[str] = mapped_column(String(100))
+    mended_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+__all__ = ["PortalMend", "RelayHeartbeat", "RelayLease"]

@@ -10,12 +10,15 @@ from sqlalchemy import exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from hopnhat.portal.models import RelayHeartbeat, RelayLease
-from hopnhat.store.models import OutboxEvent
+from hopnhat.portal.models import PortalMend, RelayHeartbeat, RelayLease
+from hopnhat.store.models import Dossier, OutboxEvent
 
 PENDING = "pending"
 DELIVERED = "delivered"
 DEAD = "dead"
+SKIPPED = "skipped"
+"""A dead event an administrator chose not to send (audited): it no longer holds its dossier's later events."""
+DONE = (DELIVERED, SKIPPED)
 
 
 def _blocked_by_earlier() -> Any:
@@ -23,11 +26,23 @@ def _blocked_by_earlier() -> Any:
     return exists().where(
         earlier.dossier_code == OutboxEvent.dossier_code,
         earlier.seq < OutboxEvent.seq,
-        earlier.state != DELIVERED,
+        earlier.state.not_in(DONE),
     )
 
 
-def claim_heads(session: Session, now: datetime, limit: int, *, lock: bool) -> Sequence[OutboxEvent]:
+_CLAIMED = (
+    OutboxEvent.id,
+    OutboxEvent.dossier_code,
+    OutboxEvent.seq,
+    OutboxEvent.kind,
+    OutboxEvent.payload,
+    OutboxEvent.idempotency_key,
+    OutboxEvent.attempts,
+)
+"""What the relay needs of a claimed event (rows, not ORM objects: a batch is hundreds of them)."""
+
+
+def claim_heads(session: Session, now: datetime, limit: int, *, lock: bool) -> Sequence[Any]:
     """Due events that are the first undelivered event of their dossier, oldest first.
 
     With ``lock`` (PostgreSQL) the rows are locked ``FOR UPDATE SKIP LOCKED`` until the transaction ends, so
@@ -35,23 +50,23 @@ def claim_heads(session: Session, now: datetime, limit: int, *, lock: bool) -> S
     because its later events are not heads.
     """
     query = (
-        select(OutboxEvent)
+        select(*_CLAIMED)
         .where(OutboxEvent.state == PENDING, OutboxEvent.next_attempt_at <= now, ~_blocked_by_earlier())
         .order_by(OutboxEvent.id)
         .limit(limit)
     )
     if lock:
         query = query.with_for_update(skip_locked=True, of=OutboxEvent)
-    return session.scalars(query).all()
+    return session.execute(query).all()
 
 
-def followers(session: Session, heads: Sequence[OutboxEvent], limit: int) -> Sequence[OutboxEvent]:
+def followers(session: Session, heads: Sequence[Any], limit: int) -> Sequence[Any]:
     """Pending events after the claimed heads of the same dossiers (safe to send once their head is delivered)."""
     if not heads or limit <= 0:
         return []
     codes = [h.dossier_code for h in heads]
     query = (
-        select(OutboxEvent)
+        select(*_CLAIMED)
         .where(
             OutboxEvent.dossier_code.in_(codes),
             OutboxEvent.state == PENDING,
@@ -60,7 +75,62 @@ def followers(session: Session, heads: Sequence[OutboxEvent], limit: int) -> Seq
         .order_by(OutboxEvent.dossier_code, OutboxEvent.seq)
         .limit(limit)
     )
-    return session.scalars(query).all()
+    return session.execute(query).all()
+
+
+Context = tuple[str, str | None, str | None, str | None, bool]
+
+
+def dossier_context(session: Session, codes: Sequence[str]) -> dict[str, Context]:
+    """Per dossier code: (origin, identity paper type, identity number, e-mail, owned here), read at delivery so the
+    outbox keeps no identity numbers. "Owned here" is true for a native dossier, and for an inherited one from its
+    source's cut-over or the first officer action here (``owned_here_at``)."""
+    if not codes:
+        return {}
+    rows = session.execute(
+        select(
+            Dossier.code,
+            Dossier.origin,
+            Dossier.applicant_id_type,
+            Dossier.applicant_id_number,
+            Dossier.applicant_email,
+            Dossier.owned_here_at,
+        ).where(Dossier.code.in_(codes))
+    ).all()
+    return {r[0]: (r[1], r[2], r[3], r[4], r[1] != "migrated" or r[5] is not None) for r in rows}
+
+
+def pushed_codes(session: Session, codes: Sequence[str]) -> set[str]:
+    """The codes with at least one delivered event: the portal holds those dossiers."""
+    if not codes:
+        return set()
+    rows = session.scalars(
+        select(OutboxEvent.dossier_code)
+        .where(OutboxEvent.dossier_code.in_(codes), OutboxEvent.state == DELIVERED)
+        .distinct()
+    )
+    return set(rows)
+
+
+def mends(session: Session, codes: Sequence[str]) -> dict[str, dict[str, str]]:
+    if not codes:
+        return {}
+    rows = session.scalars(select(PortalMend).where(PortalMend.dossier_code.in_(codes))).all()
+    return {m.dossier_code: dict(m.fields or {}) for m in rows}
+
+
+def get_mend(session: Session, dossier_code: str) -> PortalMend | None:
+    return session.get(PortalMend, dossier_code)
+
+
+def mark_delivered(session: Session, ids: list[int], now: datetime) -> None:
+    if ids:
+        session.execute(
+            update(OutboxEvent)
+            .where(OutboxEvent.id.in_(ids))
+            .values(state=DELIVERED, attempts=OutboxEvent.attempts + 1, delivered_at=now, last_error=None)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def apply_updates(session: Session, rows: list[dict[str, Any]]) -> None:
@@ -107,6 +177,16 @@ def dead_events(session: Session, limit: int) -> Sequence[OutboxEvent]:
 
 def get_event(session: Session, event_id: int) -> OutboxEvent | None:
     return session.get(OutboxEvent, event_id)
+
+
+def skip_dead(session: Session, event_id: int, now: datetime) -> int:
+    result = session.execute(
+        update(OutboxEvent)
+        .where(OutboxEvent.id == event_id, OutboxEvent.state == DEAD)
+        .values(state=SKIPPED, delivered_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def requeue_dead(session: Session, now: datetime, event_id: int | None = None) -> int:
@@ -167,7 +247,9 @@ def relays(session: Session) -> Sequence[RelayHeartbeat]:
 __all__ = [
     "DEAD",
     "DELIVERED",
+    "DONE",
     "PENDING",
+    "SKIPPED",
     "acquire_lease",
     "apply_updates",
     "beat",
@@ -175,11 +257,17 @@ __all__ = [
     "claim_heads",
     "counts_by_state",
     "dead_events",
+    "dossier_context",
     "followers",
     "get_event",
+    "get_mend",
     "last_error",
+    "mark_delivered",
+    "mends",
     "pending_summary",
+    "pushed_codes",
     "relays",
     "release_lease",
     "requeue_dead",
+    "skip_dead",
 ]

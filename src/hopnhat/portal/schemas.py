@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class RelayInfo(BaseModel):
@@ -25,6 +26,8 @@ class PortalStatus(BaseModel):
     retrying: int
     """Pending events that failed at least once."""
     dead: int
+    skipped: int = 0
+    """Dead events an administrator chose not to send (audited)."""
     delivered: int
     oldest_pending_at: datetime | None
     lag_seconds: float
@@ -42,11 +45,25 @@ class DeadLetter(BaseModel):
     kind: str
     attempts: int
     last_error: str | None
+    """Why it is dead: the portal's refusal or why the record cannot be sent."""
     created_at: datetime
+    mend: dict[str, str] | None = None
+    """Corrections already made to this dossier's identifiers."""
 
 
 class RequeueResult(BaseModel):
     requeued: int
 
 
-__all__ = ["DeadLetter", "PortalStatus", "RelayInfo", "RequeueResult"]
+class MendRequest(BaseModel):
+    """Corrected identifiers of a dead event's dossier, and why (audited)."""
+
+    fields: dict[str, Annotated[str, Field(max_length=64)]] = Field(max_length=5)
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class SkipRequest(BaseModel):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+__all__ = ["DeadLetter", "MendRequest", "PortalStatus", "RelayInfo", "RequeueResult", "SkipRequest"]

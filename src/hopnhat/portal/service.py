@@ -11,8 +11,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hopnhat.db import utcnow
-from hopnhat.errors import Conflict, NotFound
+from hopnhat.errors import Conflict, InvalidInput, NotFound
 from hopnhat.portal import repository as repo
+from hopnhat.portal.mapping import MENDABLE_FIELDS, check_dossier_code
+from hopnhat.portal.models import PortalMend
 from hopnhat.portal.schemas import DeadLetter, PortalStatus, RelayInfo
 from hopnhat.store.models import Dossier, OutboxEvent
 
@@ -81,7 +83,11 @@ def outcome_updates(outcomes: list[Outcome], policy: RetryPolicy, now: datetime)
 def record_outcomes(
     session: Session, outcomes: list[Outcome], policy: RetryPolicy, now: datetime | None = None
 ) -> None:
-    repo.apply_updates(session, outcome_updates(outcomes, policy, now or utcnow()))
+    """Delivered events in one ``UPDATE ... WHERE id IN`` (most of a batch), failures row by row."""
+    when = now or utcnow()
+    delivered = [o.event_id for o in outcomes if o.error is None]
+    repo.mark_delivered(session, delivered, when)
+    repo.apply_updates(session, outcome_updates([o for o in outcomes if o.error is not None], policy, when))
 
 
 def status(session: Session, now: datetime | None = None) -> PortalStatus:
@@ -93,6 +99,7 @@ def status(session: Session, now: datetime | None = None) -> PortalStatus:
         due=due,
         retrying=retrying,
         dead=counts.get(repo.DEAD, 0),
+        skipped=counts.get(repo.SKIPPED, 0),
         delivered=counts.get(repo.DELIVERED, 0),
         oldest_pending_at=oldest,
         lag_seconds=max(0.0, (now - oldest).total_seconds()) if oldest else 0.0,
@@ -112,8 +119,11 @@ def status(session: Session, now: datetime | None = None) -> PortalStatus:
 
 
 def dead_letters(session: Session, limit: int = 100) -> list[DeadLetter]:
+    events = repo.dead_events(session, limit)
+    mends = repo.mends(session, sorted({e.dossier_code for e in events}))
     return [
         DeadLetter(
+            mend=mends.get(e.dossier_code),
             id=e.id,
             dossier_code=e.dossier_code,
             seq=e.seq,
@@ -134,6 +144,59 @@ def requeue(session: Session, event_id: int) -> int:
     if event.state != repo.DEAD:
         raise Conflict(f"outbox event {event_id} is {event.state}, not dead: only dead events can be requeued")
     return repo.requeue_dead(session, utcnow(), event_id)
+
+
+def _dead(session: Session, event_id: int) -> OutboxEvent:
+    event = repo.get_event(session, event_id)
+    if event is None:
+        raise NotFound(f"outbox event {event_id} does not exist")
+    if event.state != repo.DEAD:
+        raise Conflict(f"outbox event {event_id} is {event.state}, not dead")
+    return event
+
+
+def _reason(reason: str) -> str:
+    text = " ".join((reason or "").split())
+    if not text or len(text) > 500:
+        raise InvalidInput("a reason of 1-500 characters is required (it goes into the audit log)")
+    return text
+
+
+def mend(session: Session, event_id: int, fields: dict[str, str], reason: str, by: str) -> dict[str, Any]:
+    """Correct identifiers of a dead event's dossier as the portal must receive them, then put the event back in
+    the queue; returns the changes (for the audit log). The correction applies to every later record of the
+    dossier; the dossier itself keeps its own code (an inherited dossier is never renumbered here)."""
+    event = _dead(session, event_id)
+    why = _reason(reason)
+    if not fields:
+        raise InvalidInput(f"nothing to mend: give one of {', '.join(MENDABLE_FIELDS)}")
+    clean: dict[str, str] = {}
+    for name, value in fields.items():
+        if name not in MENDABLE_FIELDS:
+            raise InvalidInput(f"field {name[:40]!r} cannot be mended (one of {', '.join(MENDABLE_FIELDS)})")
+        text = (value or "").strip()
+        if not text or len(text) > 64:
+            raise InvalidInput(f"{name}: a value of 1-64 characters is required")
+        if name == "MaHoSo":
+            check_dossier_code(text)
+        clean[name] = text
+    row = repo.get_mend(session, event.dossier_code)
+    before = dict(row.fields) if row is not None else {}
+    if row is None:
+        session.add(PortalMend(dossier_code=event.dossier_code, fields=clean, reason=why, mended_by=by))
+    else:
+        row.fields = {**before, **clean}
+        row.reason, row.mended_by, row.mended_at = why, by, utcnow()
+    repo.requeue_dead(session, utcnow(), event_id)
+    return {name: [before.get(name), value] for name, value in clean.items()} | {"reason": [None, why]}
+
+
+def skip(session: Session, event_id: int, reason: str) -> dict[str, Any]:
+    """Give up a dead event for good (the portal will not get it); the dossier's later events go on."""
+    event = _dead(session, event_id)
+    why = _reason(reason)
+    repo.skip_dead(session, event.id, utcnow())
+    return {"state": [repo.DEAD, repo.SKIPPED], "reason": [None, why], "last_error": [event.last_error, None]}
 
 
 def compare_with_portal(session: Session, dossier_code: str, portal_copy: dict[str, Any]) -> dict[str, Any]:
@@ -164,9 +227,11 @@ __all__ = [
     "Outcome",
     "RetryPolicy",
     "dead_letters",
+    "mend",
     "outcome_updates",
     "record_outcomes",
     "requeue",
     "requeue_all",
+    "skip",
     "status",
 ]

@@ -43,6 +43,16 @@ def dossier_snapshot(dossier: Dossier) -> dict[str, Any]:
         "fees": listed("fees"),
         "supplements": listed("supplements"),
         "results": listed("results"),
+        # Decision 766 fields (the identity number and e-mail are added by the relay at delivery, not kept here)
+        "origin": dossier.origin,
+        "summary": extra.get("summary") if isinstance(extra.get("summary"), str) else None,
+        "received_center_code": dossier.received_center_code,
+        "submitted_at": iso(dossier.submitted_at),
+        "refused_at": iso(dossier.refused_at),
+        "vneid_signin": bool(dossier.vneid_signin),
+        "paid_online": bool(dossier.paid_online),
+        "digitised_documents": dossier.digitised_documents or 0,
+        "former_province_code": dossier.former_province_code,
     }
 
 

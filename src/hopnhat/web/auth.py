@@ -33,6 +33,9 @@ PAGE_PERMISSIONS: dict[str, Permission] = {
     "audit": Permission.AUDIT,
     "calendar": Permission.CALENDAR,
     "due_decisions": Permission.DUE_DECISIONS,
+    "portal": Permission.PORTAL_READ,
+    "portal_write": Permission.PORTAL_WRITE,
+    "report766": Permission.REPORTS,
 }
 """Pages and the permission each needs (:data:`hopnhat.identity.roles.MATRIX` says which roles have it)."""
 

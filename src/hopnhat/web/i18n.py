@@ -258,6 +258,43 @@ TEXTS: dict[str, tuple[str, str]] = {
     "status_8": ("Dừng xử lý", "Stopped"),
     "status_9": ("Đã xử lý xong", "Finished"),
     "status_10": ("Đã trả kết quả", "Returned"),
+    # portal: dead letters and the Decision 766 report
+    "portal": ("Đồng bộ Cổng DVCQG", "National portal sync"),
+    "report766": ("Chỉ số Quyết định 766", "Decision 766 indicators"),
+    "portal_backlog": ("Đang chờ gửi", "Waiting to be sent"),
+    "portal_dead": ("Bản ghi bị từ chối", "Refused records"),
+    "portal_dead_intro": (
+        "Mỗi bản ghi bị từ chối giữ lại các bản ghi sau của cùng hồ sơ cho tới khi được sửa và gửi lại, hoặc bỏ qua.",
+        "Each refused record holds back the later records of its dossier until it is mended and resent, or skipped.",
+    ),
+    "portal_event": ("Bản ghi", "Record"),
+    "portal_dossier": ("Mã hồ sơ", "Dossier code"),
+    "portal_mend": ("Sửa và gửi lại", "Mend and resend"),
+    "portal_skip": ("Bỏ qua", "Skip"),
+    "portal_field": ("Trường", "Field"),
+    "portal_value": ("Giá trị đúng", "Correct value"),
+    "portal_mended": ("Đã sửa", "Mended"),
+    "portal_done": ("Đã ghi nhận", "Done"),
+    "r766_intro": (
+        "Tính như Cổng DVCQG tính từ dữ liệu đồng bộ (theo mô tả công khai, chưa được xác nhận chính thức).",
+        "Computed as the national portal computes it from synced data (from a public description, unconfirmed).",
+    ),
+    "r766_center": ("Trung tâm", "Center"),
+    "r766_city": ("Toàn thành phố", "Whole city"),
+    "r766_received": ("Tiếp nhận", "Received"),
+    "r766_finished": ("Đã giải quyết", "Finished"),
+    "r766_late_supplements": ("Trễ do bổ sung > 1 lần", "Late: > 1 supplement request"),
+    "r766_from": ("Từ ngày", "From"),
+    "r766_to": ("Đến ngày", "To"),
+    "r766_show": ("Xem", "Show"),
+    "r766_unconfirmed": ("chưa xác nhận", "unconfirmed"),
+    "r766_rules": ("Cách tính", "How it is computed"),
+    "r766_national": (
+        "Số liệu của Hệ thống thông tin báo cáo quốc gia không truy cập được từ đây: tỷ lệ đồng bộ tính trên số hồ "
+        "sơ tại chỗ.",
+        "The national reporting system's count cannot be reached from here: the synced share divides by the local "
+        "count.",
+    ),
 }
 
 

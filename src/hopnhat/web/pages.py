@@ -69,6 +69,8 @@ NAV = (
     ("audit", "/audit"),
     ("calendar", "/calendar"),
     ("due_decisions", "/calendar/decisions"),
+    ("portal", "/portal"),
+    ("report766", "/reports/766"),
 )
 _NAV_PAGE = {"convert": "registry"}
 """Nav entries guarded by another page's roles."""
@@ -951,6 +953,9 @@ def mount(app: FastAPI) -> None:
     get("/audit", audit_page)
     app.add_api_route("/audit/export", audit_export, methods=["GET"], include_in_schema=False)
     app.add_api_route("/audit/citizen", audit_citizen, methods=["POST"], include_in_schema=False)
+    from hopnhat.web import portal_pages  # it imports this module's helpers
+
+    portal_pages.mount(app)
 
 
 __all__ = ["mount"]
