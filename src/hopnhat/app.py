@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hopnhat import __version__
 from hopnhat.config import Settings, get_settings
-from hopnhat.db import ensure_schema, make_engine
+from hopnhat.db import check_schema, make_engine
 from hopnhat.errors import ErrorOut, HopnhatError, PayloadTooLarge
 from hopnhat.identity.http import rule
 from hopnhat.identity.roles import Permission
@@ -70,7 +70,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         # After a database restart one request per pooled connection fails and SQLAlchemy invalidates the pool
         # (its "optimistic" disconnect handling); connections are also recycled every 30 minutes.
         engine = make_engine(settings.database_url, pool_pre_ping=False, pool_recycle=1800)
-        ensure_schema(engine)
+        check_schema(engine)  # a behind PostgreSQL store is refused: only `hopnhat db upgrade` migrates it
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

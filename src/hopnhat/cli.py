@@ -120,20 +120,6 @@ def serve(
     uvicorn.run("hopnhat.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="warning")
 
 
-db_app = typer.Typer(help="The store: migrations.", no_args_is_help=True)
-app.add_typer(db_app, name="db")
-
-
-@db_app.command("upgrade")
-def db_upgrade(ctx: typer.Context) -> None:
-    """Bring the store to the newest schema (a first command on an empty store does this by itself)."""
-    from hopnhat.migrate import current_revision
-
-    state: CliState = ctx.obj
-    engine = state.engine()
-    console.print(f"store at revision {current_revision(engine)} ({engine.url.render_as_string()})")
-
-
 PARTS = (
     "hopnhat.registry.cli",
     "hopnhat.registry.address_cli",
@@ -145,6 +131,7 @@ PARTS = (
     "hopnhat.web.cli",
     "hopnhat.identity.cli",
     "hopnhat.demo",
+    "hopnhat.ops.cli",
 )
 """Modules that contribute commands: each has ``register(app: typer.Typer) -> None``."""
 

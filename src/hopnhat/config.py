@@ -6,6 +6,7 @@ setting cannot exist without being documented.
 
 from __future__ import annotations
 
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from pydantic import Field
@@ -114,11 +115,26 @@ class Settings(BaseSettings):
         ge=1024,
         description="Largest decompressed size of an XLSX file (a zip bomb is refused before it is parsed).",
     )
+    files_dir: str | None = Field(
+        default=None,
+        description="Directory of the scans' file store, saved by hopnhat db backup. Unset: hopnhat-files beside "
+        "the SQLite file; with PostgreSQL set it (a shared volume when several hosts serve).",
+    )
     audit_key: str | None = Field(
         default=None,
         description="Key that signs the audit chain's heads, kept outside the store so a database writer cannot "
         "recompute the chain; unset (demo, tests): the heads are unsigned and audit verify says so.",
     )
+
+
+def files_dir(settings: Settings) -> Path | None:
+    """The scans' file store: the setting, else ``hopnhat-files`` beside the SQLite file (None on PostgreSQL unset)."""
+    if settings.files_dir:
+        return Path(settings.files_dir)
+    url = settings.database_url
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        return Path(url.removeprefix("sqlite:///")).parent / "hopnhat-files"
+    return None
 
 
 def get_settings(**overrides: object) -> Settings:
