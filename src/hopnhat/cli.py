@@ -7,7 +7,6 @@ unexpected error also prints one line, and the traceback only with ``HOPNHAT_DEB
 from __future__ import annotations
 
 import gc
-import logging
 import sys
 from typing import Annotated, Any
 
@@ -83,10 +82,10 @@ def _root(
     ] = None,
 ) -> None:
     from hopnhat.config import get_settings
+    from hopnhat.ops.logs import configure
 
     settings = get_settings(database_url=db)
-    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    configure(settings)
     ctx.obj = CliState(settings)
     ctx.call_on_close(ctx.obj.close)
 
