@@ -34,7 +34,7 @@ from hopnhat.identity.roles import Permission
 from hopnhat.identity.service import secret_key
 from hopnhat.limits_http import BodyLimit, refuse_unstorable
 from hopnhat.ops import health as ops_health
-from hopnhat.ops import logs
+from hopnhat.ops import logs, production
 from hopnhat.ops.http import ObserveRequests
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     settings = settings or get_settings()
     if not any(getattr(h, "hopnhat", False) for h in logging.getLogger().handlers):
         logs.configure(settings)  # a worker process started by uvicorn: the CLI's configuration did not reach it
+    production.check(settings)
     if engine is None:
         # No ping before each request: it is a round trip on every lookup (a quarter of a public lookup's cost).
         # After a database restart one request per pooled connection fails and SQLAlchemy invalidates the pool
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             yield
         finally:
             sealer.cancel()
+            await _seal_last(app)  # SIGTERM: the entries of the last requests join the chain before the exit
 
     app = FastAPI(
         title="hopnhat",
@@ -201,6 +203,17 @@ async def _seal_audit(app: FastAPI) -> None:
             log.error("audit sealing stopped: %s", exc.detail)  # sequence numbers only, no personal data
         except Exception as exc:  # the next step retries; never a traceback with data in the log
             log.warning("audit sealing failed this time: %s", type(exc).__name__)
+
+
+async def _seal_last(app: FastAPI) -> None:
+    from starlette.concurrency import run_in_threadpool
+
+    from hopnhat.identity import audit
+
+    try:
+        await run_in_threadpool(audit.seal_now, app.state.engine, app.state.settings.audit_key)
+    except Exception as exc:  # the next start seals them: an unsealed entry is kept, never lost
+        log.warning("audit sealing at shutdown failed: %s", type(exc).__name__)
 
 
 def _docs(app: FastAPI) -> None:

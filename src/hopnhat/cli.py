@@ -111,6 +111,11 @@ def serve(
     check_can_serve(host, state.settings)
     state.engine()  # migrate before the first request
     console.print(f"hopnhat API on http://{host}:{port}/api/v1 (docs at /docs)")
+    # uvicorn answers SIGTERM by finishing the requests in flight and the app's shutdown (the last audit seal), then
+    # raises the signal again to the handler it found: an empty one here, so a stop asked for exits 0.
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: None)
     if workers == 1:
         uvicorn.run(create_app(state.settings), host=host, port=port, log_level="warning")
         return

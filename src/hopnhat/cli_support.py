@@ -35,7 +35,9 @@ class CliState:
         """The store, refused when its schema is behind on PostgreSQL (:func:`hopnhat.db.check_schema`)."""
         if self._engine is None:
             from hopnhat.db import check_schema, make_engine
+            from hopnhat.ops import production
 
+            production.check(self.settings)  # HOPNHAT_PRODUCTION: every setting a deployment needs, or no start
             engine = make_engine(self.settings.database_url)
             try:
                 check_schema(engine)

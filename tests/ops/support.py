@@ -5,15 +5,18 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from hopnhat.db import session_scope
 from hopnhat.identity import audit
@@ -111,3 +114,34 @@ def private_cluster() -> Iterator[PrivateCluster]:
         yield cluster
     finally:
         cluster.remove()
+
+
+def start(url: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """A long-running ``hopnhat`` command, as systemd starts it."""
+    return subprocess.Popen(
+        [HOPNHAT, "--db", url, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def wait_until(
+    engine: Engine, proc: subprocess.Popen[str], done: Callable[[Session], bool], seconds: float = 60
+) -> None:
+    deadline = time.monotonic() + seconds
+    with Session(engine) as session:
+        while not done(session):
+            session.rollback()
+            assert proc.poll() is None, proc.communicate()[1]
+            assert time.monotonic() < deadline, "the command never got there"
+            time.sleep(0.1)
+
+
+def terminate(proc: subprocess.Popen[str]) -> tuple[str, str]:
+    """SIGTERM, as ``systemctl stop`` sends it; the command must exit 0."""
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    return out, err

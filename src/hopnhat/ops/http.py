@@ -48,7 +48,7 @@ class ObserveRequests:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            route = _template(scope)
             method = str(scope.get("method", ""))
             health.observe_request(method, route, status, started)
             duration_ms = round((time.perf_counter() - started) * 1000, 1)
@@ -62,6 +62,21 @@ class ObserveRequests:
                     extra={"method": method, "route": route, "status": status, "duration_ms": duration_ms},
                 )
             REQUEST_ID.reset(token)
+
+
+def _template(scope: Scope) -> str:
+    """The matched route's template with the prefix of the router it was included from (``/api/v1``), rebuilt
+    from the path: the route object of an included router knows only its own part."""
+    route = scope.get("route")
+    own = getattr(route, "path_format", None)
+    if not isinstance(own, str):
+        return "unmatched"
+    path: str = scope.get("path", "")
+    try:
+        concrete = own.format(**{k: str(v) for k, v in scope.get("path_params", {}).items()})
+    except (KeyError, IndexError, ValueError):
+        return own
+    return path[: -len(concrete)] + own if concrete and path.endswith(concrete) else own
 
 
 __all__ = ["ObserveRequests"]
