@@ -73,6 +73,14 @@ app = typer.Typer(
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        from hopnhat import __version__
+
+        console.print(f"hopnhat {__version__}", highlight=False)
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
     ctx: typer.Context,
@@ -80,6 +88,10 @@ def _root(
         str | None,
         typer.Option("--db", help="SQLAlchemy URL of the store (default: env HOPNHAT_DATABASE_URL, or hopnhat.db)."),
     ] = None,
+    _show_version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print hopnhat's version and exit."),
+    ] = False,
 ) -> None:
     from hopnhat.config import get_settings
     from hopnhat.ops.logs import configure
