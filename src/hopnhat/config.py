@@ -140,8 +140,8 @@ class Settings(BaseSettings):
     )
     files_dir: str | None = Field(
         default=None,
-        description="Directory of the scans' file store, saved by hopnhat db backup. Unset: hopnhat-files beside "
-        "the SQLite file; with PostgreSQL set it (a shared volume when several hosts serve).",
+        description="Directory of the scans' file store, saved by hopnhat db backup. Unset: <name>-files beside "
+        "the SQLite file <name>.db; with PostgreSQL set it (a shared volume when several hosts serve).",
     )
     audit_key: str | None = Field(
         default=None,
@@ -151,12 +151,13 @@ class Settings(BaseSettings):
 
 
 def files_dir(settings: Settings) -> Path | None:
-    """The scans' file store: the setting, else ``hopnhat-files`` beside the SQLite file (None on PostgreSQL unset)."""
+    """The scans' file store: the setting, else ``<name>-files`` beside the SQLite file (None on PostgreSQL unset)."""
     if settings.files_dir:
         return Path(settings.files_dir)
     url = settings.database_url
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-        return Path(url.removeprefix("sqlite:///")).parent / "hopnhat-files"
+        database = Path(url.removeprefix("sqlite:///"))
+        return database.parent / f"{database.stem}-files"  # hopnhat.db: hopnhat-files; one per store
     return None
 
 

@@ -63,11 +63,29 @@ class TextFormatter(logging.Formatter):
         return f"{line} [request {request_id}]" if request_id else line
 
 
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a line is logged, not when the handler was made: a test runner or
+    ``CliRunner`` swaps it, and a handler holding a closed stream fails on every line a background thread logs."""
+
+    @property
+    def stream(self) -> object:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: object) -> None:
+        pass
+
+
 def configure(settings: Settings) -> None:
-    """Install the one handler on the root logger (stderr: journald collects it under systemd)."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if settings.log_format == "json" else TextFormatter())
+    """Install the one handler on the root logger (stderr: journald collects it under systemd).
+
+    As ``logging.basicConfig`` does, a root logger that already has another handler (a test runner's, an embedding
+    application's) is left as it is."""
     root = logging.getLogger()
+    if any(not getattr(h, "hopnhat", False) for h in root.handlers):
+        return
+    handler = _Stderr()
+    handler.setFormatter(JsonFormatter() if settings.log_format == "json" else TextFormatter())
     for old in list(root.handlers):
         if getattr(old, "hopnhat", False):
             root.removeHandler(old)
