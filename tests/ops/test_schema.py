@@ -4,6 +4,7 @@ by itself, keeping a copy; a store with data goes forward from the previous rele
 from __future__ import annotations
 
 import sqlite3
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,7 +18,8 @@ from hopnhat.db import SchemaBehind, check_schema, head_revisions, make_engine, 
 from hopnhat.migrate import alembic_config, upgrade
 from hopnhat.store.models import Dossier
 from tests.conftest import BACKENDS
-from tests.ops.support import run
+from tests.http_support import free_port
+from tests.ops.support import HOPNHAT, run
 
 PREVIOUS_RELEASE = "0005"
 """The head when "Running it at the city's data center" began: the schema a store in service has today."""
@@ -45,7 +47,13 @@ def test_a_behind_postgresql_store_is_refused_by_commands_and_serve_until_db_upg
     assert command.returncode == 1
     assert f"the store is at revision {revision}" in command.stderr
     assert "hopnhat db upgrade" in command.stderr
-    served = run(new_store_url, "serve", "--port", "1")  # refused before it listens
+    served = subprocess.run(  # a real server process: refused before it listens
+        [HOPNHAT, "--db", new_store_url, "serve", "--port", str(free_port())],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert served.returncode == 1
     assert "hopnhat db upgrade" in served.stderr
     with pytest.raises(SchemaBehind, match="hopnhat db upgrade"):
