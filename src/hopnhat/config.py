@@ -138,10 +138,10 @@ class Settings(BaseSettings):
         ge=1024,
         description="Largest decompressed size of an XLSX file (a zip bomb is refused before it is parsed).",
     )
-    files_dir: str | None = Field(
+    scan_dir: str | None = Field(
         default=None,
-        description="Directory of the scans' file store, saved by hopnhat db backup. Unset: <name>-files beside "
-        "the SQLite file <name>.db; with PostgreSQL set it (a shared volume when several hosts serve).",
+        description="Directory of the dossiers' scanned documents (the file store). Unset: a 'scans' folder beside "
+        "the SQLite store; required with PostgreSQL (a shared volume when several hosts serve).",
     )
     audit_key: str | None = Field(
         default=None,
@@ -151,13 +151,13 @@ class Settings(BaseSettings):
 
 
 def files_dir(settings: Settings) -> Path | None:
-    """The scans' file store: the setting, else ``<name>-files`` beside the SQLite file (None on PostgreSQL unset)."""
-    if settings.files_dir:
-        return Path(settings.files_dir)
+    """The scans' file store, as the officer's day stores them: ``HOPNHAT_SCAN_DIR``, else ``scans/`` beside the
+    SQLite store (None on PostgreSQL unset)."""
+    if settings.scan_dir:
+        return Path(settings.scan_dir)
     url = settings.database_url
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-        database = Path(url.removeprefix("sqlite:///"))
-        return database.parent / f"{database.stem}-files"  # hopnhat.db: hopnhat-files; one per store
+        return Path(url.removeprefix("sqlite:///")).resolve().parent / "scans"
     return None
 
 

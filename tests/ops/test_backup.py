@@ -26,7 +26,7 @@ def test_backup_then_restore_into_a_fresh_store_gives_the_same_dossiers_and_chai
     engine.dispose()
     assert count == 12
 
-    env = {"HOPNHAT_FILES_DIR": str(files)}
+    env = {"HOPNHAT_SCAN_DIR": str(files)}
     saved = run(store_url, "db", "backup", str(tmp_path / "backup"), "--json", env=env)
     assert saved.returncode == 0, saved.stderr
     manifest = json.loads(saved.stdout)
@@ -39,7 +39,7 @@ def test_backup_then_restore_into_a_fresh_store_gives_the_same_dossiers_and_chai
     restored_files = tmp_path / "restored-scans"
     try:
         back = run(
-            fresh, "db", "restore", str(tmp_path / "backup"), "--json", env={"HOPNHAT_FILES_DIR": str(restored_files)}
+            fresh, "db", "restore", str(tmp_path / "backup"), "--json", env={"HOPNHAT_SCAN_DIR": str(restored_files)}
         )
         assert back.returncode == 0, back.stderr
         report = json.loads(back.stdout)
@@ -54,7 +54,7 @@ def test_backup_then_restore_into_a_fresh_store_gives_the_same_dossiers_and_chai
             assert dossier_digest(conn) == (12, digest)
         restored.dispose()
 
-        again = run(fresh, "db", "restore", str(tmp_path / "backup"), env={"HOPNHAT_FILES_DIR": str(tmp_path / "x")})
+        again = run(fresh, "db", "restore", str(tmp_path / "backup"), env={"HOPNHAT_SCAN_DIR": str(tmp_path / "x")})
         assert again.returncode == 1 and "the target store is not empty" in again.stderr
     finally:
         if not fresh.startswith("sqlite"):

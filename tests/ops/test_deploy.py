@@ -38,6 +38,6 @@ def test_the_environment_example_sets_only_real_settings_and_every_production_on
     known = {f"HOPNHAT_{field.upper()}" for field in Settings.model_fields}
     known |= {"HOPNHAT_PORTAL_URL", "HOPNHAT_PORTAL_USERNAME", "HOPNHAT_PORTAL_PASSWORD"}  # the relay's options
     assert names <= known, names - known
-    required = {"HOPNHAT_PRODUCTION", "HOPNHAT_DATABASE_URL", "HOPNHAT_AUDIT_KEY", "HOPNHAT_FILES_DIR"}
+    required = {"HOPNHAT_PRODUCTION", "HOPNHAT_DATABASE_URL", "HOPNHAT_AUDIT_KEY", "HOPNHAT_SCAN_DIR"}
     assert required | {"HOPNHAT_TRUSTED_PROXIES"} <= names
     assert "X-Request-ID $request_id" in (DEPLOY / "nginx" / "hopnhat.conf").read_text()

@@ -47,21 +47,25 @@ def test_json_logs_carry_request_ids_and_no_personal_data(tmp_path: Path) -> Non
     port = free_port()
     server = start(url, "serve", "--port", str(port), env={"HOPNHAT_LOG_FORMAT": "json"})
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx.get(f"{base}/api/v1/health")
-            break
-        except httpx.TransportError:
-            assert server.poll() is None and time.monotonic() < deadline
-            time.sleep(0.2)
-    ours = httpx.get(f"{base}/lookup", params={"code": ID_NUMBER}, headers={"X-Request-ID": "proxy-0123456789abcdef"})
-    assert ours.headers["x-request-id"] == "proxy-0123456789abcdef"
-    made = httpx.get(f"{base}/api/v1/dossiers/{ID_NUMBER}", headers={"X-Request-ID": f"{PHONE} {ID_NUMBER}"})
-    assert made.headers["x-request-id"] not in {"", f"{PHONE} {ID_NUMBER}"}  # caller text never becomes the id
-    httpx.get(f"{base}/api/v1/public/dossiers/H92-LOG-0001")
-    httpx.post(f"{base}/api/v1/dossiers", json={"applicant_name": NAME, "applicant_phone": PHONE, "x": EMAIL})
-    _, stderr = terminate(server)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"{base}/api/v1/health")
+                break
+            except httpx.TransportError:
+                assert server.poll() is None and time.monotonic() < deadline
+                time.sleep(0.2)
+        ours = httpx.get(
+            f"{base}/lookup", params={"code": ID_NUMBER}, headers={"X-Request-ID": "proxy-0123456789abcdef"}
+        )
+        assert ours.headers["x-request-id"] == "proxy-0123456789abcdef"
+        made = httpx.get(f"{base}/api/v1/dossiers/{ID_NUMBER}", headers={"X-Request-ID": f"{PHONE} {ID_NUMBER}"})
+        assert made.headers["x-request-id"] not in {"", f"{PHONE} {ID_NUMBER}"}  # caller text never becomes the id
+        httpx.get(f"{base}/api/v1/public/dossiers/H92-LOG-0001")
+        httpx.post(f"{base}/api/v1/dossiers", json={"applicant_name": NAME, "applicant_phone": PHONE, "x": EMAIL})
+    finally:
+        _, stderr = terminate(server)
 
     lines = [json.loads(line) for line in stderr.splitlines() if line.strip()]  # every line is one JSON object
     access = [entry for entry in lines if entry["logger"] == "hopnhat.access"]
@@ -90,7 +94,7 @@ def test_a_production_process_refuses_to_start_naming_every_missing_setting(tmp_
     refused = CliRunner().invoke(app, ["--db", f"sqlite:///{tmp_path / 's.db'}", "monitor", "--once"], env=env)
     assert refused.exit_code == 1
     message = " ".join(refused.output.split())
-    for name in ("HOPNHAT_DATABASE_URL", "HOPNHAT_AUDIT_KEY", "HOPNHAT_FILES_DIR", "HOPNHAT_TRUSTED_PROXIES"):
+    for name in ("HOPNHAT_DATABASE_URL", "HOPNHAT_AUDIT_KEY", "HOPNHAT_SCAN_DIR", "HOPNHAT_TRUSTED_PROXIES"):
         assert name in message
     assert not (tmp_path / "s.db").exists()  # refused before touching anything
 
@@ -98,7 +102,7 @@ def test_a_production_process_refuses_to_start_naming_every_missing_setting(tmp_
         production=True,
         database_url="postgresql+psycopg://hopnhat@db.internal/hopnhat",
         audit_key="a" * 40,
-        files_dir=str(tmp_path),
+        scan_dir=str(tmp_path),
         trusted_proxies="127.0.0.1",
     )
     assert production.problems(ready) == []

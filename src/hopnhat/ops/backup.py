@@ -6,7 +6,7 @@ A backup is a directory::
                       length and last hash, the SHA-256 of every file
     store.sqlite      SQLite's online backup of the store (a consistent copy while others write), or
     store.pgdump      pg_dump's custom format (pg_restore reads it), taken in the snapshot the digest was computed in
-    files/            the scans' file store (the setting files_dir)
+    files/            the scans' file store (HOPNHAT_SCAN_DIR, as the officer's day stores them)
 
 A restore goes into an empty store only, then proves itself: the restored dossiers must have the manifest's digest
 and the audit chain must verify (:func:`hopnhat.identity.audit.verify`). The audit key is not in the backup: it is
@@ -286,7 +286,7 @@ def restore(engine: Engine, files_dir: Path | None, source: Path, audit_key: str
     restored_files = 0
     if manifest.files:
         if files_dir is None:
-            raise InvalidInput("the backup holds scans: set HOPNHAT_FILES_DIR to the directory to restore them into")
+            raise InvalidInput("the backup holds scans: set HOPNHAT_SCAN_DIR to the directory to restore them into")
         for relative in manifest.files:
             target = files_dir / relative
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -27,10 +27,10 @@ def problems(settings: Settings) -> list[str]:
     weak = weak_secret_reason(settings.secret_key)  # unset is fine: generated once, kept in the store
     if weak:
         found.append(weak)
-    if not settings.files_dir:
-        found.append("HOPNHAT_FILES_DIR must name the scans' directory (a shared volume when several hosts serve)")
-    elif not Path(settings.files_dir).is_dir():
-        found.append(f"HOPNHAT_FILES_DIR {settings.files_dir!r} is not a directory")
+    if not settings.scan_dir:
+        found.append("HOPNHAT_SCAN_DIR must name the scans' directory (a shared volume when several hosts serve)")
+    elif not Path(settings.scan_dir).is_dir():
+        found.append(f"HOPNHAT_SCAN_DIR {settings.scan_dir!r} is not a directory")
     if not settings.trusted_proxies:
         found.append("HOPNHAT_TRUSTED_PROXIES must name the TLS reverse proxy (else HTTPS is not seen, cookies leak)")
     if settings.cookie_secure is False:
