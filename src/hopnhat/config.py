@@ -96,6 +96,11 @@ class Settings(BaseSettings):
         description="Machine token the CLI presents (hopnhat tokens create); required on PostgreSQL for commands "
         "that show personal data or change dossiers.",
     )
+    scan_dir: str | None = Field(
+        default=None,
+        description="Directory of the dossiers' scanned documents (the file store). Unset: a 'scans' folder beside "
+        "the SQLite store; required with PostgreSQL (a shared volume when several hosts serve).",
+    )
     oidc_issuer: str | None = Field(
         default=None,
         description="Issuer URL of the city's OpenID Connect provider; set it to offer single sign-on.",
@@ -137,11 +142,6 @@ class Settings(BaseSettings):
         default=500 * 1024 * 1024,
         ge=1024,
         description="Largest decompressed size of an XLSX file (a zip bomb is refused before it is parsed).",
-    )
-    scan_dir: str | None = Field(
-        default=None,
-        description="Directory of the dossiers' scanned documents (the file store). Unset: a 'scans' folder beside "
-        "the SQLite store; required with PostgreSQL (a shared volume when several hosts serve).",
     )
     audit_key: str | None = Field(
         default=None,
