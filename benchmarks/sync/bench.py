@@ -362,6 +362,8 @@ def bench_backend(backend: str, gen: Path, args: argparse.Namespace, expected_do
     result: dict[str, Any] = {"store_url": stores.hopnhat.split("@")[-1], "steps": {}}
     steps = result["steps"]
     try:
+        # A new PostgreSQL database has no schema, and only `db upgrade` creates one there (README, Operations).
+        run_quiet(hopnhat("--db", stores.hopnhat, "db", "upgrade"), "db upgrade")
         run_quiet(hopnhat("--db", stores.hopnhat, "registry", "load"), "registry load")
 
         def step(

@@ -26,12 +26,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hopnhat import __version__
 from hopnhat.config import Settings, get_settings
-from hopnhat.db import ensure_schema, make_engine
+from hopnhat.db import check_schema, make_engine
+from hopnhat.deps import SessionDep
 from hopnhat.errors import ErrorOut, HopnhatError, PayloadTooLarge
 from hopnhat.identity.http import rule
 from hopnhat.identity.roles import Permission
 from hopnhat.identity.service import secret_key
 from hopnhat.limits_http import BodyLimit, refuse_unstorable
+from hopnhat.ops import health as ops_health
+from hopnhat.ops import logs, production
+from hopnhat.ops.http import ObserveRequests
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +69,15 @@ FastAPI from describing its own ``HTTPValidationError``, which this API never se
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
     settings = settings or get_settings()
+    if not any(getattr(h, "hopnhat", False) for h in logging.getLogger().handlers):
+        logs.configure(settings)  # a worker process started by uvicorn: the CLI's configuration did not reach it
+    production.check(settings)
     if engine is None:
         # No ping before each request: it is a round trip on every lookup (a quarter of a public lookup's cost).
         # After a database restart one request per pooled connection fails and SQLAlchemy invalidates the pool
         # (its "optimistic" disconnect handling); connections are also recycled every 30 minutes.
         engine = make_engine(settings.database_url, pool_pre_ping=False, pool_recycle=1800)
-        ensure_schema(engine)
+        check_schema(engine)  # a behind PostgreSQL store is refused: only `hopnhat db upgrade` migrates it
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -79,6 +86,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             yield
         finally:
             sealer.cancel()
+            await _seal_last(app)  # SIGTERM: the entries of the last requests join the chain before the exit
 
     app = FastAPI(
         title="hopnhat",
@@ -101,6 +109,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
     app.add_middleware(ContainErrors)
     app.add_middleware(SecurityHeaders, form_origins=oidc_origins(settings))
+    app.add_middleware(ObserveRequests, log_access=settings.log_format == "json")
 
     @app.exception_handler(HopnhatError)
     async def _hopnhat_error(_request: Request, exc: HopnhatError) -> JSONResponse:
@@ -130,8 +139,20 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     @app.get(f"{API_PREFIX}/health", tags=["meta"], dependencies=[Depends(rule(Permission.PUBLIC))])
     def health() -> dict[str, str]:
-        """Liveness: the process answers."""
+        """Liveness: the process answers (a supervisor restarts it when this fails)."""
         return {"status": "ok", "version": __version__}
+
+    @app.get(
+        f"{API_PREFIX}/health/ready",
+        tags=["meta"],
+        dependencies=[Depends(rule(Permission.PUBLIC))],
+        responses={503: {"description": "Not ready: a check failed (each check says why)"}},
+    )
+    def ready() -> JSONResponse:
+        """Readiness: the store answers, its schema is this version's, the portal relay's lag and the last sync run
+        are within the settings' limits; 503 otherwise (a load balancer stops sending requests here)."""
+        verdict = ops_health.readiness(app.state.engine, settings)
+        return JSONResponse(verdict.as_json(), status_code=200 if verdict.ok else 503)
 
     for name in ROUTERS:
         app.include_router(importlib.import_module(name).router, prefix=API_PREFIX)
@@ -142,9 +163,15 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(identity_endpoints.router, prefix=API_PREFIX)
     # Prometheus scrapes here with a token (bearer_token in its scrape config): the gauges name systems and
     # incidents, which is the operators' business, not the public's.
+    def metrics(session: SessionDep) -> Response:
+        # The monitor's gauges (continuity), then the store's and this worker's request latency (operations).
+        monitor = prometheus(session)
+        body = bytes(monitor.body) + ops_health.render(app.state.engine)
+        return Response(body, media_type=monitor.media_type)
+
     app.add_api_route(
         "/metrics",
-        prometheus,
+        metrics,
         methods=["GET"],
         include_in_schema=False,
         dependencies=[Depends(rule(Permission.METRICS))],
@@ -180,6 +207,17 @@ async def _seal_audit(app: FastAPI) -> None:
             log.error("audit sealing stopped: %s", exc.detail)  # sequence numbers only, no personal data
         except Exception as exc:  # the next step retries; never a traceback with data in the log
             log.warning("audit sealing failed this time: %s", type(exc).__name__)
+
+
+async def _seal_last(app: FastAPI) -> None:
+    from starlette.concurrency import run_in_threadpool
+
+    from hopnhat.identity import audit
+
+    try:
+        await run_in_threadpool(audit.seal_now, app.state.engine, app.state.settings.audit_key)
+    except Exception as exc:  # the next start seals them: an unsealed entry is kept, never lost
+        log.warning("audit sealing at shutdown failed: %s", type(exc).__name__)
 
 
 def _docs(app: FastAPI) -> None:

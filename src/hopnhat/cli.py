@@ -7,7 +7,6 @@ unexpected error also prints one line, and the traceback only with ``HOPNHAT_DEB
 from __future__ import annotations
 
 import gc
-import logging
 import sys
 from typing import Annotated, Any
 
@@ -74,6 +73,14 @@ app = typer.Typer(
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        from hopnhat import __version__
+
+        console.print(f"hopnhat {__version__}", highlight=False)
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
     ctx: typer.Context,
@@ -81,12 +88,16 @@ def _root(
         str | None,
         typer.Option("--db", help="SQLAlchemy URL of the store (default: env HOPNHAT_DATABASE_URL, or hopnhat.db)."),
     ] = None,
+    _show_version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print hopnhat's version and exit."),
+    ] = False,
 ) -> None:
     from hopnhat.config import get_settings
+    from hopnhat.ops.logs import configure
 
     settings = get_settings(database_url=db)
-    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    configure(settings)
     ctx.obj = CliState(settings)
     ctx.call_on_close(ctx.obj.close)
 
@@ -112,26 +123,17 @@ def serve(
     check_can_serve(host, state.settings)
     state.engine()  # migrate before the first request
     console.print(f"hopnhat API on http://{host}:{port}/api/v1 (docs at /docs)")
+    # uvicorn answers SIGTERM by finishing the requests in flight and the app's shutdown (the last audit seal), then
+    # raises the signal again to the handler it found: an empty one here, so a stop asked for exits 0.
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: None)
     if workers == 1:
         uvicorn.run(create_app(state.settings), host=host, port=port, log_level="warning")
         return
     # Worker processes build their own app from the environment, so hand them this command's settings that way.
     os.environ["HOPNHAT_DATABASE_URL"] = state.settings.database_url
     uvicorn.run("hopnhat.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="warning")
-
-
-db_app = typer.Typer(help="The store: migrations.", no_args_is_help=True)
-app.add_typer(db_app, name="db")
-
-
-@db_app.command("upgrade")
-def db_upgrade(ctx: typer.Context) -> None:
-    """Bring the store to the newest schema (a first command on an empty store does this by itself)."""
-    from hopnhat.migrate import current_revision
-
-    state: CliState = ctx.obj
-    engine = state.engine()
-    console.print(f"store at revision {current_revision(engine)} ({engine.url.render_as_string()})")
 
 
 PARTS = (
@@ -145,6 +147,7 @@ PARTS = (
     "hopnhat.web.cli",
     "hopnhat.identity.cli",
     "hopnhat.demo",
+    "hopnhat.ops.cli",
 )
 """Modules that contribute commands: each has ``register(app: typer.Typer) -> None``."""
 

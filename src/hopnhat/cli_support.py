@@ -32,11 +32,27 @@ class CliState:
         self._engine: Engine | None = None
 
     def engine(self) -> Engine:
+        """The store, refused when its schema is behind on PostgreSQL (:func:`hopnhat.db.check_schema`)."""
         if self._engine is None:
-            from hopnhat.db import ensure_schema, make_engine
+            from hopnhat.db import check_schema, make_engine
+            from hopnhat.ops import production
+
+            production.check(self.settings)  # HOPNHAT_PRODUCTION: every setting a deployment needs, or no start
+            engine = make_engine(self.settings.database_url)
+            try:
+                check_schema(engine)
+            except BaseException:
+                engine.dispose()
+                raise
+            self._engine = engine
+        return self._engine
+
+    def raw_engine(self) -> Engine:
+        """The store as it is, schema unchecked: for ``hopnhat db`` commands only (upgrade, current, restore)."""
+        if self._engine is None:
+            from hopnhat.db import make_engine
 
             self._engine = make_engine(self.settings.database_url)
-            ensure_schema(self._engine)
         return self._engine
 
     def close(self) -> None:

@@ -6,6 +6,8 @@ setting cannot exist without being documented.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import Field
@@ -30,6 +32,28 @@ class Settings(BaseSettings):
     )
     debug: bool = Field(default=False, description="Show tracebacks for unexpected errors in the CLI.")
     log_level: str = Field(default="INFO", description="Log level of the hopnhat loggers.")
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="text (one readable line) or json (one JSON object a line, with the request id, for the city's "
+        "log collector); personal data never reaches the log in either.",
+    )
+    ready_relay_lag_seconds: int = Field(
+        default=3600,
+        ge=0,
+        description="Readiness fails when the oldest event the portal relay has not delivered is older than this "
+        "(0: not checked).",
+    )
+    ready_sync_max_age_hours: float = Field(
+        default=26,
+        ge=0,
+        description="Readiness fails when the last sync run failed or ended longer ago than this (0: age not "
+        "checked; no run yet passes).",
+    )
+    production: bool = Field(
+        default=False,
+        description="A production deployment: serve, monitor, sync and the relay refuse to start unless the settings "
+        "README lists under Production are set (PostgreSQL store, audit key, secret key, file store).",
+    )
     public_rate_limit_per_minute: int = Field(
         default=120, description="Requests per minute one client may make to the public dossier lookup."
     )
@@ -134,6 +158,17 @@ class Settings(BaseSettings):
         description="Key that signs the audit chain's heads, kept outside the store so a database writer cannot "
         "recompute the chain; unset (demo, tests): the heads are unsigned and audit verify says so.",
     )
+
+
+def files_dir(settings: Settings) -> Path | None:
+    """The scans' file store, as the officer's day stores them: ``HOPNHAT_SCAN_DIR``, else ``scans/`` beside the
+    SQLite store (None on PostgreSQL unset)."""
+    if settings.scan_dir:
+        return Path(settings.scan_dir)
+    url = settings.database_url
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        return Path(url.removeprefix("sqlite:///")).resolve().parent / "scans"
+    return None
 
 
 def get_settings(**overrides: object) -> Settings:

@@ -20,6 +20,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from hopnhat.errors import HopnhatError
+
 log = logging.getLogger(__name__)
 
 NAMING_CONVENTION = {
@@ -121,11 +123,10 @@ def import_all_models() -> None:
 
 
 def ensure_schema(engine: Engine) -> None:
-    """Bring the store to the newest migration; a first command on an empty store creates the schema by itself.
+    """Bring the store to the newest migration: ``hopnhat db upgrade``, the test fixtures, a new SQLite store.
 
-    On PostgreSQL an advisory lock keeps two processes that start at once from migrating at the same time.
-    A store already at the newest revision is recognised without importing Alembic (a second of start-up on
-    every command otherwise: a short incremental sync is mostly start-up).
+    On PostgreSQL an advisory lock keeps two processes that upgrade at once from migrating at the same time.
+    A store already at the newest revision is recognised without importing Alembic.
     """
     if _at_head(engine):
         return
@@ -143,11 +144,97 @@ def ensure_schema(engine: Engine) -> None:
         upgrade(engine)
 
 
+class SchemaBehind(HopnhatError):
+    """The store's schema is not the one this hopnhat was built for; only ``hopnhat db upgrade`` may change it."""
+
+    status_code = 503
+    code = "schema_behind"
+
+
+def check_schema(engine: Engine) -> None:
+    """What every command and the web app do before using the store (ARCHITECTURE, "Schema behind").
+
+    PostgreSQL, the production store, is never migrated behind the operator's back: a store with no schema or an
+    older revision is refused with the command that upgrades it, so an upgrade happens when an operator decides
+    (after a backup), not when someone first runs a new version. The embedded SQLite store creates its schema on
+    first use, and a behind one is upgraded after a copy of the file is kept beside it. A store from a newer
+    hopnhat is refused on both: this version cannot know what those revisions did.
+    """
+    stored = stored_revisions(engine)
+    heads = head_revisions()
+    if stored == heads:
+        return
+    known = known_revisions()
+    newer = stored - known
+    if newer:
+        raise SchemaBehind(
+            f"the store is at revision {', '.join(sorted(newer))}, which this hopnhat does not know "
+            f"(its newest is {', '.join(sorted(heads))}): run the hopnhat that upgraded it, or restore a backup"
+        )
+    if engine.dialect.name != "sqlite":
+        if not stored:
+            raise SchemaBehind("the store is empty (no schema): run `hopnhat db upgrade` to create it")
+        raise SchemaBehind(
+            f"the store is at revision {', '.join(sorted(stored))}, this hopnhat needs revision "
+            f"{', '.join(sorted(heads))}: back it up (hopnhat db backup), then run `hopnhat db upgrade`"
+        )
+    if stored:
+        kept = _copy_sqlite_beside(engine, "-".join(sorted(stored)))
+        if kept is not None:
+            log.warning("store behind (revision %s): kept a copy at %s before upgrading", ", ".join(stored), kept)
+    ensure_schema(engine)
+
+
+def _copy_sqlite_beside(engine: Engine, revision: str) -> str | None:
+    """Copy the SQLite file next to itself (``<file>.before-<revision>``) with SQLite's online backup."""
+    import sqlite3
+    from pathlib import Path
+
+    database = engine.url.database
+    if not database or database == ":memory:":
+        return None
+    target = Path(f"{database}.before-{revision}")
+    n = 1
+    while target.exists():
+        n += 1
+        target = Path(f"{database}.before-{revision}.{n}")
+    source = sqlite3.connect(database)
+    copy = sqlite3.connect(target)
+    try:
+        with copy:
+            source.backup(copy)
+    finally:
+        copy.close()
+        source.close()
+    return str(target)
+
+
+def stored_revisions(engine: Engine) -> set[str]:
+    """The revisions recorded in the store (empty: no schema yet)."""
+    try:
+        with engine.connect() as conn:
+            return {str(row[0]) for row in conn.execute(text("SELECT version_num FROM alembic_version"))}
+    except SQLAlchemyError as exc:
+        if _unreachable(exc):
+            raise
+        return set()  # no version table: an empty store
+
+
+def _unreachable(exc: SQLAlchemyError) -> bool:
+    """Whether the error is "cannot connect" rather than "no such table" (the store is down, not empty)."""
+    from sqlalchemy.exc import OperationalError
+
+    if not isinstance(exc, OperationalError):
+        return False
+    message = str(exc.orig).lower()
+    return "no such table" not in message and "does not exist" not in message
+
+
 _REVISION = re.compile(r"^(down_revision|revision)\b[^=]*=\s*(.+)$", re.MULTILINE)
 
 
-def head_revisions() -> set[str]:
-    """The revisions no other migration builds on, read from the migration files themselves (their
+def _revision_graph() -> tuple[set[str], set[str]]:
+    """Every revision and every revision some migration builds on, read from the migration files themselves (their
     ``revision`` / ``down_revision`` lines, which ``tools/new_migration.py`` writes)."""
     import ast
     from importlib import resources
@@ -161,7 +248,18 @@ def head_revisions() -> set[str]:
             found = ast.literal_eval(value.strip())
             values = found if isinstance(found, tuple | list) else (found,)
             (revisions if name == "revision" else parents).update(str(v) for v in values if v)
+    return revisions, parents
+
+
+def head_revisions() -> set[str]:
+    """The revisions no other migration builds on: the schema this hopnhat was built for."""
+    revisions, parents = _revision_graph()
     return revisions - parents
+
+
+def known_revisions() -> set[str]:
+    """Every revision this hopnhat ships."""
+    return _revision_graph()[0]
 
 
 def _at_head(engine: Engine) -> bool:
@@ -176,11 +274,14 @@ def _at_head(engine: Engine) -> bool:
 
 __all__ = [
     "Base",
+    "SchemaBehind",
     "UTCDateTime",
+    "check_schema",
     "ensure_schema",
     "import_all_models",
     "make_engine",
     "make_sessionmaker",
     "session_scope",
+    "stored_revisions",
     "utcnow",
 ]

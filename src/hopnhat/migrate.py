@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TextIO
+
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -31,3 +33,14 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     if revision == "head" and current_revision(engine) == head_revision(engine):
         return
     command.upgrade(alembic_config(engine), revision)
+
+
+def upgrade_sql(engine: Engine, out: TextIO) -> None:
+    """Write the SQL that would bring the store from its revision to the head, without touching the store."""
+    from hopnhat.db import stored_revisions
+
+    stored = sorted(stored_revisions(engine))
+    target = f"{stored[0]}:head" if len(stored) == 1 else "head"
+    cfg = alembic_config(engine)
+    cfg.output_buffer = out
+    command.upgrade(cfg, target, sql=True)

@@ -50,8 +50,12 @@ def monitor_cmd(
             console.print(f"{'UP  ' if ok else 'DOWN'} {name}: {detail}", highlight=False)
         console.print(f"{len(report)} probes run")
         return
+    from hopnhat.ops.stopping import stop_on_signals
+
     console.print(f"monitor running every {interval:g} s (Ctrl-C stops)")
-    monitor.run_forever(eng, interval, allow=allow)
+    with stop_on_signals() as stop:  # SIGTERM: the current cycle ends and is recorded, then the command exits 0
+        monitor.run_forever(eng, interval, stop=stop, allow=allow)
+    console.print("monitor stopped")
 
 
 @systems_app.command("import")

@@ -27,4 +27,19 @@ def run_migrations_online() -> None:
             context.run_migrations()
 
 
-run_migrations_online()
+def run_migrations_offline() -> None:
+    """``hopnhat db upgrade --sql``: the SQL the upgrade would run, printed for a DBA to read or apply."""
+    context.configure(
+        url=config.get_main_option("sqlalchemy.url"),
+        target_metadata=target_metadata,
+        literal_binds=True,
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -111,13 +110,12 @@ def relay(
             delivered = worker.drain(timeout=3600)
             console.print(f"delivered {delivered} event(s)")
             return
+        from hopnhat.ops.stopping import stop_on_signals
+
         console.print(f"relay {worker.relay_id} delivering to {url} (Ctrl+C to stop)")
-        stop = threading.Event()
-        try:
+        with stop_on_signals() as stop:  # SIGTERM or Ctrl-C: the current batch is delivered and recorded first
             worker.run(stop)
-        except KeyboardInterrupt:
-            stop.set()
-            console.print("stopped")
+        console.print("stopped")
 
 
 @portal_app.command()
