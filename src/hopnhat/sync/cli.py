@@ -47,6 +47,7 @@ def run_with_progress(
     full: bool,
     quiet: bool,
     jobs: int = 0,
+    rebind: bool = False,
 ) -> dict[str, dict[str, Any]]:
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -71,7 +72,13 @@ def run_with_progress(
             bar.refresh()
 
         _, results = service.run(
-            engine(ctx), config, dry_run=dry_run, full=full, progress=advance, jobs=jobs_for(config, jobs)
+            engine(ctx),
+            config,
+            dry_run=dry_run,
+            full=full,
+            progress=advance,
+            jobs=jobs_for(config, jobs),
+            rebind=rebind,
         )
     return results
 
@@ -110,20 +117,31 @@ def run_cmd(
         ),
     ] = 0,
     runs: Annotated[int, typer.Option("--runs", min=0, help="With --watch: stop after this many runs (0: never).")] = 0,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="With --full: bind known source names to the systems the config points at.")
+    ] = False,
 ) -> None:
-    """Sync every source (or one); exit 1 when a source failed (in the last run, with --watch), the others are
-    still synced."""
+    """Sync every source (or one); exit 1 when a source failed or a whole file could not be read (in the last run,
+    with --watch), the others are still synced."""
     from hopnhat.sync import service
 
     if runs and not watch:
         raise typer.BadParameter("--runs goes with --watch", param_hint="--runs")
     sources = service.pick(service.load_config(config), source)
+    rebind = False
+    if full:
+        conflicts = service.identity_conflicts(engine(ctx), sources)
+        for name, change in conflicts.items():
+            err_console.print(f"source {name} was {change}")
+        if conflicts and not yes and not typer.confirm("Bind these names to the systems the config points at?"):
+            raise typer.Exit(1)
+        rebind = bool(conflicts)
     if watch <= 0:
-        results = run_with_progress(ctx, sources, dry_run=dry_run, full=full, quiet=as_json, jobs=jobs)
+        results = run_with_progress(ctx, sources, dry_run=dry_run, full=full, quiet=as_json, jobs=jobs, rebind=rebind)
         _show(results, as_json, compact=False)
     else:
         results = _watch(ctx, sources, every=watch, runs=runs, dry_run=dry_run, full=full, as_json=as_json, jobs=jobs)
-    if any(r["state"] != "done" for r in results.values()):
+    if any(r["state"] != "done" or r.get("warnings") for r in results.values()):
         raise typer.Exit(1)
 
 

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from hopnhat.config import VN_TZ
 from hopnhat.db import utcnow
+from hopnhat.store.models import IdType
 from hopnhat.sync import repository as repo
 from hopnhat.sync.ahead import read_ahead
 from hopnhat.sync.connectors.base import RawRecord, row_digest
@@ -122,6 +123,11 @@ def row_hash(values: Mapping[str, Any]) -> str:
         _instant(get("returned_at")),
         get("unit"),
     )
+    extra = get("newer_fields")
+    if extra is not None:
+        # Only mappings that fill the newer fields hash them: the copies of every other source keep their hashes.
+        email, id_type, documents, submitted = extra
+        key = (*key, email, id_type, documents, _instant(submitted))
     return xxhash.xxh3_128_hexdigest(orjson.dumps(key))
 
 
@@ -210,6 +216,10 @@ def normalise(ctx: SourceContext, record: RawRecord) -> Prepared:
             continue
         text = (value if isinstance(value, str) else str(value)).strip()
         # ASCII is NFC and cannot hold mojibake: most codes and numbers skip both checks.
+        if "\x00" in text:
+            # PostgreSQL refuses NUL in text: the record is quarantined with the reason, the source goes on.
+            reasons.append(f"NUL byte in {key} (the store refuses it)")
+            text = text.replace("\x00", "")
         if text and not text.isascii():
             text = _nfc("NFC", text)
             if _MOJIBAKE.search(text):
@@ -280,12 +290,40 @@ def normalise(ctx: SourceContext, record: RawRecord) -> Prepared:
             values["center_code"] = ctx.remapper.centers.get(mapped.unit_code or "")
             if mapped.review:
                 review.append(mapped.review)
+    if _EXTRA_FIELDS & raw.keys():
+        _extra_fields(raw, values, reasons, when_cache)
     if reasons:
         return Prepared(record, None, reasons)
     prepared_hash = row_hash(values)
     values["needs_review"] = bool(review)
     values["review_reason"] = "; ".join(review)[:500] or None
     return Prepared(record, values, [], prepared_hash)
+
+
+_EXTRA_FIELDS = frozenset({"applicant_email", "applicant_id_type", "digitised_documents", "submitted_at"})
+_ID_TYPES = frozenset(t.value for t in IdType)
+
+
+def _extra_fields(raw: Mapping[str, Any], values: dict[str, Any], reasons: list[str], cache: dict[str, Any]) -> None:
+    """The canonical fields the officer's workspace and the portal need beyond the formats of the three former
+    systems (only mappings that fill them pay for them, and only their copies hash them)."""
+    email = str(raw.get("applicant_email") or "").strip()
+    if email and ("@" not in email or len(email) > 254 or "\x00" in email):
+        reasons.append(f"invalid applicant_email {email[:40]!r}")
+    id_type = str(raw.get("applicant_id_type") or "").strip()
+    if id_type and id_type not in _ID_TYPES:
+        reasons.append(f"unknown applicant_id_type {id_type[:40]!r}")
+    documents = raw.get("digitised_documents")
+    try:
+        count = int(documents) if documents not in (None, "") else 0
+    except (TypeError, ValueError):
+        count = -1
+    if count < 0:
+        reasons.append(f"invalid digitised_documents {str(documents)[:40]!r}")
+    submitted, ok = parse_when(raw.get("submitted_at"))
+    if not ok:
+        reasons.append(f"invalid date in submitted_at: {str(raw.get('submitted_at'))[:40]!r}")
+    values["newer_fields"] = (email or None, id_type or None, max(count, 0), submitted)
 
 
 def _dossier_row(ctx: SourceContext, p: Prepared, stamp: str | None, now: datetime) -> dict[str, Any]:
@@ -315,10 +353,23 @@ def _dossier_row(ctx: SourceContext, p: Prepared, stamp: str | None, now: dateti
         "needs_review": v["needs_review"],
         "review_reason": v["review_reason"],
         "origin": "migrated",
+        **_extra_row(v.get("newer_fields")),
         "source_name": ctx.name,
         "row_hash": p.hash,
         "extra": {"source_updated": stamp},
         "updated_at": now,
+    }
+
+
+def _extra_row(extra: tuple[Any, ...] | None) -> dict[str, Any]:
+    if extra is None:
+        return {}
+    email, id_type, documents, submitted = extra
+    return {
+        "applicant_email": email,
+        "applicant_id_type": id_type,
+        "digitised_documents": documents,
+        "submitted_at": submitted,
     }
 
 
