@@ -263,7 +263,7 @@ def normalise(ctx: SourceContext, record: RawRecord) -> Prepared:
             except (TypeError, ValueError):
                 number = -1
         if not low <= number <= high:
-            reasons.append(f"unknown {key} {str(value)[:40]!r}")
+            reasons.append(f"unknown {key} {_nfc('NFC', str(value))[:40]!r}")
         values[key] = number
     unit_value = raw.get("unit")
     unit_raw = str(unit_value).strip() if unit_value else ""

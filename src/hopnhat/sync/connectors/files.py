@@ -21,7 +21,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from hopnhat.registry.text import fold
+from hopnhat.registry.text import fold, nfc
 from hopnhat.sync.connectors.base import RawRecord, Scan, TerminalError, digest_of, require, row_digest
 from hopnhat.sync.mapping import Mapping as SourceMapping
 from hopnhat.sync.profiles import resolve
@@ -196,9 +196,11 @@ class FilesConnector:
                 f"file {file.name}: no header row holding {wanted} in its first {HEADER_SEARCH} lines "
                 f"(encoding {encoding}, delimiter {delimiter!r})",
             )
-        header = parsed[at][2]
-        if header is None:
+        cells = parsed[at][2]
+        if cells is None:
             raise TerminalError(f"file {file.name} line {parsed[at][0]}: unreadable CSV header: {parsed[at][4]}")
+        # NFC and trimmed: Windows-1258 exports write the tone marks combining, and the mapping names columns in NFC.
+        header = [nfc(c).strip() for c in cells]
         read = FileRead(header=header, encoding=encoding, delimiter=delimiter)
         for number, chunk, cells, problems, error in parsed[at + 1 :]:
             if cells is None:
@@ -237,7 +239,7 @@ class FilesConnector:
             return _broken(
                 file, file.read_bytes(), f"file {file.name}: no header row holding {', '.join(self.header_names)}"
             )
-        header = rows[at]
+        header = [nfc(c).strip() for c in rows[at]]
         read = FileRead(header=header, encoding="xlsx", delimiter="")
         for row in rows[at + 1 :]:
             if not any(row):

@@ -200,14 +200,15 @@ class HttpApiConnector:
         if self.pagination == "offset":
             params[self.offset_param] = 0
         next_url: str | None = url
+        query: dict[str, Any] | None = params
         try:
             while next_url is not None:
-                data = self._get(next_url, params)
+                data = self._get(next_url, query)
                 items = self._page_items(data)
                 yield items
                 next_url = self._next(url, data, items, params)
                 if self.pagination == "next_link":
-                    params = {}  # the link carries every parameter
+                    query = None  # the link carries every parameter (given params would replace its query)
         finally:
             self.client.close()
 
