@@ -168,6 +168,11 @@ def _start_run(engine: Engine, dry_run: bool) -> int:
         return sync_run.id
 
 
+def remapper_for(engine: Engine, config: dict[str, dict[str, Any]], today: date | None = None) -> Remapper:
+    """The remapper a run of these sources uses (a dry run normalises through it too)."""
+    return _remapper(engine, config, today)
+
+
 def _remapper(engine: Engine, config: dict[str, dict[str, Any]], today: date | None) -> Remapper:
     rules: dict[str, str] = {}
     for options in config.values():
