@@ -18,7 +18,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from hopnhat.registry.text import fold
+from hopnhat.registry.text import fold, nfc
 from hopnhat.sync.connectors.base import RawRecord, get_connector
 from hopnhat.sync.engine import SourceContext, normalise
 from hopnhat.sync.mapping import CANONICAL, DATE_FIELDS, excel_serial
@@ -201,11 +201,19 @@ def sample(target: str, table: str | None, limit: int = SAMPLE) -> tuple[str, di
         raise ValueError(f"{target}: no file")
     reader = FilesConnector({"path": str(folder), "pattern": pattern, "mapping": {"fields": {"code": "?"}}})
     reader.header_contains = []  # the first row that holds anything is the header
-    read = reader.read_file(files[0])
-    if read.problem is not None:
-        raise ValueError(read.problem)
-    rows = [row for row, _, _ in read.rows[:limit] if "raw_base64" not in row]
-    return "files", {"path": str(folder.resolve()), "pattern": pattern, "encoding": read.encoding}, rows
+    found: list[dict[str, Any]] = []
+    encoding = ""
+    # Files one after the other until the sample is full: one day's export may hold a handful of rows.
+    for file in files:
+        read = reader.read_file(file)
+        if read.problem is not None:
+            raise ValueError(read.problem)
+        encoding = encoding or read.encoding
+        found.extend(row for row, _, _ in read.rows if "raw_base64" not in row)
+        if len(found) >= limit:
+            break
+    rows = found[:limit]
+    return "files", {"path": str(folder.resolve()), "pattern": pattern, "encoding": encoding}, rows
 
 
 def _first_list(data: Any, where: str) -> tuple[list[Any] | None, str]:
@@ -233,7 +241,10 @@ def draft(kind: str, reading: dict[str, Any], rows: list[dict[str, Any]], name: 
     for field, words in WORDS.items():
         if field not in mapped:
             continue
-        distinct = Counter(str(r.get(mapped[field])).strip() for r in rows if r.get(mapped[field]) not in (None, ""))
+        # NFC: an export may spell one word in both forms (the mapping folds them alike anyway).
+        distinct = Counter(
+            nfc(str(r.get(mapped[field])).strip()) for r in rows if r.get(mapped[field]) not in (None, "")
+        )
         if all(v.isdigit() for v in distinct):
             continue  # codes: kept as they are unless the operator maps them
         table: dict[str, Any] = {}
