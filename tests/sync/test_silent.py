@@ -208,3 +208,48 @@ def test_a_record_deleted_at_the_source_is_reported_extra(tmp_path: Path, store_
         report = reconcile(session, cfg, datetime.now(VN_TZ).date())["soctrang"]
     assert report["extra_ids"] == [code] and report["missing_ids"] == [], report
     engine.dispose()
+
+
+def _long_phone(tmp_path: Path, seed: int) -> tuple[dict[str, dict[str, Any]], str, int]:
+    out = tmp_path / "legacy"
+    generate(out, dossiers=40, seed=seed, fault_rate=0.0, sql="sqlite", xlsx=False)
+    cfg = {"soctrang": config(out)["soctrang"]}
+    with sqlite3.connect(str(cfg["soctrang"]["url"]).removeprefix("sqlite:///")) as db:
+        (code,) = db.execute("SELECT ma_hs FROM tb_hoso ORDER BY id LIMIT 1").fetchone()
+        db.execute("UPDATE tb_hoso SET dien_thoai = '0900000000 / 0911111111 / 0922' WHERE ma_hs = ?", (code,))
+        rows = db.execute("SELECT count(*) FROM tb_hoso").fetchone()[0]
+    return cfg, code, rows
+
+
+def test_a_value_wider_than_its_column_is_quarantined_with_the_reason(tmp_path: Path, store_url: str) -> None:
+    cfg, code, _rows = _long_phone(tmp_path, 23)
+    engine = store(store_url)
+    _, results = service.run(engine, cfg)
+    assert results["soctrang"]["state"] == "done" and results["soctrang"]["quarantined"] == 1
+    with Session(engine) as session:
+        held = session.scalars(select(QuarantinedRecord).where(QuarantinedRecord.source_id == code)).one()
+    assert held.reasons == ["applicant_phone longer than 20 characters (the store refuses it)"]
+    engine.dispose()
+
+
+def test_a_record_the_store_refuses_unforeseen_is_quarantined_and_the_batch_goes_on(
+    tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the width check, PostgreSQL refuses the row: the batch is loaded again one record at a time."""
+    from hopnhat.sync import engine as sync_engine
+
+    monkeypatch.setitem(sync_engine._LENGTHS, "applicant_phone", 10_000)
+    cfg, code, rows = _long_phone(tmp_path, 29)
+    engine = store(store_url)
+    _, results = service.run(engine, cfg)
+    r = results["soctrang"]
+    assert r["state"] == "done" and identity_holds(r) and r["extracted"] == rows, r
+    with Session(engine) as session:
+        held = session.scalars(select(QuarantinedRecord).where(QuarantinedRecord.source_id == code)).all()
+        loaded = len(session.scalars(select(Dossier.id)).all())
+    if engine.dialect.name == "postgresql":
+        assert [q.reasons[0][:41] for q in held] == ["the store refused it: value too long for "]
+        assert (r["quarantined"], loaded) == (1, rows - 1)
+    else:  # SQLite keeps a text wider than its column: nothing to refuse
+        assert (held, r["quarantined"], loaded) == ([], 0, rows)
+    engine.dispose()

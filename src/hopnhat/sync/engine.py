@@ -22,11 +22,12 @@ from typing import Any
 import orjson
 import xxhash
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from hopnhat.config import VN_TZ
 from hopnhat.db import utcnow
-from hopnhat.store.models import IdType
+from hopnhat.store.models import Dossier, IdType
 from hopnhat.sync import repository as repo
 from hopnhat.sync.ahead import read_ahead
 from hopnhat.sync.connectors.base import RawRecord, row_digest
@@ -204,9 +205,18 @@ _INT_RULES = (("status", 1, 10, None), ("channel", 1, 3, 1), ("applicant_type", 
 _WHEN_CACHE_MAX = 65_536
 
 
+_LENGTHS = {
+    key: Dossier.__table__.columns["original_agency_code" if key == "agency_code" else key].type.length  # type: ignore[attr-defined]
+    for key in TEXT_FIELDS
+}
+_ID_LENGTH = 200  # SourceCopy.source_id
+
+
 def normalise(ctx: SourceContext, record: RawRecord) -> Prepared:
     """One source record -> store values, or the reasons it cannot be loaded (all of them, not just the first)."""
     reasons = list(record.problems)
+    if len(record.source_id) > _ID_LENGTH:
+        reasons.append(f"source id longer than {_ID_LENGTH} characters (the store refuses it)")
     raw = record.fields
     values: dict[str, Any] = {}
     for key in TEXT_FIELDS:
@@ -224,6 +234,9 @@ def normalise(ctx: SourceContext, record: RawRecord) -> Prepared:
             text = _nfc("NFC", text)
             if _MOJIBAKE.search(text):
                 reasons.append(f"wrong encoding in {key}")
+        if len(text) > _LENGTHS[key]:
+            # The store's column would refuse it (PostgreSQL) or keep it whole against its width (SQLite).
+            reasons.append(f"{key} longer than {_LENGTHS[key]} characters (the store refuses it)")
         values[key] = text or None
     for key, label in REQUIRED.items():
         if key in values and values[key] is None:
@@ -642,6 +655,44 @@ def staged_batches(
         yield stage_batch(ctx, batch, encoders)
 
 
+def _refusals() -> tuple[type[BaseException], ...]:
+    """What a refused row raises: SQLAlchemy's wrapper, or the driver's own error from a bulk COPY on PostgreSQL."""
+    try:
+        import psycopg
+    except ImportError:
+        return (DBAPIError,)
+    return (DBAPIError, psycopg.Error)
+
+
+REFUSED = _refusals()
+
+
+def _one_by_one(staged: Staged) -> Iterator[Staged]:
+    """The batch as batches of one record each (its quarantined records together, first)."""
+    size, duplicates = staged.size - len(staged.good), staged.duplicates
+    yield Staged(size, duplicates, [], dict(staged.bad), [], [], [], [], staged.now, None)
+    for i, p in enumerate(staged.good):
+        rows, copies = [staged.rows[i]], [staged.copies[i]]
+        encoded_rows, encoded_copies = [staged.encoded_rows[i]], [staged.encoded_copies[i]]
+        yield Staged(1, 0, [p], {}, rows, copies, encoded_rows, encoded_copies, staged.now, None)
+
+
+def _apply_or_quarantine(session: Session, ctx: SourceContext, part: Staged, counts: Counts) -> None:
+    before = Counts(**counts.as_dict())
+    try:
+        with session.begin_nested():
+            apply_batch(session, ctx, part, counts)
+        return
+    except REFUSED as exc:
+        cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+        refused = (str(cause).splitlines() or [type(exc).__name__])[0][:300]
+    ctx.open_quarantine = None
+    for key in COUNT_KEYS:
+        setattr(counts, key, getattr(before, key))
+    bad = {_quarantine_id(p): Prepared(p.record, None, [f"the store refused it: {refused}"]) for p in part.good}
+    apply_batch(session, ctx, Staged(part.size, 0, [], bad, [], [], [], [], part.now, None), counts)
+
+
 _GC_LOCK = threading.Lock()
 _gc_users = 0
 _gc_before: tuple[int, int, int] = (0, 0, 0)
@@ -704,7 +755,17 @@ def sync_source(
             # Several processes (one per source) share the store: the gate makes each batch's lookups and writes
             # one atomic step, so two sources never both insert a dossier code the other is inserting.
             with repo.write_gate(session):
-                apply_batch(session, ctx, staged, counts)
+                before = Counts(**counts.as_dict())
+                try:
+                    apply_batch(session, ctx, staged, counts)
+                except REFUSED:
+                    # The store refused a row of the batch (a value no check foresaw): the batch again, one record
+                    # at a time, each refused record quarantined with the store's reason; the source goes on.
+                    session.rollback()
+                    counts = before
+                    ctx.open_quarantine = None
+                    for part in _one_by_one(staged):
+                        _apply_or_quarantine(session, ctx, part, counts)
                 if staged.newest is not None:
                     repo.set_cursor(session, ctx.name, _stamp(staged.newest) or "", CURSOR_VERSION)
                 if dry_run:
