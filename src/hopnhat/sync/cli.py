@@ -87,7 +87,7 @@ def run_with_progress(
 def print_results(results: dict[str, dict[str, Any]]) -> None:
     from rich.table import Table
 
-    from hopnhat.sync.engine import COUNT_KEYS
+    from hopnhat.sync.load import COUNT_KEYS
 
     table = Table("source", "state", *COUNT_KEYS)
     for name, r in results.items():
@@ -147,7 +147,7 @@ def run_cmd(
 
 
 def _show(results: dict[str, dict[str, Any]], as_json: bool, *, compact: bool) -> None:
-    from hopnhat.sync.engine import COUNT_KEYS
+    from hopnhat.sync.load import COUNT_KEYS
 
     if not as_json:
         print_results(results)
@@ -228,7 +228,7 @@ def runs_cmd(ctx: typer.Context, limit: int = 20, as_json: JsonOpt = False) -> N
     from sqlalchemy.orm import Session
 
     from hopnhat.sync import service
-    from hopnhat.sync.engine import COUNT_KEYS
+    from hopnhat.sync.load import COUNT_KEYS
 
     with Session(engine(ctx)) as session:
         found = service.runs(session, limit)
@@ -333,7 +333,7 @@ def quarantine_replay(
     from sqlalchemy.orm import Session
 
     from hopnhat.sync import repository, service
-    from hopnhat.sync.engine import COUNT_KEYS
+    from hopnhat.sync.load import COUNT_KEYS
 
     results = run_with_progress(
         ctx, service.pick(service.load_config(config), source), dry_run=False, full=True, quiet=as_json

@@ -20,8 +20,8 @@ from typing import Any
 
 from hopnhat.registry.text import fold, nfc
 from hopnhat.sync.connectors.base import RawRecord, get_connector
-from hopnhat.sync.engine import SourceContext, normalise
 from hopnhat.sync.mapping import CANONICAL, DATE_FIELDS, excel_serial
+from hopnhat.sync.normalise import SourceContext, normalise
 from hopnhat.sync.remap import Remapper
 
 SAMPLE = 500

@@ -24,8 +24,9 @@ from hopnhat.errors import InvalidInput, NotFound
 from hopnhat.sync import parallel
 from hopnhat.sync import repository as repo
 from hopnhat.sync.connectors.base import RawRecord, SourceError, available, get_connector
-from hopnhat.sync.engine import SourceContext, sync_source
+from hopnhat.sync.jobs import sync_source
 from hopnhat.sync.models import SourceIdentity, SyncRun, SyncRunSource
+from hopnhat.sync.normalise import SourceContext
 from hopnhat.sync.parallel import Report
 from hopnhat.sync.remap import Remapper
 
