@@ -103,3 +103,33 @@ def test_sources_check_counts_what_a_real_run_quarantines(tmp_path: Path, store_
     assert sum(report["reasons"].values()) >= report["would_quarantine"]
     assert report["fields"]["code"]["filled"] > 0.9 and report["fields"]["status"]["parsed"] > 0.9
     engine.dispose()
+
+
+def test_the_profiler_maps_a_table_and_an_api_of_the_simulated_systems(tmp_path: Path) -> None:
+    """Snake case in a database, CamelCase behind an API: the same meanings are found, the rest listed."""
+    from hopnhat.legacy import serve_in_thread
+
+    out = tmp_path / "legacy"
+    generate(out, dossiers=60, seed=43, fault_rate=0.0, sql="sqlite", xlsx=False)
+    url = config(out)["soctrang"]["url"]
+    table = runner.invoke(app, ["sources", "profile", url, "--table", "tb_hoso", "--json"])
+    assert table.exit_code == 0, table.output
+    fields = json.loads(table.stdout)["source"]["mapping"]["fields"]
+    assert {k: fields.get(k) for k in ("code", "applicant_name", "status", "received_at", "unit", "agency_code")} == {
+        "code": "ma_hs",
+        "applicant_name": "ho_ten",
+        "status": "trang_thai",
+        "received_at": "ngay_nhan",
+        "unit": "ma_xa",
+        "agency_code": "ma_co_quan",
+    }
+    assert "ma_huyen" in json.loads(table.stdout)["unmapped_columns"]
+    with serve_in_thread(out, update_config=False) as server:
+        api = runner.invoke(app, ["sources", "profile", f"{server.base_url}/api/hoso?page_size=50", "--json"])
+    assert api.exit_code == 0, api.output
+    drafted = json.loads(api.stdout)
+    assert drafted["source"]["items"] == "$.items" and drafted["source"]["endpoint"] == "/api/hoso"
+    assert drafted["source"]["mapping"]["fields"]["applicant_id_number"] == "SoCCCD"
+    assert drafted["source"]["mapping"]["fields"]["status"] == "TrangThaiHoSo"
+    assert drafted["source"]["mapping"]["updated"] == "NgayCapNhat"
+    assert drafted["unmapped_columns"] == ["TenLinhVuc"]

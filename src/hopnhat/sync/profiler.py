@@ -17,6 +17,7 @@ from datetime import datetime
 from itertools import islice
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from hopnhat.registry.text import fold, nfc
 from hopnhat.sync.connectors.base import RawRecord, get_connector
@@ -176,7 +177,10 @@ def sample(target: str, table: str | None, limit: int = SAMPLE) -> tuple[str, di
         if items is None:
             raise ValueError(f"{target}: no list of records in the answer")
         rows = [flatten(i) for i in items[:limit] if isinstance(i, dict)]
-        return "http_api", {"base_url": target, "items": where or ""}, rows
+        parts = urlsplit(target)
+        # The query of the sampled URL is not the source's: paging and the incremental parameter are set by the sync.
+        reading = {"base_url": f"{parts.scheme}://{parts.netloc}", "endpoint": parts.path, "items": where or ""}
+        return "http_api", reading, rows
     if "://" in target:
         from sqlalchemy import create_engine, text
 
