@@ -52,6 +52,8 @@ ROOT = HERE.parents[1]
 GiB = 1024**3
 SYNC_PARTS = ("hopnhat/sync", "hopnhat/legacy")
 engine_root = ROOT / "src"
+baseline_root: Path | None = None
+"""A snapshot of another commit's ``src/hopnhat`` (``--baseline``), measured beside the live engine."""
 """Where the measured ``hopnhat`` is imported from: ``src`` (live tree) or a snapshot of it (``main``)."""
 TARGETS = {
     "sqlite_rate": 20_000.0,  # dossiers/s into SQLite
@@ -200,8 +202,8 @@ def hopnhat(*args: str) -> list[str]:
     return [str(exe), *args]
 
 
-def run_quiet(cmd: list[str], what: str) -> str:
-    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+def run_quiet(cmd: list[str], what: str, env: dict[str, str] | None = None) -> str:
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
     if done.returncode != 0:
         raise SystemExit(f"{what} failed (exit {done.returncode}): {done.stderr.strip()[-1500:]}")
     return done.stdout
@@ -276,10 +278,12 @@ class Stores:
         if backend == "sqlite":
             self.hopnhat = f"sqlite:///{work.resolve()}/hopnhat.db"
             self.dlt = f"sqlite:///{work.resolve()}/dlt.db"
+            self.baseline = f"sqlite:///{work.resolve()}/baseline.db"
         else:
             tag = uuid.uuid4().hex[:8]
             self.hopnhat = self._create(f"hopnhat_syncbench_{tag}")
             self.dlt = self._create(f"hopnhat_syncbench_dlt_{tag}")
+            self.baseline = self._create(f"hopnhat_syncbench_base_{tag}")
 
     def _admin(self) -> Any:
         from sqlalchemy import create_engine
@@ -305,7 +309,7 @@ class Stores:
         with engine.connect() as c:
             out = {
                 k: int(c.execute(text("SELECT pg_database_size(:n)"), {"n": n}).scalar_one())
-                for k, n in zip(("hopnhat", "dlt"), self.created, strict=True)
+                for k, n in zip(("hopnhat", "dlt", "baseline"), self.created, strict=True)
             }
         engine.dispose()
         return out
@@ -389,6 +393,48 @@ def bench_backend(backend: str, gen: Path, args: argparse.Namespace, expected_do
             "dossiers_per_s": round(expected_dossiers / full.wall_s),
             "records_per_cpu_s": round(records / max(full.cpu_s + full.server_cpu_s, 1e-9)),
         }
+
+        # The same sources in the same run through another engine (issue 18: the mapping-driven engine against the
+        # one whose formats were Python), into a store of its own, imported from a snapshot of that commit.
+        if baseline_root is not None:
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(baseline_root), os.environ.get("PYTHONPATH", "")])}
+            run_quiet(hopnhat("--db", stores.baseline, "registry", "load"), "baseline registry load", env=env)
+            base = step(
+                "baseline", hopnhat("--db", stores.baseline, "sync", "run", "--config", str(toml), "--json"), env
+            )
+            base_counts = counts_of(base.stdout)
+            steps["baseline"] = {
+                **base.public(),
+                "ref": args.baseline,
+                "counts": base_counts,
+                "records": total(base_counts, "extracted"),
+                "records_per_s": round(total(base_counts, "extracted") / base.wall_s),
+                "full_over_baseline_wall": round(full.wall_s / base.wall_s, 3),
+            }
+        if args.check_rows:
+            # The dry run of every source on a sample (issue 18): read and normalise, write nothing.
+            checking = hopnhat(
+                "--db",
+                stores.hopnhat,
+                "sources",
+                "check",
+                "--config",
+                str(toml),
+                "--limit",
+                str(args.check_rows),
+                "--json",
+            )
+            chk = step("sources-check", checking)
+            try:
+                checked = json.loads(chk.stdout)
+            except ValueError:
+                checked = {}
+            steps["sources_check"] = {
+                **chk.public(),
+                "limit_per_source": args.check_rows,
+                "records": sum(int(r.get("records") or 0) for r in checked.values()),
+                "would_quarantine": {n: r.get("would_quarantine") for n, r in checked.items()},
+            }
 
         rates = tick_rates(work, args.changed)
         t = time.perf_counter()
@@ -705,6 +751,15 @@ def main() -> None:
     )
     ap.add_argument("--keep", action="store_true", help="keep the PostgreSQL databases")
     ap.add_argument(
+        "--baseline",
+        default="",
+        metavar="GIT-REF",
+        help="also run the full sync with the engine of this commit (e.g. 3b45a8f) into a store of its own",
+    )
+    ap.add_argument(
+        "--check-rows", type=int, default=0, help="also time `sources check` reading up to this many rows per source"
+    )
+    ap.add_argument(
         "--live-engine",
         action="store_true",
         help="import hopnhat from src/ as it is at each step (default: a snapshot taken at the start, so an engine "
@@ -727,6 +782,15 @@ def main() -> None:
         shutil.rmtree(engine_root, ignore_errors=True)
         shutil.copytree(ROOT / "src/hopnhat", engine_root / "hopnhat", ignore=shutil.ignore_patterns("__pycache__"))
         os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(engine_root), os.environ.get("PYTHONPATH")]))
+    if args.baseline:
+        global baseline_root
+        baseline_root = args.data_dir / "engine-baseline"
+        shutil.rmtree(baseline_root, ignore_errors=True)
+        baseline_root.mkdir(parents=True)
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", args.baseline, "src/hopnhat"], check=True, capture_output=True
+        ).stdout
+        subprocess.run(["tar", "-x", "--strip-components=1", "-C", str(baseline_root)], input=archive, check=True)
     started = datetime.now(UTC)
     gen, gen_info = generate(args.data_dir, args.dossiers, args.seed, args.fault_rate)
     expected = json.loads((gen / "expected.json").read_text(encoding="utf-8"))

@@ -37,3 +37,20 @@ def test_xlsx_and_csv_exports_give_the_same_records_normalised_to_nfc(tmp_path: 
         assert pa.values["received_at"].utcoffset().total_seconds() == 7 * 3600
         assert pa.values["unit_code"] is not None or pa.values["needs_review"]
     assert decomposed > 0, "no NFD row in the export: the test would prove nothing"
+
+
+def test_the_connector_interface_imports_no_connector() -> None:
+    """Built-ins register through the entry points alone: the interface module imports none of them (it did, and
+    they import it: a cycle)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, hopnhat.sync.connectors.base as b; "
+        "assert not [m for m in sys.modules if m.startswith('hopnhat.sync.connectors.') and m != b.__name__], "
+        "sorted(m for m in sys.modules if m.startswith('hopnhat.sync'))"
+    )
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).returncode == 0
+    found = available()
+    assert found["files"].__module__ == "hopnhat.sync.connectors.files"
+    assert found["http"] is found["http_api"]

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hopnhat.legacy import generate
+from hopnhat.store.models import Dossier
 from hopnhat.sync import service
 from hopnhat.sync.connectors.files import FilesConnector
 from hopnhat.sync.models import QuarantinedRecord
@@ -68,7 +69,9 @@ def test_a_row_with_another_cell_count_than_the_header_is_flagged(tmp_path: Path
     ]
 
 
-def test_malformed_csv_quarantines_rows_or_fails_only_its_source(export: Path, tmp_path: Path, store_url: str) -> None:
+def test_malformed_rows_are_quarantined_and_a_file_without_header_is_reported_once_then_replayed(
+    export: Path, tmp_path: Path, store_url: str
+) -> None:
     engine = store(store_url)
     config = service.load_config(export / "sources.toml")
     good = dict(config["haugiang"])
@@ -76,20 +79,44 @@ def test_malformed_csv_quarantines_rows_or_fails_only_its_source(export: Path, t
     header = tmp_path / "header"
     shutil.copytree(export / "haugiang", header)
     broken = sorted(header.glob("hoso_*.csv"))[-1]
-    broken.write_bytes(b'STT,"M\xc3\xa3 h\xe1\xbb\x93 s\xc6\xa1\r\n' + broken.read_bytes().partition(b"\r\n")[2])
+    original = broken.read_bytes()
+    lines = [line for line in original.split(b"\r\n")[1:] if line.strip()]
+    assert lines, "the last day's file has no row: the test would prove nothing"
+    broken.write_bytes(b'STT,"M\xc3\xa3 h\xe1\xbb\x93 s\xc6\xa1\r\n' + original.partition(b"\r\n")[2])
     sources = {"broken_header": dict(good, path=str(header)), "bad_rows": rows, "haugiang": good}
 
     _, results = service.run(engine, sources)
 
-    assert results["broken_header"]["state"] == "failed"
-    assert results["broken_header"]["error"] == (
-        f"source broken_header: file {broken.name} line 1: unreadable CSV header: unexpected end of data"
-    )
+    problem = f"file {broken.name}: no header row holding Mã hồ sơ in its first 50 lines (encoding utf-8-sig, "
+    assert results["broken_header"]["state"] == "done"
+    assert [w[: len(problem)] for w in results["broken_header"]["warnings"]] == [problem]
+    assert results["broken_header"]["quarantined"] == results["haugiang"]["quarantined"] + len(lines) + 1
     assert results["haugiang"]["state"] == "done" and results["bad_rows"]["state"] == "done"
     assert results["bad_rows"]["quarantined"] == results["haugiang"]["quarantined"] + len(BAD_LINES)
-    assert identity_holds(results["bad_rows"])
+    assert identity_holds(results["bad_rows"]) and identity_holds(results["broken_header"])
     with Session(engine) as session:
         held = session.scalars(select(QuarantinedRecord).where(QuarantinedRecord.source == "bad_rows")).all()
+        whole = session.scalars(
+            select(QuarantinedRecord).where(
+                QuarantinedRecord.source == "broken_header", QuarantinedRecord.source_id.like(f"{broken.name}#%")
+            )
+        ).all()
     raw = sorted(base64.b64decode(q.payload["raw_base64"]) for q in held if "raw_base64" in q.payload)
     assert raw == sorted(BAD_LINES)
+    assert len(whole) == len(lines) + 1 and all(q.reasons[0].startswith(problem) for q in whole)
+
+    # The file fixed, a replay (a full read) loads its rows and resolves the file's quarantine entries.
+    broken.write_bytes(original)
+    _, again = service.run(engine, {"broken_header": sources["broken_header"]}, full=True)
+    assert "warnings" not in again["broken_header"]
+    codes = {line.split(b",")[1].decode() for line in lines}
+    with Session(engine) as session:
+        states = {
+            q.state
+            for q in session.scalars(
+                select(QuarantinedRecord).where(QuarantinedRecord.source_id.like(f"{broken.name}#%"))
+            )
+        }
+        stored = set(session.scalars(select(Dossier.code).where(Dossier.code.in_(codes))))
+    assert states == {"resolved"} and stored == codes
     engine.dispose()

@@ -53,6 +53,11 @@ def test_sigkill_mid_run_then_resume_gives_the_same_store(tmp_path: Path, store_
         # process starts less); the dead process's lock is taken over as a restarted command would.
         _, resumed = service.run(engine, config(out))
         assert all(r["state"] == "done" and identity_holds(r) for r in resumed.values()), resumed
+        with Session(engine) as session:
+            # The next start closed the killed run: no run stays running.
+            killed = session.scalars(select(SyncRun).order_by(SyncRun.id).limit(1)).one()
+            assert killed.state == "failed" and f":{victim.pid})" in (killed.reason or ""), killed.reason
+            assert "died" in (killed.reason or "")
         reference = store(reference_url)
         _, counts = service.run(reference, config(out))
     rows = expected(out)["sources"]

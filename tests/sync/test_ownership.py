@@ -20,7 +20,7 @@ from hopnhat.settlement import service as settlement
 from hopnhat.settlement.schemas import ActionIn
 from hopnhat.store.models import Dossier, Status
 from hopnhat.sync import service
-from hopnhat.sync.engine import OWNED_HERE_REASON
+from hopnhat.sync.load import OWNED_HERE_REASON
 from tests.identity_support import principal
 from tests.sync.helpers import config, store
 

@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy.orm import Session
 
 from hopnhat.config import VN_TZ
-from hopnhat.sync import engine
+from hopnhat.sync import jobs
+from hopnhat.sync import normalise as normalise_stage
 from hopnhat.sync.engine import _paced_collector, normalise
 from hopnhat.sync.repository import _sqlite_time
 from tests.sync.test_normalise import _context, _record
@@ -32,11 +33,11 @@ def thresholds() -> Iterator[None]:
 def test_collector_thresholds_come_back_after_overlapping_syncs(thresholds: None) -> None:
     first, second = _paced_collector(), _paced_collector()
     first.__enter__()
-    assert gc.get_threshold()[0] == engine._GC_THRESHOLD0
+    assert gc.get_threshold()[0] == jobs._GC_THRESHOLD0
     second.__enter__()
     first.__exit__(None, None, None)
     # The other sync still runs: still paced.
-    assert gc.get_threshold()[0] == engine._GC_THRESHOLD0
+    assert gc.get_threshold()[0] == jobs._GC_THRESHOLD0
     second.__exit__(None, None, None)
     assert gc.get_threshold() == (700, 10, 10)
 
@@ -80,7 +81,7 @@ def test_a_cached_date_gives_what_a_fresh_parse_gives(rdb: Session) -> None:
 
 
 def test_the_cache_stays_bounded(rdb: Session, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(engine, "_WHEN_CACHE_MAX", 3)
+    monkeypatch.setattr(normalise_stage, "_WHEN_CACHE_MAX", 3)
     ctx = _context(rdb)
     for day in range(1, 10):
         prepared = normalise(ctx, _record(due_at=f"2024-01-{day + 10:02d} 16:30:00"))

@@ -261,6 +261,7 @@ def sources_toml(out_dir: Path, seed: int, dossiers: int, sql_url: str, port: in
             "sources.cantho",
             {
                 "connector": "http_api",
+                "profile": "cantho_api",
                 "province_code": "92",
                 "base_url": f"http://127.0.0.1:{port}",
                 "endpoint": "/api/hoso",
@@ -273,6 +274,7 @@ def sources_toml(out_dir: Path, seed: int, dossiers: int, sql_url: str, port: in
             "sources.haugiang",
             {
                 "connector": "files",
+                "profile": "haugiang_export",
                 "province_code": "93",
                 "path": str(root / "haugiang"),
                 "pattern": "hoso_*.csv",
@@ -283,6 +285,7 @@ def sources_toml(out_dir: Path, seed: int, dossiers: int, sql_url: str, port: in
             "sources.soctrang",
             {
                 "connector": "sql",
+                "profile": "soctrang_tb_hoso",
                 "province_code": "94",
                 "url": sql_url,
                 "table": "tb_hoso",

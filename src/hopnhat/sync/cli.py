@@ -18,6 +18,7 @@ from hopnhat.errors import NotFound
 sync_app = typer.Typer(help="Consolidate the legacy systems into the store.", no_args_is_help=True)
 quarantine_app = typer.Typer(help="Records the sync rejected, with their reasons.", no_args_is_help=True)
 cutover_app = typer.Typer(help="The cut-over gate.", no_args_is_help=True)
+sources_app = typer.Typer(help="Sources as configuration: draft a mapping, dry-run it.", no_args_is_help=True)
 sync_app.add_typer(quarantine_app, name="quarantine")
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="sources.toml")]
@@ -47,6 +48,7 @@ def run_with_progress(
     full: bool,
     quiet: bool,
     jobs: int = 0,
+    rebind: bool = False,
 ) -> dict[str, dict[str, Any]]:
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -71,7 +73,13 @@ def run_with_progress(
             bar.refresh()
 
         _, results = service.run(
-            engine(ctx), config, dry_run=dry_run, full=full, progress=advance, jobs=jobs_for(config, jobs)
+            engine(ctx),
+            config,
+            dry_run=dry_run,
+            full=full,
+            progress=advance,
+            jobs=jobs_for(config, jobs),
+            rebind=rebind,
         )
     return results
 
@@ -79,7 +87,7 @@ def run_with_progress(
 def print_results(results: dict[str, dict[str, Any]]) -> None:
     from rich.table import Table
 
-    from hopnhat.sync.engine import COUNT_KEYS
+    from hopnhat.sync.load import COUNT_KEYS
 
     table = Table("source", "state", *COUNT_KEYS)
     for name, r in results.items():
@@ -110,25 +118,36 @@ def run_cmd(
         ),
     ] = 0,
     runs: Annotated[int, typer.Option("--runs", min=0, help="With --watch: stop after this many runs (0: never).")] = 0,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="With --full: bind known source names to the systems the config points at.")
+    ] = False,
 ) -> None:
-    """Sync every source (or one); exit 1 when a source failed (in the last run, with --watch), the others are
-    still synced."""
+    """Sync every source (or one); exit 1 when a source failed or a whole file could not be read (in the last run,
+    with --watch), the others are still synced."""
     from hopnhat.sync import service
 
     if runs and not watch:
         raise typer.BadParameter("--runs goes with --watch", param_hint="--runs")
     sources = service.pick(service.load_config(config), source)
+    rebind = False
+    if full:
+        conflicts = service.identity_conflicts(engine(ctx), sources)
+        for name, change in conflicts.items():
+            err_console.print(f"source {name} was {change}")
+        if conflicts and not yes and not typer.confirm("Bind these names to the systems the config points at?"):
+            raise typer.Exit(1)
+        rebind = bool(conflicts)
     if watch <= 0:
-        results = run_with_progress(ctx, sources, dry_run=dry_run, full=full, quiet=as_json, jobs=jobs)
+        results = run_with_progress(ctx, sources, dry_run=dry_run, full=full, quiet=as_json, jobs=jobs, rebind=rebind)
         _show(results, as_json, compact=False)
     else:
         results = _watch(ctx, sources, every=watch, runs=runs, dry_run=dry_run, full=full, as_json=as_json, jobs=jobs)
-    if any(r["state"] != "done" for r in results.values()):
+    if any(r["state"] != "done" or r.get("warnings") for r in results.values()):
         raise typer.Exit(1)
 
 
 def _show(results: dict[str, dict[str, Any]], as_json: bool, *, compact: bool) -> None:
-    from hopnhat.sync.engine import COUNT_KEYS
+    from hopnhat.sync.load import COUNT_KEYS
 
     if not as_json:
         print_results(results)
@@ -209,7 +228,7 @@ def runs_cmd(ctx: typer.Context, limit: int = 20, as_json: JsonOpt = False) -> N
     from sqlalchemy.orm import Session
 
     from hopnhat.sync import service
-    from hopnhat.sync.engine import COUNT_KEYS
+    from hopnhat.sync.load import COUNT_KEYS
 
     with Session(engine(ctx)) as session:
         found = service.runs(session, limit)
@@ -314,7 +333,7 @@ def quarantine_replay(
     from sqlalchemy.orm import Session
 
     from hopnhat.sync import repository, service
-    from hopnhat.sync.engine import COUNT_KEYS
+    from hopnhat.sync.load import COUNT_KEYS
 
     results = run_with_progress(
         ctx, service.pick(service.load_config(config), source), dry_run=False, full=True, quiet=as_json
@@ -403,7 +422,73 @@ def cutover_check(
         raise typer.Exit(1)
 
 
+@sources_app.command("profile")
+def sources_profile(
+    target: Annotated[
+        str, typer.Argument(metavar="PATH|URL|DB-URL", help="An export file or folder, an API URL, a database URL.")
+    ],
+    table: Annotated[str | None, typer.Option("--table", help="The table, for a database URL.")] = None,
+    name: Annotated[str, typer.Option("--name", help="The source name in the draft.")] = "new_source",
+    as_json: JsonOpt = False,
+) -> None:
+    """Read a sample and print a draft mapping (TOML to paste into sources.toml), listing what it could not map."""
+    from hopnhat.errors import InvalidInput
+    from hopnhat.sync import profiler
+
+    try:
+        kind, reading, rows = profiler.sample(target, table)
+    except (ValueError, OSError) as exc:
+        raise InvalidInput(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from exc
+    result = profiler.draft(kind, reading, rows, name)
+    if as_json:
+        print_json(result)
+        return
+    typer.echo(profiler.to_toml(result), nl=False)
+    if result["unmapped_columns"]:
+        err_console.print("not mapped: " + ", ".join(result["unmapped_columns"]))
+
+
+@sources_app.command("check")
+def sources_check(
+    ctx: typer.Context,
+    config: ConfigOpt,
+    source: SourceOpt = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="Records read per source.")] = 100_000,
+    as_json: JsonOpt = False,
+) -> None:
+    """Dry run: a sample of each source through the whole normalisation, nothing written. Per field the filled and
+    parsed shares, the unknown values with counts, how many records would be quarantined and why."""
+    from hopnhat.sync import profiler, service
+
+    sources = service.pick(service.load_config(config), source)
+    remapper = service.remapper_for(engine(ctx), sources)
+    reports = {}
+    for name, options in sources.items():
+        try:
+            reports[name] = profiler.check(name, options, remapper, limit)
+        except Exception as exc:  # one source's failure is its report; the others are still checked
+            reports[name] = {"source": name, "error": f"{type(exc).__name__}: {str(exc)[:300]}"}
+    if as_json:
+        print_json(reports)
+        return
+    for name, r in reports.items():
+        if "error" in r:
+            err_console.print(f"{name}: {r['error']}")
+            continue
+        console.print(f"[bold]{name}[/bold]: {r['records']} records, {r['would_quarantine']} would be quarantined")
+        for problem in r["file_problems"].values():
+            console.print(f"  file problem: {problem}")
+        for field, shares in r["fields"].items():
+            parsed = "" if shares["parsed"] is None else f", parsed {shares['parsed']:.1%}"
+            console.print(f"  {field}: filled {shares['filled']:.1%}{parsed}")
+        for field, values in r["unknown_values"].items():
+            console.print(f"  unknown {field}: " + ", ".join(f"{v!r} x{n}" for v, n in values.items()))
+        for reason, n in r["reasons"].items():
+            console.print(f"  {n} x {reason}")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(sync_app, name="sync")
+    app.add_typer(sources_app, name="sources")
     app.add_typer(cutover_app, name="cutover")
     app.command("reconcile")(reconcile_cmd)

@@ -12,7 +12,8 @@ from hopnhat.db import Base, UTCDateTime, utcnow
 
 
 class SyncRun(Base):
-    """One ``sync run`` invocation; ``state`` is one of running, done, failed (a killed run stays running)."""
+    """One ``sync run`` invocation; ``state`` is one of running, done, failed. A run that fails for any reason ends
+    ``failed`` with its ``reason``; one whose process died is closed so by the next start (see ``owner``)."""
 
     __tablename__ = "sync_run"
 
@@ -21,6 +22,10 @@ class SyncRun(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     state: Mapped[str] = mapped_column(String(16), default="running")
     dry_run: Mapped[bool] = mapped_column(default=False)
+    owner: Mapped[str | None] = mapped_column(String(200))
+    """``host:pid`` of the process running it: a later start on that host closes the run when the pid is gone."""
+    reason: Mapped[str | None] = mapped_column(String(1000))
+    """Why the run failed (its first failing source, a failed precondition, the process that died)."""
 
 
 class SyncRunSource(Base):
@@ -106,6 +111,21 @@ class SourceCopy(Base):
     note: Mapped[str | None] = mapped_column(Text)
 
 
+class SourceIdentity(Base):
+    """Which system a source name stands for: the connector kind, where it reads (host, database and table; folder
+    and pattern; base URL and endpoint; never a secret) and a sample of its record ids. A config that gives the name
+    to another system is refused instead of loading a handful of records past the old cursor in silence."""
+
+    __tablename__ = "sync_source_identity"
+
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    location: Mapped[str] = mapped_column(String(1000))
+    sample_ids: Mapped[list[str]] = mapped_column(JSON)
+    bound_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    checked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class CutoverVerdict(Base):
     """One cut-over verdict as ``cutover check`` computed it; kept so other parts (the transition plan, the pages)
     can show the latest verdict without reading the legacy source again, and see how old it is."""
@@ -124,6 +144,7 @@ __all__ = [
     "CutoverVerdict",
     "QuarantinedRecord",
     "SourceCopy",
+    "SourceIdentity",
     "SyncCursor",
     "SyncLock",
     "SyncRun",

@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 from hopnhat.sync import parallel
 from hopnhat.sync import repository as repo
 from hopnhat.sync.connectors.base import RawRecord, Scan, available, get_connector
-from hopnhat.sync.engine import SourceContext, normalise, raw_check, receipt_month, record_digest
+from hopnhat.sync.load import receipt_month
+from hopnhat.sync.normalise import SourceContext, normalise, raw_check, record_digest
 from hopnhat.sync.remap import Remapper
 
 log = logging.getLogger(__name__)

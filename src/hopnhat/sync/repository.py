@@ -38,7 +38,15 @@ from sqlalchemy.orm import Session
 
 from hopnhat.db import UTCDateTime
 from hopnhat.store.models import Dossier
-from hopnhat.sync.models import QuarantinedRecord, SourceCopy, SyncCursor, SyncLock, SyncRun, SyncRunSource
+from hopnhat.sync.models import (
+    QuarantinedRecord,
+    SourceCopy,
+    SourceIdentity,
+    SyncCursor,
+    SyncLock,
+    SyncRun,
+    SyncRunSource,
+)
 
 IN_CHUNK = 5000
 """Keys per ``IN (...)`` lookup: well under SQLite's and PostgreSQL's limits on bound parameters."""
@@ -600,3 +608,22 @@ def store_summary(session: Session) -> dict[str, dict[str, int | str | None]]:
     for cur in session.scalars(select(SyncCursor)):
         slot(cur.source)["cursor"] = cur.value
     return out
+
+
+def running_runs(session: Session) -> Sequence[SyncRun]:
+    return session.scalars(select(SyncRun).where(SyncRun.state == "running")).all()
+
+
+def identity(session: Session, source: str) -> SourceIdentity | None:
+    return session.get(SourceIdentity, source)
+
+
+def known_ids(session: Session, source: str, ids: list[str]) -> set[str]:
+    """Those of ``ids`` the store holds a copy or a quarantine entry of, for this source."""
+    found = set(copy_heads(session, source, ids))
+    found.update(q.source_id for q in quarantined(session, source, ids))
+    return found
+
+
+def has_copies(session: Session, source: str) -> bool:
+    return session.scalar(select(SourceCopy.id).where(SourceCopy.source == source).limit(1)) is not None

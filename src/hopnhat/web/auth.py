@@ -23,6 +23,7 @@ PAGE_PERMISSIONS: dict[str, Permission] = {
     "convert": Permission.REGISTRY,
     "sync": Permission.SYNC_READ,
     "quarantine": Permission.QUARANTINE,
+    "sources": Permission.QUARANTINE,
     "systems": Permission.CONTINUITY_READ,
     "plan": Permission.CONTINUITY_READ,
     "centers": Permission.CENTERS,

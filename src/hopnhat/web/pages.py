@@ -945,6 +945,9 @@ def mount(app: FastAPI) -> None:
     get("/convert", convert_page)
     get("/sync", sync_page)
     get("/sync/quarantine", quarantine_page)
+    from hopnhat.web import sources_pages  # it imports this module: mounted here, not at the top
+
+    sources_pages.mount(get)
     app.add_api_route("/sync/quarantine/{record_id}/replay", replay, methods=["POST"], include_in_schema=False)
     get("/dossiers", dossiers_page)
     get("/systems", systems_page)

@@ -133,20 +133,10 @@ def as_text(value: Any) -> str:
 ConnectorFactory = Callable[[Mapping[str, Any]], Connector]
 
 
-def _builtins() -> dict[str, ConnectorFactory]:
-    from hopnhat.sync.connectors.files import FilesConnector
-    from hopnhat.sync.connectors.http_api import HttpApiConnector
-    from hopnhat.sync.connectors.sql import SqlConnector
-
-    return {"http_api": HttpApiConnector, "sql": SqlConnector, "files": FilesConnector}
-
-
 def available() -> dict[str, ConnectorFactory]:
-    """Built-ins, then whatever installed packages declare in the entry-point group (they may override)."""
-    found = _builtins()
-    for ep in entry_points(group=GROUP):
-        found[ep.name] = ep.load()
-    return found
+    """Every connector installed packages declare in the entry-point group, hopnhat's own included (its
+    ``pyproject.toml`` declares them like any plug-in: importing them here too made an import cycle)."""
+    return {ep.name: ep.load() for ep in entry_points(group=GROUP)}
 
 
 def get_connector(name: str, options: Mapping[str, Any]) -> Connector:

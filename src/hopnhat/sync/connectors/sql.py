@@ -1,93 +1,76 @@
-"""Connector for a legacy database read through any SQLAlchemy URL (Sóc Trăng's ``tb_hoso``)."""
+"""Connector for a database read through any SQLAlchemy URL (Sóc Trăng's ``tb_hoso`` through its bundled profile):
+``url`` (a password as ``password = { env = "NAME" }``, put into the URL at connect time, never written in it),
+``table`` or ``query`` (a SELECT, read as a subquery), ``id_column``, ``cursor_column`` and ``order_by``."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from functools import partial
 from typing import Any
 
 from sqlalchemy import create_engine, text
-from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, SQLAlchemyError
 
-from hopnhat.sync.connectors.base import (
-    RawRecord,
-    Scan,
-    TerminalError,
-    TransientError,
-    as_text,
-    require,
-    row_digest,
-    row_digests,
-)
+from hopnhat.sync.connectors.base import RawRecord, Scan, TerminalError, TransientError, require, row_digests
+from hopnhat.sync.mapping import Mapping as SourceMapping
+from hopnhat.sync.profiles import resolve
+from hopnhat.sync.secrets import secret
 
-OWN_STATUS = {0: 1, 1: 2, 2: 4, 3: 5, 4: 6, 5: 9, 6: 10, 7: 3, 8: 7, 9: 8}
-"""Sóc Trăng's own ``trang_thai`` codes to the national ones (its table ``dm_trang_thai``)."""
-
-COLUMNS = {
-    "code": "ma_hs",
-    "procedure_code": "ma_tthc",
-    "procedure_name": "ten_tthc",
-    "field_code": "ma_linh_vuc",
-    "applicant_name": "ho_ten",
-    "applicant_id_number": "so_giay_to",
-    "applicant_phone": "dien_thoai",
-    "applicant_address": "dia_chi",
-    "applicant_type": "loai_doi_tuong",
-    "received_at": "ngay_nhan",
-    "due_at": "ngay_hen_tra",
-    "returned_at": "ngay_tra",
-    "agency_code": "ma_co_quan",
-}
-
-
-def _when(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return value
-    try:
-        return datetime.fromisoformat(str(value))
-    except ValueError:
-        return None
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 
 
 def _plain(value: Any) -> Any:
     return value.strftime("%Y-%m-%d %H:%M:%S") if isinstance(value, datetime) else value
 
 
-def _unit_problems(row: Mapping[str, Any]) -> list[str]:
-    """The table keeps the district beside the commune; either missing where the agency implies it is a gap."""
-    agency = str(row.get("ma_co_quan") or "").split(".")
-    commune_agency = len(agency) == 4 and agency[1] != "00"
-    # 000.00.<31+i>.Hxx is a district committee (lower numbers are provincial departments).
-    district_agency = len(agency) == 4 and agency[1] == "00" and agency[2].isdigit() and int(agency[2]) >= 31
-    if district_agency and not row.get("ma_huyen"):
-        return ["missing unit: ma_huyen empty for a district agency"]
-    if row.get("ma_xa") and not row.get("ma_huyen"):
-        return ["missing unit: ma_huyen empty beside ma_xa"]
-    if commune_agency and not row.get("ma_xa"):
-        return ["missing unit: ma_xa empty for a commune agency"]
-    return []
+def _name(value: Any, what: str) -> str:
+    name = str(value)
+    if not _NAME.match(name):
+        raise TerminalError(f"{what} {name!r} is not a plain table or column name")
+    return name
 
 
 class SqlConnector:
+    kind = "sql"
+
     def __init__(self, options: Mapping[str, Any]) -> None:
-        self.url = str(require(options, "url"))
-        self.table = str(options.get("table", "tb_hoso"))
-        self.id_column = str(options.get("id_column", "ma_hs"))
-        self.cursor_column = str(options.get("cursor_column", "ngay_cap_nhat"))
-        for name in (self.table, self.id_column, self.cursor_column):
-            if not name.replace("_", "").isalnum():
-                raise TerminalError(f"{name!r} is not a plain table or column name")
-        self.batch = int(options.get("batch_size", 5000))
-        self.province = str(options.get("province_code", "")) or None
+        opts = resolve({"connector": self.kind, **options})
+        try:
+            self.url: URL = make_url(str(require(opts, "url")))
+        except ArgumentError as exc:
+            raise TerminalError(f"url is no SQLAlchemy URL: {str(exc)[:100]}") from exc
+        if self.url.password is not None:
+            raise TerminalError('the url holds a password: give it as password = { env = "NAME" } instead')
+        self.password_ref = opts if "password" in opts else None
+        self.query = opts.get("query")
+        self.table = None if self.query else _name(opts.get("table", ""), "table")
+        self.cursor_column = _name(require(opts, "cursor_column"), "cursor column")
+        self.id_column = _name(opts.get("id_column", "id"), "id column")
+        order = opts.get("order_by", [self.cursor_column])
+        self.order_by = [_name(c, "order_by column") for c in ([order] if isinstance(order, str) else order)]
+        self.batch = int(opts.get("batch_size", 5000))
+        # The id column is the source id of a row (a table keyed by its own row id may change a row's dossier code).
+        mapping = {**dict(opts.get("mapping") or {}), "id": self.id_column}
+        self.mapping = SourceMapping(mapping, province_code=str(opts.get("province_code", "")))
+
+    def location(self) -> str:
+        where = f"query {str(self.query)[:200]}" if self.query else f"table {self.table}"
+        return f"{self.url.render_as_string(hide_password=True)} {where}"
 
     def _rows(self, since: datetime | None) -> Iterator[tuple[list[str], Sequence[Any]]]:
         """The column names and the rows in chunks (``partitions``: one driver call per chunk, streamed), in update
         order. A scan needs that order too: of two rows with one id and one update time, the later row wins, as in
-        the sync (without ``ORDER BY`` the winner would be whichever the table's storage gave last)."""
-        engine = create_engine(self.url)
+        the sync (without ``ORDER BY`` the winner would be whichever the storage gave last)."""
+        url = self.url
+        if self.password_ref is not None:
+            url = url.set(password=secret(self.password_ref, "password"))
+        engine = create_engine(url)
+        source = f"({self.query}) AS q" if self.query else self.table
         where = f"WHERE {self.cursor_column} >= :since " if since is not None else ""
-        query = text(f"SELECT * FROM {self.table} {where}ORDER BY {self.cursor_column}, id")
+        query = text(f"SELECT * FROM {source} {where}ORDER BY {', '.join(self.order_by)}")
         params = {"since": since.strftime("%Y-%m-%d %H:%M:%S")} if since is not None else {}
         try:
             with engine.connect() as conn:
@@ -104,43 +87,28 @@ class SqlConnector:
         finally:
             engine.dispose()
 
-    def _record(self, keys: list[str], row: tuple[Any, ...], cursor_at: int) -> RawRecord:
+    def _record(self, keys: list[str], row: tuple[Any, ...], digest: bytes) -> RawRecord:
         payload = dict(zip(keys, row, strict=True))
         if any(type(v) is datetime for v in row):
             payload = {k: _plain(v) for k, v in payload.items()}
-        fields = {key: payload.get(col) for key, col in COLUMNS.items()}
-        own = payload.get("trang_thai")
-        fields["status"] = OWN_STATUS.get(own, own) if isinstance(own, int) else own
-        channel = payload.get("hinh_thuc")
-        fields["channel"] = channel + 1 if isinstance(channel, int) else channel
-        fields["unit"] = payload.get("ma_xa") or payload.get("ma_huyen") or None
-        if fields["unit"] is None and payload.get("ma_co_quan"):
-            # Province-level procedures carry neither commune nor district: the province is the unit.
-            fields["unit"] = self.province
-        return RawRecord(
-            str(payload.get(self.id_column) or ""),
-            _when(row[cursor_at]) if cursor_at >= 0 else None,
-            payload,
-            fields,
-            _unit_problems(payload),
-            row_digest(row),
-        )
+        return self.mapping.record(payload, digest)
 
     def extract(self, since: datetime | None) -> Iterator[RawRecord]:
+        record = self._record
         for keys, rows in self._rows(since):
-            cursor_at = keys.index(self.cursor_column) if self.cursor_column in keys else -1
-            record = self._record
-            for row in rows:
-                yield record(keys, tuple(row), cursor_at)
+            values = [tuple(row) for row in rows]
+            for row, digest in zip(values, row_digests(values), strict=True):
+                yield record(keys, row, digest)
 
     def scan(self, since: datetime | None) -> Iterator[Scan]:
         for keys, rows in self._rows(since):
             cursor_at = keys.index(self.cursor_column) if self.cursor_column in keys else -1
             id_at = keys.index(self.id_column) if self.id_column in keys else -1
             values = [tuple(row) for row in rows]
-            ids = [as_text(v[id_at]) for v in values] if id_at >= 0 else [""] * len(values)
-            stamps = [as_text(_plain(v[cursor_at])) for v in values] if cursor_at >= 0 else [""] * len(values)
-            yield Scan(ids, stamps, row_digests(values), partial(self._built, keys, values, cursor_at))
+            ids = [str(v[id_at] or "") for v in values] if id_at >= 0 else [""] * len(values)
+            stamps = [str(_plain(v[cursor_at]) or "") for v in values] if cursor_at >= 0 else [""] * len(values)
+            digests = row_digests(values)
+            yield Scan(ids, stamps, digests, partial(self._built, keys, values, digests))
 
-    def _built(self, keys: list[str], values: list[tuple[Any, ...]], cursor_at: int, i: int) -> RawRecord:
-        return self._record(keys, values[i], cursor_at)
+    def _built(self, keys: list[str], values: list[tuple[Any, ...]], digests: list[bytes], i: int) -> RawRecord:
+        return self._record(keys, values[i], digests[i])
