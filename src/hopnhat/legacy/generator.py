@@ -261,7 +261,7 @@ def sources_toml(out_dir: Path, seed: int, dossiers: int, sql_url: str, port: in
             "sources.cantho",
             {
                 "connector": "http_api",
-                "province_code": "92",
+                "province_code": catalog.PROVINCE_OF["cantho"],
                 "base_url": f"http://127.0.0.1:{port}",
                 "endpoint": "/api/hoso",
                 # The server's MAX_PAGE_SIZE (legacy.server, not imported: it pulls in uvicorn): fewest round trips.
@@ -273,7 +273,7 @@ def sources_toml(out_dir: Path, seed: int, dossiers: int, sql_url: str, port: in
             "sources.haugiang",
             {
                 "connector": "files",
-                "province_code": "93",
+                "province_code": catalog.PROVINCE_OF["haugiang"],
                 "path": str(root / "haugiang"),
                 "pattern": "hoso_*.csv",
                 "encoding": "utf-8-sig",
@@ -283,7 +283,7 @@ def sources_toml(out_dir: Path, seed: int, dossiers: int, sql_url: str, port: in
             "sources.soctrang",
             {
                 "connector": "sql",
-                "province_code": "94",
+                "province_code": catalog.PROVINCE_OF["soctrang"],
                 "url": sql_url,
                 "table": "tb_hoso",
                 "id_column": "ma_hs",

@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
+from hopnhat import config
 from hopnhat.config import VN_TZ
 from hopnhat.errors import Forbidden, InvalidInput, NotFound
 from hopnhat.identity import audit
@@ -106,7 +107,7 @@ def intake(
     session: Session,
     data: IntakeIn,
     calendar: WorkCalendar,
-    province_code: str = "92",
+    province_code: str | None = None,
     *,
     principal: Principal,
     at: datetime | None = None,
@@ -136,7 +137,7 @@ def intake(
     due = calendar.add_working_days(received, time_limit_days(proc, channel))
     dossier = Dossier(
         code=code,
-        province_code=province_code,
+        province_code=province_code or config.province_code(),
         procedure_code=proc.code,
         procedure_name=proc.name,
         field_code=proc.field,
