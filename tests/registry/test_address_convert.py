@@ -144,9 +144,11 @@ def test_old_name_of_a_different_new_unit(conv: AddressConverter) -> None:
     # Old Phường Tân An (Ninh Kiều) became Phường Ninh Kiều; new Phường Tân An is another unit.
     with_district = conv.convert("Phường Tân An, Quận Ninh Kiều, TP Cần Thơ")
     assert (with_district.status, with_district.new_commune_code) == (Status.EXACT, "31135")
+    # Without a district, "commune, province in force" is the new form: the new Phường Tân An.
     without = conv.convert("Phường Tân An, TP Cần Thơ")
-    assert without.status is Status.AMBIGUOUS
-    assert {c.code for c in without.candidates} == {"31135", "31147"}
+    assert (without.status, without.new_commune_code) == (Status.ALREADY_NEW, "31147")
+    old_only = conv.convert("Phường Tân An, Quận Ninh Kiều")
+    assert (old_only.status, old_only.new_commune_code) == (Status.EXACT, "31135")
     old_province = conv.convert("Xã Hưng Phú, Tỉnh Sóc Trăng")  # new Phường Hưng Phú is elsewhere
     assert old_province.new_commune_code == "31579"
 

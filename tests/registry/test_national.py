@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from hopnhat.config import Settings, get_settings, province_code
 from hopnhat.db import ensure_schema, make_engine, session_scope
-from hopnhat.errors import InvalidInput
+from hopnhat.errors import InvalidInput, NotFound
 from hopnhat.registry import service
 from hopnhat.registry.bundled import national
 from hopnhat.registry.codes import CodeRule, for_province, known_groups
@@ -259,3 +259,12 @@ def test_agency_codes_for_another_province_with_a_given_group(ndb: Session) -> N
         "000.00.00.H39",
     )
     assert service.provincial_center(ndb, "75", AFTER).name == "Trung tâm Phục vụ hành chính công tỉnh Đồng Nai"
+
+
+def test_the_deployment_routes_only_its_own_communes(ndb: Session) -> None:
+    service.issue_codes(ndb, CodeRule(), issued_on=AFTER)  # Cần Thơ, the province this deployment serves
+    assert service.center_for_commune(ndb, "31120", AFTER).code.endswith(".H13")
+    with pytest.raises(NotFound, match="not in province 92"):
+        service.center_for_commune(ndb, "00004", AFTER)  # Phường Ba Đình, Hà Nội
+    with pytest.raises(NotFound, match="not in province 92"):
+        service.center_for_commune(ndb, "00001", AFTER)  # old Phúc Xá, followed to Hồng Hà, Hà Nội

@@ -574,14 +574,16 @@ class AddressConverter:
         self._match_cache[key] = hit
         return hit
 
-    def _parse(self, tail: tuple[int, ...], fuzzy: bool, min_width: int = 0) -> list[tuple[int, int, _Hit, bool]]:
+    def _parse(
+        self, tail: tuple[int, ...], fuzzy: bool, min_width: int = 0
+    ) -> list[tuple[int, int, _Hit, bool, bool]]:
         """Readings of the last segments: (score, width, commune hit, every segment exact). ``width`` counts the
         segments read as units (commune [, district] [, province]); the rest in front is the street.
 
         With ``fuzzy``, only readings wider than ``min_width`` in which exactly one segment misses are tried, and
         rapidfuzz runs on that segment alone."""
         n = len(tail)
-        out: list[tuple[int, int, _Hit, bool]] = []
+        out: list[tuple[int, int, _Hit, bool, bool]] = []
         for has_p in (True, False):
             for has_d in (True, False):
                 width = 1 + int(has_p) + int(has_d)
@@ -631,7 +633,7 @@ class AddressConverter:
                 ch = self._match_memo(tail[pos], Level.COMMUNE, keep_key, keep_c, fuzzy_level == Level.COMMUNE)
                 if ch is None:
                     continue
-                out.append((score + ch.score, width, ch, clean and ch.score == _EXACT))
+                out.append((score + ch.score, width, ch, clean and ch.score == _EXACT, has_p and not has_d))
         return out
 
     def _resolve(self, tail: tuple[int, ...]) -> _Answer:
@@ -645,12 +647,22 @@ class AddressConverter:
             return _Answer(Status.NOT_FOUND, 0, None, ())
         best = max(p[0] for p in parses)
         top = [p for p in parses if p[0] == best]
+        # The new form (commune and province, no district) names a commune in force exactly: it is that commune,
+        # even where an old commune of the old province bore the same name (Phường Đại Mỗ, Thành phố Hà Nội).
+        new_form: list[tuple[int, int, _Hit, bool, bool]] = [
+            (p[0], p[1], _Hit(tuple(i for i in p[2].items if self._communes[i].current), p[2].score), p[3], p[4])
+            for p in top
+            if p[4] and p[3]
+        ]
+        new_form = [p for p in new_form if p[2].items]
+        if new_form:
+            top = new_form
         width = max(p[1] for p in top)
         fuzzy_any = not all(p[3] for p in top)
         cands: dict[tuple[str, date, str | None], Candidate] = {}
         targets: dict[int, URec] = {}
         names_current = False
-        for _score, _width, hit, _clean in top:
+        for _score, _width, hit, _clean, _new_form in top:
             for i in hit.items:
                 c = self._communes[i]
                 if c.current:

@@ -754,6 +754,13 @@ def center_for_commune(session: Session, commune_code: str, on: date | None = No
         unit = targets[0]
     if unit.level != Level.COMMUNE.value:
         raise InvalidInput(f"unit {code_} is a {unit.level}, not a commune")
+    served = deployment_province()
+    if unit.province_code != served:
+        # The registry knows the whole country; this deployment's centers serve its own province only.
+        raise NotFound(
+            f"{unit.name} ({unit.code}) is in province {unit.province_code}, not in province {served} that this "
+            "deployment serves: no center of it handles the commune"
+        )
     center = repo.agency_for_unit(session, unit, AgencyKind.SERVICE_CENTER.value)
     if center is None:
         if unit.valid_to is not None:
