@@ -574,9 +574,7 @@ class AddressConverter:
         self._match_cache[key] = hit
         return hit
 
-    def _parse(
-        self, tail: tuple[int, ...], fuzzy: bool, min_width: int = 0
-    ) -> list[tuple[int, int, _Hit, bool, bool]]:
+    def _parse(self, tail: tuple[int, ...], fuzzy: bool, min_width: int = 0) -> list[tuple[int, int, _Hit, bool, bool]]:
         """Readings of the last segments: (score, width, commune hit, every segment exact). ``width`` counts the
         segments read as units (commune [, district] [, province]); the rest in front is the street.
 
