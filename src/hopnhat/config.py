@@ -28,7 +28,11 @@ class Settings(BaseSettings):
         "postgresql+psycopg://postgres@127.0.0.1:5432/hopnhat in production.",
     )
     province_code: str = Field(
-        default="92", description="Code of the province this installation serves (Thành phố Cần Thơ = 92)."
+        default="92",
+        pattern=r"^\d{2}$",
+        description="Code of the province this installation serves (two digits, as on 1 July 2025: Thành phố Cần "
+        "Thơ = 92, Tỉnh Đồng Nai = 75). Every part reads it through hopnhat.config.province_code(); the "
+        "registry holds the whole country, the centers and the routing are this province's.",
     )
     debug: bool = Field(default=False, description="Show tracebacks for unexpected errors in the CLI.")
     log_level: str = Field(default="INFO", description="Log level of the hopnhat loggers.")
@@ -169,6 +173,11 @@ def files_dir(settings: Settings) -> Path | None:
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
         return Path(url.removeprefix("sqlite:///")).resolve().parent / "scans"
     return None
+
+
+def province_code() -> str:
+    """The province this deployment serves (``HOPNHAT_PROVINCE_CODE``): the one call every part makes for it."""
+    return get_settings().province_code
 
 
 def get_settings(**overrides: object) -> Settings:

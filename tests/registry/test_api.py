@@ -68,7 +68,7 @@ def test_search_stats_export(client: TestClient) -> None:
     assert stats["by_level_and_type"]["commune"] == {"Phường": 31, "Xã": 72}
     old = client.get(f"{API}/stats", params=[("province", "92,93"), ("province", "94"), ("on", "2025-06-30")]).json()
     assert (old["by_level"]["commune"], old["by_level"]["district"]) == (263, 28)
-    csv_ = client.get(f"{API}/export", params={"on": "2025-07-01", "format": "csv", "table": "units"})
+    csv_ = client.get(f"{API}/export", params={"on": "2025-07-01", "format": "csv", "table": "units", "province": "92"})
     assert csv_.status_code == 200 and csv_.headers["content-type"].startswith("text/csv")
     assert csv_.text.count("\n") == 1 + 104
     xlsx = client.get(f"{API}/export", params={"on": "2025-07-01", "format": "xlsx"})

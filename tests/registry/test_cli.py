@@ -40,7 +40,8 @@ def test_load_is_idempotent_and_prints_counts(store: str) -> None:
     out = run_json(store, "registry", "load")
     assert isinstance(out, dict)
     assert (out["units_added"], out["links_added"], out["agencies_added"]) == (0, 0, 0)
-    assert out["units_total"] == 3 + 1 + 28 + 263 + 103
+    # 63 + 34 provinces, 696 districts, 10,035 + 3,321 communes, and the 13 units of the later change sets.
+    assert out["units_total"] == 63 + 34 + 696 + 10_035 + 3_321 + 13
     code, text = run(store, "registry", "load")
     assert code == 0 and "units: 0 added" in text
 
@@ -71,14 +72,18 @@ def test_search_and_stats(store: str) -> None:
 
 def test_export_files(store: str, tmp_path: Path) -> None:
     target = tmp_path / "units.csv"
-    code, text = run(store, "registry", "export", "--on", "2025-07-01", "--format", "csv", "--output", str(target))
+    code, text = run(
+        store, "registry", "export", "--on", "2025-07-01", "--format", "csv", "--output", str(target), "--province=92"
+    )
     assert code == 0, text
     assert (tmp_path / "units.lineage.csv").read_text(encoding="utf-8").count("\n") == 1 + 266 + 3 + 28
     xlsx = tmp_path / "registry.xlsx"
     code, text = run(store, "registry", "export", "--format", "xlsx", "--output", str(xlsx), "--on", "2025-07-01")
     assert code == 0, text
     assert load_workbook(xlsx).sheetnames == ["units", "lineage"]
-    code, text = run(store, "registry", "export", "--format", "json", "--table", "units", "--on", "2025-07-01")
+    code, text = run(
+        store, "registry", "export", "--format", "json", "--table", "units", "--on", "2025-07-01", "--province", "92"
+    )
     assert code == 0 and len(json.loads(text)["units"]) == 104
 
 
@@ -104,7 +109,14 @@ def test_apply_changes_valid_file_is_applied_once(tmp_path: Path) -> None:
     good = tmp_path / "changes.csv"
     good.write_text(CHANGES, encoding="utf-8")
     out = run_json(own, "registry", "apply-changes", str(good))
-    assert out == {"rows": 2, "units_added": 1, "units_closed": 2, "events_added": 1, "links_added": 2}
+    assert out == {
+        "change_sets": 1,
+        "rows": 2,
+        "units_added": 1,
+        "units_closed": 2,
+        "events_added": 1,
+        "links_added": 2,
+    }
     again = run_json(own, "registry", "apply-changes", str(good))
     assert isinstance(again, dict) and again["units_added"] == again["links_added"] == 0
     assert run_json(own, "registry", "show", "31120", "--on", "2026-01-01")["name"] == "Phường Ninh Kiều Bắc"  # type: ignore[index]

@@ -15,15 +15,27 @@ def test_bundled_load_counts(rdb: Session) -> None:
     def count(*where: object) -> int:
         return rdb.scalar(select(func.count()).select_from(Unit).where(*where)) or 0
 
-    assert count(Unit.level == "commune", Unit.valid_from == date(2025, 7, 1)) == 103
-    assert count(Unit.level == "commune", Unit.valid_to == date(2025, 6, 30)) == 263
-    assert count(Unit.level == "district") == 28
+    assert count(Unit.level == "commune", Unit.valid_from == date(2025, 7, 1)) == 3_321
+    assert count(Unit.level == "commune", Unit.valid_to == date(2025, 6, 30)) == 10_035
+    assert count(Unit.level == "district") == 696
+    assert count(Unit.level == "province", Unit.valid_to == date(2025, 6, 30)) == 63
+    assert count(Unit.level == "province", Unit.valid_from == date(2025, 7, 1)) == 34
+    # 10,565 commune links, 5 island districts, 63 provinces, and the 13 edges of the later change sets.
     assert (
-        rdb.scalar(select(func.count()).select_from(LineageLink).where(LineageLink.to_unit_id.is_not(None))) == 266 + 3
-    )  # 266 commune links and the three provinces
+        rdb.scalar(select(func.count()).select_from(LineageLink).where(LineageLink.to_unit_id.is_not(None)))
+        == 10_565 + 5 + 63 + 13
+    )
     kinds = dict(rdb.execute(select(ChangeEvent.kind, func.count()).group_by(ChangeEvent.kind)).all())
-    assert kinds["split"] == 3
+    assert kinds["split"] == 440
     assert kinds["level_abolished"] == 1
+    later = dict(
+        rdb.execute(
+            select(ChangeEvent.kind, func.count())
+            .where(ChangeEvent.effective_date > date(2025, 7, 1))
+            .group_by(ChangeEvent.kind)
+        ).all()
+    )
+    assert later == {"type_change": 13}  # three provinces made cities, ten communes made wards
 
 
 def test_load_is_idempotent(rdb: Session) -> None:
@@ -48,7 +60,7 @@ def test_code_31120_reused(rdb: Session) -> None:
         (
             "old_commune_code,old_commune_name,old_district_code,old_province_code,new_commune_code,"
             "new_commune_name,kind\n31120,Phường Cái Khế,,92,3112,Phường X,whole\n",
-            "line 2: new_commune_code '3112' is not a 5-digit commune code",
+            "line 2: new_code '3112' is not a 2-digit province, 3-digit district or 5-digit commune code",
         ),
         (
             "old_commune_code,old_commune_name,old_district_code,old_province_code,new_commune_code,"

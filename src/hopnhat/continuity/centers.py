@@ -25,8 +25,6 @@ from hopnhat.errors import InvalidInput, NotFound
 from hopnhat.files import FileLimits, read_csv_rows, read_xlsx
 from hopnhat.registry.text import nfc
 
-PROVINCIAL_CODE = "92"
-
 
 @dataclass(frozen=True)
 class ReadinessRules:
@@ -49,13 +47,17 @@ def seed(session: Session) -> SeedResult:
     """Create the provincial center and one center per new commune (from the registry's bundled list), then fill in
     every missing agency code from the registry's service-center agencies. Idempotent: existing centers keep their
     names and details, so running it again after ``hopnhat agencies issue`` only adds the codes."""
-    from hopnhat.registry.loader import data_text
+    from hopnhat.config import province_code
+    from hopnhat.registry.bundled import national
 
-    rows = list(csv.DictReader(io.StringIO(data_text("units_from_2025-07-01.csv"))))
-    wanted = [(PROVINCIAL_CODE, "Trung tâm Phục vụ hành chính công thành phố Cần Thơ", "province", PROVINCIAL_CODE)]
+    data, code = national(), province_code()
+    province = data.new_provinces[code]
+    center = f"Trung tâm Phục vụ hành chính công {province.name[:1].lower()}{province.name[1:]}"
+    wanted = [(code, center, "province", code)]
     wanted += [
-        (r["commune_code"], f"Trung tâm Phục vụ hành chính công {r['commune_name']}", "commune", r["commune_code"])
-        for r in rows
+        (c.code, f"Trung tâm Phục vụ hành chính công {c.name}", "commune", c.code)
+        for c in data.new_communes.values()
+        if c.province_code == code
     ]
     existing = set(session.scalars(select(Center.code)))
     created = 0

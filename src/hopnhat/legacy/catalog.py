@@ -10,15 +10,24 @@ import csv
 import io
 from dataclasses import dataclass
 from functools import lru_cache
+from importlib import resources
 
-from hopnhat.registry.loader import data_text
+from hopnhat.registry.bundled import national
+from hopnhat.registry.codes import known_groups
 from hopnhat.registry.text import fold
 
-SOURCES = ("cantho", "haugiang", "soctrang")
-PROVINCE_OF = {"cantho": "92", "haugiang": "93", "soctrang": "94"}
-GROUP_OF = {"92": "H13", "93": "H28", "94": "H51"}
-PROVINCE_NAME = {"92": "Thành phố Cần Thơ", "93": "Tỉnh Hậu Giang", "94": "Tỉnh Sóc Trăng"}
-SOURCE_WEIGHTS = (0.40, 0.23, 0.37)  # roughly the populations of the three former provinces
+
+def _systems() -> list[dict[str, str]]:
+    """The simulated former systems, as data (``legacy/data/systems.csv``): source name, former province, weight."""
+    text = resources.files("hopnhat.legacy").joinpath("data", "systems.csv").read_text(encoding="utf-8")
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+SOURCES = tuple(r["source"] for r in _systems())
+PROVINCE_OF = {r["source"]: r["province_code"] for r in _systems()}
+GROUP_OF = {code: known_groups()[code].group for code in PROVINCE_OF.values()}
+PROVINCE_NAME = {code: national().old_provinces[code].name for code in PROVINCE_OF.values()}
+SOURCE_WEIGHTS = tuple(float(r["weight"]) for r in _systems())  # roughly the populations of the former provinces
 DEPARTMENTS = {"justice": 3, "planning": 8}  # level-2 numbers of provincial departments (placeholders)
 
 STATUS_WORDS = {
@@ -129,8 +138,20 @@ def _split(name: str) -> tuple[str, str]:
 
 @lru_cache(maxsize=1)
 def geography() -> Geography:
-    """Old communes, districts and provinces of 92/93/94 from the registry's bundled table, with agency codes."""
-    rows = list(csv.DictReader(io.StringIO(data_text("units_before_2025-07-01.csv"))))
+    """Old communes, districts and provinces of the simulated systems' provinces from the registry's bundled table,
+    with agency codes."""
+    data = national()
+    rows = [
+        {
+            "province_code": c.province_code,
+            "district_code": c.district_code,
+            "district_name": data.districts[c.district_code].name,
+            "commune_code": c.code,
+            "commune_name": c.name,
+        }
+        for c in data.old_communes.values()
+        if c.province_code in GROUP_OF
+    ]
     communes: dict[str, list[Place]] = {p: [] for p in GROUP_OF}
     districts: dict[str, list[Place]] = {p: [] for p in GROUP_OF}
     by_code: dict[str, Place] = {}

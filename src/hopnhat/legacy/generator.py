@@ -262,7 +262,7 @@ def sources_toml(out_dir: Path, seed: int, dossiers: int, sql_url: str, port: in
             {
                 "connector": "http_api",
                 "profile": "cantho_api",
-                "province_code": "92",
+                "province_code": catalog.PROVINCE_OF["cantho"],
                 "base_url": f"http://127.0.0.1:{port}",
                 "endpoint": "/api/hoso",
                 # The server's MAX_PAGE_SIZE (legacy.server, not imported: it pulls in uvicorn): fewest round trips.
@@ -275,7 +275,7 @@ def sources_toml(out_dir: Path, seed: int, dossiers: int, sql_url: str, port: in
             {
                 "connector": "files",
                 "profile": "haugiang_export",
-                "province_code": "93",
+                "province_code": catalog.PROVINCE_OF["haugiang"],
                 "path": str(root / "haugiang"),
                 "pattern": "hoso_*.csv",
                 "encoding": "utf-8-sig",
@@ -286,7 +286,7 @@ def sources_toml(out_dir: Path, seed: int, dossiers: int, sql_url: str, port: in
             {
                 "connector": "sql",
                 "profile": "soctrang_tb_hoso",
-                "province_code": "94",
+                "province_code": catalog.PROVINCE_OF["soctrang"],
                 "url": sql_url,
                 "table": "tb_hoso",
                 "id_column": "ma_hs",

@@ -143,12 +143,13 @@ def _type_word(word: str, rng: random.Random) -> str:
     return catalog.ABBREVIATIONS.get(word, word) if rng.random() < 0.5 else word
 
 
-def unit_name(place: catalog.Place, rng: random.Random, home: str = "93") -> str:
+def unit_name(place: catalog.Place, rng: random.Random, home: str | None = None) -> str:
     """How a Hậu Giang officer writes a unit: names, types in full or abbreviated, the district when needed, and
     the province when the unit is not in the officer's own province ``home`` (a transferred dossier)."""
     name = f"{_type_word(place.type_, rng)} {place.name}"
     if place.level == "commune" and (place.ambiguous or rng.random() < 0.6):
         name = f"{name}, {_type_word(place.district_type, rng)} {place.district_name}"
+    home = home or catalog.PROVINCE_OF["haugiang"]
     if place.province_code != home and place.level != "province":
         name = f"{name}, {catalog.PROVINCE_NAME[place.province_code]}"
     return name

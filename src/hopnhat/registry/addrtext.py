@@ -53,6 +53,7 @@ _P_NUMBER = re.compile(r"^[pf](\d{1,2})$")  # "P1", "F1": how the south writes P
 
 # Type words and abbreviations, as fold-key tokens -> the official type word.
 TYPE_PREFIXES: dict[tuple[str, ...], str] = {
+    ("dac", "khu"): "Đặc khu",
     ("thanh", "pho"): "Thành phố",
     ("thi", "tran"): "Thị trấn",
     ("thi", "xa"): "Thị xã",
@@ -73,6 +74,7 @@ TYPE_PREFIXES: dict[tuple[str, ...], str] = {
 }
 # With diacritics the type word must be spelt right: "Xà Phiên" is a name, not "Xã Phiên".
 _ACCENT_TYPES = {
+    ("đặc", "khu"): "Đặc khu",
     ("thành", "phố"): "Thành phố",
     ("thị", "trấn"): "Thị trấn",
     ("thị", "xã"): "Thị xã",
@@ -83,7 +85,7 @@ _ACCENT_TYPES = {
     ("tỉnh",): "Tỉnh",
 }
 
-COMMUNE_TYPES = frozenset({"Phường", "Xã", "Thị trấn"})
+COMMUNE_TYPES = frozenset({"Phường", "Xã", "Thị trấn", "Đặc khu"})
 DISTRICT_TYPES = frozenset({"Quận", "Huyện", "Thị xã", "Thành phố"})
 PROVINCE_TYPES = frozenset({"Tỉnh", "Thành phố"})
 
@@ -119,11 +121,11 @@ class NameKey:
     has_marks: bool
 
 
-def _key(type_: str, tokens: list[str]) -> NameKey:
+def _key(type_: str, tokens: list[str], marked: bool = False) -> NameKey:
     tokens = _numerals(tokens)
     accent = " ".join(tokens)
     fold = fold_fast(accent)
-    return NameKey(type_, accent, fold, fold != accent)
+    return NameKey(type_, accent, fold, marked or fold != accent)
 
 
 def readings(text: str) -> tuple[NameKey, ...]:
@@ -136,6 +138,9 @@ def readings(text: str) -> tuple[NameKey, ...]:
         return ()
     out: list[NameKey] = []
     folded = [fold_fast(t) for t in tokens]
+    # A segment written with diacritics ("Xã Nga Thanh") spells its name as meant: "Nga Thanh" is not "Nga Thành"
+    # typed without them, so the accent key decides even where the name itself has no mark.
+    marked = folded != tokens
     m = _P_NUMBER.match(folded[0])
     if m and len(tokens) == 1:
         out.append(_key("Phường", [m.group(1)]))
@@ -147,15 +152,23 @@ def readings(text: str) -> tuple[NameKey, ...]:
             _ACCENT_TYPES.get(head) if any(not t.isascii() for t in head) else TYPE_PREFIXES.get(tuple(folded[:width]))
         )
         if type_:
-            out.append(_key(type_, tokens[width:]))
+            out.append(_key(type_, tokens[width:], marked))
             break
-    out.append(_key("", tokens))
+    out.append(_key("", tokens, marked))
     return tuple(out)
 
 
 def unit_key(type_: str, name: str) -> NameKey:
     """The key of an official unit name without its type word ("Cái Khế" of "Phường Cái Khế")."""
     return _key(type_, accent_tokens(name))
+
+
+def unit_keys(type_: str, name: str) -> tuple[NameKey, ...]:
+    """:func:`unit_key`, and the key the name has once its diacritics are gone when that reads differently: "Ba
+    Vì" typed "Ba Vi" ends in what reads as a Roman numeral (ba 6), so both keys lead to it."""
+    key = unit_key(type_, name)
+    bare = _key(type_, [fold_fast(t) for t in accent_tokens(name)])
+    return (key,) if bare.fold == key.fold else (key, bare)
 
 
 __all__ = [
@@ -168,4 +181,5 @@ __all__ = [
     "fold_fast",
     "readings",
     "unit_key",
+    "unit_keys",
 ]

@@ -22,7 +22,10 @@ if TYPE_CHECKING:
     from hopnhat.files import FileLimits
     from hopnhat.registry.schemas import LineageOut
 
-registry_app = typer.Typer(help="Administrative units of the merged city: load, query, export.", no_args_is_help=True)
+registry_app = typer.Typer(
+    help="Administrative units of the whole country, before and after 2025-07-01: load, query, change, export.",
+    no_args_is_help=True,
+)
 agencies_app = typer.Typer(
     help="Agencies and their identification codes (Decision 20/2020/QĐ-TTg).", no_args_is_help=True
 )
@@ -53,19 +56,35 @@ def _emit(data: BaseModel | Sequence[BaseModel] | Mapping[str, object], as_json:
 
 
 @registry_app.command("load")
-def load(ctx: typer.Context, as_json: JsonOpt = False) -> None:
-    """Load the bundled units, lineage and standing agencies (idempotent: a second run adds nothing)."""
+def load(
+    ctx: typer.Context,
+    province: Annotated[
+        list[str] | None,
+        typer.Option(help="Only these new provinces and what formed them (repeat or comma list); default all."),
+    ] = None,
+    rule: Annotated[
+        Path | None, typer.Option(help="Agency-code rule file (YAML/JSON); gives the group numbers not known.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Load the bundled units of the whole country, their lineage, the change sets shipped since, and the standing
+    agencies of the province served (idempotent: a second run adds nothing)."""
     from hopnhat.db import session_scope
     from hopnhat.registry import service
+    from hopnhat.registry.codes import load_rule
 
+    code_rule = load_rule(rule, _limits(ctx)) if rule is not None else None
+    provinces = service.parse_provinces(province) if province else None
     with session_scope(engine(ctx)) as session:
-        out = service.load(session)
+        out = service.load(session, code_rule, provinces)
     if not _emit(out, as_json):
         console.print(
             f"units: {out.units_added} added, {out.units_closed} closed ({out.units_total} in the registry); "
             f"change events: {out.events_added} added; lineage links: {out.links_added} added; "
             f"agencies: {out.agencies_added} added ({out.agencies_total} in the registry)"
         )
+        if out.note:
+            console.print(out.note, highlight=False, markup=False)
 
 
 @registry_app.command("apply-changes")
@@ -203,21 +222,32 @@ def export(
     ctx: typer.Context,
     on: OnOpt = None,
     format: Annotated[str, typer.Option("--format", help="csv, json or xlsx.")] = "json",
-    table: Annotated[str, typer.Option(help="all, units or lineage.")] = "all",
+    table: Annotated[
+        str,
+        typer.Option(help="all, units, lineage, or changes (change sets since --since)."),
+    ] = "all",
     output: Annotated[
         Path | None, typer.Option(help="File to write (needed for xlsx, and for csv of both tables).")
     ] = None,
+    province: Annotated[
+        list[str] | None, typer.Option(help="Only these provinces (repeat it or give a comma list); default all.")
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(help="With --table changes: changes effective after this day (default 2025-07-01)."),
+    ] = None,
 ) -> None:
     """Units active on the day and the lineage in force by then. CSV of both tables writes OUTPUT (units) and
-    OUTPUT with .lineage before the suffix."""
+    OUTPUT with .lineage before the suffix. ``--table changes --format csv`` writes a change-set file."""
     from hopnhat.db import session_scope
     from hopnhat.registry import service
 
     day = parse_day(on)
     if format == "xlsx" and output is None:
         raise InvalidInput("xlsx is binary: give --output FILE.xlsx")
+    after = parse_day(since, "--since") if since else service.REFORM_DATE
     with session_scope(engine(ctx)) as session:
-        rows = service.export_rows(session, day)
+        rows = service.export_rows(session, day, province or None, after)
     if format == "csv" and table == "all":
         if output is None:
             raise InvalidInput("CSV holds one table: give --table units or --table lineage, or --output FILE.csv")

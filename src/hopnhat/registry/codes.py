@@ -8,12 +8,14 @@ level 4. Unused levels are zeros: the provincial People's Committee itself is ``
 Everything that is not law here is an assumption and lives in :class:`CodeRule`, loadable from a YAML/JSON file
 (``hopnhat agencies issue --rule FILE``):
 
-- the city's H-number (H13) and the former provinces' (Hậu Giang H28, Sóc Trăng H51): unconfirmed;
+- the province's H-number and its former provinces': the ones known today (Cần Thơ H13, Hậu Giang H28, Sóc Trăng
+  H51) are in ``data/agency_groups.csv``, all unconfirmed; any other province's must be given (``city_group``,
+  ``old_province_groups``): a group number is never invented (:func:`for_province` refuses without one);
 - the level-2 numbers of the former district committees (placeholders, numbered in district-code order from 31);
 - **the default issuing rule for the two-level model** (unconfirmed; no published rule yet): every new commune's
   People's Committee is a level-3 body under a level-2 *commune group* of the city: groups 60, 61, ... hold 99
-  communes each, communes take the next free level-3 number in commune-code order, so the first commune (31120)
-  gets ``000.01.60.H13``. The commune's Public Administration Service Center is level 4 under its committee
+  communes each, communes take the next free level-3 number in commune-code order, so Cần Thơ's first commune
+  (31120) gets ``000.01.60.H13``. The commune's Public Administration Service Center is level 4 under its committee
   (``001.01.60.H13``). A number already held by any agency, open or closed, or already issued, is skipped: a code
   is never reused.
 """
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -94,17 +96,20 @@ class NamedCode:
 class CodeRule:
     """The configurable facts and the issuing rule (see the module docstring for the defaults)."""
 
-    city_group: str = "H13"
-    old_province_groups: dict[str, str] = field(default_factory=lambda: {"93": "H28", "94": "H51"})
-    """Former provinces merged into the city, by unit code -> their closed level-1 group."""
+    city_group: str = ""
+    """The level-1 group of the province served (``H13``); empty: the known one, else :func:`for_province` refuses."""
+    old_province_groups: dict[str, str] = field(default_factory=dict)
+    """Former provinces merged into the province, by unit code -> their closed level-1 group; missing ones are taken
+    from the known groups, else :func:`for_province` refuses."""
     departments: tuple[NamedCode, ...] = (
-        NamedCode(1, "Văn phòng Ủy ban nhân dân thành phố"),
+        NamedCode(1, "Văn phòng Ủy ban nhân dân"),
         NamedCode(2, "Sở Nội vụ"),
         NamedCode(3, "Sở Tư pháp"),
         NamedCode(4, "Sở Tài chính"),
         NamedCode(5, "Sở Khoa học và Công nghệ"),
     )
-    provincial_center: NamedCode = NamedCode(20, "Trung tâm Phục vụ hành chính công thành phố Cần Thơ")
+    provincial_center: NamedCode = NamedCode(20, "Trung tâm Phục vụ hành chính công")
+    """Its name is completed with the province's (``... thành phố Cần Thơ``) unless the rule file names it whole."""
     district_first_level2: int = 31
     """Former district committees: level-2 numbers in district-code order from this one (placeholder)."""
     commune_groups: tuple[int, ...] = (60, 61, 62)
@@ -210,8 +215,87 @@ def load_rule(path: Path | None, limits: FileLimits | None = None) -> CodeRule:
     return rule
 
 
+@dataclass(frozen=True)
+class KnownGroup:
+    province_code: str
+    group: str
+    confirmed: bool
+    source: str
+
+
+def known_groups() -> dict[str, KnownGroup]:
+    """The level-1 groups known today, by province code (``data/agency_groups.csv``)."""
+    from hopnhat.registry.bundled import agency_group_rows
+
+    return {
+        r["province_code"]: KnownGroup(r["province_code"], r["group"], r["confirmed"] == "true", r["source"])
+        for r in agency_group_rows()
+    }
+
+
+def for_province(rule: CodeRule, province_code: str) -> CodeRule:
+    """``rule`` completed for the new province ``province_code``: its group (the group of the former province whose
+    name it keeps, Decision 09/2025/QĐ-TTg), the closed groups of the other former provinces, the names of the
+    standing agencies. A group neither in the rule nor known is refused: a code is an identity, never a guess."""
+    from hopnhat.registry.bundled import national
+    from hopnhat.registry.text import fold, split_type
+
+    data = national()
+    province = data.new_provinces.get(province_code)
+    if province is None:
+        raise InvalidInput(
+            f"no province {province_code!r} on 2025-07-01; province codes: {', '.join(data.new_provinces)}"
+        )
+    known = known_groups()
+    formers = data.former_provinces(province_code)
+    bare = fold(split_type(province.name)[1])
+    keeper = next((o for o in formers if fold(split_type(data.old_provinces[o].name)[1]) == bare), province_code)
+    city_group = rule.city_group or (known[keeper].group if keeper in known else "")
+    missing = [] if city_group else [f"city_group (the H-number of {province.name}, kept from {keeper})"]
+    old_groups: dict[str, str] = {}
+    for old in formers:
+        if old == keeper:
+            continue
+        group = rule.old_province_groups.get(old) or (known[old].group if old in known else "")
+        if not group:
+            missing.append(f"old_province_groups[{old}] (the H-number of {data.old_provinces[old].name})")
+        old_groups[old] = group
+    if missing:
+        raise InvalidInput(
+            f"agency codes of {province.name} ({province_code}) need group numbers hopnhat does not know and will "
+            f"not invent; give them in the rule file (--rule): {'; '.join(missing)}"
+        )
+    type_word = province.type.lower()
+    departments = tuple(
+        NamedCode(d.level2, f"{d.name} {type_word}") if d.name == "Văn phòng Ủy ban nhân dân" else d
+        for d in rule.departments
+    )
+    center = rule.provincial_center
+    if center.name == CodeRule().provincial_center.name:
+        center = NamedCode(center.level2, f"{center.name} {type_word} {split_type(province.name)[1]}")
+    return replace(
+        rule,
+        city_group=city_group,
+        old_province_groups=old_groups,
+        departments=departments,
+        provincial_center=center,
+    )
+
+
 def code(level4: int, level3: int, level2: int, group: str) -> str:
     return str(AgencyCode(level4, level3, level2, group))
 
 
-__all__ = ["MAX_LENGTH", "AgencyCode", "CodeRule", "NamedCode", "code", "is_valid_code", "load_rule", "parse_code"]
+__all__ = [
+    "MAX_LENGTH",
+    "AgencyCode",
+    "CodeRule",
+    "KnownGroup",
+    "NamedCode",
+    "code",
+    "for_province",
+    "is_valid_code",
+    "known_groups",
+    "load_rule",
+    "parse_code",
+]

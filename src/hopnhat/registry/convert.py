@@ -24,8 +24,6 @@ Statuses:
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 import unicodedata
 from collections import defaultdict
@@ -33,12 +31,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from enum import StrEnum
+from typing import Any
 
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hopnhat.config import province_code
 from hopnhat.errors import InvalidInput
 from hopnhat.registry.addrtext import (
     COMMUNE_TYPES,
@@ -47,11 +47,12 @@ from hopnhat.registry.addrtext import (
     TYPE_PREFIXES,
     NameKey,
     readings,
-    unit_key,
+    unit_keys,
 )
-from hopnhat.registry.loader import PROVINCE_NAMES_BEFORE, REFORM_DATE, data_text
+from hopnhat.registry.bundled import national
+from hopnhat.registry.loader import REFORM_DATE, bundled_later_changes
 from hopnhat.registry.models import OPEN_START, Level, LineageLink, LinkKind, Unit
-from hopnhat.registry.text import fold, official_form, split_type
+from hopnhat.registry.text import fold, split_type
 
 MAX_ADDRESS_LENGTH = 500
 """Longest address accepted (characters); a longer text is refused rather than scanned."""
@@ -218,6 +219,13 @@ class AddressConverter:
         self._districts: list[URec] = [u for u in units if u.level == Level.DISTRICT]
         self._communes: list[_Commune] = []
         for u in units:
+            if u.level == Level.DISTRICT and any(t.level == Level.COMMUNE for t in succ.get(id(u), ())):
+                # An island district without communes became a special zone (Huyện Côn Đảo -> Đặc khu Côn Đảo):
+                # its addresses name no commune, so the district itself is read where a commune is.
+                self._communes.append(
+                    _Commune(u, None, at(Level.PROVINCE, u.province_code, u.last_day), targets(u), False)
+                )
+                continue
             if u.level != Level.COMMUNE:
                 continue
             current = u.active_on(on)
@@ -226,18 +234,40 @@ class AddressConverter:
             day = on if current else u.last_day
             parent = at(Level.DISTRICT, u.parent_code, day)
             self._communes.append(_Commune(u, parent, at(Level.PROVINCE, u.province_code, day), targets(u), current))
+        # Communes by district and by province, districts by province: the filters an address's district or
+        # province name sets are unions of these, not scans of the whole country.
+        self._by_district: dict[int, list[int]] = defaultdict(list)
+        self._by_province: dict[int, list[int]] = defaultdict(list)
+        for i, c in enumerate(self._communes):
+            if c.district is not None:
+                self._by_district[id(c.district)].append(i)
+            if c.province is not None:
+                self._by_province[id(c.province)].append(i)
+        self._districts_by_province: dict[int, list[int]] = defaultdict(list)
+        for i, d in enumerate(self._districts):
+            for p in self._provinces:
+                if p.code == d.parent_code and p.active_on(d.last_day):
+                    self._districts_by_province[id(p)].append(i)
+        self._current_province_names = {p.code: p.name for p in self._provinces if p.active_on(on)}
         self._pidx = _Index()
         for i, p in enumerate(self._provinces):
-            self._pidx.add(unit_key(p.type, split_type(p.name)[1]), i)
+            for key in unit_keys(p.type, split_type(p.name)[1]):
+                self._pidx.add(key, i)
         self._didx = _Index()
         for i, d in enumerate(self._districts):
-            self._didx.add(unit_key(d.type, split_type(d.name)[1]), i)
+            for key in unit_keys(d.type, split_type(d.name)[1]):
+                self._didx.add(key, i)
         self._cidx = _Index()
+        variants = national().name_variants
         for i, c in enumerate(self._communes):
             base = split_type(c.unit.name)[1]
-            self._cidx.add(unit_key(c.unit.type, base), i)
-            for alias in SPELLING_VARIANTS.get(base, ()):
-                self._cidx.add(unit_key(c.unit.type, alias), i)
+            names = [base, *SPELLING_VARIANTS.get(base, ())]
+            if c.unit.valid_from == OPEN_START:
+                # Spellings of the statistics office's own documents, by the code the old commune bore then.
+                names += [split_type(v)[1] for v in variants.get(c.unit.code, ())]
+            for name in dict.fromkeys(names):
+                for key in unit_keys(c.unit.type, name):
+                    self._cidx.add(key, i)
         self._indexes = (self._cidx, self._didx, self._pidx)
         self._cfold = list(self._cidx.fold)
         self._dfold = list(self._didx.fold)
@@ -258,38 +288,57 @@ class AddressConverter:
 
     @classmethod
     def bundled(cls, on: date | None = None) -> AddressConverter:
-        """From the tables shipped in the package: no database needed."""
-        before = list(csv.DictReader(io.StringIO(data_text("units_before_2025-07-01.csv"))))
-        after = list(csv.DictReader(io.StringIO(data_text("units_from_2025-07-01.csv"))))
-        lineage = list(csv.DictReader(io.StringIO(data_text("lineage_2025-07-01.csv"))))
+        """From the tables shipped in the package, with the change sets shipped since: no database needed."""
+        data = national()
         last = REFORM_DATE - timedelta(days=1)
-        units: list[URec] = []
-        for code, (type_, name) in PROVINCE_NAMES_BEFORE.items():
-            units.append(URec(code, OPEN_START, last, Level.PROVINCE, type_, name, None, code))
-        units.append(URec("92", REFORM_DATE, None, Level.PROVINCE, "Thành phố", "Thành phố Cần Thơ", None, "92"))
-        seen_districts: set[str] = set()
-        old: dict[str, URec] = {}
-        for r in before:
-            if r["district_code"] not in seen_districts:
-                seen_districts.add(r["district_code"])
-                dname = official_form(r["district_name"])
-                units.append(
-                    URec(r["district_code"], OPEN_START, last, Level.DISTRICT, split_type(dname)[0], dname,
-                         r["province_code"], r["province_code"])
-                )  # fmt: skip
-            u = URec(r["commune_code"], OPEN_START, last, Level.COMMUNE, r["commune_type"],
-                     official_form(r["commune_name"]), r["district_code"], r["province_code"])  # fmt: skip
-            old[u.code] = u
-            units.append(u)
-        new: dict[str, URec] = {}
-        for r in after:
-            u = URec(r["commune_code"], REFORM_DATE, None, Level.COMMUNE, r["commune_type"],
-                     official_form(r["commune_name"]), r["province_code"], r["province_code"])  # fmt: skip
-            new[u.code] = u
-            units.append(u)
-        links = [(old[r["old_commune_code"]], new[r["new_commune_code"]], r["kind"]) for r in lineage]
-        links += [(p, units[3], LinkKind.WHOLE.value) for p in units[:3]]  # the province merger
-        return cls(units, links, on or date.today())
+        # Mutable specs first (a later change closes a unit of the reform); frozen records once every date is known.
+        Spec = dict[str, Any]
+        specs: list[Spec] = []
+        links: list[tuple[Spec, Spec, str]] = []
+
+        def spec(code: str, start: date, end: date | None, level: str, type_: str, name: str, parent: str | None,
+                 province: str) -> Spec:  # fmt: skip
+            item = {"code": code, "valid_from": start, "valid_to": end, "level": level, "type": type_, "name": name,
+                    "parent_code": parent, "province_code": province}  # fmt: skip
+            specs.append(item)
+            return item
+
+        old_p = {
+            c: spec(c, OPEN_START, last, Level.PROVINCE, p.type, p.name, None, c) for c, p in data.old_provinces.items()
+        }
+        new_p = {
+            c: spec(c, REFORM_DATE, None, Level.PROVINCE, p.type, p.name, None, c)
+            for c, p in data.new_provinces.items()
+        }
+        districts = {
+            c: spec(c, OPEN_START, last, Level.DISTRICT, d.type, d.name, d.province_code, d.province_code)
+            for c, d in data.districts.items()
+        }
+        old = {
+            c: spec(c, OPEN_START, last, Level.COMMUNE, u.type, u.name, u.district_code, u.province_code)
+            for c, u in data.old_communes.items()
+        }
+        new = {
+            c: spec(c, REFORM_DATE, None, Level.COMMUNE, u.type, u.name, u.province_code, u.province_code)
+            for c, u in data.new_communes.items()
+        }
+        links += [(old[lk.old_code], new[lk.new_code], lk.kind) for lk in data.lineage]
+        links += [(districts[lk.old_code], new[lk.new_code], lk.kind) for lk in data.island_lineage]
+        links += [(old_p[o], new_p[n], LinkKind.WHOLE.value) for o, n in data.province_lineage.items()]
+        current: dict[str, Spec] = {**new_p, **new}
+        for change in bundled_later_changes():
+            # The change sets shipped since, applied as the loader applies them to the store.
+            made: dict[str, Spec] = {}
+            for row in change.rows:
+                was = current[row.old_code]
+                was["valid_to"] = change.effective - timedelta(days=1)
+                if row.new_code not in made:
+                    made[row.new_code] = spec(row.new_code, change.effective, None, row.new_level, row.new_type,
+                                              row.new_name, row.new_parent, row.new_province)  # fmt: skip
+                links.append((was, made[row.new_code], row.kind.value))
+            current.update(made)
+        recs = {id(x): URec(**x) for x in specs}
+        return cls(recs.values(), [(recs[id(a)], recs[id(b)], k) for a, b, k in links], on or date.today())
 
     @classmethod
     def from_store(cls, session: Session, on: date | None = None) -> AddressConverter:
@@ -306,12 +355,21 @@ class AddressConverter:
         ]
         return cls(recs.values(), links, on or date.today())
 
-    def warm(self) -> AddressConverter:
-        """Precompute the answers for every unit written in the usual ways (with and without type words, district
-        and province; with and without diacritics): worth it before a batch, since a batch's addresses then mostly
-        only split, look up and join. Returns ``self``."""
+    def warm(self, province: str | None = None) -> AddressConverter:
+        """Precompute the answers for every unit of ``province`` (default the deployment's, with the former
+        provinces it was formed from) written in the usual ways (with and without type words, district and
+        province; with and without diacritics): worth it before a batch, since a batch's addresses then mostly only
+        split, look up and join. The rest of the country is answered as it comes (the whole country would take
+        seconds to warm for addresses a deployment rarely sees). Returns ``self``."""
+        code = province or province_code()
+        home: set[int] = set()
+        for p in self._provinces:
+            if p.code == code and p.active_on(self.on):
+                home |= self._covers[id(p)]
         dist_forms: dict[int, list[str]] = {}
         for c in self._communes:
+            if c.province is None or id(c.province) not in home:
+                continue
             forms_c = [c.unit.name, split_type(c.unit.name)[1]]
             if c.district is not None:
                 key = id(c.district)
@@ -408,6 +466,13 @@ class AddressConverter:
             return (self._provinces if level == Level.PROVINCE else self._districts)[i].type
 
         for key in self._reading_list[segment]:
+            if key.type == "Huyện" and pool is not None:
+                # Only an island district read as the special zone it became: exact, and of that type.
+                island = [i for i in index.fold.get(key.fold, ()) if pool[i].unit.type == "Huyện"]
+                island = [i for i in island if keep is None or i in keep]
+                if island:
+                    return _Hit(tuple(island), _EXACT)
+                continue
             if key.type and key.type not in allowed:
                 continue  # "Q. Ninh Kiều" is no commune
             if not key.type and key.fold.isdigit():
@@ -466,10 +531,8 @@ class AddressConverter:
     def _district_keep(self, districts: tuple[int, ...]) -> frozenset[int]:
         found = self._dkeep.get(districts)
         if found is None:
-            chosen = {id(self._districts[i]) for i in districts}
-            found = frozenset(
-                i for i, c in enumerate(self._communes) if c.district is not None and id(c.district) in chosen
-            )
+            by_district = self._by_district
+            found = frozenset(j for i in districts for j in by_district.get(id(self._districts[i]), ()))
             self._dkeep[districts] = found
         return found
 
@@ -479,12 +542,8 @@ class AddressConverter:
             chosen: set[int] = set()
             for i in provinces:
                 chosen |= self._covers[id(self._provinces[i])]
-            communes = frozenset(
-                i for i, c in enumerate(self._communes) if c.province is not None and id(c.province) in chosen
-            )
-            districts = frozenset(
-                i for i, d in enumerate(self._districts) if any(id(p) in chosen for p in self._provinces_of(d))
-            )
+            communes = frozenset(j for p in chosen for j in self._by_province.get(p, ()))
+            districts = frozenset(j for p in chosen for j in self._districts_by_province.get(p, ()))
             found = self._pkeep[provinces] = (communes, districts)
         return found
 
@@ -495,9 +554,13 @@ class AddressConverter:
         keys = self._reading_list[segment]
         if not keys or keys[0].type:
             return False
-        return any(
+        if not any(
             self._match_memo(segment, level, (), None, False) is not None for level in (Level.PROVINCE, Level.DISTRICT)
-        )
+        ):
+            return False
+        # An island district's name is also the special zone's: "Côn Đảo, Bà Rịa - Vũng Tàu" names the zone.
+        hit = self._match_memo(segment, Level.COMMUNE, (), None, False)
+        return hit is None or not any(self._communes[i].unit.level == Level.DISTRICT for i in hit.items)
 
     def _match_memo(
         self, segment: int, level: str, keep_key: tuple[object, ...], keep: frozenset[int] | None, fuzzy: bool
@@ -511,14 +574,14 @@ class AddressConverter:
         self._match_cache[key] = hit
         return hit
 
-    def _parse(self, tail: tuple[int, ...], fuzzy: bool, min_width: int = 0) -> list[tuple[int, int, _Hit, bool]]:
+    def _parse(self, tail: tuple[int, ...], fuzzy: bool, min_width: int = 0) -> list[tuple[int, int, _Hit, bool, bool]]:
         """Readings of the last segments: (score, width, commune hit, every segment exact). ``width`` counts the
         segments read as units (commune [, district] [, province]); the rest in front is the street.
 
         With ``fuzzy``, only readings wider than ``min_width`` in which exactly one segment misses are tried, and
         rapidfuzz runs on that segment alone."""
         n = len(tail)
-        out: list[tuple[int, int, _Hit, bool]] = []
+        out: list[tuple[int, int, _Hit, bool, bool]] = []
         for has_p in (True, False):
             for has_d in (True, False):
                 width = 1 + int(has_p) + int(has_d)
@@ -568,7 +631,7 @@ class AddressConverter:
                 ch = self._match_memo(tail[pos], Level.COMMUNE, keep_key, keep_c, fuzzy_level == Level.COMMUNE)
                 if ch is None:
                     continue
-                out.append((score + ch.score, width, ch, clean and ch.score == _EXACT))
+                out.append((score + ch.score, width, ch, clean and ch.score == _EXACT, has_p and not has_d))
         return out
 
     def _resolve(self, tail: tuple[int, ...]) -> _Answer:
@@ -582,12 +645,22 @@ class AddressConverter:
             return _Answer(Status.NOT_FOUND, 0, None, ())
         best = max(p[0] for p in parses)
         top = [p for p in parses if p[0] == best]
+        # The new form (commune and province, no district) names a commune in force exactly: it is that commune,
+        # even where an old commune of the old province bore the same name (Phường Đại Mỗ, Thành phố Hà Nội).
+        new_form: list[tuple[int, int, _Hit, bool, bool]] = [
+            (p[0], p[1], _Hit(tuple(i for i in p[2].items if self._communes[i].current), p[2].score), p[3], p[4])
+            for p in top
+            if p[4] and p[3]
+        ]
+        new_form = [p for p in new_form if p[2].items]
+        if new_form:
+            top = new_form
         width = max(p[1] for p in top)
         fuzzy_any = not all(p[3] for p in top)
         cands: dict[tuple[str, date, str | None], Candidate] = {}
         targets: dict[int, URec] = {}
         names_current = False
-        for _score, _width, hit, _clean in top:
+        for _score, _width, hit, _clean, _new_form in top:
             for i in hit.items:
                 c = self._communes[i]
                 if c.current:
@@ -672,15 +745,12 @@ class AddressConverter:
         return text
 
     def _province_name(self, unit: URec) -> str:
-        for p in self._provinces:
-            if p.code == unit.province_code and p.active_on(self.on):
-                return p.name
-        return ""
+        return self._current_province_names.get(unit.province_code, "")
 
 
 _TYPE_WORD = re.compile(
     r"\b(?:(?:p|f|x|tt|q|h|tx|tp|t)\.|tp\b|(?:phường|phuong|xã|xa|thị trấn|thi tran|quận|quan|huyện|huyen|thị xã|"
-    r"thi xa|thành phố|thanh pho|tỉnh|tinh)\b)",
+    r"thi xa|thành phố|thanh pho|tỉnh|tinh|đặc khu|dac khu)\b)",
     re.IGNORECASE,
 )
 

@@ -72,12 +72,16 @@ def export(
     session: SessionDep,
     on: OnQuery = None,
     format: Literal["csv", "json", "xlsx"] = "json",
-    table: Literal["all", "units", "lineage"] = "all",
+    table: Literal["all", "units", "lineage", "changes"] = "all",
+    province: Annotated[
+        list[str] | None, Query(max_length=100, description="Only these provinces (2-digit codes); default all.")
+    ] = None,
 ) -> Response:
-    """Units active on the day and lineage in force by then, as published on the city's data portal. CSV holds one
-    table: ask for ``table=units`` or ``table=lineage``."""
+    """Units active on the day and lineage in force by then, as published on the data portal. CSV holds one
+    table: ask for ``table=units``, ``table=lineage`` or ``table=changes`` (the change sets since 2025-07-01, in the
+    format ``registry apply-changes`` reads)."""
     day = on or date.today()
-    body = service.render_export(service.export_rows(session, day), format, table, day)
+    body = service.render_export(service.export_rows(session, day, province or None), format, table, day)
     filename = f"registry-{table}-{day.isoformat()}.{format}"
     return Response(
         body, media_type=MEDIA[format], headers={"Content-Disposition": f'attachment; filename="{filename}"'}

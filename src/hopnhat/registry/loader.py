@@ -1,9 +1,17 @@
 """Loading the bundled unit tables and applying change sets.
 
-A change set is a CSV in the format of the bundled ``lineage_2025-07-01.csv`` (old_commune_code, old_commune_name,
-old_district_code, old_province_code, new_commune_code, new_commune_name, kind), optionally with the columns
-``effective_date``, ``legal_basis``, ``legal_basis_date``, ``new_commune_type`` and ``new_province_code``; the
-command line supplies what the file does not. So the next reform is a data file, not a code change.
+A change set is a CSV in one canonical format, read by ``registry apply-changes`` and written by ``registry export
+--table changes``:
+
+``effective_date, legal_basis, legal_basis_date, level, old_code, old_name, new_code, new_name, new_type,
+new_parent_code, new_province_code, kind``
+
+One row per predecessor -> successor edge, at any level: a province renamed or made a city (``75 Tỉnh Đồng Nai ->
+75 Thành phố Đồng Nai``), a commune made a ward, communes merged (several rows to one new code) or split (``part``
+rows, one per successor). ``level`` follows from the code's length (2 province, 3 district, 5 commune) when empty.
+The columns of the bundled lineage table (``old_commune_code, old_commune_name, ..., new_commune_type``) are read
+as the same columns, and the command line supplies a date or legal basis the file does not. A file may hold several
+change sets (one per effective date and legal basis); they are applied in date order.
 
 Applying is all-or-nothing: every line is checked first and a bad file is refused whole, naming each bad line.
 Loading and applying are idempotent: what is already there is left as it is.
@@ -11,52 +19,54 @@ Loading and applying are idempotent: what is already there is left as it is.
 
 from __future__ import annotations
 
-import csv
 import io
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from importlib import resources
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
 from hopnhat.errors import InvalidInput
 from hopnhat.files import CsvReader, FileLimits, read_text
+from hopnhat.registry.bundled import National, bundled_change_files, data_text, national
 from hopnhat.registry.models import OPEN_START, ChangeEvent, ChangeKind, Level, LineageLink, LinkKind, Unit
 from hopnhat.registry.text import fold, official_form, split_type
 
 REFORM_DATE = date(2025, 7, 1)
 REFORM_BASIS = "Nghị quyết 1668/NQ-UBTVQH15"
+"""The commune arrangements of 1 July 2025 (one resolution per province, 1654-1687/NQ-UBTVQH15 of 16 June 2025)."""
 REFORM_BASIS_DATE = date(2025, 6, 16)
 PROVINCE_MERGE_BASIS = "Nghị quyết 202/2025/QH15"
 PROVINCE_MERGE_BASIS_DATE = date(2025, 6, 12)
 DISTRICT_ABOLITION_BASIS = "Luật Tổ chức chính quyền địa phương 2025 (Luật 72/2025/QH15)"
-PROVINCE_NAMES_BEFORE = {
-    "92": ("Thành phố", "Thành phố Cần Thơ"),
-    "93": ("Tỉnh", "Tỉnh Hậu Giang"),
-    "94": ("Tỉnh", "Tỉnh Sóc Trăng"),
-}
-LINEAGE_COLUMNS = (
-    "old_commune_code",
-    "old_commune_name",
-    "old_district_code",
-    "old_province_code",
-    "new_commune_code",
-    "new_commune_name",
+CHANGE_COLUMNS = (
+    "effective_date",
+    "legal_basis",
+    "legal_basis_date",
+    "level",
+    "old_code",
+    "old_name",
+    "new_code",
+    "new_name",
+    "new_type",
+    "new_parent_code",
+    "new_province_code",
     "kind",
 )
-
-
-def data_text(name: str) -> str:
-    """A bundled data file of the registry (``hopnhat/registry/data``), as text."""
-    return resources.files("hopnhat.registry").joinpath("data", name).read_text(encoding="utf-8-sig")
-
-
-def _rows(name: str) -> list[dict[str, str]]:
-    return list(csv.DictReader(io.StringIO(data_text(name))))
+"""The canonical change-set columns, in the order ``registry export`` writes them."""
+REQUIRED_COLUMNS = ("old_code", "old_name", "new_code", "new_name", "kind")
+ALIASES = {
+    "old_commune_code": "old_code",
+    "old_commune_name": "old_name",
+    "new_commune_code": "new_code",
+    "new_commune_name": "new_name",
+    "new_commune_type": "new_type",
+}
+"""Columns of the bundled lineage table, read as the canonical ones."""
+LEVEL_OF_LENGTH = {2: Level.PROVINCE, 3: Level.DISTRICT, 5: Level.COMMUNE}
 
 
 @dataclass
@@ -75,19 +85,40 @@ class LoadReport:
         self.notes += other.notes
 
 
-class _Writer:
-    """Idempotent inserts keyed on natural keys; keeps a cache so a load is a few queries, not thousands."""
+class Writer:
+    """Idempotent inserts keyed on natural keys; keeps a cache so a load is a few queries, not thousands.
+
+    Units and events are flushed as they come (their ids are needed); lineage links are collected and inserted in
+    one statement by :meth:`finish`, since a national load has ten thousand of them."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
-        self.units: dict[tuple[str, date], Unit] = {(u.code, u.valid_from): u for u in session.scalars(select(Unit))}
+        self.units: dict[tuple[str, date], Unit] = {}
+        self.by_code: dict[str, list[Unit]] = defaultdict(list)
+        for u in session.scalars(select(Unit)):
+            self._remember(u)
         self.events: dict[tuple[str, date, str], ChangeEvent] = {
             (e.kind, e.effective_date, e.key): e for e in session.scalars(select(ChangeEvent))
         }
         self.links: set[tuple[int, int | None, int]] = {
             (lk.from_unit_id, lk.to_unit_id, lk.event_id) for lk in session.scalars(select(LineageLink))
         }
+        self.pending: list[tuple[ChangeEvent, Unit, Unit | None, LinkKind]] = []
         self.report = LoadReport()
+        # Ids given here, not by the database: a flush of rows that have their key is one batched statement, where
+        # fetching a generated key per row made a national load three times slower (5 s on PostgreSQL).
+        self.next_id = {table: (session.scalar(select(func.max(table.id))) or 0) + 1 for table in (Unit, ChangeEvent)}
+        self.gave_ids = False
+
+    def _id(self, table: type[Unit] | type[ChangeEvent]) -> int:
+        value = self.next_id[table]
+        self.next_id[table] = value + 1
+        self.gave_ids = True
+        return value
+
+    def _remember(self, unit: Unit) -> None:
+        self.units[(unit.code, unit.valid_from)] = unit
+        self.by_code[unit.code].append(unit)
 
     def unit(
         self,
@@ -108,6 +139,7 @@ class _Writer:
                 self.report.units_closed += 1
             return found
         unit = Unit(
+            id=self._id(Unit),
             code=code,
             valid_from=valid_from,
             valid_to=valid_to,
@@ -118,13 +150,13 @@ class _Writer:
             province_code=province_code,
         )
         self.session.add(unit)
-        self.units[(code, valid_from)] = unit
+        self._remember(unit)
         self.report.units_added += 1
         return unit
 
     def active(self, code: str, day: date) -> Unit | None:
-        for (c, _), unit in self.units.items():
-            if c == code and unit.active_on(day):
+        for unit in self.by_code.get(code, ()):
+            if unit.active_on(day):
                 return unit
         return None
 
@@ -140,6 +172,7 @@ class _Writer:
         if found is not None:
             return found
         ev = ChangeEvent(
+            id=self._id(ChangeEvent),
             kind=kind.value,
             effective_date=effective,
             key=key,
@@ -148,38 +181,53 @@ class _Writer:
             note=note,
         )
         self.session.add(ev)
-        self.session.flush()
         self.events[(kind.value, effective, key)] = ev
         self.report.events_added += 1
         return ev
 
     def link(self, event: ChangeEvent, from_unit: Unit, to_unit: Unit | None, kind: LinkKind) -> None:
+        self.pending.append((event, from_unit, to_unit, kind))
+
+    def finish(self) -> None:
+        """Flush the units and events, then insert the links not there yet in one statement."""
         self.session.flush()
-        key = (from_unit.id, to_unit.id if to_unit else None, event.id)
-        if key in self.links:
-            return
-        self.session.add(
-            LineageLink(
-                event_id=event.id,
-                from_unit_id=from_unit.id,
-                to_unit_id=to_unit.id if to_unit else None,
-                kind=kind.value,
-            )
-        )
-        self.links.add(key)
-        self.report.links_added += 1
+        rows = []
+        for event, src, dst, kind in self.pending:
+            key = (src.id, dst.id if dst is not None else None, event.id)
+            if key in self.links:
+                continue
+            self.links.add(key)
+            rows.append({"event_id": event.id, "from_unit_id": src.id, "to_unit_id": key[1], "kind": kind.value})
+        self.pending.clear()
+        if rows:
+            self.session.execute(insert(LineageLink), rows)
+            self.report.links_added += len(rows)
+        if self.gave_ids and self.session.get_bind().dialect.name == "postgresql":
+            # The serial sequences must pass the ids given above, or the next ordinary insert would collide.
+            for table in (Unit, ChangeEvent):
+                name = table.__tablename__
+                self.session.execute(
+                    text(f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), (SELECT max(id) FROM {name}))")
+                )
+            self.gave_ids = False
 
 
 @dataclass(frozen=True)
 class ChangeRow:
     line: int
+    level: Level
     old_code: str
     old_name: str
     new_code: str
     new_name: str
     new_type: str
+    new_parent: str | None
     new_province: str
     kind: LinkKind
+
+    @property
+    def new_level(self) -> Level:
+        return LEVEL_OF_LENGTH[len(self.new_code)]
 
 
 @dataclass(frozen=True)
@@ -197,78 +245,60 @@ def _parse_date(value: str, what: str, line: int) -> date:
         raise InvalidInput(f"line {line}: {what} {value!r} is not a date (YYYY-MM-DD)") from None
 
 
-def parse_change_set(
-    text: str,
-    *,
-    effective: date | None = None,
-    legal_basis: str | None = None,
-    legal_basis_date: date | None = None,
-    limits: FileLimits | None = None,
-) -> ChangeSet:
-    """Parse and check a change-set CSV (at most ``limits.max_rows`` rows); raise :class:`InvalidInput` listing
-    every bad line."""
-    reader = CsvReader(io.StringIO(text.removeprefix("\ufeff")), "change set", limits or FileLimits())
-    missing = [c for c in LINEAGE_COLUMNS if c not in reader.fieldnames]
-    if missing:
-        raise InvalidInput(f"line 1: missing column(s) {', '.join(missing)}; expected {', '.join(LINEAGE_COLUMNS)}")
+def _check_row(line: int, rec: Mapping[str, str]) -> tuple[ChangeRow | None, list[str]]:
+    problems = []
+    for col in ("old_code", "new_code"):
+        if not (rec[col].isascii() and rec[col].isdigit() and len(rec[col]) in LEVEL_OF_LENGTH):
+            problems.append(f"{col} {rec[col]!r} is not a 2-digit province, 3-digit district or 5-digit commune code")
+    for col in ("old_name", "new_name"):
+        if not rec[col]:
+            problems.append(f"{col} is empty")
+    if rec["kind"] not in {k.value for k in LinkKind}:
+        problems.append(f"kind {rec['kind']!r} is not one of whole, part, unchanged")
+    level = LEVEL_OF_LENGTH.get(len(rec["old_code"]))
+    if rec.get("level") and level is not None and rec["level"] != level.value:
+        problems.append(f"level {rec['level']!r} does not fit the {len(rec['old_code'])}-digit code {rec['old_code']}")
+    new_level = LEVEL_OF_LENGTH.get(len(rec["new_code"]))
+    # Only an island district without communes may become a unit of another level (a special zone, đặc khu).
+    if (
+        level is not None
+        and new_level is not None
+        and level != new_level
+        and not (level is Level.DISTRICT and new_level is Level.COMMUNE)
+    ):
+        problems.append(f"a {level.value} cannot become a {new_level.value} ({rec['old_code']} -> {rec['new_code']})")
+    new_type = rec.get("new_type") or split_type(official_form(rec["new_name"]))[0]
+    if not new_type and rec["new_name"]:
+        problems.append(f"new_name {rec['new_name']!r} has no type word and no new_type")
+    province = rec.get("new_province_code") or rec.get("old_province_code") or ""
+    if new_level is Level.PROVINCE:
+        province = rec["new_code"]
+    if not province and not problems:
+        problems.append("no new_province_code")
+    elif province and not (province.isdigit() and len(province) == 2):
+        problems.append(f"new_province_code {province!r} is not a 2-digit province code")
+    if problems or level is None:
+        return None, problems
+    parent = rec.get("new_parent_code") or (None if new_level is Level.PROVINCE else province)
+    row = ChangeRow(
+        line,
+        level,
+        rec["old_code"],
+        official_form(rec["old_name"]),
+        rec["new_code"],
+        official_form(rec["new_name"]),
+        new_type,
+        parent,
+        province,
+        LinkKind(rec["kind"]),
+    )
+    return row, []
+
+
+def _check_set(rows: list[ChangeRow]) -> list[str]:
+    """A unit cannot be both whole and part of the same change, part links come at least in pairs, and a new unit
+    has one name."""
     errors: list[str] = []
-    rows: list[ChangeRow] = []
-    dates: set[date] = set()
-    bases: set[str] = set()
-    basis_dates: set[date] = set()
-    for line, raw in enumerate(reader, start=2):
-        rec: Mapping[str, str] = {k: (v or "").strip() for k, v in raw.items() if k is not None}
-        if None in raw:
-            errors.append(f"line {line}: more fields than columns")
-            continue
-        try:
-            if rec.get("effective_date"):
-                dates.add(_parse_date(rec["effective_date"], "effective_date", line))
-            if rec.get("legal_basis_date"):
-                basis_dates.add(_parse_date(rec["legal_basis_date"], "legal_basis_date", line))
-        except InvalidInput as exc:
-            errors.append(exc.detail)
-            continue
-        if rec.get("legal_basis"):
-            bases.add(rec["legal_basis"])
-        problems = []
-        for col in ("old_commune_code", "new_commune_code"):
-            if not (rec[col].isdigit() and len(rec[col]) == 5):
-                problems.append(f"{col} {rec[col]!r} is not a 5-digit commune code")
-        for col in ("old_commune_name", "new_commune_name"):
-            if not rec[col]:
-                problems.append(f"{col} is empty")
-        if rec["kind"] not in {k.value for k in LinkKind}:
-            problems.append(f"kind {rec['kind']!r} is not one of whole, part, unchanged")
-        new_type = rec.get("new_commune_type") or split_type(official_form(rec["new_commune_name"]))[0]
-        if not new_type:
-            problems.append(f"new_commune_name {rec['new_commune_name']!r} has no type word and no new_commune_type")
-        if problems:
-            errors.append(f"line {line}: " + "; ".join(problems))
-            continue
-        rows.append(
-            ChangeRow(
-                line,
-                rec["old_commune_code"],
-                official_form(rec["old_commune_name"]),
-                rec["new_commune_code"],
-                official_form(rec["new_commune_name"]),
-                new_type,
-                rec.get("new_province_code") or rec["old_province_code"],
-                LinkKind(rec["kind"]),
-            )
-        )
-    if len(dates) > 1:
-        errors.append(f"the file mixes effective dates {sorted(str(d) for d in dates)}; one change set, one date")
-    if not rows and not errors:
-        errors.append("the file has no change rows")
-    eff = next(iter(dates)) if dates else effective
-    if eff is None and not errors:
-        errors.append("no effective_date column and no --effective date given")
-    basis = next(iter(bases)) if len(bases) == 1 else legal_basis
-    if not basis and not errors:
-        errors.append("no legal_basis column and no --basis given")
-    # A unit cannot be both whole and part of the same change, and part links come at least in pairs.
     by_old: dict[str, list[ChangeRow]] = defaultdict(list)
     for row in rows:
         by_old[row.old_code].append(row)
@@ -286,17 +316,108 @@ def parse_change_set(
     for code, names in by_new.items():
         if len(names) > 1:
             errors.append(f"new unit {code} is given several names: {', '.join(sorted(names))}")
+    return errors
+
+
+def parse_change_sets(
+    text: str,
+    *,
+    effective: date | None = None,
+    legal_basis: str | None = None,
+    legal_basis_date: date | None = None,
+    limits: FileLimits | None = None,
+) -> list[ChangeSet]:
+    """Parse and check a change-set CSV (at most ``limits.max_rows`` rows) into its change sets, oldest first; raise
+    :class:`InvalidInput` listing every bad line."""
+    reader = CsvReader(io.StringIO(text.removeprefix("\ufeff")), "change set", limits or FileLimits())
+    columns = {ALIASES.get(c, c) for c in reader.fieldnames}
+    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+    if missing:
+        raise InvalidInput(
+            f"line 1: missing column(s) {', '.join(missing)}; expected {', '.join(CHANGE_COLUMNS)} "
+            "(see README, Registry change sets)"
+        )
+    errors: list[str] = []
+    groups: dict[tuple[date | None, str | None, date | None], list[ChangeRow]] = defaultdict(list)
+    for line, raw in enumerate(reader, start=2):
+        if None in raw:
+            errors.append(f"line {line}: more fields than columns")
+            continue
+        rec: dict[str, str] = {ALIASES.get(k, k): (v or "").strip() for k, v in raw.items() if k is not None}
+        try:
+            eff = _parse_date(rec["effective_date"], "effective_date", line) if rec.get("effective_date") else effective
+            bdate = (
+                _parse_date(rec["legal_basis_date"], "legal_basis_date", line)
+                if rec.get("legal_basis_date")
+                else legal_basis_date
+            )
+        except InvalidInput as exc:
+            errors.append(exc.detail)
+            continue
+        row, problems = _check_row(line, rec)
+        if problems:
+            errors.append(f"line {line}: " + "; ".join(problems))
+            continue
+        assert row is not None
+        groups[(eff, rec.get("legal_basis") or legal_basis, bdate)].append(row)
+    if not groups and not errors:
+        errors.append("the file has no change rows")
+    out: list[ChangeSet] = []
+    for (eff, basis, bdate), rows in groups.items():
+        if eff is None:
+            errors.append(f"line {rows[0].line}: no effective_date and no --effective date given")
+        if not basis:
+            errors.append(f"line {rows[0].line}: no legal_basis and no --basis given")
+        errors += _check_set(rows)
+        if eff is not None and basis:
+            out.append(ChangeSet(eff, basis, bdate, tuple(rows)))
     if errors:
         raise InvalidInput("change set refused, nothing applied: " + " | ".join(errors))
-    assert eff is not None and basis is not None
-    bdate = next(iter(basis_dates)) if len(basis_dates) == 1 else legal_basis_date
-    return ChangeSet(eff, basis, bdate, tuple(rows))
+    return sorted(out, key=lambda c: (c.effective, c.rows[0].line))
 
 
-def apply_change_set(session: Session, change: ChangeSet, *, writer: _Writer | None = None) -> LoadReport:
+def parse_change_set(
+    text: str,
+    *,
+    effective: date | None = None,
+    legal_basis: str | None = None,
+    legal_basis_date: date | None = None,
+    limits: FileLimits | None = None,
+) -> ChangeSet:
+    """:func:`parse_change_sets` for a file that must hold one change set (one date, one legal basis)."""
+    sets = parse_change_sets(
+        text, effective=effective, legal_basis=legal_basis, legal_basis_date=legal_basis_date, limits=limits
+    )
+    if len(sets) > 1:
+        dates = sorted({str(c.effective) for c in sets})
+        raise InvalidInput(
+            f"change set refused, nothing applied: the file mixes effective dates or legal bases {dates}; "
+            "one change set, one date"
+        )
+    return sets[0]
+
+
+def _event_kind(rows: list[ChangeRow], code: str, new_name: str) -> ChangeKind:
+    if len(rows) > 1:
+        return ChangeKind.MERGE
+    row = rows[0]
+    if row.kind is LinkKind.UNCHANGED:
+        return ChangeKind.UNCHANGED
+    if row.kind is LinkKind.PART:
+        return ChangeKind.ESTABLISH
+    if row.old_code != code:
+        return ChangeKind.RECODE
+    if fold(row.old_name) == fold(new_name):
+        return ChangeKind.UNCHANGED
+    if fold(split_type(row.old_name)[1]) == fold(split_type(new_name)[1]):
+        return ChangeKind.TYPE_CHANGE  # Tỉnh Đồng Nai -> Thành phố Đồng Nai, Xã Lộc Ninh -> Phường Lộc Ninh
+    return ChangeKind.RENAME
+
+
+def apply_change_set(session: Session, change: ChangeSet, *, writer: Writer | None = None) -> LoadReport:
     """Close every old unit the day before the change and open every new unit on the effective date, with the
     typed events and lineage links between them. Old units must exist in the registry on the day before."""
-    w = writer or _Writer(session)
+    w = writer or Writer(session)
     day_before = change.effective - timedelta(days=1)
     errors = []
     olds: dict[str, Unit] = {}
@@ -337,10 +458,10 @@ def apply_change_set(session: Session, change: ChangeSet, *, writer: _Writer | N
                 f"{already.name!r}, not {rows[0].new_name!r}"
             )
         last_day = already.valid_to if already is not None else None
-        for (other_code, other_from), other in w.units.items():
-            if other_code != code or other is already or id(other) in closing:
+        for other in w.by_code.get(code, ()):
+            if other is already or id(other) in closing:
                 continue
-            if (last_day is None or other_from <= last_day) and (
+            if (last_day is None or other.valid_from <= last_day) and (
                 other.valid_to is None or other.valid_to >= change.effective
             ):
                 errors.append(
@@ -356,10 +477,10 @@ def apply_change_set(session: Session, change: ChangeSet, *, writer: _Writer | N
         news[code] = existing or w.unit(
             code,
             change.effective,
-            level=Level.COMMUNE,
+            level=first.new_level,
             type_=first.new_type,
             name=first.new_name,
-            parent_code=first.new_province,
+            parent_code=first.new_parent,
             province_code=first.new_province,
         )
     for old in olds.values():
@@ -367,24 +488,17 @@ def apply_change_set(session: Session, change: ChangeSet, *, writer: _Writer | N
 
     for code, rows in by_new.items():
         new = news[code]
-        whole = [r for r in rows if r.kind is not LinkKind.PART]
-        if len(rows) > 1:
-            kind = ChangeKind.MERGE
-        elif rows[0].kind is LinkKind.UNCHANGED:
-            kind = ChangeKind.UNCHANGED
-        elif rows[0].kind is LinkKind.PART:
-            kind = ChangeKind.ESTABLISH
-        elif rows[0].old_code != code:
-            kind = ChangeKind.RECODE
-        elif fold(rows[0].old_name) != fold(new.name):
-            kind = ChangeKind.RENAME
-        else:
-            kind = ChangeKind.UNCHANGED
         ev = w.event(
-            kind, change.effective, code, change.legal_basis, change.legal_basis_date, note=f"forms {new.name} ({code})"
+            _event_kind(rows, code, new.name),
+            change.effective,
+            code,
+            change.legal_basis,
+            change.legal_basis_date,
+            note=f"forms {new.name} ({code})",
         )
-        for r in whole:
-            w.link(ev, olds[r.old_code], new, r.kind)
+        for r in rows:
+            if r.kind is not LinkKind.PART:
+                w.link(ev, olds[r.old_code], new, r.kind)
     split_olds = {r.old_code for r in change.rows if r.kind is LinkKind.PART}
     for old_code in sorted(split_olds):
         old = olds[old_code]
@@ -399,99 +513,90 @@ def apply_change_set(session: Session, change: ChangeSet, *, writer: _Writer | N
         for r in change.rows:
             if r.old_code == old_code:
                 w.link(ev, old, news[r.new_code], LinkKind.PART)
-    session.flush()
+    if writer is None:
+        w.finish()
     return w.report
 
 
-def load_bundled(session: Session) -> LoadReport:
-    """Load the three bundled tables: units before and from 2025-07-01 and the lineage between them, with the
-    province merger and the abolition of the district level. Idempotent."""
-    w = _Writer(session)
-    before = _rows("units_before_2025-07-01.csv")
-    after = _rows("units_from_2025-07-01.csv")
+def _reform(data: National) -> tuple[ChangeSet, ChangeSet]:
+    """The reform of 1 July 2025 as two change sets of the same day: the communes (and the island districts that
+    became special zones) under the NSO conversion table, and the provinces under Resolution 202/2025/QH15."""
+    rows: list[ChangeRow] = []
+    for n, lk in enumerate((*data.lineage, *data.island_lineage), start=2):
+        new = data.new_communes[lk.new_code]
+        level = LEVEL_OF_LENGTH[len(lk.old_code)]
+        rows.append(
+            ChangeRow(n, level, lk.old_code, lk.old_name, lk.new_code, new.name, new.type,
+                      new.province_code, new.province_code, LinkKind(lk.kind))
+        )  # fmt: skip
+    communes = ChangeSet(REFORM_DATE, REFORM_BASIS, REFORM_BASIS_DATE, tuple(rows))
+    prows = []
+    for n, (old_code, new_code) in enumerate(sorted(data.province_lineage.items()), start=2):
+        oldp, newp = data.old_provinces[old_code], data.new_provinces[new_code]
+        same = old_code == new_code and fold(oldp.name) == fold(newp.name)
+        kind = LinkKind.UNCHANGED if same and data.former_provinces(new_code) == [old_code] else LinkKind.WHOLE
+        prows.append(
+            ChangeRow(n, Level.PROVINCE, old_code, oldp.name, new_code, newp.name, newp.type, None, new_code, kind)
+        )
+    provinces = ChangeSet(REFORM_DATE, PROVINCE_MERGE_BASIS, PROVINCE_MERGE_BASIS_DATE, tuple(prows))
+    return communes, provinces
+
+
+def bundled_later_changes(provinces: Iterable[str] | None = None) -> list[ChangeSet]:
+    """The change sets shipped with the package, after the reform (only those of ``provinces``, when given)."""
+    wanted = None if provinces is None else set(provinces)
+    out: list[ChangeSet] = []
+    for name in bundled_change_files():
+        for change in parse_change_sets(data_text(name)):
+            if wanted is None or all(r.new_province in wanted for r in change.rows):
+                out.append(change)
+    return sorted(out, key=lambda c: c.effective)
+
+
+def load_bundled(session: Session, provinces: Iterable[str] | None = None, *, later: bool = True) -> LoadReport:
+    """Load the bundled tables: every unit before and from 2025-07-01, the lineage between them, the province
+    mergers, the abolition of the district level and (``later``) the change sets shipped since. ``provinces``
+    limits the load to those new provinces and what formed them (a demo, a test); default the whole country.
+    Idempotent."""
+    data = national() if provinces is None else national().subset(provinces)
+    w = Writer(session)
     day_before = REFORM_DATE - timedelta(days=1)
-    old_provinces = {}
-    for code, (type_, name) in PROVINCE_NAMES_BEFORE.items():
-        old_provinces[code] = w.unit(
-            code,
-            OPEN_START,
-            level=Level.PROVINCE,
-            type_=type_,
-            name=name,
-            parent_code=None,
-            province_code=code,
-            valid_to=day_before,
-        )
-    new_province = w.unit(
-        "92",
-        REFORM_DATE,
-        level=Level.PROVINCE,
-        type_="Thành phố",
-        name="Thành phố Cần Thơ",
-        parent_code=None,
-        province_code="92",
+    # Created closed: the reform below closes every one of them on the same day anyway.
+    old = (
+        *((Level.PROVINCE, p.code, p.type, p.name, None, p.code) for p in data.old_provinces.values()),
+        *((Level.DISTRICT, d.code, d.type, d.name, d.province_code, d.province_code) for d in data.districts.values()),
+        *(
+            (Level.COMMUNE, c.code, c.type, c.name, c.district_code, c.province_code)
+            for c in data.old_communes.values()
+        ),
     )
-    districts: dict[str, Unit] = {}
-    for row in before:
-        if row["district_code"] not in districts:
-            dtype, _ = split_type(official_form(row["district_name"]))
-            districts[row["district_code"]] = w.unit(
-                row["district_code"],
-                OPEN_START,
-                level=Level.DISTRICT,
-                type_=dtype,
-                name=row["district_name"],
-                parent_code=row["province_code"],
-                province_code=row["province_code"],
-                valid_to=day_before,
-            )
-        w.unit(
-            row["commune_code"],
-            OPEN_START,
-            level=Level.COMMUNE,
-            type_=row["commune_type"],
-            name=row["commune_name"],
-            parent_code=row["district_code"],
-            province_code=row["province_code"],
-            valid_to=None,
-        )
-    types = {r["commune_code"]: r["commune_type"] for r in after}
-    provinces = {r["commune_code"]: r["province_code"] for r in after}
-    lineage = data_text("lineage_2025-07-01.csv")
-    # The bundled lineage is applied through the same path as any later change set. The new province comes from the
-    # table of new units: a commune formed from Hậu Giang's or Sóc Trăng's communes belongs to 92, not to 93 or 94.
-    header, *lines = lineage.splitlines()
-    text_with_types = "\n".join(
-        [header + ",new_commune_type,new_province_code"]
-        + [ln + "," + types[ln.split(",")[4]] + "," + provinces[ln.split(",")[4]] for ln in lines if ln.strip()]
-    )
-    change = parse_change_set(
-        text_with_types, effective=REFORM_DATE, legal_basis=REFORM_BASIS, legal_basis_date=REFORM_BASIS_DATE
-    )
-    apply_change_set(session, change, writer=w)
-    merge = w.event(
-        ChangeKind.MERGE,
-        REFORM_DATE,
-        "92",
-        PROVINCE_MERGE_BASIS,
-        PROVINCE_MERGE_BASIS_DATE,
-        note="Cần Thơ + Hậu Giang + Sóc Trăng -> Thành phố Cần Thơ (92)",
-    )
-    for old in old_provinces.values():
-        w.link(merge, old, new_province, LinkKind.WHOLE)
+    districts: list[Unit] = []
+    for level, code, type_, name, parent, province in old:
+        unit = w.unit(code, OPEN_START, level=level, type_=type_, name=name, parent_code=parent,
+                      province_code=province, valid_to=day_before)  # fmt: skip
+        if level is Level.DISTRICT:
+            districts.append(unit)
+    communes, province_set = _reform(data)
+    apply_change_set(session, province_set, writer=w)
+    apply_change_set(session, communes, writer=w)
     abolished = w.event(
         ChangeKind.LEVEL_ABOLISHED,
         REFORM_DATE,
         "district",
         DISTRICT_ABOLITION_BASIS,
         None,
-        note="district level abolished; the 28 districts end on 2025-06-30",
+        note="district level abolished; every district ends on 2025-06-30",
     )
-    for district in districts.values():
+    for district in districts:
         w.link(abolished, district, None, LinkKind.WHOLE)
-    missing = set(types) - {code for code, _ in w.units if _ == REFORM_DATE}
+    w.finish()
+    missing = set(data.new_communes) - {code for code, start in w.units if start == REFORM_DATE}
     if missing:
         raise InvalidInput(f"bundled data inconsistent: new units without predecessors {sorted(missing)}")
+    if later:
+        for change in bundled_later_changes(data.new_provinces):
+            apply_change_set(session, change, writer=w)
+        w.finish()
     session.flush()
     return w.report
 

@@ -39,6 +39,8 @@ class ChangeKind(StrEnum):
     RECODE = "recode"
     LEVEL_ABOLISHED = "level_abolished"
     ESTABLISH = "establish"
+    TYPE_CHANGE = "type_change"
+    """Same name, another type: Tỉnh -> Thành phố (a province made a city), Xã -> Phường."""
 
 
 class LinkKind(StrEnum):

@@ -78,6 +78,17 @@ def lineage_until(session: Session, day: date) -> Sequence[tuple[LineageLink, Ch
     return [(r[0], r[1], r[2], r[3]) for r in rows]
 
 
+def predecessors_of(session: Session, unit: Unit) -> Sequence[Unit]:
+    """The units that ``unit`` was formed from (one step back)."""
+    src = aliased(Unit)
+    return session.scalars(
+        select(src)
+        .join(LineageLink, LineageLink.from_unit_id == src.id)
+        .where(LineageLink.to_unit_id == unit.id)
+        .order_by(src.code)
+    ).all()
+
+
 def agency_by_code(session: Session, code: str) -> Agency | None:
     return session.scalars(select(Agency).where(Agency.code == code)).first()
 
@@ -128,6 +139,7 @@ __all__ = [
     "issuances",
     "lineage_until",
     "predecessor_links",
+    "predecessors_of",
     "successor_links",
     "unit_by_identity",
     "unit_on",

@@ -67,6 +67,8 @@ class LoadOut(BaseModel):
     agencies_added: int
     units_total: int
     agencies_total: int
+    note: str | None = None
+    """Why no agency was seeded (the province's group number is not known and no rule gives it)."""
 
 
 class AgencyOut(BaseModel):

@@ -19,11 +19,20 @@ from rapidfuzz import fuzz
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from hopnhat.config import province_code as deployment_province
 from hopnhat.errors import Conflict, InvalidInput, NotFound
 from hopnhat.files import FileLimits, write_csv, write_xlsx
 from hopnhat.registry import repository as repo
-from hopnhat.registry.codes import CodeRule, code, parse_code
-from hopnhat.registry.loader import REFORM_DATE, apply_change_set, load_bundled, parse_change_set
+from hopnhat.registry.bundled import national
+from hopnhat.registry.codes import CodeRule, code, for_province, parse_code
+from hopnhat.registry.loader import (
+    CHANGE_COLUMNS,
+    REFORM_DATE,
+    Writer,
+    apply_change_set,
+    load_bundled,
+    parse_change_sets,
+)
 from hopnhat.registry.models import OPEN_START, Agency, AgencyKind, CodeIssuance, Level, Unit
 from hopnhat.registry.schemas import (
     AgencyOut,
@@ -40,12 +49,11 @@ from hopnhat.registry.schemas import (
 )
 from hopnhat.registry.text import fold, split_type
 
-CITY_CODE = "92"
 MAX_TEXT = 200
 """Longest search text accepted: the longest unit name is far shorter; anything longer is not a name."""
 LEVEL_ORDER = {Level.PROVINCE.value: 0, Level.DISTRICT.value: 1, Level.COMMUNE.value: 2}
 ExportFormat = Literal["csv", "json", "xlsx"]
-ExportTable = Literal["all", "units", "lineage"]
+ExportTable = Literal["all", "units", "lineage", "changes"]
 
 
 def _show(value: str, limit: int = 40) -> str:
@@ -81,11 +89,20 @@ def unit_out(unit: Unit) -> UnitOut:
 # --- loading -------------------------------------------------------------------------------------------------------
 
 
-def load(session: Session, rule: CodeRule | None = None) -> LoadOut:
-    """Load the bundled units and lineage and seed the standing agencies; idempotent."""
-    report = load_bundled(session)
-    added = seed_agencies(session, rule or CodeRule())
+def load(session: Session, rule: CodeRule | None = None, provinces: Sequence[str] | None = None) -> LoadOut:
+    """Load the bundled units and lineage (the whole country, or ``provinces`` and what formed them) and seed the
+    standing agencies of the province the deployment serves; idempotent. Without a group number for that province
+    (none known, none in ``rule``) the units are loaded and the agencies left for ``agencies issue --rule``."""
+    report = load_bundled(session, provinces)
+    note = None
+    try:
+        added = seed_agencies(session, rule or CodeRule())
+    except InvalidInput as exc:
+        if rule is not None:
+            raise
+        added, note = 0, f"no agency seeded: {exc.detail}"
     return LoadOut(
+        note=note,
         units_added=report.units_added,
         units_closed=report.units_closed,
         events_added=report.events_added,
@@ -99,11 +116,17 @@ def load(session: Session, rule: CodeRule | None = None) -> LoadOut:
 def apply_changes(
     session: Session, text: str, *, effective: date | None, basis: str | None, limits: FileLimits | None = None
 ) -> dict[str, int]:
-    """Apply a change-set CSV all or nothing (see :mod:`hopnhat.registry.loader` for the format)."""
-    change = parse_change_set(text, effective=effective, legal_basis=basis, limits=limits)
-    report = apply_change_set(session, change)
+    """Apply a change-set CSV all or nothing, its change sets in date order (see :mod:`hopnhat.registry.loader` for
+    the format); applied again it changes nothing."""
+    changes = parse_change_sets(text, effective=effective, legal_basis=basis, limits=limits)
+    writer = Writer(session)
+    for change in changes:
+        apply_change_set(session, change, writer=writer)
+    writer.finish()
+    report = writer.report
     return {
-        "rows": len(change.rows),
+        "change_sets": len(changes),
+        "rows": sum(len(c.rows) for c in changes),
         "units_added": report.units_added,
         "units_closed": report.units_closed,
         "events_added": report.events_added,
@@ -330,28 +353,59 @@ LINEAGE_COLUMNS = (
 )
 
 
-def export_rows(session: Session, day: date) -> dict[str, list[dict[str, Any]]]:
-    """The units active on ``day`` and every lineage edge in force by ``day``, as plain rows."""
-    units = [{c: getattr(u, c) for c in UNIT_COLUMNS} for u in repo.active_units(session, day)]
-    lineage = [
-        {
-            "effective_date": ev.effective_date,
-            "event": ev.kind,
-            "legal_basis": ev.legal_basis,
-            "from_code": src.code,
-            "from_valid_from": src.valid_from,
-            "from_level": src.level,
-            "from_name": src.name,
-            "to_code": to.code if to else None,
-            "to_valid_from": to.valid_from if to else None,
-            "to_name": to.name if to else None,
-            "kind": link.kind,
-        }
-        for link, ev, src, to in repo.lineage_until(session, day)
-    ]
+def export_rows(
+    session: Session, day: date, provinces: Sequence[str] | None = None, since: date = REFORM_DATE
+) -> dict[str, list[dict[str, Any]]]:
+    """The units active on ``day`` and every lineage edge in force by ``day``, as plain rows; ``changes``: the
+    edges of the changes effective after ``since`` (default: those after the reform the bundled tables hold), in
+    the canonical change-set format (:data:`loader.CHANGE_COLUMNS`) that ``registry apply-changes`` reads.
+    ``provinces`` keeps the units of those provinces and the edges that touch them."""
+    codes = parse_provinces(provinces) if provinces else None
+    keep = set(codes) if codes else None
+    if keep is not None:
+        # A province's history includes the former provinces that formed it (their districts, their communes).
+        keep |= {old for old, new in national().province_lineage.items() if new in keep}
+    units = [{c: getattr(u, c) for c in UNIT_COLUMNS} for u in repo.active_units(session, day, provinces=codes)]
+    lineage: list[dict[str, Any]] = []
+    changes: list[dict[str, Any]] = []
+    for link, ev, src, to in repo.lineage_until(session, day):
+        if keep is not None and src.province_code not in keep and (to is None or to.province_code not in keep):
+            continue
+        lineage.append(
+            {
+                "effective_date": ev.effective_date,
+                "event": ev.kind,
+                "legal_basis": ev.legal_basis,
+                "from_code": src.code,
+                "from_valid_from": src.valid_from,
+                "from_level": src.level,
+                "from_name": src.name,
+                "to_code": to.code if to else None,
+                "to_valid_from": to.valid_from if to else None,
+                "to_name": to.name if to else None,
+                "kind": link.kind,
+            }
+        )
+        if to is not None and ev.effective_date > since:
+            changes.append(
+                {
+                    "effective_date": ev.effective_date,
+                    "legal_basis": ev.legal_basis,
+                    "legal_basis_date": ev.legal_basis_date,
+                    "level": src.level,
+                    "old_code": src.code,
+                    "old_name": src.name,
+                    "new_code": to.code,
+                    "new_name": to.name,
+                    "new_type": to.type,
+                    "new_parent_code": to.parent_code,
+                    "new_province_code": to.province_code,
+                    "kind": link.kind,
+                }
+            )
     if not units and not lineage:
         _require_loaded(session)
-    return {"units": units, "lineage": lineage}
+    return {"units": units, "lineage": lineage, "changes": changes}
 
 
 def _cell(value: Any) -> Any:
@@ -362,10 +416,10 @@ def render_export(rows: dict[str, list[dict[str, Any]]], fmt: str, table: str, d
     """Serialise :func:`export_rows`. CSV holds one table, so ``table`` must then be ``units`` or ``lineage``."""
     if fmt not in ("csv", "json", "xlsx"):
         raise InvalidInput(f"format {_show(fmt)} is not one of csv, json, xlsx")
-    if table not in ("all", "units", "lineage"):
-        raise InvalidInput(f"table {_show(table)} is not one of all, units, lineage")
+    if table not in ("all", "units", "lineage", "changes"):
+        raise InvalidInput(f"table {_show(table)} is not one of all, units, lineage, changes")
     names = ["units", "lineage"] if table == "all" else [table]
-    columns = {"units": UNIT_COLUMNS, "lineage": LINEAGE_COLUMNS}
+    columns = {"units": UNIT_COLUMNS, "lineage": LINEAGE_COLUMNS, "changes": CHANGE_COLUMNS}
     if fmt == "json":
         doc: dict[str, Any] = {"on": day.isoformat()}
         doc.update({n: [{k: _cell(v) for k, v in r.items()} for r in rows[n]] for n in names})
@@ -391,19 +445,22 @@ def _center_name(unit: Unit) -> str:
     return f"Trung tâm Phục vụ hành chính công {type_.lower()} {bare}".strip()
 
 
-def _city(session: Session) -> Unit:
-    unit = repo.unit_by_identity(session, CITY_CODE, REFORM_DATE)
+def _city(session: Session, province: str) -> Unit:
+    unit = repo.unit_by_identity(session, province, REFORM_DATE)
     if unit is None:
-        raise NotFound("the registry is empty: run `hopnhat registry load` first")
+        raise NotFound(f"province {province} is not in the registry: run `hopnhat registry load` first")
     return unit
 
 
-def seed_agencies(session: Session, rule: CodeRule) -> int:
-    """The standing agencies: the city People's Committee (it keeps its code, Decision 09/2025/QĐ-TTg), its
-    departments and provincial service center, and the former provinces' and districts' committees, closed on
-    2025-06-30 with the city committee as successor. Idempotent: an agency already there (same kind and unit, or
-    same name for departments) is left alone."""
-    city = _city(session)
+def seed_agencies(session: Session, rule: CodeRule, province: str | None = None) -> int:
+    """The standing agencies of ``province`` (default the deployment's): its People's Committee (it keeps the code
+    of the former province whose name it keeps, Decision 09/2025/QĐ-TTg), its departments and provincial service
+    center, and the former provinces' and districts' committees, closed on 2025-06-30 with the province's committee
+    as successor. Idempotent: an agency already there (same kind and unit, or same name for departments) is left
+    alone. Refused when a group number is neither known nor in ``rule`` (:func:`codes.for_province`)."""
+    province = province or deployment_province()
+    rule = for_province(rule, province)
+    city = _city(session, province)
     existing = repo.agencies(session)
     by_unit = {(a.kind, a.unit_code, a.unit_valid_from) for a in existing if a.kind == AgencyKind.PEOPLE_COMMITTEE}
     by_name = {(a.kind, a.name) for a in existing}
@@ -430,7 +487,7 @@ def seed_agencies(session: Session, rule: CodeRule) -> int:
                 unit_code=city.code,
                 unit_valid_from=city.valid_from,
                 valid_from=OPEN_START,
-                province_code=CITY_CODE,
+                province_code=province,
                 confirmed=False,
             )
         )
@@ -447,33 +504,34 @@ def seed_agencies(session: Session, rule: CodeRule) -> int:
                 unit_code=city.code,
                 unit_valid_from=city.valid_from,
                 valid_from=REFORM_DATE,
-                province_code=CITY_CODE,
+                province_code=province,
                 confirmed=False,
             )
         )
-    groups = {CITY_CODE: rule.city_group, **rule.old_province_groups}
+    formers = [u.code for u in repo.predecessors_of(session, city) if u.level == Level.PROVINCE.value]
+    groups = {old: rule.old_province_groups.get(old, rule.city_group) for old in formers}
     old_units = repo.active_units(session, last_day, provinces=sorted(groups))
-    for province in (u for u in old_units if u.level == Level.PROVINCE.value):
-        group = groups[province.code]
+    for old_province in (u for u in old_units if u.level == Level.PROVINCE.value):
+        group = groups[old_province.code]
         if (
             group != rule.city_group
-            and (AgencyKind.PEOPLE_COMMITTEE.value, province.code, province.valid_from) not in by_unit
+            and (AgencyKind.PEOPLE_COMMITTEE.value, old_province.code, old_province.valid_from) not in by_unit
         ):
             add(
                 Agency(
                     code=code(0, 0, 0, group),
-                    name=_committee_name(province),
+                    name=_committee_name(old_province),
                     kind=AgencyKind.PEOPLE_COMMITTEE.value,
-                    unit_code=province.code,
-                    unit_valid_from=province.valid_from,
+                    unit_code=old_province.code,
+                    unit_valid_from=old_province.valid_from,
                     valid_from=OPEN_START,
                     valid_to=last_day,
                     successor_code=city_pc,
-                    province_code=province.code,
+                    province_code=old_province.code,
                     confirmed=False,
                 )
             )
-        districts = [u for u in old_units if u.level == Level.DISTRICT.value and u.province_code == province.code]
+        districts = [u for u in old_units if u.level == Level.DISTRICT.value and u.province_code == old_province.code]
         for n, district in enumerate(districts):
             if (AgencyKind.PEOPLE_COMMITTEE.value, district.code, district.valid_from) in by_unit:
                 continue
@@ -543,11 +601,13 @@ def issue_codes(
     *,
     issued_on: date,
     decision: str | None = None,
-    province: str = CITY_CODE,
+    province: str | None = None,
 ) -> IssueOut:
     """Give every current commune of ``province`` a People's Committee and a service center with a code, by
     ``rule``, recording each issuance. Idempotent: a commune that has them keeps them; no code is ever reused."""
-    seed_agencies(session, rule)
+    province = province or deployment_province()
+    seed_agencies(session, rule, province)
+    rule = for_province(rule, province)
     # The communes of the issuing day; a decision taken before the reform issues to the communes it creates.
     communes = repo.active_units(session, max(issued_on, REFORM_DATE), level=Level.COMMUNE.value, provinces=[province])
     if not communes:
@@ -712,6 +772,13 @@ def center_for_commune(session: Session, commune_code: str, on: date | None = No
         unit = targets[0]
     if unit.level != Level.COMMUNE.value:
         raise InvalidInput(f"unit {code_} is a {unit.level}, not a commune")
+    served = deployment_province()
+    if unit.province_code != served:
+        # The registry knows the whole country; this deployment's centers serve its own province only.
+        raise NotFound(
+            f"{unit.name} ({unit.code}) is in province {unit.province_code}, not in province {served} that this "
+            "deployment serves: no center of it handles the commune"
+        )
     center = repo.agency_for_unit(session, unit, AgencyKind.SERVICE_CENTER.value)
     if center is None:
         if unit.valid_to is not None:
@@ -749,8 +816,10 @@ def service_centers(session: Session, units: Iterable[Unit], on: date) -> dict[s
     return found
 
 
-def provincial_center(session: Session, province_code: str = CITY_CODE, on: date | None = None) -> Agency:
-    """The provincial Public Administration Service Center (it accepts dossiers from anywhere in the province)."""
+def provincial_center(session: Session, province_code: str | None = None, on: date | None = None) -> Agency:
+    """The provincial Public Administration Service Center (it accepts dossiers from anywhere in the province);
+    default the deployment's province."""
+    province_code = province_code or deployment_province()
     day = on or date.today()
     for agency in repo.agencies(session, day=day, kind=AgencyKind.SERVICE_CENTER.value):
         if agency.unit_code == province_code:
@@ -759,6 +828,7 @@ def provincial_center(session: Session, province_code: str = CITY_CODE, on: date
 
 
 __all__ = [
+    "REFORM_DATE",
     "apply_changes",
     "center_for_commune",
     "check_unit_code",

@@ -52,12 +52,13 @@ def fold(text: str) -> str:
     return _SPACES.sub(" ", _NON_WORD.sub(" ", stripped)).strip()
 
 
-TYPE_WORDS = ("Thành phố", "Thị trấn", "Thị xã", "Phường", "Huyện", "Quận", "Tỉnh", "Xã")
+TYPE_WORDS = ("Đặc khu", "Thành phố", "Thị trấn", "Thị xã", "Phường", "Huyện", "Quận", "Tỉnh", "Xã")
 
 
 def split_type(name: str) -> tuple[str, str]:
-    """ "Phường Cái Khế" -> ("Phường", "Cái Khế"). A name without a type word gives ("", name)."""
+    """ "Phường Cái Khế" -> ("Phường", "Cái Khế"). A name without a type word gives ("", name). The type word's
+    case does not matter (the official list writes "Thành Phố Bắc Kạn"); the type returned is the official one."""
     for word in TYPE_WORDS:
-        if name.startswith(word + " "):
+        if name.startswith(word + " ") or name[: len(word) + 1].lower() == word.lower() + " ":
             return word, name[len(word) + 1 :]
     return "", name

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
+from hopnhat import config
 from hopnhat.config import VN_TZ
 from hopnhat.errors import Conflict, Forbidden, InvalidInput, NotFound
 from hopnhat.identity import audit
@@ -112,7 +113,7 @@ def intake(
     session: Session,
     data: IntakeIn,
     calendar: WorkCalendar,
-    province_code: str = "92",
+    province_code: str | None = None,
     *,
     principal: Principal,
     at: datetime | None = None,
@@ -125,7 +126,7 @@ def receive(
     session: Session,
     data: IntakeIn,
     calendar: WorkCalendar,
-    province_code: str = "92",
+    province_code: str | None = None,
     *,
     principal: Principal,
     at: datetime | None = None,
@@ -138,6 +139,7 @@ def receive(
     paper registers, never a field of the API). An officer receives at one of their own centers: the first one
     unless ``data.received_center`` names another of theirs."""
     principal.require(Permission.DOSSIER_WRITE)
+    province_code = province_code or config.province_code()
     received_center = _receiving_center(principal, data.received_center)
     proc = repo.procedure(session, data.procedure_code)
     if proc is None:

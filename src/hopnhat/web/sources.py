@@ -244,11 +244,12 @@ def dossier_figures(session: Session) -> dict[str, Any]:
 
 
 def units(session: Session, text: str, day: date, level: str | None) -> list[Any]:
+    from hopnhat.config import province_code
     from hopnhat.registry import repository, service
 
     if text.strip():
         return [hit.unit for hit in service.search(session, text, day, level=level or None, limit=50).hits]
-    return list(repository.active_units(session, day, level=level or None))[:300]
+    return list(repository.active_units(session, day, level=level or None, provinces=[province_code()]))[:300]
 
 
 def convert_address(session: Session, text: str) -> Any:

@@ -1,0 +1,214 @@
+"""National address benchmark: hopnhat against PyPI ``vietnamadminunits`` on one set, in one run, in one process.
+
+The set is ``tests/registry/address_set.py``'s generator (seeded): old communes of all 63 former provinces and every
+one of the 440 split communes, each written in 13 styles, with the expected answer computed from the bundled tables
+(a set of new communes: one = definite, several = "ambiguous, every one of these").
+
+    pip install -e ".[bench]"      # vietnamadminunits, for this benchmark only
+    python benchmarks/address/bench_national.py --per-province 20 --repeat 3 \
+        --out benchmarks/address/results-national.json
+
+Counted for each tool on the same old-form addresses:
+
+- **wrong**: a definite answer not among the expected communes, when one is expected;
+- **silent guesses**: a definite answer where the expected answer is several communes (a split commune, or words
+  that fit several old communes);
+- **answered**: share with an answer (definite or listing candidates);
+- **streets kept**: share of the addresses with a street or hamlet whose answer keeps it as written;
+- addresses/s (wall and CPU), and peak resident memory of a process that loads the tool and converts the set
+  (``none``: the same process without a tool, the set's own share).
+
+``vietnamadminunits`` geocodes split wards online (geopy/Nominatim); that call is replaced by one that finds
+nothing (the machine is offline and a benchmark must not use the network), so it falls back to its default ward.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))  # the generator lives with the tests, which check it
+
+from tests.registry.address_set import Case, generate  # noqa: E402
+
+from hopnhat.registry.convert import AddressConverter, Status  # noqa: E402
+
+ON = date(2025, 7, 1)
+
+
+@dataclass
+class Score:
+    addresses: int = 0
+    definite_right: int = 0
+    ambiguous_listed: int = 0
+    ambiguous_missing: int = 0
+    not_found: int = 0
+    wrong: int = 0
+    silent_guesses: int = 0
+    with_street: int = 0
+    streets_kept: int = 0
+    seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    wrong_examples: list[str] = field(default_factory=list)
+
+    def add(self, case: Case, definite: str | None, candidates: set[str], street: str | None) -> None:
+        self.addresses += 1
+        if case.street:
+            self.with_street += 1
+            self.streets_kept += street == case.street
+        if definite is not None:
+            if len(case.expected) > 1:
+                self.silent_guesses += 1
+            elif definite in case.expected:
+                self.definite_right += 1
+            else:
+                self.wrong += 1
+                if len(self.wrong_examples) < 10:
+                    self.wrong_examples.append(f"{case.address!r} -> {definite}; expected {sorted(case.expected)}")
+        elif candidates:
+            if candidates >= case.expected:
+                self.ambiguous_listed += 1
+            else:
+                self.ambiguous_missing += 1
+        else:
+            self.not_found += 1
+
+    def summary(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["answered_share"] = round(1 - self.not_found / self.addresses, 4)
+        out["streets_kept_share"] = round(self.streets_kept / max(self.with_street, 1), 4)
+        out["addresses_per_second"] = round(self.addresses / self.seconds)
+        out["addresses_per_second_cpu"] = round(self.addresses / self.cpu_seconds)
+        return out
+
+
+def run_hopnhat(cases: list[Case]) -> Score:
+    conv = AddressConverter.bundled(ON)  # a fresh index: its memos start empty
+    start, cpu = time.perf_counter(), time.process_time()
+    results = [conv.convert(c.address) for c in cases]
+    score = Score(seconds=time.perf_counter() - start, cpu_seconds=time.process_time() - cpu)
+    for case, r in zip(cases, results, strict=True):
+        definite = r.new_commune_code if r.status in (Status.EXACT, Status.FUZZY, Status.ALREADY_NEW) else None
+        cands = {c.code for c in r.candidates} if r.status is Status.AMBIGUOUS else set()
+        score.add(case, definite, cands, r.street if r.status is not Status.NOT_FOUND else None)
+    return score
+
+
+def _vau() -> Callable[[str], Any]:
+    import vietnamadminunits.converter.converter_2025 as vau_conv
+    from vietnamadminunits import convert_address
+
+    vau_conv.get_geo_location = lambda _address: None  # type: ignore[attr-defined]
+    return convert_address
+
+
+def run_vau(cases: list[Case]) -> Score:
+    convert = _vau()
+    answers: list[tuple[str | None, str | None]] = []
+    start, cpu = time.perf_counter(), time.process_time()
+    for case in cases:
+        try:
+            r = convert(case.address)
+            answers.append((r.ward_code, r.street))
+        except Exception:  # an unparsable address counts as no answer
+            answers.append((None, None))
+    score = Score(seconds=time.perf_counter() - start, cpu_seconds=time.process_time() - cpu)
+    for case, (code, street) in zip(cases, answers, strict=True):
+        score.add(case, code or None, set(), street if code else None)
+    return score
+
+
+def peak_rss_mib(tool: str, per_province: int, seed: int) -> float:
+    """Peak resident memory of a process of its own that loads ``tool`` and converts the set (the set's own share
+    is measured the same way with tool "none" and subtracted)."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--memory-of", tool, "--per-province", str(per_province), "--seed", str(seed)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def _memory_of(tool: str, cases: list[Case]) -> None:
+    if tool == "hopnhat":
+        conv = AddressConverter.bundled(ON)
+        for case in cases:
+            conv.convert(case.address)
+    elif tool == "vietnamadminunits":
+        convert = _vau()
+        for case in cases:
+            _safe(convert, case.address)
+    print(round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1))  # KiB on Linux
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--per-province", type=int, default=20, help="old communes drawn from each old province")
+    ap.add_argument("--seed", type=int, default=24)
+    ap.add_argument("--repeat", type=int, default=3, help="hopnhat runs, each on a fresh index; the fastest counts")
+    ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--memory-of", choices=["hopnhat", "vietnamadminunits", "none"], help=argparse.SUPPRESS)
+    args = ap.parse_args()
+
+    every = generate(args.per_province, seed=args.seed)
+    cases = [c for c in every if c.old_code]  # old-form addresses: what both tools are asked to convert
+    if args.memory_of:
+        _memory_of(args.memory_of, cases)
+        return
+    start = time.perf_counter()
+    AddressConverter.bundled(ON)
+    build = time.perf_counter() - start
+    hop = min((run_hopnhat(cases) for _ in range(args.repeat)), key=lambda s: s.seconds)
+    vau = run_vau(cases)
+    conv = AddressConverter.bundled(ON)
+    new_form = [c for c in every if c.new_form]
+    nonsense = [c for c in every if c.style == "nonsense"]
+    result = {
+        "recorded": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "per_province": args.per_province,
+        "seed": args.seed,
+        "old_communes": len({c.old_code for c in cases}),
+        "addresses": len(cases),
+        "expected_ambiguous": sum(1 for c in cases if len(c.expected) > 1),
+        "hopnhat_index_build_seconds": round(build, 2),
+        "hopnhat": hop.summary(),
+        "vietnamadminunits": vau.summary(),
+        "speedup": round(vau.seconds / hop.seconds, 1),
+        "speedup_cpu": round(vau.cpu_seconds / hop.cpu_seconds, 1),
+        "peak_rss_mib": {
+            tool: peak_rss_mib(tool, args.per_province, args.seed) for tool in ("none", "hopnhat", "vietnamadminunits")
+        },
+        "hopnhat_new_form_already_new": sum(conv.convert(c.address).status is Status.ALREADY_NEW for c in new_form),
+        "new_form_addresses": len(new_form),
+        "hopnhat_nonsense_not_found": sum(conv.convert(c.address).status is Status.NOT_FOUND for c in nonsense),
+        "nonsense_addresses": len(nonsense),
+    }
+    text = json.dumps(result, ensure_ascii=False, indent=1)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n", encoding="utf-8")
+
+
+def _safe(convert: Callable[[str], Any], address: str) -> object:
+    try:
+        return convert(address)
+    except Exception:
+        return None
+
+
+if __name__ == "__main__":
+    main()
