@@ -20,6 +20,9 @@ DISTRIBUTED_BY_PROVINCE: dict[str, str] = {
     "sync_source_copy": "province_code, to add: the former province of the source system",
     "identity_audit": "province_code, to add: one sealed chain per province",
     "identity_audit_head": "province_code, to add: the head of that province's chain",
+    "settlement_scan": "province_code, to add: a scan goes with its dossier",
+    "settlement_due_review": "province_code, to add: a due-date review goes with its dossier",
+    "portal_mend": "province_code, to add: a mend goes with its outbox event",
 }
 REFERENCE: dict[str, str] = {
     "registry_unit": "the whole country, 14,162 rows; joined with everything",
@@ -56,6 +59,7 @@ REFERENCE: dict[str, str] = {
     "sync_run": "one row per run",
     "sync_run_source": "one row per run and source",
     "sync_cutover_verdict": "one row per source",
+    "sync_source_identity": "one row per source",
     "web_user": "officer accounts",
 }
 
