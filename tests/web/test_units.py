@@ -13,10 +13,10 @@ from hopnhat.config import Settings
 from hopnhat.continuity.centers import resolve_center
 from hopnhat.continuity.models import Center
 from hopnhat.errors import Conflict, InvalidInput
+from hopnhat.i18n import REASONS, TEXTS, pick_lang, translate, translate_reason
 from hopnhat.identity import passwords
 from hopnhat.identity import service as identity
 from hopnhat.web import auth, charts
-from hopnhat.web.i18n import REASONS, TEXTS, pick_lang, translate, translate_reason
 
 
 def test_password_hash_is_salted_and_verifies() -> None:

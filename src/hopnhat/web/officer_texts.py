@@ -1,5 +1,5 @@
 """Texts of the officer's pages (queues, intake, the dossier page, slips) in Vietnamese and English; merged into
-:data:`hopnhat.web.i18n.TEXTS`. The slips' wording follows the forms of Circular 03/2025/TT-VPCP as DOMAIN.md
+:data:`hopnhat.i18n.TEXTS`. The slips' wording follows the forms of Circular 03/2025/TT-VPCP as DOMAIN.md
 names them (receipt and appointment, supplement request, refusal, apology and extension)."""
 
 from __future__ import annotations

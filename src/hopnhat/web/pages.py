@@ -31,6 +31,7 @@ from fastapi.templating import Jinja2Templates
 from hopnhat.config import VN_TZ, Settings
 from hopnhat.deps import SessionDep
 from hopnhat.errors import HopnhatError, InvalidInput, Unauthorized
+from hopnhat.i18n import LANGS, TEXTS, pick_lang, translate, translate_reason
 from hopnhat.identity import audit
 from hopnhat.identity import repository as identity_repo
 from hopnhat.identity import service as identity
@@ -47,7 +48,6 @@ from hopnhat.identity.principal import Principal
 from hopnhat.identity.roles import Permission, Scope, expand_scopes
 from hopnhat.settlement.endpoints import lookup_key
 from hopnhat.web import auth, charts, sources
-from hopnhat.web.i18n import LANGS, TEXTS, pick_lang, translate, translate_reason
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +181,7 @@ _TRANSLATED_STATES = ("up", "down", "ready", "not_ready", "overdue", "unknown")
 
 
 _REASON_COLUMNS = frozenset({"reasons", "reason", "detail"})
-"""Columns whose text the services write in English as fixed phrases (see :data:`hopnhat.web.i18n.REASONS`)."""
+"""Columns whose text the services write in English as fixed phrases (see :data:`hopnhat.i18n.REASONS`)."""
 
 
 def _cell_text(value: Any, lang: str, column: str = "") -> str:

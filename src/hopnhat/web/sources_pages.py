@@ -11,10 +11,10 @@ from sqlalchemy.orm import Session
 
 from hopnhat.deps import SessionDep
 from hopnhat.errors import HopnhatError
+from hopnhat.i18n import translate
 from hopnhat.identity.principal import Principal
 from hopnhat.web import pages
 from hopnhat.web import sources as parts
-from hopnhat.web.i18n import translate
 
 CHECK_RECORDS = 20_000
 """Records the page's dry run reads per source (the CLI reads more: a page must answer within a request)."""

@@ -1,4 +1,6 @@
-"""Page texts in Vietnamese (first) and English; the language comes from ``?lang=`` or the ``lang`` cookie.
+"""Texts in Vietnamese (first) and English, for the pages and the CLI.
+
+A page takes its language from ``?lang=`` or the ``lang`` cookie.
 
 Every Vietnamese text is written with its diacritics and kept in NFC (a test checks both).
 """
