@@ -201,8 +201,8 @@ def test_the_demo_reaches_ready_in_the_browser(copy: Store) -> None:
             if "bulk" in plan.values():
                 first.goto("/steward/quarantine?" + "reason=invalid+date+in+due_at")
                 bulk = first.locator("#bulk")
-                bulk.get_by_label("Trường").select_option("due_at")
-                bulk.get_by_label("Quy tắc").select_option("copy")
+                bulk.get_by_label("Trường", exact=True).select_option("due_at")
+                bulk.get_by_label("Quy tắc", exact=True).select_option("copy")
                 bulk.get_by_label("Giá trị (hoặc tên trường, hoặc chuỗi mới)").fill("received_at")
                 bulk.get_by_role("button", name="Xem trước").click()
                 preview = first.locator("#preview")
@@ -231,6 +231,18 @@ def test_the_demo_reaches_ready_in_the_browser(copy: Store) -> None:
                 expect(second.get_by_role("status")).to_contain_text("Đã duyệt loại bỏ")
             expect(second.locator("main")).to_contain_text("Không còn gì.")
 
+            # A split commune's dossier in the review queue: the second steward picks its unit among the candidates.
+            second.goto("/steward/review?source=cantho")
+            rows = second.locator("#review tbody tr")
+            waiting = rows.count()
+            if waiting:
+                code = rows.first.get_attribute("data-code")
+                choice = rows.first.get_by_role("combobox")
+                choice.select_option(index=choice.locator("option").count() - 1)
+                rows.first.get_by_role("button", name="Chọn đơn vị").click()
+                expect(second.get_by_role("status")).to_contain_text(f"Đã gán đơn vị: {code}")
+                expect(second.locator("#review tbody tr")).to_have_count(waiting - 1)
+
             second.goto("/steward")
             second.get_by_role("button", name="Kiểm tra lại các nguồn").click()
             expect(second.get_by_role("status")).to_contain_text("Đã kiểm tra lại")
@@ -247,3 +259,4 @@ def test_the_demo_reaches_ready_in_the_browser(copy: Store) -> None:
     assert ("steward2", "steward.dismiss.approve") in entries
     assert ("steward1", "steward.correct") in entries or "correct" not in plan.values()
     assert ("steward1", "steward.bulk.correct") in entries or "bulk" not in plan.values()
+    assert ("steward2", "steward.unit") in entries
