@@ -25,7 +25,7 @@ from hopnhat.sync.load import CHOICE_GONE_REASON
 from hopnhat.sync.models import Correction, QuarantinedRecord, UnitChoice
 from hopnhat.sync.normalise import SUPERSEDED_REASON
 from hopnhat.sync.stewardship import Mapper, Rule, Selection
-from tests.identity_support import principal
+from tests.identity_support import bearer, principal, token_for
 from tests.sync.helpers import config, store
 
 SPLIT = "31178"
@@ -95,6 +95,7 @@ def test_the_stewards_work_holds_across_syncs(site: Site) -> None:
     _correction_survives_the_unchanged_record_and_a_changed_record_wins_flagged(site, dismissed)
     _unit_picked_for_a_split_commune_survives_the_next_sync(site)
     _bulk_rule_is_previewed_then_applied(site)
+    _the_api_dismisses_with_two_stewards(site)
 
 
 def _correction_survives_the_unchanged_record_and_a_changed_record_wins_flagged(site: Site, dismissed: int) -> None:
@@ -216,3 +217,26 @@ def _bulk_rule_is_previewed_then_applied(site: Site) -> None:
         assert len(done) == len(shown) and _quarantined(s, "missing procedure code") == []
         assert len(_audit(s, "steward.bulk.correct")) == len(shown)
         assert _audit(s, "steward.bulk.preview") == [("steward-b", "soctrang")]
+
+
+def _the_api_dismisses_with_two_stewards(site: Site) -> None:
+    from fastapi.testclient import TestClient
+
+    from hopnhat.app import create_app
+    from hopnhat.config import Settings
+
+    client = TestClient(create_app(Settings(database_url=site.engine.url.render_as_string(False)), site.engine))
+    first = bearer(token_for(site.engine, Role.DATA_STEWARD, scopes="write"))
+    second = bearer(token_for(site.engine, Role.DATA_STEWARD, scopes="write"))
+    with Session(site.engine) as s:
+        q = _quarantined(s, "wrong encoding")[0]
+    proposed = client.post(f"/api/v1/sync/quarantine/{q.id}/dismissals", json={"reason": "withdrawn"}, headers=first)
+    assert proposed.status_code == 201, proposed.text
+    number = proposed.json()["id"]
+    assert client.post(f"/api/v1/sync/dismissals/{number}/approve", headers=first).status_code == 403
+    approved = client.post(f"/api/v1/sync/dismissals/{number}/approve", headers=second)
+    assert approved.status_code == 200 and approved.json()["state"] == "approved"
+    left = client.get("/api/v1/sync/steward/left", headers=first).json()
+    assert [r["source"] for r in left] == ["soctrang"]
+    dismissed = client.get("/api/v1/sync/quarantine?state=dismissed", headers=first).json()
+    assert q.id in [r["id"] for r in dismissed]
