@@ -59,6 +59,10 @@ REFERENCE: dict[str, str] = {
     "sync_run": "one row per run",
     "sync_run_source": "one row per run and source",
     "sync_cutover_verdict": "one row per source",
+    "sync_correction": "one row per corrected source record, a few thousand at most",
+    "sync_dismissal": "one row per proposed dismissal",
+    "sync_unit_choice": "one row per dossier a steward gave a unit",
+    "sync_cutover": "one row per source",
     "sync_source_identity": "one row per source",
     "web_user": "officer accounts",
 }

@@ -141,6 +141,7 @@ PARTS = (
     "hopnhat.registry.address_cli",
     "hopnhat.legacy.cli",
     "hopnhat.sync.cli",
+    "hopnhat.sync.steward_cli",
     "hopnhat.settlement.cli",
     "hopnhat.portal.cli",
     "hopnhat.continuity.cli",

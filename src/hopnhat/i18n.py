@@ -21,6 +21,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "convert": ("Chuyển đổi địa chỉ", "Address converter"),
     "sync": ("Đồng bộ dữ liệu", "Data sync"),
     "quarantine": ("Hồ sơ cách ly", "Quarantine"),
+    "steward": ("Chuẩn bị chuyển đổi", "Towards the cut-over"),
     "sources": ("Nguồn dữ liệu", "Sources"),
     "dry_run": ("Chạy thử", "Dry run"),
     "fields": ("Trường dữ liệu", "Fields"),

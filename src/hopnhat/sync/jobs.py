@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from hopnhat.sync import repository as repo
+from hopnhat.sync import steward_repo
 from hopnhat.sync.ahead import read_ahead
 from hopnhat.sync.connectors.base import RawRecord
 from hopnhat.sync.load import (
@@ -88,6 +89,9 @@ def sync_source(
         cursor = repo.cursor(session, ctx.name)
         value = cursor.value if cursor and cursor.version == CURSOR_VERSION and not full else None
         since = since_from_cursor(value, lookback_minutes)
+        # The stewards' work on this source, read once: applied to the records it was made for while they last.
+        ctx.corrections = steward_repo.active_corrections(session, ctx.name)
+        ctx.unit_choices = steward_repo.active_choices(session, ctx.name)
     # One connection for the whole source, so the page cache widened for the bulk load (and the pages it holds)
     # stays with the batches instead of going back to the pool at every commit.
     encoders = Encoders(engine.dialect.name)

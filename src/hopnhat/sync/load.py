@@ -18,12 +18,14 @@ from sqlalchemy.orm import Session
 from hopnhat.config import VN_TZ
 from hopnhat.db import utcnow
 from hopnhat.sync import repository as repo
+from hopnhat.sync import steward_repo
 from hopnhat.sync.connectors.base import RawRecord
 from hopnhat.sync.models import QuarantinedRecord
 from hopnhat.sync.normalise import (
     Prepared,
     SourceContext,
     normalise,
+    plain_payload,
     raw_check,
     record_digest,
 )
@@ -293,6 +295,7 @@ def apply_batch(session: Session, ctx: SourceContext, staged: Staged, counts: Co
     _insert(session, repo.COPIES, staged.copies, staged.encoded_copies, new_copies)
     repo.update_copies(session, changed_copies)
     inserts: list[int] = []
+    choices_gone: list[str] = []
     updates: list[dict[str, Any]] = []
     flagged: list[dict[str, Any]] = []
     for target in pending.values():
@@ -312,10 +315,19 @@ def apply_batch(session: Session, ctx: SourceContext, staged: Staged, counts: Co
                 skip.add("province_code")
             if head.received_at == row["received_at"]:
                 skip.add("received_at")
-            updates.append({k: v for k, v in row.items() if k not in skip} | {"id": target.id})
+            update = {k: v for k, v in row.items() if k not in skip} | {"id": target.id}
+            if ctx.unit_choices and row["code"] in ctx.unit_choices:
+                _keep_choice(ctx, row["code"], update, choices_gone)
+            updates.append(update)
     _insert(session, repo.DOSSIERS, staged.rows, staged.encoded_rows, inserts)
     repo.update_dossiers(session, updates)
     repo.update_dossiers(session, flagged)
+    if choices_gone:
+        steward_repo.supersede_choices(session, choices_gone, now)
+    if ctx.superseded:
+        retired = ({p.record.source_id for p in good} | set(bad)) & ctx.superseded
+        if retired:
+            steward_repo.supersede_corrections(session, ctx.name, retired, now)
     held = ctx.open_quarantine
     resolved = [p.record.source_id for p in good if p.record.source_id in held]
     if resolved:
@@ -324,8 +336,10 @@ def apply_batch(session: Session, ctx: SourceContext, staged: Staged, counts: Co
     if bad:
         kept = {q.source_id: q for q in repo.quarantined(session, ctx.name, set(bad))}
         for sid, p in bad.items():
-            payload = json.loads(json.dumps(p.record.payload, ensure_ascii=False, default=str))
+            payload = plain_payload(p.record.payload)
             q = kept.get(sid)
+            if q is not None and q.state == "dismissed" and q.payload == payload:
+                continue  # dismissed by two data stewards, and the source still sends it as it was
             if q is None:
                 session.add(
                     QuarantinedRecord(
@@ -334,8 +348,27 @@ def apply_batch(session: Session, ctx: SourceContext, staged: Staged, counts: Co
                 )
             else:
                 q.payload, q.reasons, q.run_id, q.state, q.resolved_at = payload, p.reasons, ctx.run_id, "open", None
-        held.update(bad)
+        held.update(sid for sid in bad if sid not in kept or kept[sid].state == "open")
     session.flush()
+
+
+CHOICE_GONE_REASON = "the source changed the unit a data steward picked"
+
+
+def _keep_choice(ctx: SourceContext, code: str, update: dict[str, Any], gone: list[str]) -> None:
+    """A unit a steward picked sticks while the source gives the dossier the same original unit: the update keeps
+    it (and drops the remapping's own notes on the unit, which the choice answered); a changed unit wins, flagged."""
+    original, unit = ctx.unit_choices[code]
+    notes = [n for n in (update.get("review_reason") or "").split("; ") if n]
+    if update.get("original_unit_code") == original:
+        update["unit_code"] = unit
+        update["center_code"] = ctx.remapper.centers.get(unit)
+        notes = [n for n in notes if not n.startswith("unit ")]
+    else:
+        gone.append(code)
+        notes.append(f"{CHOICE_GONE_REASON} ({unit})")
+    update["needs_review"] = bool(notes)
+    update["review_reason"] = "; ".join(notes)[:500] or None
 
 
 OWNED_HERE_REASON = "changed in the former system after hopnhat took it over; not applied"

@@ -140,8 +140,82 @@ class CutoverVerdict(Base):
     checked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class Correction(Base):
+    """A data steward's correction of a quarantined record (sửa bản ghi): canonical fields that replace the mapped
+    ones, kept beside the raw record it was made for. The sync applies it while the source sends that record
+    unchanged; a changed record wins, the correction turns ``superseded`` and the dossier is flagged for review."""
+
+    __tablename__ = "sync_correction"
+    __table_args__ = (UniqueConstraint("source", "source_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(64), index=True)
+    source_id: Mapped[str] = mapped_column(String(200))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    """The raw record as quarantined when corrected (personal data: shown through audited views only)."""
+    fields: Mapped[dict[str, Any]] = mapped_column(JSON)
+    """Canonical field -> the value that replaces the mapped one (source values, as the mapping would give them)."""
+    state: Mapped[str] = mapped_column(String(16), default="active")
+    """active, or superseded once the source sent a changed record."""
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    superseded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Dismissal(Base):
+    """A proposal to dismiss a quarantined record (loại bỏ) for a reason of a fixed list; it takes effect when a
+    second data steward approves it (the proposer cannot)."""
+
+    __tablename__ = "sync_dismissal"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    quarantine_id: Mapped[int] = mapped_column(ForeignKey("sync_quarantine.id", ondelete="CASCADE"), index=True)
+    reason: Mapped[str] = mapped_column(String(32))
+    """test_record, duplicate (of ``duplicate_of``), withdrawn (before the merger)."""
+    duplicate_of: Mapped[str | None] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(String(500))
+    state: Mapped[str] = mapped_column(String(16), default="proposed")
+    """proposed, approved, rejected."""
+    proposed_by: Mapped[str] = mapped_column(String(64))
+    proposed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class UnitChoice(Base):
+    """The unit a data steward picked for a migrated dossier (a split commune, a unit name matched loosely). The
+    sync keeps it while the source gives the dossier the same original unit; a changed unit wins and is flagged."""
+
+    __tablename__ = "sync_unit_choice"
+
+    dossier_code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    original_unit_code: Mapped[str | None] = mapped_column(String(8))
+    unit_code: Mapped[str] = mapped_column(String(8))
+    state: Mapped[str] = mapped_column(String(16), default="active")
+    """active, or superseded once the source changed the dossier's unit."""
+    chosen_by: Mapped[str] = mapped_column(String(64))
+    chosen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Cutover(Base):
+    """The cut-over of a source (chuyển đổi): from ``committed_at`` the sync no longer reads it, hopnhat owns its
+    dossiers and the relay queues them for the portal."""
+
+    __tablename__ = "sync_cutover"
+
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    committed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    committed_by: Mapped[str] = mapped_column(String(64))
+    forced: Mapped[bool] = mapped_column(default=False)
+    reason: Mapped[str | None] = mapped_column(String(500))
+    """Why an administrator forced it past a NOT READY verdict (required then)."""
+
+
 __all__ = [
+    "Correction",
+    "Cutover",
     "CutoverVerdict",
+    "Dismissal",
     "QuarantinedRecord",
     "SourceCopy",
     "SourceIdentity",
@@ -149,4 +223,5 @@ __all__ = [
     "SyncLock",
     "SyncRun",
     "SyncRunSource",
+    "UnitChoice",
 ]

@@ -3,6 +3,7 @@ cannot be loaded. Pure: no store, no commit. Also the hashes that let reconcilia
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -158,6 +159,13 @@ class SourceContext:
     open_quarantine: set[str] | None = None
     """Source ids with an open quarantine entry, read once per run (None until the first batch): only those need
     resolving when a clean copy loads, instead of an UPDATE over every loaded id of every batch."""
+    corrections: dict[str, tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=dict)
+    """source id -> (raw payload as quarantined, canonical fields that replace the mapped ones): the data stewards'
+    active corrections of this source (:mod:`hopnhat.sync.stewardship`), read once per run."""
+    superseded: set[str] = field(default_factory=set)
+    """Source ids whose correction met a changed record in this run: the record won, the correction is retired."""
+    unit_choices: dict[str, tuple[str | None, str]] = field(default_factory=dict)
+    """dossier code -> (original unit it was made for, unit a data steward picked), read once per run."""
     months: dict[tuple[int, int], str] = field(default_factory=dict)
     """(year, month) -> "yyyy-mm" of the copies' receipt months."""
     when_cache: dict[str, tuple[datetime | None, bool]] = field(default_factory=dict)
@@ -177,8 +185,32 @@ _LENGTHS = {
 _ID_LENGTH = 200  # SourceCopy.source_id
 
 
+SUPERSEDED_REASON = "changed in the former system after a data steward's correction; the source's record applies"
+
+
+def plain_payload(payload: dict[str, Any]) -> Any:
+    """A record's payload as the quarantine stores it (JSON types only), to compare with a stored one."""
+    return json.loads(json.dumps(payload, ensure_ascii=False, default=str))
+
+
+def corrected(ctx: SourceContext, record: RawRecord) -> tuple[RawRecord, str | None]:
+    """The record with a steward's correction applied while the source sends it unchanged (its connector's own
+    problems then go too: the steward read the record whole); a changed record as it is, with the flag to raise
+    (ARCHITECTURE "Who owns a migrated dossier": the former system's change applies over a correction, flagged)."""
+    raw, fields = ctx.corrections[record.source_id]
+    if plain_payload(record.payload) != raw:
+        ctx.superseded.add(record.source_id)
+        return record, SUPERSEDED_REASON
+    # The digest stays the source record's: reconciliation's raw check then still recognises the unchanged record.
+    digest = record_digest(record)
+    return RawRecord(record.source_id, record.updated, record.payload, {**record.fields, **fields}, [], digest), None
+
+
 def normalise(ctx: SourceContext, record: RawRecord) -> Prepared:
     """One source record -> store values, or the reasons it cannot be loaded (all of them, not just the first)."""
+    flag = None
+    if ctx.corrections and record.source_id in ctx.corrections:
+        record, flag = corrected(ctx, record)
     reasons = list(record.problems)
     if len(record.source_id) > _ID_LENGTH:
         reasons.append(f"source id longer than {_ID_LENGTH} characters (the store refuses it)")
@@ -270,6 +302,8 @@ def normalise(ctx: SourceContext, record: RawRecord) -> Prepared:
                 review.append(mapped.review)
     if _EXTRA_FIELDS & raw.keys():
         _extra_fields(raw, values, reasons, when_cache)
+    if flag is not None:
+        (reasons or review).append(flag)
     if reasons:
         return Prepared(record, None, reasons)
     prepared_hash = row_hash(values)

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from hopnhat.sync import parallel
+from hopnhat.sync import parallel, steward_repo
 from hopnhat.sync import repository as repo
 from hopnhat.sync.connectors.base import RawRecord, Scan, available, get_connector
 from hopnhat.sync.load import receipt_month
@@ -144,6 +144,7 @@ def reconcile_source(
     copies whose dossier is gone, when the caller found them already (for every source at once: see
     :func:`reconcile`); ``None`` asks the store here."""
     ctx = SourceContext(name, str(options.get("province_code", "")), remapper, None)
+    ctx.corrections = steward_repo.active_corrections(session, name)  # a corrected record maps as the sync loaded it
     stored = repo.copy_checks(session, name)
     connector = get_connector(str(options["connector"]), options)
     latest, entries, rechecked = _read(ctx, _scans(connector, deep), stored, deep)

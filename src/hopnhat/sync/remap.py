@@ -155,10 +155,21 @@ class Remapper:
         earlier = [(valid_from, unit_id) for valid_from, _, unit_id in spans if valid_from <= received]
         return max(earlier, key=lambda e: e[0])[1] if earlier else None
 
-    def _resolve(self, code: str, unit: Unit) -> Remapped | None:
-        """The unit(s) responsible today for ``unit``; ``None`` for a district without successor (see remap)."""
-        if unit.active_on(self.today):
-            return Remapped(code, unit.code, None)
+    def candidates(self, code: str, received: date) -> list[str]:
+        """Codes of the units of today that took over the unit ``code`` meant on the receipt date: the choices a
+        data steward has for a dossier the remapping could not settle (a split commune). Empty when none."""
+        unit_id = self._pick(code, received)
+        if unit_id is None:
+            return []
+        unit = self.by_id[unit_id]
+        return [unit.code] if unit.active_on(self.today) else self._successors(unit)
+
+    def name_of(self, code: str) -> str | None:
+        """The name of the unit holding ``code`` today (None when no unit does)."""
+        unit = self._on(code, self.today)
+        return unit.name if unit is not None else None
+
+    def _successors(self, unit: Unit) -> list[str]:
         found: dict[int, Unit] = {}
         frontier, seen = [unit.id], {unit.id}
         while frontier:
@@ -174,7 +185,13 @@ class Remapper:
                     elif succ.valid_from <= self.today:
                         nxt.append(to)
             frontier = nxt
-        codes = sorted({u.code for u in found.values()})
+        return sorted({u.code for u in found.values()})
+
+    def _resolve(self, code: str, unit: Unit) -> Remapped | None:
+        """The unit(s) responsible today for ``unit``; ``None`` for a district without successor (see remap)."""
+        if unit.active_on(self.today):
+            return Remapped(code, unit.code, None)
+        codes = self._successors(unit)
         if len(codes) == 1:
             return Remapped(code, codes[0], None)
         if len(codes) > 1:

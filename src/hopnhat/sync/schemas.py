@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from datetime import datetime
+
+from pydantic import BaseModel, Field
 
 
 class SourceCounts(BaseModel):
@@ -42,3 +44,34 @@ class SourceSummary(BaseModel):
     quarantined_open: int
     needs_review: int
     cursor: str | None
+
+
+class SourceLeftOut(BaseModel):
+    """What stands between a source and its cut-over (:class:`hopnhat.sync.stewardship.SourceLeft`)."""
+
+    source: str
+    quarantined: int
+    dismissals_proposed: int
+    without_unit: int
+    to_review: int
+    corrections_superseded: int
+    ready: bool | None
+    reasons: list[str]
+    checked_at: datetime | None
+    cut_over_at: datetime | None
+
+
+class DismissalIn(BaseModel):
+    reason: str = Field(max_length=32, description="test_record, duplicate or withdrawn")
+    duplicate_of: str | None = Field(None, max_length=64, description="The dossier code it duplicates")
+    note: str | None = Field(None, max_length=500)
+
+
+class DismissalOut(BaseModel):
+    id: int
+    quarantine_id: int
+    reason: str
+    duplicate_of: str | None
+    state: str
+    proposed_by: str
+    decided_by: str | None

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from hopnhat.config import VN_TZ
 from hopnhat.db import utcnow
 from hopnhat.errors import InvalidInput, NotFound
-from hopnhat.sync import parallel
+from hopnhat.sync import parallel, steward_repo
 from hopnhat.sync import repository as repo
 from hopnhat.sync.connectors.base import RawRecord, SourceError, available, get_connector
 from hopnhat.sync.jobs import sync_source
@@ -205,6 +205,14 @@ def sync_one(
     restarted run must not find the locks held by children that are still on their way out."""
     owner = f"{socket.gethostname()}:{tag}"
     with Session(engine) as session:
+        done = steward_repo.cutover_of(session, name)
+    if done is not None:
+        # ARCHITECTURE "The cut-over of a source": from then the source is read-only for the sync.
+        when = done.committed_at.astimezone(VN_TZ).strftime("%d/%m/%Y %H:%M")
+        result: dict[str, Any] = {"state": "skipped", "error": f"source {name}: cut over on {when}, no longer synced"}
+        _record(engine, run_id, name, result)
+        return result
+    with Session(engine) as session:
         now = utcnow()
         got = repo.try_lock(session, name, owner, now, now + timedelta(seconds=LOCK_SECONDS))
         holder = None if got else repo.lock_owner(session, name)
@@ -212,7 +220,7 @@ def sync_one(
             got = repo.steal_lock(session, name, holder, owner, now + timedelta(seconds=LOCK_SECONDS))
         session.commit()
     if not got:
-        result: dict[str, Any] = {"state": "skipped", "error": f"source {name}: another process is syncing it"}
+        result = {"state": "skipped", "error": f"source {name}: another process is syncing it"}
         _record(engine, run_id, name, result)
         return result
 

@@ -24,6 +24,7 @@ PAGE_PERMISSIONS: dict[str, Permission] = {
     "sync": Permission.SYNC_READ,
     "quarantine": Permission.QUARANTINE,
     "sources": Permission.QUARANTINE,
+    "steward": Permission.SYNC_READ,
     "systems": Permission.CONTINUITY_READ,
     "plan": Permission.CONTINUITY_READ,
     "centers": Permission.CENTERS,

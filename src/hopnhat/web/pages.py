@@ -60,6 +60,7 @@ NAV = (
     ("registry", "/registry"),
     ("convert", "/convert"),
     ("sync", "/sync"),
+    ("steward", "/steward"),
     ("officer", "/officer"),
     ("intake", "/officer/intake"),
     ("dossiers", "/dossiers"),
@@ -959,6 +960,9 @@ def mount(app: FastAPI) -> None:
     from hopnhat.web import portal_pages  # it imports this module's helpers
 
     portal_pages.mount(app)
+    from hopnhat.web import steward_pages  # it imports this module's helpers
+
+    app.include_router(steward_pages.router)
 
 
 __all__ = ["mount"]
