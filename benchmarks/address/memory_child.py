@@ -4,7 +4,7 @@ process holds nothing but the interpreter, the addresses and the one tool it is 
     python benchmarks/address/memory_child.py TOOL ADDRESSES.json [--tracemalloc]
 
 TOOL is ``hopnhat``, ``vietnamadminunits`` or ``none`` (the interpreter and the addresses alone). Prints one JSON
-object: resident memory (MiB, from ``getrusage`` and ``/proc/self/status``) before the tool is imported, once it is
+object: resident memory (MiB, VmRSS and VmHWM of ``/proc/self/status``) before the tool is imported, once it is
 imported, once its tables are loaded, and at its peak once every address is converted; with ``--tracemalloc``, the
 peak of the Python allocations made from the import on (tracemalloc slows the run and takes memory of its own, so it
 runs in a separate process).
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import resource
 import sys
 import tracemalloc
 from collections.abc import Callable
@@ -23,15 +22,21 @@ from pathlib import Path
 from typing import Any
 
 
-def _rss_now_mib() -> float:
+def _status_mib(field: str) -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return round(int(line.split()[1]) / 1024, 1)
+        if line.startswith(field + ":"):
+            return round(int(line.split()[1]) / 1024, 1)  # kB
     return -1.0
 
 
+def _rss_now_mib() -> float:
+    return _status_mib("VmRSS")
+
+
 def _peak_mib() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB on Linux
+    # VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss across exec, so a child started by a large
+    # parent reports the parent's size (why the three figures of an earlier run were all 142 MiB).
+    return _status_mib("VmHWM")
 
 
 def _import(tool: str) -> Callable[[], Callable[[str], Any]]:
