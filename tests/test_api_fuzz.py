@@ -27,7 +27,7 @@ from schemathesis.engine import Status, events
 from sqlalchemy import Engine
 
 from hopnhat.app import create_app
-from hopnhat.config import Settings
+from hopnhat.config import Settings, province_code
 from hopnhat.continuity import service as continuity
 from hopnhat.continuity.schemas import SystemIn
 from hopnhat.db import ensure_schema, make_engine, session_scope
@@ -61,7 +61,7 @@ def store(tmp_path: Path) -> Iterator[Engine]:
     engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
     ensure_schema(engine)
     with session_scope(engine) as session:
-        load_bundled(session)
+        load_bundled(session, [province_code()])  # the home province: what the API's routes act on
         issue_codes(session, CodeRule(), issued_on=date(2025, 7, 1))
         load_sample(session)
         continuity.create_system(session, SystemIn(code="ct-portal", name="Cổng thông tin"))

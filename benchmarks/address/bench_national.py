@@ -15,8 +15,11 @@ Counted for each tool on the same old-form addresses:
   that fit several old communes);
 - **answered**: share with an answer (definite or listing candidates);
 - **streets kept**: share of the addresses with a street or hamlet whose answer keeps it as written;
-- addresses/s (wall and CPU), and peak resident memory of a process that loads the tool and converts the set
-  (``none``: the same process without a tool, the set's own share).
+- addresses/s (wall and CPU);
+- memory, each tool in a fresh process of its own that reads the addresses from a file and loads only that tool
+  (``memory_child.py``; ``none``: the interpreter and the addresses alone): resident memory before the import,
+  after it, with the tables loaded, at the peak after converting the set, and the peak of Python allocations
+  (tracemalloc, in another process).
 
 ``vietnamadminunits`` geocodes split wards online (geopy/Nominatim); that call is replaced by one that finds
 nothing (the machine is offline and a benchmark must not use the network), so it falls back to its default ward.
@@ -27,9 +30,9 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import resource
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -129,28 +132,17 @@ def run_vau(cases: list[Case]) -> Score:
     return score
 
 
-def peak_rss_mib(tool: str, per_province: int, seed: int) -> float:
-    """Peak resident memory of a process of its own that loads ``tool`` and converts the set (the set's own share
-    is measured the same way with tool "none" and subtracted)."""
-    out = subprocess.run(
-        [sys.executable, __file__, "--memory-of", tool, "--per-province", str(per_province), "--seed", str(seed)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return float(out.stdout.strip().splitlines()[-1])
-
-
-def _memory_of(tool: str, cases: list[Case]) -> None:
-    if tool == "hopnhat":
-        conv = AddressConverter.bundled(ON)
-        for case in cases:
-            conv.convert(case.address)
-    elif tool == "vietnamadminunits":
-        convert = _vau()
-        for case in cases:
-            _safe(convert, case.address)
-    print(round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1))  # KiB on Linux
+def memory(tool: str, addresses: Path) -> dict[str, Any]:
+    """Memory of ``tool`` converting the set, each figure from a fresh process of its own that holds only the
+    interpreter, the addresses (read from a file) and that one tool (``memory_child.py``): resident memory before
+    the import, after it, with the tables loaded and at the peak; and, in a second process, the peak of Python
+    allocations (tracemalloc)."""
+    child = [sys.executable, str(Path(__file__).with_name("memory_child.py")), tool, str(addresses)]
+    rss = json.loads(subprocess.run(child, capture_output=True, text=True, check=True).stdout)
+    traced = json.loads(subprocess.run([*child, "--tracemalloc"], capture_output=True, text=True, check=True).stdout)
+    rss["loaded_python_mib"] = traced["loaded_python_mib"]
+    rss["peak_python_mib"] = traced["peak_python_mib"]
+    return rss
 
 
 def main() -> None:
@@ -159,14 +151,14 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=24)
     ap.add_argument("--repeat", type=int, default=3, help="hopnhat runs, each on a fresh index; the fastest counts")
     ap.add_argument("--out", type=Path, default=None)
-    ap.add_argument("--memory-of", choices=["hopnhat", "vietnamadminunits", "none"], help=argparse.SUPPRESS)
     args = ap.parse_args()
 
     every = generate(args.per_province, seed=args.seed)
     cases = [c for c in every if c.old_code]  # old-form addresses: what both tools are asked to convert
-    if args.memory_of:
-        _memory_of(args.memory_of, cases)
-        return
+    with tempfile.TemporaryDirectory() as tmp:
+        addresses = Path(tmp) / "addresses.json"
+        addresses.write_text(json.dumps([c.address for c in cases], ensure_ascii=False), encoding="utf-8")
+        mem = {tool: memory(tool, addresses) for tool in ("none", "hopnhat", "vietnamadminunits")}
     start = time.perf_counter()
     AddressConverter.bundled(ON)
     build = time.perf_counter() - start
@@ -189,9 +181,7 @@ def main() -> None:
         "vietnamadminunits": vau.summary(),
         "speedup": round(vau.seconds / hop.seconds, 1),
         "speedup_cpu": round(vau.cpu_seconds / hop.cpu_seconds, 1),
-        "peak_rss_mib": {
-            tool: peak_rss_mib(tool, args.per_province, args.seed) for tool in ("none", "hopnhat", "vietnamadminunits")
-        },
+        "memory_mib": mem,
         "hopnhat_new_form_already_new": sum(conv.convert(c.address).status is Status.ALREADY_NEW for c in new_form),
         "new_form_addresses": len(new_form),
         "hopnhat_nonsense_not_found": sum(conv.convert(c.address).status is Status.NOT_FOUND for c in nonsense),
@@ -201,13 +191,6 @@ def main() -> None:
     print(text)
     if args.out:
         args.out.write_text(text + "\n", encoding="utf-8")
-
-
-def _safe(convert: Callable[[str], Any], address: str) -> object:
-    try:
-        return convert(address)
-    except Exception:
-        return None
 
 
 if __name__ == "__main__":

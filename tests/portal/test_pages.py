@@ -28,7 +28,7 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 if not os.path.exists(CHROMIUM):
     pytest.skip(f"{CHROMIUM} is not installed (apt-get install -y chromium)", allow_module_level=True)
 
-from playwright.sync_api import Page, expect  # noqa: E402
+from playwright.sync_api import Browser, Page, expect  # noqa: E402
 
 BAD = "H13–260210–0001"  # en dashes: the portal cannot take this code
 
@@ -53,17 +53,22 @@ def site(tmp_path: Path) -> Iterator[tuple[str, Engine]]:
     engine.dispose()
 
 
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with chromium() as launched:  # one launch for the module; each test has a context of its own
+        yield launched
+
+
 @pytest.fixture
-def page(request: pytest.FixtureRequest) -> Iterator[Page]:
-    with chromium() as browser:
-        context = browser.new_context(viewport={"width": 1200, "height": 900}, locale="vi-VN")
-        pg = context.new_page()
-        try:
-            yield pg
-        finally:
-            ARTIFACTS.mkdir(exist_ok=True)
-            pg.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
-            context.close()
+def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1200, "height": 900}, locale="vi-VN")
+    pg = context.new_page()
+    try:
+        yield pg
+    finally:
+        ARTIFACTS.mkdir(exist_ok=True)
+        pg.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+        context.close()
 
 
 def sign_in(page: Page, url: str, target: str) -> None:

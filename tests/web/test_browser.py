@@ -216,6 +216,7 @@ def test_steward_replays_a_quarantined_record(page: Page, server: str, store: En
     replay loads it and it leaves the quarantine."""
     from sqlalchemy import select
 
+    from hopnhat.config import province_code
     from hopnhat.db import session_scope
     from hopnhat.legacy import generate
     from hopnhat.registry.loader import load_bundled
@@ -225,7 +226,7 @@ def test_steward_replays_a_quarantined_record(page: Page, server: str, store: En
 
     generate(legacy_dir, dossiers=60, seed=7, fault_rate=0.3, sql="sqlite", xlsx=False)
     with session_scope(store) as s:
-        load_bundled(s)  # the sync remaps units through the registry
+        load_bundled(s, [province_code()])  # the sync remaps units through the registry
     config = service.pick(service.load_config(legacy_dir / "sources.toml"), "haugiang")
     assert service.run(store, config)[1]["haugiang"]["quarantined"] > 0
     with session_scope(store) as s:

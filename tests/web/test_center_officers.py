@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from hopnhat.app import create_app
 from hopnhat.cli import app
-from hopnhat.config import Settings
+from hopnhat.config import Settings, province_code
 from hopnhat.continuity import centers
 from hopnhat.db import make_engine, session_scope
 from hopnhat.identity.service import add_user, create_token
@@ -34,7 +34,7 @@ def test_officer_added_with_a_commune_code_sees_exactly_their_centers_dossiers(s
     engine = make_engine(store_url)
     try:
         with session_scope(engine) as s:
-            load_bundled(s)
+            load_bundled(s, [province_code()])
             centers.seed(s)  # before the codes: `centers seed` fills them in when run again
             registry.issue_codes(s, CodeRule(), issued_on=date(2025, 7, 1))
             assert centers.seed(s).without_agency_code == 0

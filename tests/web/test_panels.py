@@ -105,12 +105,13 @@ def test_replay_button_calls_the_sync_service_with_the_signed_in_user(
 
 
 def test_centers_readiness_on_the_overview_and_the_centers_page(site: Site) -> None:
+    from hopnhat.config import province_code
     from hopnhat.continuity import centers
     from hopnhat.db import session_scope
     from hopnhat.registry.loader import load_bundled
 
     with session_scope(site.engine) as s:
-        load_bundled(s)
+        load_bundled(s, [province_code()])
         # The city's center and one per commune; the site has two of them already (with their agency codes).
         assert centers.seed_centers(s) == 102
         centers.seed_requirements(s)

@@ -128,6 +128,15 @@ def _key(type_: str, tokens: list[str], marked: bool = False) -> NameKey:
     return NameKey(type_, accent, fold, marked or fold != accent)
 
 
+def _key_of(type_: str, tokens: list[str], folded: list[str], marked: bool) -> NameKey:
+    """:func:`_key` for tokens already folded (one ``translate`` per segment, not one per token and reading)."""
+    if tokens and tokens[-1] in _ROMAN:  # a Roman numeral is ASCII: its fold is itself
+        digit = _ROMAN[tokens[-1]]
+        tokens = [*tokens[:-1], digit]
+        folded = [*folded[:-1], digit]
+    return NameKey(type_, " ".join(tokens), " ".join(folded), marked)
+
+
 def readings(text: str) -> tuple[NameKey, ...]:
     """Ways to read one address segment, most specific first: with its leading type word stripped, then whole.
 
@@ -137,24 +146,31 @@ def readings(text: str) -> tuple[NameKey, ...]:
     if not tokens:
         return ()
     out: list[NameKey] = []
-    folded = [fold_fast(t) for t in tokens]
+    joined = " ".join(tokens)
+    # The fold table maps a letter to letters or to nothing (a combining mark), never to a space: folding the
+    # joined tokens once and splitting gives the tokens folded one by one.
+    folded = tokens if joined.isascii() else fold_fast(joined).split()
     # A segment written with diacritics ("Xã Nga Thanh") spells its name as meant: "Nga Thanh" is not "Nga Thành"
     # typed without them, so the accent key decides even where the name itself has no mark.
-    marked = folded != tokens
-    m = _P_NUMBER.match(folded[0])
-    if m and len(tokens) == 1:
-        out.append(_key("Phường", [m.group(1)]))
+    marked = folded is not tokens and folded != tokens
+    first = folded[0]
+    if len(tokens) == 1 and first[0] in "pf":
+        m = _P_NUMBER.match(first)
+        if m:
+            out.append(_key_of("Phường", [m.group(1)], [m.group(1)], False))
     for width in (2, 1):
         if len(tokens) <= width:
             continue
         head = tuple(tokens[:width])
         type_ = (
-            _ACCENT_TYPES.get(head) if any(not t.isascii() for t in head) else TYPE_PREFIXES.get(tuple(folded[:width]))
+            _ACCENT_TYPES.get(head)
+            if marked and any(not t.isascii() for t in head)
+            else TYPE_PREFIXES.get(tuple(folded[:width]))
         )
         if type_:
-            out.append(_key(type_, tokens[width:], marked))
+            out.append(_key_of(type_, tokens[width:], folded[width:], marked))
             break
-    out.append(_key("", tokens, marked))
+    out.append(_key_of("", tokens, folded, marked))
     return tuple(out)
 
 

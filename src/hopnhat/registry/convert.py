@@ -46,6 +46,7 @@ from hopnhat.registry.addrtext import (
     PROVINCE_TYPES,
     TYPE_PREFIXES,
     NameKey,
+    fold_fast,
     readings,
     unit_keys,
 )
@@ -142,7 +143,14 @@ class _Index:
     fold: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
 
     fold_of: dict[int, str] = field(default_factory=dict)  # item -> its official name's fold key
+    types: list[str] = field(default_factory=list)  # item -> its type word ("Phường", "Huyện", ...)
     max_spaces: int = 0
+
+    def seal(self) -> None:
+        """Each key's items once each, ascending (they are added in order; a spelling variant may repeat one)."""
+        for keys in (self.accent, self.fold):
+            for name, items in keys.items():
+                keys[name] = list(dict.fromkeys(items))
 
     def add(self, key: NameKey, item: int) -> None:
         self.accent[key.accent].append(item)
@@ -151,13 +159,15 @@ class _Index:
         self.max_spaces = max(self.max_spaces, key.fold.count(" "))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=False)  # not frozen: made on every lookup, and a frozen __init__ is slow
 class _Hit:
     items: tuple[int, ...]
     score: int  # 4 exact, 3 exact but the type word contradicts, 2 fuzzy
 
 
 _EXACT, _TYPE_OFF, _FUZZY = 4, 3, 2
+_SHAPES = ((True, True), (True, False), (False, True), (False, False))
+"""Readings of an address's last segments, widest first: (has a province, has a district) after the commune."""
 _NOT_FOUND = Status.NOT_FOUND  # enum attribute access is slow on the hot path
 
 
@@ -269,9 +279,29 @@ class AddressConverter:
                 for key in unit_keys(c.unit.type, name):
                     self._cidx.add(key, i)
         self._indexes = (self._cidx, self._didx, self._pidx)
+        self._pidx.types = [p.type for p in self._provinces]
+        self._didx.types = [d.type for d in self._districts]
+        self._cidx.types = [c.unit.type for c in self._communes]
+        for idx in self._indexes:
+            idx.seal()
+        # A segment's readings are told apart by what they hit. A fold key decides the hits by itself; an accent
+        # key matters only where it hits otherwise than its fold key in some index ("vĩnh thạnh" / "vĩnh thành"):
+        # precomputed here so that reading a new segment costs set lookups, not a tuple of hits per index.
+        self._folds: frozenset[str] = frozenset().union(*(idx.fold for idx in self._indexes))
+        self._accents: frozenset[str] = frozenset().union(*(idx.accent for idx in self._indexes))
+        self._plain_accents = frozenset(
+            a
+            for a in self._accents
+            if all(idx.accent.get(a, []) == idx.fold.get(fold_fast(a), []) for idx in self._indexes)
+        )
         self._cfold = list(self._cidx.fold)
         self._dfold = list(self._didx.fold)
         self._pfold = list(self._pidx.fold)
+        self._levels: dict[str, tuple[_Index, frozenset[str], list[str]]] = {
+            Level.PROVINCE: (self._pidx, PROVINCE_TYPES, self._pfold),
+            Level.DISTRICT: (self._didx, DISTRICT_TYPES, self._dfold),
+            Level.COMMUNE: (self._cidx, COMMUNE_TYPES, self._cfold),
+        }
         # Memos, all bounded: an address's answer depends only on its last three segments, and real address lists
         # repeat those endlessly; the street in front is never looked up.
         self._seg_cache: dict[str, int] = {}
@@ -279,6 +309,7 @@ class AddressConverter:
         self._reading_list: list[tuple[NameKey, ...]] = [()]
         self._match_cache: dict[tuple[int, str, tuple[object, ...], bool], _Hit | None] = {}
         self._tail_cache: dict[tuple[int, ...], _Answer] = {}
+        self._cand_rows: dict[int, tuple[tuple[tuple[str, date, str | None], URec, Candidate], ...]] = {}
         self.warmed = False
         # Filters by province / district, memoised: a handful of distinct ones, asked for on every address.
         self._pkeep: dict[tuple[int, ...], tuple[frozenset[int], frozenset[int]]] = {}
@@ -412,11 +443,15 @@ class AddressConverter:
         if (low[0].isdigit() and " " in low) or low.startswith(_STREET_WORDS):
             return 0  # not memoised: streets are mostly unique and would crowd out the unit names
         keys = readings(segment)
-        if len(keys) > 1 and any(self._known(keys[0], idx) for idx in (self._cidx, self._didx, self._pidx)):
+        folds, accents, plain = self._folds, self._accents, self._plain_accents
+        if len(keys) > 1 and ((keys[0].has_marks and keys[0].accent in accents) or keys[0].fold in folds):
             keys = keys[:1]  # a type word and a known name: how the type was spelt (P., Phường) no longer matters
         # Segments that hit the same units the same way behave alike (with or without diacritics, when no other
         # name folds alike): one id for them all.
-        profile = tuple((k.type, k.fold, *(self._hits(k, idx) for idx in self._indexes)) for k in keys)
+        profile = tuple(
+            (k.type, k.fold, k.accent if k.has_marks and k.accent not in plain and k.fold in folds else None)
+            for k in keys
+        )
         rid = self._reading_ids.get(profile)
         if rid is None:
             if len(self._reading_list) > 100_000:
@@ -427,16 +462,6 @@ class AddressConverter:
             self._seg_cache.clear()
         self._seg_cache[segment] = rid
         return rid
-
-    @staticmethod
-    def _hits(key: NameKey, index: _Index) -> tuple[tuple[int, ...] | None, tuple[int, ...]]:
-        fold = tuple(index.fold.get(key.fold, ()))
-        accent = tuple(index.accent.get(key.accent, ())) if key.has_marks else None
-        return (None if accent == fold else accent), fold
-
-    @staticmethod
-    def _known(key: NameKey, index: _Index) -> bool:
-        return (key.has_marks and key.accent in index.accent) or key.fold in index.fold
 
     def _reset_memos(self) -> None:
         self._seg_cache.clear()
@@ -453,22 +478,13 @@ class AddressConverter:
         fuzzy: bool,
     ) -> _Hit | None:
         """Units of ``level`` a segment names, restricted to the item numbers in ``keep`` (None: all)."""
-        if level == Level.PROVINCE:
-            index, pool, allowed, fold_keys = self._pidx, None, PROVINCE_TYPES, self._pfold
-        elif level == Level.DISTRICT:
-            index, pool, allowed, fold_keys = self._didx, None, DISTRICT_TYPES, self._dfold
-        else:
-            index, pool, allowed, fold_keys = self._cidx, self._communes, COMMUNE_TYPES, self._cfold
-
-        def type_of(i: int) -> str:
-            if pool is not None:
-                return pool[i].unit.type
-            return (self._provinces if level == Level.PROVINCE else self._districts)[i].type
-
+        index, allowed, fold_keys = self._levels[level]
+        types = index.types
+        communes = index is self._cidx
         for key in self._reading_list[segment]:
-            if key.type == "Huyện" and pool is not None:
+            if key.type == "Huyện" and communes:
                 # Only an island district read as the special zone it became: exact, and of that type.
-                island = [i for i in index.fold.get(key.fold, ()) if pool[i].unit.type == "Huyện"]
+                island = [i for i in index.fold.get(key.fold, ()) if types[i] == "Huyện"]
                 island = [i for i in island if keep is None or i in keep]
                 if island:
                     return _Hit(tuple(island), _EXACT)
@@ -479,13 +495,13 @@ class AddressConverter:
                 continue  # "7" or "X" alone is no "Phường 7" / "Phường X": numbered wards need their type word
             hit: list[int] = []
             if key.has_marks:
-                hit = [i for i in index.accent.get(key.accent, ()) if keep is None or i in keep]
+                hit = _among(index.accent.get(key.accent), keep)
             if not hit:
-                hit = [i for i in index.fold.get(key.fold, ()) if keep is None or i in keep]
+                hit = _among(index.fold.get(key.fold), keep)
             if not hit:
                 continue
             if key.type:
-                typed = [i for i in hit if type_of(i) == key.type]
+                typed = [i for i in hit if types[i] == key.type]
                 if typed:
                     return _Hit(tuple(typed), _EXACT)
                 return _Hit(tuple(hit), _TYPE_OFF)
@@ -523,7 +539,7 @@ class AddressConverter:
             hit = [i for i in items_f if keep is None or i in keep]
             if hit:
                 if key.type:
-                    typed = [i for i in hit if type_of(i) == key.type]
+                    typed = [i for i in hit if types[i] == key.type]
                     hit = typed or hit
                 return _Hit(tuple(hit), _FUZZY)
         return None
@@ -582,56 +598,57 @@ class AddressConverter:
         rapidfuzz runs on that segment alone."""
         n = len(tail)
         out: list[tuple[int, int, _Hit, bool, bool]] = []
-        for has_p in (True, False):
-            for has_d in (True, False):
-                width = 1 + int(has_p) + int(has_d)
-                if width > n or width <= min_width:
-                    continue
-                pos = n - width
-                if not has_d and n > 1 and self._bare_upper_unit(tail[pos]):
-                    # "..., Vị Thanh, Hậu Giang" / "..., Sóc Trăng" with no district: a bare name that is also a
-                    # district's or province's is most likely that, not the commune of the name; a guess either way.
-                    continue
-                fuzzy_level = ""
-                if fuzzy:
-                    plan = [(tail[pos], Level.COMMUNE.value)]
-                    if has_d:
-                        plan.append((tail[pos + 1], Level.DISTRICT.value))
-                    if has_p:
-                        plan.append((tail[n - 1], Level.PROVINCE.value))
-                    misses = [lvl for seg, lvl in plan if self._match_memo(seg, lvl, (), None, False) is None]
-                    if len(misses) > 1 or (not has_d and self._bare_upper_unit(tail[pos])):
-                        continue
-                    # Every name exists somewhere but not together: the commune may be misspelt into another's name.
-                    fuzzy_level = misses[0] if misses else Level.COMMUNE.value
-                score = 0
-                clean = True
-                keep_c: frozenset[int] | None = None
-                keep_d: frozenset[int] | None = None
-                keep_key: tuple[object, ...] = ()
-                if has_p:
-                    ph = self._match_memo(tail[n - 1], Level.PROVINCE, (), None, fuzzy_level == Level.PROVINCE)
-                    if ph is None:
-                        continue
-                    clean &= ph.score == _EXACT
-                    score += ph.score
-                    keep_c, keep_d = self._province_keep(ph.items)
-                    keep_key = ("p", ph.items)
+        for has_p, has_d in _SHAPES:
+            width = 1 + has_p + has_d
+            if width > n or width <= min_width:
+                continue
+            if out and width < out[-1][1]:
+                # Readings come widest first and a wider one always outscores a narrower one (each segment scores
+                # 3-4 exact, 2 fuzzy, and one pass has at most one fuzzy segment), so a narrower one never wins.
+                break
+            pos = n - width
+            if not has_d and n > 1 and self._bare_upper_unit(tail[pos]):
+                # "..., Vị Thanh, Hậu Giang" / "..., Sóc Trăng" with no district: a bare name that is also a
+                # district's or province's is most likely that, not the commune of the name; a guess either way.
+                continue
+            fuzzy_level = ""
+            if fuzzy:
+                plan = [(tail[pos], Level.COMMUNE.value)]
                 if has_d:
-                    dh = self._match_memo(
-                        tail[pos + 1], Level.DISTRICT, keep_key, keep_d, fuzzy_level == Level.DISTRICT
-                    )
-                    if dh is None:
-                        continue
-                    clean &= dh.score == _EXACT
-                    score += dh.score
-                    dk = self._district_keep(dh.items)
-                    keep_c = dk if keep_c is None else keep_c & dk
-                    keep_key = (*keep_key, "d", dh.items)
-                ch = self._match_memo(tail[pos], Level.COMMUNE, keep_key, keep_c, fuzzy_level == Level.COMMUNE)
-                if ch is None:
+                    plan.append((tail[pos + 1], Level.DISTRICT.value))
+                if has_p:
+                    plan.append((tail[n - 1], Level.PROVINCE.value))
+                misses = [lvl for seg, lvl in plan if self._match_memo(seg, lvl, (), None, False) is None]
+                if len(misses) > 1 or (not has_d and self._bare_upper_unit(tail[pos])):
                     continue
-                out.append((score + ch.score, width, ch, clean and ch.score == _EXACT, has_p and not has_d))
+                # Every name exists somewhere but not together: the commune may be misspelt into another's name.
+                fuzzy_level = misses[0] if misses else Level.COMMUNE.value
+            score = 0
+            clean = True
+            keep_c: frozenset[int] | None = None
+            keep_d: frozenset[int] | None = None
+            keep_key: tuple[object, ...] = ()
+            if has_p:
+                ph = self._match_memo(tail[n - 1], Level.PROVINCE, (), None, fuzzy_level == Level.PROVINCE)
+                if ph is None:
+                    continue
+                clean &= ph.score == _EXACT
+                score += ph.score
+                keep_c, keep_d = self._province_keep(ph.items)
+                keep_key = ("p", ph.items)
+            if has_d:
+                dh = self._match_memo(tail[pos + 1], Level.DISTRICT, keep_key, keep_d, fuzzy_level == Level.DISTRICT)
+                if dh is None:
+                    continue
+                clean &= dh.score == _EXACT
+                score += dh.score
+                dk = self._district_keep(dh.items)
+                keep_c = dk if keep_c is None else keep_c & dk
+                keep_key = (*keep_key, "d", dh.items)
+            ch = self._match_memo(tail[pos], Level.COMMUNE, keep_key, keep_c, fuzzy_level == Level.COMMUNE)
+            if ch is None:
+                continue
+            out.append((score + ch.score, width, ch, clean and ch.score == _EXACT, has_p and not has_d))
         return out
 
     def _resolve(self, tail: tuple[int, ...]) -> _Answer:
@@ -662,31 +679,37 @@ class AddressConverter:
         names_current = False
         for _score, _width, hit, _clean, _new_form in top:
             for i in hit.items:
-                c = self._communes[i]
-                if c.current:
+                rows = self._cand_rows.get(i)
+                if rows is None:
+                    rows = self._cand_rows[i] = self._candidate_rows(self._communes[i])
+                if rows and rows[0][2].old_code is None:
                     names_current = True
-                    targets[id(c.unit)] = c.unit
-                    cands.setdefault((c.unit.code, c.unit.valid_from, None), Candidate(c.unit.code, c.unit.name))
-                    continue
-                for t in c.targets:
+                for key, t, cand in rows:
                     targets[id(t)] = t
-                    cands.setdefault(
-                        (t.code, t.valid_from, c.unit.code),
-                        Candidate(
-                            t.code,
-                            t.name,
-                            c.unit.code,
-                            c.unit.name,
-                            c.district.name if c.district else None,
-                            c.province.name if c.province else None,
-                        ),
-                    )
+                    cands.setdefault(key, cand)
         candidates = tuple(cands.values())
         if len(targets) != 1:
             return _Answer(Status.AMBIGUOUS if targets else Status.NOT_FOUND, width, None, candidates)
         (target,) = targets.values()
         status = Status.ALREADY_NEW if names_current else Status.FUZZY if fuzzy_any else Status.EXACT
         return _Answer(status, width, target, candidates, self._province_name(target))
+
+    @staticmethod
+    def _candidate_rows(c: _Commune) -> tuple[tuple[tuple[str, date, str | None], URec, Candidate], ...]:
+        """What naming this commune contributes to an answer: (key, unit in force, candidate) for each unit it
+        leads to; built once per commune, since building candidates was a tenth of a conversion."""
+        if c.current:
+            return (((c.unit.code, c.unit.valid_from, None), c.unit, Candidate(c.unit.code, c.unit.name)),)
+        district = c.district.name if c.district else None
+        province = c.province.name if c.province else None
+        return tuple(
+            (
+                (t.code, t.valid_from, c.unit.code),
+                t,
+                Candidate(t.code, t.name, c.unit.code, c.unit.name, district, province),
+            )
+            for t in c.targets
+        )
 
     def convert(self, text: str, *, _split_done: bool = False) -> Conversion:
         """Convert one address; raise :class:`InvalidInput` when it is empty or longer than the cap. An address
@@ -746,6 +769,18 @@ class AddressConverter:
 
     def _province_name(self, unit: URec) -> str:
         return self._current_province_names.get(unit.province_code, "")
+
+
+def _among(items: list[int] | None, keep: frozenset[int] | None) -> list[int]:
+    """``items`` (ascending, no repeats) that are in ``keep`` (None: all), in order. A common name ("Tân Phú",
+    "Phường 1") has hundreds of units in the country: the filter runs in C, not as a Python loop."""
+    if not items:
+        return []
+    if keep is None:
+        return items
+    if len(items) < 8:
+        return [i for i in items if i in keep]
+    return sorted(keep.intersection(items))
 
 
 _TYPE_WORD = re.compile(
