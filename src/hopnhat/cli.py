@@ -143,6 +143,7 @@ PARTS = (
     "hopnhat.sync.cli",
     "hopnhat.settlement.cli",
     "hopnhat.portal.cli",
+    "hopnhat.notices.cli",
     "hopnhat.continuity.cli",
     "hopnhat.web.cli",
     "hopnhat.identity.cli",
