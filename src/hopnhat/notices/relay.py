@@ -23,7 +23,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy import Engine
@@ -53,7 +53,9 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class NoticeRelayConfig:
     batch: int = 200
-    policy: RetryPolicy = RetryPolicy(max_attempts=8, base_seconds=30.0, cap_seconds=3600.0)
+    policy: RetryPolicy = field(
+        default_factory=lambda: RetryPolicy(max_attempts=8, base_seconds=30.0, cap_seconds=3600.0)
+    )
     lease_seconds: float = 30.0
     idle_seconds: float = 0.5
 
@@ -110,7 +112,11 @@ def make_sender(channel: str, settings: Settings) -> Sender:
         raise InvalidInput(f"{channel} notices need HOPNHAT_{channel.upper()}_URL (the provider's send API)")
     return GatewaySender(
         GatewayConfig(
-            url=url, account=account, key=key, templates=parse_templates(codes), timeout=settings.gateway_timeout_seconds
+            url=url,
+            account=account,
+            key=key,
+            templates=parse_templates(codes),
+            timeout=settings.gateway_timeout_seconds,
         )
     )
 
@@ -187,7 +193,9 @@ class NoticeRelay:
                     failing = error.detail
                 else:
                     to = prepared.message.to if prepared.message else ""
-                    log.warning("%s notice %s to %s refused: %s", self.channel, prepared.event_id, mask(to), error.detail)
+                    log.warning(
+                        "%s notice %s to %s refused: %s", self.channel, prepared.event_id, mask(to), error.detail
+                    )
         if failing is not None:
             log.warning("%s provider failing, notices will be retried: %s", self.channel, failing)
         return outcomes

@@ -30,8 +30,7 @@ Quý vị nhận thư này vì đã đồng ý nhận thông báo về hồ sơ 
 Để không nhận thông báo nữa: {{ stop_url }}"""
 
 _FOOTER_TEXT = (
-    " Tra cuu: {{ lookup_url }}{% if center_phone %} DT: {{ center_phone }}{% endif %}"
-    " Ngung nhan tin: {{ stop_url }}"
+    " Tra cuu: {{ lookup_url }}{% if center_phone %} DT: {{ center_phone }}{% endif %} Ngung nhan tin: {{ stop_url }}"
 )
 """The SMS defaults go without diacritics: brand-name SMS in Vietnam are billed and often only accepted as GSM
 text (160 characters a segment, 70 with Unicode). Zalo's are Unicode, so they keep them. An administrator may
@@ -69,8 +68,7 @@ _EMAIL: dict[str, tuple[str, str]] = {
     ),
     "refusal": (
         "Từ chối hồ sơ {{ dossier_code }}",
-        "Kính gửi Quý ông/bà,\n\nHồ sơ {{ dossier_code }} không được tiếp nhận giải quyết.\n"
-        "Lý do: {{ reason }}\n",
+        "Kính gửi Quý ông/bà,\n\nHồ sơ {{ dossier_code }} không được tiếp nhận giải quyết.\nLý do: {{ reason }}\n",
     ),
     "delay": (
         "Gia hạn thời gian trả kết quả hồ sơ {{ dossier_code }}",

@@ -170,7 +170,9 @@ def pending_summary(session: Session, now: datetime) -> tuple[int, int, datetime
 
 def blocked_dossiers(session: Session) -> int:
     return (
-        session.scalar(select(func.count(func.distinct(OutboxEvent.dossier_code))).where(OutboxEvent.state == DEAD, PORTAL))
+        session.scalar(
+            select(func.count(func.distinct(OutboxEvent.dossier_code))).where(OutboxEvent.state == DEAD, PORTAL)
+        )
         or 0
     )
 

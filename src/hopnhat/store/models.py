@@ -217,9 +217,9 @@ class OutboxEvent(Base):
 __all__ = [
     "DONE_STATUSES",
     "FINAL_STATUSES",
+    "NOTICE_DESTINATIONS",
     "ApplicantType",
     "Channel",
-    "NOTICE_DESTINATIONS",
     "Destination",
     "Dossier",
     "IdType",
