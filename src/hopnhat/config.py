@@ -201,6 +201,9 @@ class Settings(BaseSettings):
         default="hopnhat@localhost", description="From address of the e-mail notices (its domain ends the Message-ID)."
     )
     smtp_timeout_seconds: float = Field(default=20.0, gt=0, description="Timeout of one SMTP exchange.")
+    smtp_connections: int = Field(
+        default=4, ge=1, le=32, description="SMTP connections the e-mail relay keeps open and uses at once."
+    )
     sms_url: str | None = Field(default=None, description="URL of the SMS provider's send API (HTTP POST, JSON).")
     sms_account: str | None = Field(default=None, description="Account (brand name / client id) at the SMS provider.")
     sms_key: str | None = Field(default=None, description="API key at the SMS provider (sent as a Bearer token).")

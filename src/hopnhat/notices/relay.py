@@ -102,6 +102,7 @@ def make_sender(channel: str, settings: Settings) -> Sender:
                 password=settings.smtp_password,
                 sender=settings.smtp_sender,
                 timeout=settings.smtp_timeout_seconds,
+                connections=settings.smtp_connections,
             )
         )
     url, account, key, codes = {

@@ -8,10 +8,12 @@ Every template may use: ``center_name``, ``center_phone`` (empty when the regist
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
+from jinja2 import Template as Template_
 from jinja2 import TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -137,10 +139,16 @@ SAMPLE: dict[str, Any] = {
 """What a template is checked against when an administrator saves it."""
 
 
+@functools.lru_cache(maxsize=256)
+def _compiled(text: str) -> Template_:
+    # Compiling is ~6 ms and rendering ~0.05 ms: a batch renders the same few templates hundreds of times.
+    return _ENV.from_string(text)
+
+
 def render(text: str, context: dict[str, Any]) -> str:
     """Render ``text``; an error names the template's fault (the relay dead-letters the notice with it)."""
     try:
-        return unicodedata.normalize("NFC", _ENV.from_string(text).render(**context))
+        return unicodedata.normalize("NFC", _compiled(text).render(**context))
     except TemplateError as exc:
         raise InvalidInput(f"template: {exc}") from None
 
