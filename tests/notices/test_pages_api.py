@@ -180,3 +180,10 @@ def test_cli_status_dead_list_resend_and_templates(site: Site, tmp_path: Path) -
     assert "receipt/email (edited by" in runner.invoke(cli, [*db, "notices", "templates", "list"]).output
     no_relay = runner.invoke(cli, [*db, "notices", "relay", "--once", "--channel", "sms"])
     assert no_relay.exit_code == 1 and "HOPNHAT_SMS_URL" in no_relay.output
+
+
+def test_the_opt_out_page_is_rate_limited_per_address(site: Site) -> None:
+    settings = Settings(database_url=site.url, secret_key=site.settings.secret_key, public_rate_limit_per_minute=2)
+    public = TestClient(create_app(settings, site.engine))
+    answers = [public.get("/notices/stop/000.00.31.H13-260210-0001.guess").status_code for _ in range(3)]
+    assert answers == [404, 404, 429]
