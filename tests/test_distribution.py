@@ -52,6 +52,7 @@ REFERENCE: dict[str, str] = {
     "identity_token": "machine tokens",
     "identity_rate_bucket": "rate-limit counters (could stay on the coordinator)",
     "identity_secret": "signing secrets",
+    "notice_template": "one row per event and channel",
     "portal_relay_heartbeat": "one row per relay",
     "portal_relay_lease": "one row per relay lease",
     "sync_cursor": "one row per source",

@@ -46,6 +46,7 @@ ROUTERS = (
     "hopnhat.sync.endpoints",
     "hopnhat.settlement.endpoints",
     "hopnhat.portal.endpoints",
+    "hopnhat.notices.endpoints",
     "hopnhat.continuity.endpoints",
 )
 """Modules with ``router: APIRouter`` mounted under ``/api/v1``, one per part."""
@@ -185,6 +186,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     from hopnhat.web import officer
 
     app.include_router(officer.router)
+    from hopnhat.web import notice_pages
+
+    app.include_router(notice_pages.router)
     return app
 
 

@@ -144,6 +144,7 @@ PARTS = (
     "hopnhat.sync.steward_cli",
     "hopnhat.settlement.cli",
     "hopnhat.portal.cli",
+    "hopnhat.notices.cli",
     "hopnhat.continuity.cli",
     "hopnhat.web.cli",
     "hopnhat.identity.cli",

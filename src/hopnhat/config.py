@@ -162,6 +162,63 @@ class Settings(BaseSettings):
         description="Key that signs the audit chain's heads, kept outside the store so a database writer cannot "
         "recompute the chain; unset (demo, tests): the heads are unsigned and audit verify says so.",
     )
+    notice_channels: str = Field(
+        default="",
+        description="Comma-separated channels the notices to citizens go by (email, sms, zalo); empty: no notices. "
+        "A notice goes only to a contact given with the dossier with the applicant's consent.",
+    )
+    notice_public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Public address of hopnhat's pages, for the lookup and opt-out links in notices.",
+    )
+    notice_center_name: str = Field(
+        default="Trung tâm Phục vụ hành chính công",
+        description="Name a notice gives when the dossier's center has none in the registry.",
+    )
+    notice_center_phone: str = Field(
+        default="",
+        description="Phone a notice gives when the dossier's center has none in the registry (never invented: "
+        "empty leaves the line out).",
+    )
+    notice_max_attempts: int = Field(
+        default=8, ge=1, le=100, description="Failed sends after which a notice goes to the dead letters."
+    )
+    notice_backoff_seconds: float = Field(
+        default=30.0, gt=0, description="Wait after a notice's first failed send; doubles with each failure."
+    )
+    notice_backoff_cap_seconds: float = Field(
+        default=3600.0, gt=0, description="Longest wait between two sends of a failing notice."
+    )
+    smtp_host: str | None = Field(default=None, description="SMTP server of the e-mail notices.")
+    smtp_port: int = Field(default=25, ge=1, le=65535, description="Port of the SMTP server.")
+    smtp_security: Literal["none", "starttls", "tls"] = Field(
+        default="none",
+        description="none, starttls (upgrade the connection, port 587) or tls (TLS from the start, port 465).",
+    )
+    smtp_user: str | None = Field(default=None, description="SMTP account, when the server requires a login.")
+    smtp_password: str | None = Field(default=None, description="Password of the SMTP account.")
+    smtp_sender: str = Field(
+        default="hopnhat@localhost", description="From address of the e-mail notices (its domain ends the Message-ID)."
+    )
+    smtp_timeout_seconds: float = Field(default=20.0, gt=0, description="Timeout of one SMTP exchange.")
+    smtp_connections: int = Field(
+        default=4, ge=1, le=32, description="SMTP connections the e-mail relay keeps open and uses at once."
+    )
+    sms_url: str | None = Field(default=None, description="URL of the SMS provider's send API (HTTP POST, JSON).")
+    sms_account: str | None = Field(default=None, description="Account (brand name / client id) at the SMS provider.")
+    sms_key: str | None = Field(default=None, description="API key at the SMS provider (sent as a Bearer token).")
+    sms_templates: str = Field(
+        default="",
+        description="Registered template codes at the SMS provider, event=code comma-separated "
+        "(receipt, supplement, refusal, delay, result), e.g. receipt=HN01,refusal=HN03.",
+    )
+    zalo_url: str | None = Field(default=None, description="URL of the Zalo (ZNS) provider's send API.")
+    zalo_account: str | None = Field(default=None, description="Zalo Official Account id.")
+    zalo_key: str | None = Field(default=None, description="Access key of the Zalo Official Account (Bearer).")
+    zalo_templates: str = Field(
+        default="", description="Approved ZNS template ids, event=id comma-separated, as for HOPNHAT_SMS_TEMPLATES."
+    )
+    gateway_timeout_seconds: float = Field(default=10.0, gt=0, description="Timeout of one SMS or Zalo call.")
 
 
 def files_dir(settings: Settings) -> Path | None:
@@ -178,6 +235,12 @@ def files_dir(settings: Settings) -> Path | None:
 def province_code() -> str:
     """The province this deployment serves (``HOPNHAT_PROVINCE_CODE``): the one call every part makes for it."""
     return get_settings().province_code
+
+
+def notice_channels() -> tuple[str, ...]:
+    """The channels notices go by (``HOPNHAT_NOTICE_CHANNELS``), known ones only, in a fixed order."""
+    wanted = {c.strip().lower() for c in get_settings().notice_channels.split(",") if c.strip()}
+    return tuple(c for c in ("email", "sms", "zalo") if c in wanted)
 
 
 def get_settings(**overrides: object) -> Settings:

@@ -56,6 +56,12 @@ class Permission(StrEnum):
     DUE_DECISIONS = "settlement.due_decisions"
     """Decide, after a calendar edit, whether a dossier keeps its due date or moves to the new calendar's (only the
     dossiers the principal sees)."""
+    NOTICES_READ = "notices.read"
+    """The notices to citizens' counts and dead letters (no contact in them)."""
+    NOTICES_WRITE = "notices.write"
+    """Resend a dead notice (audited); an officer does it from the dossier's page with ``dossier.write``."""
+    NOTICE_TEMPLATES = "notices.templates"
+    """Edit the notices' texts (audited)."""
     ACCOUNTS = "accounts"
     SELF = "self"
     """Anyone signed in, whatever the role: who am I."""
@@ -84,6 +90,8 @@ _OPERATIONS = frozenset(
         Permission.PORTAL_WRITE,
         Permission.METRICS,
         Permission.CALENDAR,
+        Permission.NOTICES_READ,
+        Permission.NOTICES_WRITE,
     }
 )
 
@@ -96,6 +104,7 @@ MATRIX: dict[Role, frozenset[Permission]] = {
         Permission.QUARANTINE,
         Permission.AUDIT,
         Permission.DUE_DECISIONS,
+        Permission.NOTICE_TEMPLATES,
     },
     Role.DEPARTMENT_OPERATOR: _OPERATIONS,
     Role.DATA_STEWARD: frozenset({Permission.QUARANTINE, Permission.SYNC_READ, Permission.DOSSIER_READ}),
@@ -131,6 +140,8 @@ _NEEDS_SCOPE: dict[Permission, Scope] = {
     Permission.ACCOUNTS: Scope.ADMIN,
     Permission.CALENDAR: Scope.WRITE,
     Permission.DUE_DECISIONS: Scope.WRITE,
+    Permission.NOTICES_WRITE: Scope.WRITE,
+    Permission.NOTICE_TEMPLATES: Scope.ADMIN,
 }
 """The scope a token needs for a permission; every other permission needs ``read``."""
 

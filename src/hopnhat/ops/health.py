@@ -74,13 +74,15 @@ def _aware(value: datetime) -> datetime:
 
 
 def relay_state(session: Session, now: datetime) -> tuple[int, int, float]:
-    """(pending events, dead letters, seconds since the oldest pending event was written)."""
+    """(pending events, dead letters, seconds since the oldest pending event was written) of the portal relay
+    (the notices to citizens have their own relays and dead letters: ``hopnhat notices``)."""
     from hopnhat.store.models import OutboxEvent
 
+    portal = OutboxEvent.destination == "portal"
     pending, oldest = session.execute(
-        select(func.count(), func.min(OutboxEvent.created_at)).where(OutboxEvent.state == "pending")
+        select(func.count(), func.min(OutboxEvent.created_at)).where(OutboxEvent.state == "pending", portal)
     ).one()
-    dead = session.scalar(select(func.count()).where(OutboxEvent.state == "dead")) or 0
+    dead = session.scalar(select(func.count()).where(OutboxEvent.state == "dead", portal)) or 0
     lag = max(0.0, (now - _aware(oldest)).total_seconds()) if oldest is not None else 0.0
     return int(pending or 0), int(dead), lag
 

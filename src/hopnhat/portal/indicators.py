@@ -120,8 +120,12 @@ def compute(session: Session, start: datetime, end: datetime, center: str | None
         .group_by(ProcessingStep.dossier_id)
         .subquery()
     )
-    undelivered = select(OutboxEvent.dossier_code).where(OutboxEvent.state.not_in(repo.DONE)).distinct().subquery()
-    delivered = select(OutboxEvent.dossier_code).where(OutboxEvent.state == repo.DELIVERED).distinct().subquery()
+    undelivered = (
+        select(OutboxEvent.dossier_code).where(OutboxEvent.state.not_in(repo.DONE), repo.PORTAL).distinct().subquery()
+    )
+    delivered = (
+        select(OutboxEvent.dossier_code).where(OutboxEvent.state == repo.DELIVERED, repo.PORTAL).distinct().subquery()
+    )
     query = (
         select(
             Dossier.center_code,

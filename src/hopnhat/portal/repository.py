@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from hopnhat.portal.models import PortalMend, RelayHeartbeat, RelayLease
-from hopnhat.store.models import Dossier, OutboxEvent
+from hopnhat.store.models import Destination, Dossier, OutboxEvent
 
 PENDING = "pending"
 DELIVERED = "delivered"
@@ -21,10 +21,15 @@ SKIPPED = "skipped"
 DONE = (DELIVERED, SKIPPED)
 
 
+PORTAL = OutboxEvent.destination == Destination.PORTAL
+"""The portal's events: the outbox also carries the notices to citizens, each destination in its own order."""
+
+
 def _blocked_by_earlier() -> Any:
     earlier = aliased(OutboxEvent)
     return exists().where(
         earlier.dossier_code == OutboxEvent.dossier_code,
+        earlier.destination == OutboxEvent.destination,
         earlier.seq < OutboxEvent.seq,
         earlier.state.not_in(DONE),
     )
@@ -42,8 +47,10 @@ _CLAIMED = (
 """What the relay needs of a claimed event (rows, not ORM objects: a batch is hundreds of them)."""
 
 
-def claim_heads(session: Session, now: datetime, limit: int, *, lock: bool) -> Sequence[Any]:
-    """Due events that are the first undelivered event of their dossier, oldest first.
+def claim_heads(
+    session: Session, now: datetime, limit: int, *, lock: bool, destination: str = Destination.PORTAL
+) -> Sequence[Any]:
+    """Due events of ``destination`` that are the first undelivered event of their dossier there, oldest first.
 
     With ``lock`` (PostgreSQL) the rows are locked ``FOR UPDATE SKIP LOCKED`` until the transaction ends, so
     concurrent relays take disjoint dossiers; a dossier whose first event is locked or dead is skipped whole,
@@ -51,7 +58,12 @@ def claim_heads(session: Session, now: datetime, limit: int, *, lock: bool) -> S
     """
     query = (
         select(*_CLAIMED)
-        .where(OutboxEvent.state == PENDING, OutboxEvent.next_attempt_at <= now, ~_blocked_by_earlier())
+        .where(
+            OutboxEvent.destination == destination,
+            OutboxEvent.state == PENDING,
+            OutboxEvent.next_attempt_at <= now,
+            ~_blocked_by_earlier(),
+        )
         .order_by(OutboxEvent.id)
         .limit(limit)
     )
@@ -60,7 +72,9 @@ def claim_heads(session: Session, now: datetime, limit: int, *, lock: bool) -> S
     return session.execute(query).all()
 
 
-def followers(session: Session, heads: Sequence[Any], limit: int) -> Sequence[Any]:
+def followers(
+    session: Session, heads: Sequence[Any], limit: int, destination: str = Destination.PORTAL
+) -> Sequence[Any]:
     """Pending events after the claimed heads of the same dossiers (safe to send once their head is delivered)."""
     if not heads or limit <= 0:
         return []
@@ -69,6 +83,7 @@ def followers(session: Session, heads: Sequence[Any], limit: int) -> Sequence[An
         select(*_CLAIMED)
         .where(
             OutboxEvent.dossier_code.in_(codes),
+            OutboxEvent.destination == destination,
             OutboxEvent.state == PENDING,
             OutboxEvent.id.not_in([h.id for h in heads]),
         )
@@ -106,7 +121,7 @@ def pushed_codes(session: Session, codes: Sequence[str]) -> set[str]:
         return set()
     rows = session.scalars(
         select(OutboxEvent.dossier_code)
-        .where(OutboxEvent.dossier_code.in_(codes), OutboxEvent.state == DELIVERED)
+        .where(OutboxEvent.dossier_code.in_(codes), OutboxEvent.state == DELIVERED, PORTAL)
         .distinct()
     )
     return set(rows)
@@ -140,13 +155,13 @@ def apply_updates(session: Session, rows: list[dict[str, Any]]) -> None:
 
 
 def counts_by_state(session: Session) -> dict[str, int]:
-    rows = session.execute(select(OutboxEvent.state, func.count()).group_by(OutboxEvent.state)).all()
+    rows = session.execute(select(OutboxEvent.state, func.count()).where(PORTAL).group_by(OutboxEvent.state)).all()
     return {state: count for state, count in rows}
 
 
 def pending_summary(session: Session, now: datetime) -> tuple[int, int, datetime | None]:
     """(due, retrying, oldest created_at) of the pending events."""
-    pending = OutboxEvent.state == PENDING
+    pending = (OutboxEvent.state == PENDING) & PORTAL
     due = session.scalar(select(func.count()).where(pending, OutboxEvent.next_attempt_at <= now)) or 0
     retrying = session.scalar(select(func.count()).where(pending, OutboxEvent.attempts > 0)) or 0
     oldest = session.scalar(select(func.min(OutboxEvent.created_at)).where(pending))
@@ -155,7 +170,9 @@ def pending_summary(session: Session, now: datetime) -> tuple[int, int, datetime
 
 def blocked_dossiers(session: Session) -> int:
     return (
-        session.scalar(select(func.count(func.distinct(OutboxEvent.dossier_code))).where(OutboxEvent.state == DEAD))
+        session.scalar(
+            select(func.count(func.distinct(OutboxEvent.dossier_code))).where(OutboxEvent.state == DEAD, PORTAL)
+        )
         or 0
     )
 
@@ -163,7 +180,7 @@ def blocked_dossiers(session: Session) -> int:
 def last_error(session: Session) -> str | None:
     return session.scalar(
         select(OutboxEvent.last_error)
-        .where(OutboxEvent.state != DELIVERED, OutboxEvent.last_error.is_not(None))
+        .where(OutboxEvent.state != DELIVERED, OutboxEvent.last_error.is_not(None), PORTAL)
         .order_by(OutboxEvent.id.desc())
         .limit(1)
     )
@@ -171,18 +188,20 @@ def last_error(session: Session) -> str | None:
 
 def dead_events(session: Session, limit: int) -> Sequence[OutboxEvent]:
     return session.scalars(
-        select(OutboxEvent).where(OutboxEvent.state == DEAD).order_by(OutboxEvent.id).limit(limit)
+        select(OutboxEvent).where(OutboxEvent.state == DEAD, PORTAL).order_by(OutboxEvent.id).limit(limit)
     ).all()
 
 
 def get_event(session: Session, event_id: int) -> OutboxEvent | None:
-    return session.get(OutboxEvent, event_id)
+    """A portal event by id (a notice's id is not one: the notices have their own dead letters)."""
+    event = session.get(OutboxEvent, event_id)
+    return event if event is not None and event.destination == Destination.PORTAL else None
 
 
 def skip_dead(session: Session, event_id: int, now: datetime) -> int:
     result = session.execute(
         update(OutboxEvent)
-        .where(OutboxEvent.id == event_id, OutboxEvent.state == DEAD)
+        .where(OutboxEvent.id == event_id, OutboxEvent.state == DEAD, PORTAL)
         .values(state=SKIPPED, delivered_at=now)
         .execution_options(synchronize_session=False)
     )
@@ -190,7 +209,7 @@ def skip_dead(session: Session, event_id: int, now: datetime) -> int:
 
 
 def requeue_dead(session: Session, now: datetime, event_id: int | None = None) -> int:
-    query = update(OutboxEvent).where(OutboxEvent.state == DEAD)
+    query = update(OutboxEvent).where(OutboxEvent.state == DEAD, PORTAL)
     if event_id is not None:
         query = query.where(OutboxEvent.id == event_id)
     result = session.execute(
@@ -249,6 +268,7 @@ __all__ = [
     "DELIVERED",
     "DONE",
     "PENDING",
+    "PORTAL",
     "SKIPPED",
     "acquire_lease",
     "apply_updates",

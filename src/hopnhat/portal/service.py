@@ -205,7 +205,9 @@ def compare_with_portal(session: Session, dossier_code: str, portal_copy: dict[s
     if dossier is None:
         raise NotFound(f"dossier {dossier_code} does not exist here")
     pending = session.scalar(
-        select(func.count()).where(OutboxEvent.dossier_code == dossier_code, OutboxEvent.state != repo.DELIVERED)
+        select(func.count()).where(
+            OutboxEvent.dossier_code == dossier_code, OutboxEvent.state != repo.DELIVERED, repo.PORTAL
+        )
     )
     raw = portal_copy.get("TrangThaiHoSo")
     portal_status = int(raw) if raw else None

@@ -13,7 +13,10 @@ from sqlalchemy.orm import Session, selectinload
 from hopnhat.continuity.models import Center
 from hopnhat.registry.models import Agency
 from hopnhat.settlement.models import CalendarDay, CodeCounter, DueReview, Procedure, ProcessVersion, ReviewState
-from hopnhat.store.models import FINAL_STATUSES, Dossier, OutboxEvent, ProcessingStep, Status
+from hopnhat.store.models import FINAL_STATUSES, Destination, Dossier, OutboxEvent, ProcessingStep, Status
+
+_PORTAL = OutboxEvent.destination == Destination.PORTAL
+"""The portal's events (the outbox also carries the notices to citizens)."""
 
 OPEN_STATUSES = tuple(int(s) for s in Status if s not in FINAL_STATUSES and s not in (Status.FINISHED,))
 
@@ -168,11 +171,14 @@ def portal_state(session: Session, code: str) -> dict[str, Any]:
     """The dossier's events for the national portal: how many per state, and the last delivery error."""
     rows = session.execute(
         select(OutboxEvent.state, func.count(OutboxEvent.id))
-        .where(OutboxEvent.dossier_code == code)
+        .where(OutboxEvent.dossier_code == code, _PORTAL)
         .group_by(OutboxEvent.state)
     ).all()
     last = session.scalar(
-        select(OutboxEvent.last_error).where(OutboxEvent.dossier_code == code).order_by(OutboxEvent.seq.desc()).limit(1)
+        select(OutboxEvent.last_error)
+        .where(OutboxEvent.dossier_code == code, _PORTAL)
+        .order_by(OutboxEvent.seq.desc())
+        .limit(1)
     )
     return {"counts": {str(state): int(n) for state, n in rows}, "last_error": last}
 
@@ -237,7 +243,7 @@ def synced_codes(session: Session, codes: Sequence[str]) -> set[str]:
         return set()
     rows = session.scalars(
         select(OutboxEvent.dossier_code)
-        .where(OutboxEvent.dossier_code.in_(codes), OutboxEvent.state == "delivered")
+        .where(OutboxEvent.dossier_code.in_(codes), OutboxEvent.state == "delivered", _PORTAL)
         .distinct()
     )
     return set(rows)

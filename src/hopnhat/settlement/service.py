@@ -39,7 +39,7 @@ from hopnhat.settlement.schemas import (
 )
 from hopnhat.settlement.workflow import act, parse_status, transition
 from hopnhat.store.models import Channel, Dossier, IdType, ProcessingStep, Status
-from hopnhat.store.outbox import enqueue
+from hopnhat.store.outbox import enqueue, enqueue_notices
 
 log = logging.getLogger(__name__)
 
@@ -229,6 +229,7 @@ def receive(
         citizen_id=dossier.applicant_id_number,
     )
     enqueue(session, dossier, "dossier")
+    enqueue_notices(session, dossier, "receipt", {"due_at": due.isoformat()})
     log.info("dossier %s received for %s, due %s", code, where.center_code, due.isoformat())  # no personal data
     return dossier, warnings
 

@@ -20,7 +20,7 @@ from hopnhat.errors import InvalidInput, InvalidTransition
 from hopnhat.settlement.calendar import WorkCalendar
 from hopnhat.settlement.schemas import ActionIn
 from hopnhat.store.models import Dossier, ProcessingStep, Status
-from hopnhat.store.outbox import enqueue
+from hopnhat.store.outbox import enqueue, enqueue_notices
 
 S = Status
 
@@ -253,7 +253,32 @@ def act(
     session.add(step)
     session.flush()
     enqueue(session, dossier, "step", step)
+    notice = _NOTICES.get(action)
+    if notice is not None:
+        enqueue_notices(session, dossier, notice, _notice_params(action, data, dossier))
     return step
+
+
+_NOTICES: dict[Action, str] = {
+    Action.RECEIVE: "receipt",
+    Action.REQUEST_SUPPLEMENT: "supplement",
+    Action.REFUSE: "refusal",
+    Action.EXTEND: "delay",
+    Action.FINISH: "result",
+}
+"""The actions the applicant is told of (``hopnhat.store.outbox.NOTICE_EVENTS``)."""
+
+
+def _notice_params(action: Action, data: ActionIn, dossier: Dossier) -> dict[str, Any]:
+    """What the notice's template says beyond the dossier: what the applicant is told on the public lookup."""
+    due = dossier.due_at.isoformat() if dossier.due_at else None
+    if action is Action.REQUEST_SUPPLEMENT:
+        return {"items": _items(data), "where": (data.where or "").strip() or None}
+    if action is Action.REFUSE:
+        return {"reason": (data.reason or "").strip()}
+    if action is Action.EXTEND:
+        return {"new_due_at": due}
+    return {"due_at": due}
 
 
 def transition(

@@ -167,23 +167,41 @@ class ProcessingStep(Base):
     dossier: Mapped[Dossier] = relationship(back_populates="steps")
 
 
-class OutboxEvent(Base):
-    """Transactional outbox for the National Public Service Portal.
+class Destination(StrEnum):
+    """Where an outbox event goes. Each destination has its own relay and its own order per dossier, so one that
+    fails (an SMTP outage) never holds up another (the portal)."""
 
-    Written in the same transaction as the status change it describes; ``seq`` orders events per dossier. The
-    payload is a neutral snapshot (the portal relay maps it to the portal's fields at delivery).
+    PORTAL = "portal"
+    EMAIL = "email"
+    SMS = "sms"
+    ZALO = "zalo"
+
+
+NOTICE_DESTINATIONS = (Destination.EMAIL, Destination.SMS, Destination.ZALO)
+
+
+class OutboxEvent(Base):
+    """Transactional outbox: every outbound message, to the National Public Service Portal or to a citizen.
+
+    Written in the same transaction as the status change it describes. ``seq`` is one sequence per dossier shared
+    by every destination (so the unique key stays (dossier_code, seq)); the order that counts is ``seq`` within one
+    (destination, dossier). The payload is neutral: no contact, no identity number (the relays read those at
+    delivery, so an opt-out or a corrected address applies to what is still queued).
     """
 
     __tablename__ = "store_outbox_event"
     __table_args__ = (
         UniqueConstraint("dossier_code", "seq"),
         Index("ix_store_outbox_event_state_next", "state", "next_attempt_at"),
+        Index("ix_store_outbox_event_destination", "destination", "state", "next_attempt_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     dossier_code: Mapped[str] = mapped_column(String(64), index=True)
     province_code: Mapped[str] = mapped_column(String(2))
     seq: Mapped[int] = mapped_column(Integer)
+    destination: Mapped[str] = mapped_column(String(16), default=Destination.PORTAL, server_default="portal")
+    """A :class:`Destination`."""
     kind: Mapped[str] = mapped_column(String(32))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     idempotency_key: Mapped[str] = mapped_column(String(100), unique=True)
@@ -199,8 +217,10 @@ class OutboxEvent(Base):
 __all__ = [
     "DONE_STATUSES",
     "FINAL_STATUSES",
+    "NOTICE_DESTINATIONS",
     "ApplicantType",
     "Channel",
+    "Destination",
     "Dossier",
     "IdType",
     "OutboxEvent",

@@ -1,5 +1,6 @@
-"""Writing to the transactional outbox. Call :func:`enqueue` in the same transaction as the status change it
-describes; the portal relay (``hopnhat.portal``) delivers the events in order per dossier."""
+"""Writing to the transactional outbox. Call :func:`enqueue` (the portal) and :func:`enqueue_notices` (the citizen)
+in the same transaction as the status change they describe; the portal relay (``hopnhat.portal``) and the notice
+relays (``hopnhat.notices``) deliver the events in order per destination and dossier."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from hopnhat.store.models import Dossier, OutboxEvent, ProcessingStep
+from hopnhat.config import notice_channels
+from hopnhat.store.models import Destination, Dossier, OutboxEvent, ProcessingStep
 
 
 def dossier_snapshot(dossier: Dossier) -> dict[str, Any]:
@@ -63,8 +65,7 @@ def enqueue(session: Session, dossier: Dossier, kind: str, step: ProcessingStep 
     CapNhatTienDoHoSoMC). Per-dossier sequence numbers come from the unique (dossier_code, seq) constraint: two
     writers racing on one dossier make one of them fail and retry rather than both taking the same number.
     """
-    last = session.scalar(select(func.max(OutboxEvent.seq)).where(OutboxEvent.dossier_code == dossier.code))
-    seq = (last or 0) + 1
+    seq = _next_seq(session, dossier.code)
     payload: dict[str, Any] = {"dossier": dossier_snapshot(dossier)}
     if step is not None:
         payload["step"] = {
@@ -79,6 +80,7 @@ def enqueue(session: Session, dossier: Dossier, kind: str, step: ProcessingStep 
         dossier_code=dossier.code,
         province_code=dossier.province_code,
         seq=seq,
+        destination=Destination.PORTAL,
         kind=kind,
         payload=payload,
         idempotency_key=f"{dossier.code}:{seq}",
@@ -88,4 +90,62 @@ def enqueue(session: Session, dossier: Dossier, kind: str, step: ProcessingStep 
     return event
 
 
-__all__ = ["dossier_snapshot", "enqueue"]
+def _next_seq(session: Session, code: str) -> int:
+    last = session.scalar(select(func.max(OutboxEvent.seq)).where(OutboxEvent.dossier_code == code))
+    return (last or 0) + 1
+
+
+NOTICE_EVENTS = ("receipt", "supplement", "refusal", "delay", "result")
+"""The events a citizen is told of: receipt (tiếp nhận), supplement request (yêu cầu bổ sung), refusal (từ chối),
+delay with the new date (gia hạn), result ready (có kết quả)."""
+
+
+def notice_targets(dossier: Dossier, channels: tuple[str, ...]) -> list[Destination]:
+    """The channels a notice of ``dossier`` may go by: with the applicant's consent, to a contact given with it
+    (e-mail for ``email``, the phone for ``sms`` and ``zalo``), among the enabled ``channels``."""
+    if not dossier.notice_consent:
+        return []
+    targets = []
+    for channel in channels:
+        destination = Destination(channel)
+        contact = dossier.applicant_email if destination is Destination.EMAIL else dossier.applicant_phone
+        if contact and contact.strip():
+            targets.append(destination)
+    return targets
+
+
+def enqueue_notices(
+    session: Session, dossier: Dossier, event: str, params: dict[str, Any] | None = None
+) -> list[OutboxEvent]:
+    """Queue the notice of ``event`` to the applicant on every channel :func:`notice_targets` allows.
+
+    The payload holds what the template needs and no contact: the relay reads the contact and the consent again
+    at delivery, so an opt-out stops a notice still queued. The idempotency key is the notice's identity: the
+    message id every send of it carries.
+    """
+    if event not in NOTICE_EVENTS:
+        raise ValueError(f"unknown notice event {event!r}")
+    events = []
+    for destination in notice_targets(dossier, notice_channels()):
+        seq = _next_seq(session, dossier.code)
+        notice = OutboxEvent(
+            dossier_code=dossier.code,
+            province_code=dossier.province_code,
+            seq=seq,
+            destination=destination,
+            kind=event,
+            payload={
+                "event": event,
+                "params": params or {},
+                "procedure_name": dossier.procedure_name,
+                "center_code": dossier.center_code,
+            },
+            idempotency_key=f"{destination.value}:{dossier.code}:{seq}",
+        )
+        session.add(notice)
+        session.flush()
+        events.append(notice)
+    return events
+
+
+__all__ = ["NOTICE_EVENTS", "dossier_snapshot", "enqueue", "enqueue_notices", "notice_targets"]

@@ -20,6 +20,8 @@ from hopnhat.deps import SessionDep
 from hopnhat.errors import HopnhatError, InvalidInput, NotFound
 from hopnhat.identity import audit
 from hopnhat.identity.principal import Principal
+from hopnhat.identity.roles import Permission
+from hopnhat.notices import repository as notice_repo
 from hopnhat.settlement import queues, scans, service
 from hopnhat.settlement import repository as repo
 from hopnhat.settlement.queues import Filters, Queue
@@ -340,6 +342,8 @@ def dossier_page(
         needs=Need,
         due_explained=_due_explained(d),
         portal=repo.portal_state(session, d.code),
+        notices=notice_repo.for_dossier(session, d.code),
+        may_write=user.can(Permission.DOSSIER_WRITE),
         slips=slips,
         handling_units=_units(session, proc.handling_units if proc is not None else []),
         center_names=sources.center_names(session, [c for c in (d.center_code, d.received_center_code) if c]),

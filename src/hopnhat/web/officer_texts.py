@@ -215,6 +215,42 @@ OFFICER_TEXTS: dict[str, tuple[str, str]] = {
         "any letter case). If it is still not found, call the phone number of the center printed on the receipt, "
         "or visit the center where the dossier was handed in.",
     ),
+    "notice_stop_title": ("Ngừng nhận thông báo", "Stop notices"),
+    "notice_stop_ask": (
+        "Quý vị sẽ không nhận thêm thông báo (thư điện tử, tin nhắn, Zalo) về hồ sơ này. Trạng thái hồ sơ vẫn tra cứu "
+        "được trên trang Tra cứu hồ sơ.",
+        "You will get no more notices (e-mail, SMS, Zalo) about this dossier. Its status stays on the lookup page.",
+    ),
+    "notice_stop_confirm": ("Ngừng nhận thông báo", "Stop the notices"),
+    "notice_stop_done": (
+        "Đã ghi nhận: Quý vị sẽ không nhận thêm thông báo về hồ sơ này.",
+        "Done: you will get no more notices about this dossier.",
+    ),
+    "notice_stop_invalid": (
+        "Đường dẫn không hợp lệ hoặc đã bị thay đổi. Xin dùng đúng đường dẫn trong thông báo đã nhận.",
+        "This link is not valid or was altered. Use the link exactly as the notice gave it.",
+    ),
+    "notices": ("Thông báo cho công dân", "Notices to the applicant"),
+    "notices_none": ("Chưa có thông báo nào.", "No notice yet."),
+    "notice_resend": ("Gửi lại", "Resend"),
+    "notice_channel": ("Kênh", "Channel"),
+    "notice_event": ("Sự kiện", "Event"),
+    "notice_state": ("Trạng thái", "State"),
+    "notice_attempts": ("Số lần gửi", "Attempts"),
+    "notice_error": ("Lỗi gần nhất", "Last error"),
+    "notice_event_receipt": ("Tiếp nhận", "Receipt"),
+    "notice_event_supplement": ("Yêu cầu bổ sung", "Supplement request"),
+    "notice_event_refusal": ("Từ chối", "Refusal"),
+    "notice_event_delay": ("Gia hạn", "Delay"),
+    "notice_event_result": ("Có kết quả", "Result ready"),
+    "notice_state_pending": ("Chờ gửi", "Waiting"),
+    "notice_state_delivered": ("Đã gửi", "Sent"),
+    "notice_state_dead": ("Gửi không được", "Failed"),
+    "notice_state_skipped": ("Không gửi (không đồng ý hoặc không có liên hệ)", "Not sent (no consent or contact)"),
+    "notice_channel_email": ("Thư điện tử", "E-mail"),
+    "notice_channel_sms": ("Tin nhắn SMS", "SMS"),
+    "notice_channel_zalo": ("Zalo", "Zalo"),
+    "done_notice_resend": ("Đã đưa thông báo vào hàng đợi gửi lại.", "The notice is queued again."),
 }
 """Key -> (Vietnamese, English)."""
 
