@@ -129,7 +129,7 @@ def test_bar_chart_scales_bars_and_escapes_labels() -> None:
     assert "<title>Tỷ lệ &lt;đúng hạn&gt;</title>" in svg
     assert "<script>" not in svg
     widths = [float(w) for w in re.findall(r'<rect x="\d+" y="[\d.]+" width="([\d.]+)"', svg)]
-    assert widths == [130.0, 260.0]
+    assert widths == [120.0, 240.0]
 
 
 def test_line_chart_draws_one_line_per_series() -> None:
@@ -169,7 +169,14 @@ def test_line_chart_draws_one_line_per_series() -> None:
             "quy chế 02/QĐ-TTPVHCC ban hành ngày 15/07/2025, sau hạn 10/07/2025",
         ),
         ("missing equipment: Máy in (0/1), Máy tính (1/2)", "thiếu trang thiết bị: Máy in (0/1), Máy tính (1/2)"),
-        ("unknown unit 99999", "unknown unit 99999"),  # a source's own message: shown as it is
+        # the sync's quarantine reasons (stored as text): read back into their code and values
+        ("unknown unit 99999", "giá trị 99999 của trường đơn vị không có trong danh mục"),
+        ("unknown unit '31120' on 2025-07-01", "không có đơn vị '31120' vào ngày 01/07/2025"),
+        ("invalid date in due_at: '31/02'", "ngày không hợp lệ ở trường hạn giải quyết: '31/02'"),
+        ("wrong encoding in applicant_name", "sai bảng mã ở trường họ tên người nộp"),
+        ("missing procedure code", "thiếu mã thủ tục"),
+        ("no heartbeat ever received", "chưa nhận được tín hiệu hoạt động nào"),
+        ("HTTP 503 from source", "HTTP 503 from source"),  # a source's own message: shown as it is
     ],
 )
 def test_reasons_from_services_read_in_vietnamese_and_stay_english_in_english(english: str, vietnamese: str) -> None:

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Annotated
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
 from hopnhat.deps import SessionDep
 from hopnhat.errors import HopnhatError
@@ -22,7 +21,7 @@ from hopnhat.identity.roles import Permission
 from hopnhat.settlement import calendar_edits
 from hopnhat.settlement.calendar import OVERRIDE_KINDS
 from hopnhat.settlement.calendar_edits import Decision
-from hopnhat.web.pages import _check_csrf, guard, render
+from hopnhat.web.common import check_form, guard, redirect, render
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 
@@ -33,9 +32,6 @@ _BACK = {"calendar": "/calendar", "decisions": "/calendar/decisions"}
 """Where a decision returns: the page it was made on (a fixed list, never a URL from the form)."""
 
 
-def _redirect(path: str, **query: str) -> RedirectResponse:
-    shown = {k: v[:300] for k, v in query.items() if v}
-    return RedirectResponse(f"{path}?{urlencode(shown)}" if shown else path, status_code=303)
 
 
 @router.get("/calendar")
@@ -77,17 +73,17 @@ def calendar_set_day(
     legal_basis: Annotated[str, Form(max_length=calendar_edits.LEGAL_BASIS_MAX)] = "",
     csrf: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
-    _check_csrf(user, csrf)
+    check_form(user, csrf)
     try:
         when = date.fromisoformat(day)
     except ValueError:
-        return _redirect("/calendar", error=f"{day!r} is not a date (YYYY-MM-DD)")
+        return redirect("/calendar", error=f"{day!r} is not a date (YYYY-MM-DD)")
     try:
         edit = calendar_edits.edit_day(session, when, kind, legal_basis, principal=user)
     except HopnhatError as exc:
         session.rollback()
-        return _redirect("/calendar", error=exc.detail)
-    return _redirect("/calendar", saved=when.isoformat(), listed=str(len(edit.reviews)))
+        return redirect("/calendar", error=exc.detail)
+    return redirect("/calendar", saved=when.isoformat(), listed=str(len(edit.reviews)))
 
 
 @router.post("/calendar/days/{day}/remove")
@@ -97,16 +93,16 @@ def calendar_remove_day(
     day: str,
     csrf: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
-    _check_csrf(user, csrf)
+    check_form(user, csrf)
     try:
         when = date.fromisoformat(day[:10])
         edit = calendar_edits.edit_day(session, when, None, None, principal=user)
     except ValueError:
-        return _redirect("/calendar", error=f"{day[:20]!r} is not a date (YYYY-MM-DD)")
+        return redirect("/calendar", error=f"{day[:20]!r} is not a date (YYYY-MM-DD)")
     except HopnhatError as exc:
         session.rollback()
-        return _redirect("/calendar", error=exc.detail)
-    return _redirect("/calendar", saved=when.isoformat(), listed=str(len(edit.reviews)))
+        return redirect("/calendar", error=exc.detail)
+    return redirect("/calendar", saved=when.isoformat(), listed=str(len(edit.reviews)))
 
 
 @router.get("/calendar/decisions")
@@ -145,13 +141,13 @@ def decide_all(
     back: Annotated[str, Form(max_length=20)] = "decisions",
     csrf: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
-    _check_csrf(user, csrf)
+    check_form(user, csrf)
     target = _BACK.get(back, _BACK["decisions"])
     chosen = _decision(decision)
     if chosen is None:
-        return _redirect(target, error=f"decision {decision!r}: move or keep")
+        return redirect(target, error=f"decision {decision!r}: move or keep")
     done = calendar_edits.decide_all(session, chosen, principal=user)
-    return _redirect(target, decided=str(len(done)))
+    return redirect(target, decided=str(len(done)))
 
 
 @router.post("/calendar/decisions/{code}")
@@ -163,17 +159,17 @@ def decide_one(
     back: Annotated[str, Form(max_length=20)] = "decisions",
     csrf: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
-    _check_csrf(user, csrf)
+    check_form(user, csrf)
     target = _BACK.get(back, _BACK["decisions"])
     chosen = _decision(decision)
     if chosen is None:
-        return _redirect(target, error=f"decision {decision!r}: move or keep")
+        return redirect(target, error=f"decision {decision!r}: move or keep")
     try:
         calendar_edits.decide(session, code[:64], chosen, principal=user)
     except HopnhatError as exc:
         session.rollback()
-        return _redirect(target, error=exc.detail)
-    return _redirect(target, decided="1")
+        return redirect(target, error=exc.detail)
+    return redirect(target, decided="1")
 
 
 __all__ = ["router"]

@@ -14,11 +14,18 @@ def _num(value: float) -> str:
     return f"{value:.1f}".rstrip("0").rstrip(".")
 
 
+def _short(label: str, room: int = 34) -> str:
+    # A center's name starts with the same words ("Trung tâm Phục vụ hành chính công ..."): keep the end, which
+    # tells them apart; the full name is in the bar's tooltip.
+    return label if len(label) <= room else "…" + label[-(room - 1) :]
+
+
 def bar_chart(
     title: str, items: Sequence[tuple[str, float]], *, unit: str = "", max_value: float | None = None
 ) -> Markup:
     """Horizontal bars, one per (label, value); ``max_value`` fixes the scale (100 for percentages)."""
-    row_h, label_w, bar_w = 26, 180, 260
+    # Labels at body size (16 px when the chart is drawn at its own width): room for a center's name.
+    row_h, label_w, bar_w = 30, 300, 240
     height = max(1, len(items)) * row_h + 8
     top = max_value if max_value is not None else max((v for _, v in items), default=0.0)
     top = top or 1.0
@@ -30,10 +37,10 @@ def bar_chart(
         y = 4 + i * row_h
         width = max(0.0, min(1.0, value / top)) * bar_w
         parts.append(
-            f'<text x="{label_w - 6}" y="{y + 17}" text-anchor="end" class="chart-label">{escape(label[:30])}</text>'
+            f'<text x="{label_w - 6}" y="{y + 20}" text-anchor="end" class="chart-label">{escape(_short(label))}</text>'
             f'<rect x="{label_w}" y="{y + 3}" width="{width:.1f}" height="{row_h - 8}" '
             f'fill="{_PALETTE[0]}"><title>{escape(label)}: {_num(value)}{escape(unit)}</title></rect>'
-            f'<text x="{label_w + width + 6:.1f}" y="{y + 17}" class="chart-value">{_num(value)}{escape(unit)}</text>'
+            f'<text x="{label_w + width + 6:.1f}" y="{y + 20}" class="chart-value">{_num(value)}{escape(unit)}</text>'
         )
     parts.append("</svg>")
     return Markup("".join(parts))
