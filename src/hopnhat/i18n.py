@@ -324,6 +324,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "client": ("Địa chỉ truy cập", "Client"),
     "action": ("Hành động", "Action"),
     "changes": ("Thay đổi", "Changes"),
+    "created_at": ("Thời điểm cách ly", "Quarantined at"),
     "v_department_operator": ("Cán bộ vận hành của Sở", "Department operator"),
     "v_administrator": ("Quản trị hệ thống", "Administrator"),
     "v_data_steward": ("Cán bộ quản lý dữ liệu", "Data steward"),
@@ -423,6 +424,9 @@ REASONS += (
     (r"source id longer than (\d+) characters \(the store refuses it\)", "mã bản ghi nguồn dài quá {0} ký tự"),
     (r"NUL byte in (\w+) \(the store refuses it\)", "ký tự NUL ở trường {0:f}"),
     (r"(\w+) longer than (\d+) characters \(the store refuses it\)", "trường {0:f} dài quá {1} ký tự"),
+    # a store whose registry is not loaded yet (registry.service, sync.service)
+    (r"the registry is empty: run `([^`]+)` first(?: \(units are remapped through it\))?",
+     "danh mục đơn vị đang trống: chạy `{0}` trước"),
     # the monitor's probes (continuity.probes)
     (r"no heartbeat ever received", "chưa nhận được tín hiệu hoạt động nào"),
 )

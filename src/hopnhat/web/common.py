@@ -171,6 +171,8 @@ def cell_text(value: Any, lang: str, column: str = "") -> str:
     if column in _REASON_COLUMNS and value:
         parts = value if isinstance(value, list | tuple) else [value]
         return "; ".join(translate_reason(str(p), lang) for p in parts)
+    if isinstance(value, list | tuple):
+        return ", ".join(cell_text(v, lang) for v in value)
     text = fmt(value)
     key = text.lower()
     if key in _TRANSLATED_STATES:
@@ -291,7 +293,7 @@ def panel(
     try:
         items = list(produce())
     except HopnhatError as exc:
-        return Panel(title, key, error=exc.detail)
+        return Panel(title, key, error=translate_reason(exc.detail, lang_of(request)))
     total = len(items)
     pages = max(1, -(-total // per_page))
     try:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from hopnhat.config import province_code
 from hopnhat.deps import SessionDep
 from hopnhat.errors import HopnhatError
-from hopnhat.i18n import translate
+from hopnhat.i18n import translate, translate_reason
 from hopnhat.identity.principal import Principal
 from hopnhat.registry import repository as registry_repo
 from hopnhat.registry import service as registry
@@ -83,7 +83,7 @@ def registry_page(
     except ValueError:
         day, error = date.today(), f"{translate('error_input', lang)}: {translate('on_date', lang)}"
     except HopnhatError as exc:
-        error = exc.detail
+        error = translate_reason(exc.detail, lang)
     return render(
         request, "registry.html", user, "registry", q=q, level=level, levels=LEVELS, on=day, rows=rows, error=error
     )
@@ -101,7 +101,7 @@ def convert_page(
         try:
             result = convert_one(session, address, date.today())
         except HopnhatError as exc:
-            error = exc.detail
+            error = translate_reason(exc.detail, lang_of(request))
     return render(request, "convert.html", user, "convert", address=address, result=result, error=error)
 
 
