@@ -125,8 +125,8 @@ def test_centers_readiness_on_the_overview_and_the_centers_page(site: Site) -> N
     assert section.count("<tr>") == 6  # header + the first 5 centers that are not ready, and a link to the rest
     assert '<a href="/centers">Xem đầy đủ (104 dòng) →</a>' in section
     page = client.get("/centers")
-    assert page.text.count('data-col="ready"') == 25  # one page of 25; the pager says how many there are
-    assert "Trang 1/5 · 104 dòng" in page.text
+    assert page.text.count('data-col="ready"') == 10  # one page of 10; the pager says how many there are
+    assert "Trang 1/11 · 104 dòng" in page.text
     # Reasons read in the page's language; a center's name links to its dossiers by agency code.
     assert "chưa có danh sách nhân sự (hạn 30/06/2025)" in page.text and "no staff list" not in page.text
     assert "no staff list (due 2025-06-30)" in client.get("/centers?lang=en").text

@@ -240,8 +240,9 @@ Row = Any
 HIDDEN_FIELDS = ("applicant_", "raw", "payload", "password")
 """Fields a table panel never shows: personal data and raw source records stay out of rendered pages."""
 
-PER_PAGE = 25
-"""Rows of a table panel on one page: every list is paged, so no page grows with the data."""
+PER_PAGE = 10
+"""Rows of a table panel on one page: every list is paged, so no page grows with the data, and a page of two
+panels stays within two screens at 1366 × 900."""
 
 
 def as_dict(item: Row) -> dict[str, Any]:

@@ -24,7 +24,10 @@ from hopnhat.settlement import repository as settlement_repo
 from hopnhat.settlement import service as settlement
 from hopnhat.settlement.endpoints import lookup_key
 from hopnhat.settlement.schemas import PublicDossierOut
-from hopnhat.web.common import PER_PAGE, PageForbidden, PublicUser, guard, render, settings_of
+from hopnhat.web.common import PageForbidden, PublicUser, guard, render, settings_of
+
+DOSSIERS_PER_PAGE = 25
+"""Rows of an officer's list on one page (one table alone on its page)."""
 
 
 def public_dossier(session: Session, code: str) -> PublicDossierOut | None:
@@ -84,14 +87,14 @@ def center_dossiers(
     session: Session, center: str | None, scope: Principal, *, overdue_only: bool, page: int, now: datetime
 ) -> DossierPage:
     """One page of the dossiers of ``center`` that the principal's scope sees."""
-    offset = (page - 1) * PER_PAGE
+    offset = (page - 1) * DOSSIERS_PER_PAGE
     found, total = settlement_repo.center_list(
         session,
         center,
         scope.dossier_scope,
         late_before=now if overdue_only else None,
         offset=offset,
-        limit=PER_PAGE,
+        limit=DOSSIERS_PER_PAGE,
     )
     rows = [
         DossierRow(
@@ -107,7 +110,7 @@ def center_dossiers(
         )
         for d in found
     ]
-    return DossierPage(rows, total, page, max(1, -(-total // PER_PAGE)))
+    return DossierPage(rows, total, page, max(1, -(-total // DOSSIERS_PER_PAGE)))
 
 
 def center_agency_code(session: Session, code: str) -> str:

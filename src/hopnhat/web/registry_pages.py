@@ -21,11 +21,12 @@ from hopnhat.registry import service as registry
 from hopnhat.registry.address_endpoints import convert_one
 from hopnhat.registry.convert import Conversion
 from hopnhat.registry.schemas import UnitOut
-from hopnhat.web.common import guard, lang_of, render
+from hopnhat.web.common import guard, lang_of, panel, render
 
 LEVELS = ("commune", "district", "province")
 UNITS_SHOWN = 300
 """Units a page lists at most when nothing is searched (a search answers its best 50)."""
+UNITS_PER_PAGE = 25
 
 
 @dataclass(frozen=True)
@@ -84,8 +85,19 @@ def registry_page(
         day, error = date.today(), f"{translate('error_input', lang)}: {translate('on_date', lang)}"
     except HopnhatError as exc:
         error = translate_reason(exc.detail, lang)
+    listing = panel(request, translate("registry", lang), "units", lambda: rows, per_page=UNITS_PER_PAGE)
     return render(
-        request, "registry.html", user, "registry", q=q, level=level, levels=LEVELS, on=day, rows=rows, error=error
+        request,
+        "registry.html",
+        user,
+        "registry",
+        q=q,
+        level=level,
+        levels=LEVELS,
+        on=day,
+        rows=listing.items,
+        listing=listing,
+        error=error,
     )
 
 
