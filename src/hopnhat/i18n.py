@@ -363,6 +363,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "replay_not_found": ("không có bản ghi này", "no such record"),
     "replay_source_error": ("nguồn dữ liệu báo lỗi", "the source failed"),
     "more_on": ("Xem đầy đủ", "See all"),
+    "cal_bad_decision": ("Hãy chọn chuyển sang hạn mới hoặc giữ hạn đã cấp.", "Choose to move or to keep."),
+    "cal_bad_day": ("Ngày không hợp lệ (YYYY-MM-DD)", "Not a date (YYYY-MM-DD)"),
     "profile_mapping": ("(ánh xạ riêng)", "(mapping)"),
     "profile_default": ("(mặc định)", "(default)"),
     "sources_not_set": (
