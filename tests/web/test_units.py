@@ -187,3 +187,20 @@ def test_reasons_from_services_read_in_vietnamese_and_stay_english_in_english(en
 def test_reason_templates_are_nfc() -> None:
     for _pattern, template in REASONS:
         assert unicodedata.is_normalized("NFC", template), template
+
+
+def test_panel_pages_its_rows_and_bounds_the_page_asked() -> None:
+    from starlette.requests import Request
+
+    from hopnhat.web.common import panel
+
+    def asking(query: bytes) -> Request:
+        return Request({"type": "http", "method": "GET", "path": "/p", "query_string": query, "headers": []})
+
+    rows = [{"id": i, "n": i, "applicant_name": "x"} for i in range(23)]
+    last = panel(asking(b"x_page=999"), "T", "x", lambda: rows)
+    assert (last.page, last.pages, last.total, last.columns) == (3, 3, 23, ["n"])  # no id, no personal data
+    assert [r[0] for r in last.rows] == [20, 21, 22]
+    assert last.page_url(asking(b"x_page=999&q=a"), 2) == "/p?q=a&x_page=2#p-x"
+    assert panel(asking(b"x_page=abc"), "T", "x", lambda: rows).page == 1
+    assert panel(asking(b""), "T", "x", list).pages == 1
