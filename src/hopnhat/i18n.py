@@ -365,6 +365,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "more_on": ("Xem đầy đủ", "See all"),
     "cal_bad_decision": ("Hãy chọn chuyển sang hạn mới hoặc giữ hạn đã cấp.", "Choose to move or to keep."),
     "cal_bad_day": ("Ngày không hợp lệ (YYYY-MM-DD)", "Not a date (YYYY-MM-DD)"),
+    "portal_skipped": ("Đã bỏ qua", "Skipped"),
     "profile_mapping": ("(ánh xạ riêng)", "(mapping)"),
     "profile_default": ("(mặc định)", "(default)"),
     "sources_not_set": (
