@@ -428,8 +428,27 @@ REASONS += (
     (r"NUL byte in (\w+) \(the store refuses it\)", "ký tự NUL ở trường {0:f}"),
     (r"(\w+) longer than (\d+) characters \(the store refuses it\)", "trường {0:f} dài quá {1} ký tự"),
     # a store whose registry is not loaded yet (registry.service, sync.service)
-    (r"the registry is empty: run `([^`]+)` first(?: \(units are remapped through it\))?",
-     "danh mục đơn vị đang trống: chạy `{0}` trước"),
+    (
+        r"the registry is empty: run `([^`]+)` first(?: \(units are remapped through it\))?",
+        "danh mục đơn vị đang trống: chạy `{0}` trước",
+    ),
+    # the officer's actions (settlement.workflow, settlement.routing)
+    (
+        r"dossier (\S+): (\w+) needs a reason \(the applicant is told it\)",
+        "hồ sơ {0}: cần ghi lý do (người nộp được báo lý do)",
+    ),
+    (
+        r"dossier (\S+): a supplement request lists at least one item to bring",
+        "hồ sơ {0}: yêu cầu bổ sung phải nêu ít nhất một giấy tờ cần nộp thêm",
+    ),
+    (
+        r"dossier (\S+): a hand-off names the unit or the officer who will hold the dossier",
+        "hồ sơ {0}: chuyển xử lý phải nêu đơn vị hoặc cán bộ nhận hồ sơ",
+    ),
+    (
+        r"the applicant's address is ambiguous; choose the commune \(--commune\) among: (.+)",
+        "địa chỉ của người nộp có nhiều khả năng; hãy chọn xã, phường trong số: {0}",
+    ),
     # the monitor's probes (continuity.probes)
     (r"no heartbeat ever received", "chưa nhận được tín hiệu hoạt động nào"),
 )

@@ -202,6 +202,8 @@ def render(
             "t": lambda key: translate(key, lang),
             "fmt": fmt,
             "cell_text": lambda value, column="": cell_text(value, lang, column),
+            # A service's message in the page's language where hopnhat.i18n.REASONS knows it, else as it is.
+            "reason": lambda text: translate_reason(str(text), lang),
             "tone": tone,
             "user": user,
             "page": page,

@@ -112,9 +112,7 @@ def uptime(session: Session, days: int = 7, limit: int = 8) -> list[UptimeRow]:
         for day in continuity.uptime(session, system.code, last - timedelta(days=days - 1), last):
             if day["checks"]:
                 rows.append(
-                    UptimeRow(
-                        system.name, day["day"], day["checks"], day["uptime_pct"], day["p50_ms"], day["p95_ms"]
-                    )
+                    UptimeRow(system.name, day["day"], day["checks"], day["uptime_pct"], day["p50_ms"], day["p95_ms"])
                 )
     return rows
 
