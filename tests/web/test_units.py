@@ -204,3 +204,28 @@ def test_panel_pages_its_rows_and_bounds_the_page_asked() -> None:
     assert last.page_url(asking(b"x_page=999&q=a"), 2) == "/p?q=a&x_page=2#p-x"
     assert panel(asking(b"x_page=abc"), "T", "x", lambda: rows).page == 1
     assert panel(asking(b""), "T", "x", list).pages == 1
+
+
+def test_imports_go_one_way_into_the_pages() -> None:
+    """Only the application (and the CLI's command list) reach into hopnhat.web; a part's page module never imports
+    another page module's routes, only the shared helpers and the services (a rename breaks mypy, not a page)."""
+    import ast
+    from pathlib import Path
+
+    import hopnhat
+
+    root = Path(hopnhat.__file__).parent
+    upward = []
+    for path in root.rglob("*.py"):
+        rel = path.relative_to(root).as_posix()
+        if rel.startswith("web/") or rel in ("app.py", "cli.py"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            names += [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            upward += [f"{rel}: {n}" for n in names if n == "hopnhat.web" or n.startswith("hopnhat.web.")]
+    assert upward == []
+    common = ast.parse((root / "web" / "common.py").read_text(encoding="utf-8"))
+    imported = {n.module for n in ast.walk(common) if isinstance(n, ast.ImportFrom)}
+    assert not {m for m in imported if m and m.startswith("hopnhat.web.") and m != "hopnhat.web.auth"}
+    assert not (root / "web" / "sources.py").exists()  # no lookup of services by name in strings
