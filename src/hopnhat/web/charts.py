@@ -50,7 +50,10 @@ def line_chart(
     title: str, labels: Sequence[str], series: Sequence[tuple[str, Sequence[float]]], *, unit: str = ""
 ) -> Markup:
     """Lines over shared x labels (days); one colour per series with a legend, y axis from 0 to the maximum."""
-    width, height, left, bottom, top_pad = 480, 200, 44, 28, 24
+    # Labels at body size (16 px at the chart's own width): the legend takes two entries a row, above the plot.
+    legend_rows = max(1, -(-len(series) // 2))
+    width, left, bottom, top_pad = 600, 56, 28, 8 + 22 * legend_rows
+    height = 180 + top_pad
     plot_w, plot_h = width - left - 10, height - bottom - top_pad
     top = max((v for _, values in series for v in values), default=0.0) or 1.0
     n = max(1, len(labels) - 1)
@@ -79,8 +82,9 @@ def line_chart(
             f'<circle cx="{pt.split(",")[0]}" cy="{pt.split(",")[1]}" r="3" fill="{colour}"/>' for pt in points.split()
         )
         parts.append(
-            f'<rect x="{left + 8 + s * 120}" y="4" width="10" height="10" fill="{colour}"/>'
-            f'<text x="{left + 22 + s * 120}" y="13" class="chart-label">{escape(name[:16])}</text>'
+            f'<rect x="{left + 8 + (s % 2) * 270}" y="{8 + (s // 2) * 22}" width="12" height="12" fill="{colour}"/>'
+            f'<text x="{left + 26 + (s % 2) * 270}" y="{19 + (s // 2) * 22}" class="chart-label">'
+            f"{escape(_short(name, 28))}</text>"
         )
     parts.append("</svg>")
     return Markup("".join(parts))
