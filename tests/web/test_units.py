@@ -229,3 +229,20 @@ def test_imports_go_one_way_into_the_pages() -> None:
     imported = {n.module for n in ast.walk(common) if isinstance(n, ast.ImportFrom)}
     assert not {m for m in imported if m and m.startswith("hopnhat.web.") and m != "hopnhat.web.auth"}
     assert not (root / "web" / "sources.py").exists()  # no lookup of services by name in strings
+
+
+def test_every_code_a_page_shows_has_its_words() -> None:
+    """The values of the parts' enumerations that pages show read in both languages (an untranslated one would
+    show as its code; the page walk catches those it meets, this catches the rest)."""
+    from typing import get_args
+
+    from hopnhat.continuity.schemas import Criticality, Decision, TaskStatus
+    from hopnhat.i18n import TEXTS
+    from hopnhat.identity.roles import Role
+    from hopnhat.registry.convert import Status as Conversion
+    from hopnhat.web.sync_pages import ReplayOutcome
+
+    codes = [*get_args(Decision), *get_args(Criticality), *get_args(TaskStatus), *(str(s) for s in Conversion)]
+    codes += [str(r) for r in Role] + ["running", "done", "failed", "skipped", "commune", "district", "province"]
+    assert [c for c in codes if f"v_{c}" not in TEXTS] == []
+    assert [o for o in ReplayOutcome if o is not ReplayOutcome.REPLAYED and f"replay_{o}" not in TEXTS] == []
