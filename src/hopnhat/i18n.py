@@ -366,6 +366,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "cal_bad_decision": ("Hãy chọn chuyển sang hạn mới hoặc giữ hạn đã cấp.", "Choose to move or to keep."),
     "cal_bad_day": ("Ngày không hợp lệ (YYYY-MM-DD)", "Not a date (YYYY-MM-DD)"),
     "portal_skipped": ("Đã bỏ qua", "Skipped"),
+    "signed_out": ("Bạn đã đăng xuất.", "You are signed out."),
     "profile_mapping": ("(ánh xạ riêng)", "(mapping)"),
     "profile_default": ("(mặc định)", "(default)"),
     "sources_not_set": (

@@ -142,6 +142,8 @@ def test_officer_lands_on_dossiers_and_sign_out_ends_the_session(site: Site) -> 
     assert client.get("/dossiers").status_code == 200
     signed_out = client.post("/signout", data={"csrf": page_csrf(client, "/dossiers")})
     assert signed_out.status_code == 303
+    # Feedback after the action: the lookup page says the session ended.
+    assert "Bạn đã đăng xuất." in client.get(signed_out.headers["location"]).text
     assert client.get("/dossiers").status_code == 303
 
 

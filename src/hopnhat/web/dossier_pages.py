@@ -56,7 +56,10 @@ def lookup(
             limited=True,
         )
     result = public_dossier(session, code) if code else None
-    return render(request, "lookup.html", user, "lookup", code=code, result=result, searched=bool(code))
+    signed_out = request.query_params.get("signed_out") == "1" and user is None
+    return render(
+        request, "lookup.html", user, "lookup", code=code, result=result, searched=bool(code), signed_out=signed_out
+    )
 
 
 @dataclass(frozen=True)

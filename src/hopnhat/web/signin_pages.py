@@ -139,7 +139,7 @@ def signout(
     ended = identity.end_session(session, request.cookies.get(SESSION_COOKIE))
     if user is not None and ended is not None:
         audit.record(session, user, "signout", object_type="account", object_id=user.username)
-    target = "/lookup"
+    target = "/lookup?signed_out=1" if user is not None else "/lookup"
     if ended is not None and ended.method == "oidc" and settings_of(request).oidc_issuer:
         from hopnhat.identity import oidc
 
