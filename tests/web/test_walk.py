@@ -23,6 +23,7 @@ from hopnhat.continuity import service as continuity
 from hopnhat.continuity.schemas import SystemIn
 from hopnhat.db import ensure_schema, make_engine, session_scope
 from hopnhat.i18n import REASONS, TEXTS
+from hopnhat.identity.roles import Role
 from hopnhat.identity.service import add_user
 from hopnhat.sync.models import CutoverVerdict, QuarantinedRecord, SyncRun, SyncRunSource
 from tests.http_support import CHROMIUM, chromium, serve
@@ -181,6 +182,7 @@ def _walk(page: Page, server: str, paths: list[str], phone: bool, checked: Check
 
 
 def test_every_page_in_vietnamese_and_accessible(browser: Browser, server: str) -> None:
+    assert set(ROLES.values()) == {str(r) for r in Role}, "a role of identity/roles.py is not walked"
     found: dict[str, dict[str, list[str]]] = {}
     checked: Checked = set()
     context = browser.new_context(viewport={"width": 390, "height": 844}, locale="vi-VN", bypass_csp=True)

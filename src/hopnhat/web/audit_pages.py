@@ -12,7 +12,9 @@ from fastapi.responses import Response
 from hopnhat.deps import SessionDep
 from hopnhat.identity import audit
 from hopnhat.identity.principal import Principal
-from hopnhat.web.common import check_form, guard, render
+from hopnhat.web.common import check_form, guard, panel, render
+
+AUDIT_PER_PAGE = 25
 
 
 def _audit_filters(actor: str, action: str, object: str) -> audit.Filters:
@@ -44,12 +46,17 @@ def _audit_render(
     *,
     citizen: bool,
 ) -> Response:
+    # The log is paged; one citizen's report (a POST: the ID number stays out of URLs) is shown whole (bounded).
+    listing = panel(
+        request, "audit", "audit", lambda: rows, drop=(), per_page=(len(rows) or 1) if citizen else AUDIT_PER_PAGE
+    )
     return render(
         request,
         "audit.html",
         user,
         "audit",
-        rows=rows,
+        rows=listing.items,
+        listing=listing,
         columns=AUDIT_COLUMNS,
         actor=actor,
         action=action,
