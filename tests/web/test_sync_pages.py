@@ -45,7 +45,7 @@ def test_runs_accounting_and_quarantine_without_payload(site: Site) -> None:
     assert page.status_code == 200
     assert re.search(r'data-col="source"[^>]*>hau_giang</td><td class="tone-good" data-col="state"', page.text)
     assert "<title>Tiến độ hợp nhất</title>" in page.text  # 8 of 10 records reached the store
-    assert 'width="192.0"' in page.text
+    assert 'width="152.0"' in page.text
     # The quarantine is the data steward's: the operator, who sees no personal data, is refused.
     assert client.get("/sync/quarantine").status_code == 403
     client = site.client("steward")

@@ -129,7 +129,7 @@ def test_bar_chart_scales_bars_and_escapes_labels() -> None:
     assert "<title>Tỷ lệ &lt;đúng hạn&gt;</title>" in svg
     assert "<script>" not in svg
     widths = [float(w) for w in re.findall(r'<rect x="\d+" y="[\d.]+" width="([\d.]+)"', svg)]
-    assert widths == [120.0, 240.0]
+    assert widths == [95.0, 190.0]
 
 
 def test_line_chart_draws_one_line_per_series() -> None:

@@ -14,7 +14,7 @@ def _num(value: float) -> str:
     return f"{value:.1f}".rstrip("0").rstrip(".")
 
 
-def _short(label: str, room: int = 34) -> str:
+def _short(label: str, room: int = 30) -> str:
     # A center's name starts with the same words ("Trung tâm Phục vụ hành chính công ..."): keep the end, which
     # tells them apart; the full name is in the bar's tooltip.
     return label if len(label) <= room else "…" + label[-(room - 1) :]
@@ -25,12 +25,12 @@ def bar_chart(
 ) -> Markup:
     """Horizontal bars, one per (label, value); ``max_value`` fixes the scale (100 for percentages)."""
     # Labels at body size (16 px when the chart is drawn at its own width): room for a center's name.
-    row_h, label_w, bar_w = 30, 300, 240
+    row_h, label_w, bar_w = 30, 250, 190
     height = max(1, len(items)) * row_h + 8
     top = max_value if max_value is not None else max((v for _, v in items), default=0.0)
     top = top or 1.0
     parts = [
-        f'<svg class="chart" role="img" viewBox="0 0 {label_w + bar_w + 70} {height}" '
+        f'<svg class="chart" role="img" viewBox="0 0 {label_w + bar_w + 60} {height}" '
         f'xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>'
     ]
     for i, (label, value) in enumerate(items):
