@@ -324,7 +324,15 @@ def centers_page(
 ) -> Response:
     lang = lang_of(request)
     panels = [
-        panel(request, translate("readiness", lang), "readiness", lambda: readiness(session), links=center_links),
+        # The equipment missing is among the reasons already: a column of its own would say it twice.
+        panel(
+            request,
+            translate("readiness", lang),
+            "readiness",
+            lambda: readiness(session),
+            links=center_links,
+            drop=("missing_equipment",),
+        ),
         panel(request, translate("centers", lang), "centers", lambda: centers(session), links=center_links),
     ]
     return render(request, "panels.html", user, "centers", title=translate("centers", lang), panels=panels)
