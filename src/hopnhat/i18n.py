@@ -314,6 +314,66 @@ TEXTS: dict[str, tuple[str, str]] = {
         "The national reporting system's count cannot be reached from here: the synced share divides by the local "
         "count.",
     ),
+    # --- issue 17, pages: column headers, values and messages of the pages split per part -------------------------
+    "agency_code": ("Mã định danh cơ quan", "Agency code"),
+    "object_type": ("Loại đối tượng", "Object type"),
+    "object_id": ("Mã đối tượng", "Object"),
+    "seq": ("Số thứ tự", "No."),
+    "at": ("Thời điểm", "At"),
+    "actor": ("Tài khoản", "Account"),
+    "roles": ("Vai trò", "Roles"),
+    "client": ("Địa chỉ truy cập", "Client"),
+    "action": ("Hành động", "Action"),
+    "changes": ("Thay đổi", "Changes"),
+    "created_at": ("Thời điểm cách ly", "Quarantined at"),
+    "v_department_operator": ("Cán bộ vận hành của Sở", "Department operator"),
+    "v_administrator": ("Quản trị hệ thống", "Administrator"),
+    "v_data_steward": ("Cán bộ quản lý dữ liệu", "Data steward"),
+    "v_center_leader": ("Lãnh đạo Trung tâm", "Center leader"),
+    "v_center_officer": ("Cán bộ Trung tâm", "Center officer"),
+    "v_processing_officer": ("Cán bộ xử lý", "Processing officer"),
+    "v_auditor": ("Kiểm toán viên", "Auditor"),
+    "v_district": ("Cấp huyện", "District"),
+    "v_ward": ("Phường", "Ward"),
+    "v_exact": ("Chính xác", "Exact"),
+    "v_already_new": ("Đã là địa chỉ mới", "Already new"),
+    "v_ambiguous": ("Chưa xác định được, có nhiều khả năng", "Ambiguous"),
+    "v_not_found": ("Không tìm thấy", "Not found"),
+    "v_fuzzy": ("Gần đúng", "Approximate"),
+    "v_transitioning": ("Đang chuyển trạng thái", "Transitioning"),
+    "v_resolved": ("Đã xử lý", "Resolved"),
+    "v_not_ready": ("Chưa sẵn sàng", "Not ready"),
+    "v_ready": ("Sẵn sàng", "Ready"),
+    "candidate_from": ("từ", "from"),
+    "not_measured": ("chưa đo", "not measured"),
+    "systems_unknown": ("Hệ thống chưa đo", "Systems not measured"),
+    "page_n_of": ("Trang {0}/{1}", "Page {0} of {1}"),
+    "page_prev": ("Trang trước", "Previous page"),
+    "page_next": ("Trang sau", "Next page"),
+    "rows_total": ("{0} dòng", "{0} rows"),
+    "run_at": ("lần {0}, {1}", "run {0}, {1}"),
+    "replay_failed": ("Không xử lý lại được bản ghi", "The record could not be replayed"),
+    "replay_no_config": (
+        "chưa cấu hình nguồn dữ liệu (HOPNHAT_SYNC_CONFIG)",
+        "the sources config is not set (HOPNHAT_SYNC_CONFIG)",
+    ),
+    "replay_still_quarantined": (
+        "bản ghi vẫn bị cách ly; sửa dòng ở nguồn hoặc ánh xạ rồi xử lý lại",
+        "the record is still quarantined; correct the source row or the mapping, then replay",
+    ),
+    "replay_not_found": ("không có bản ghi này", "no such record"),
+    "replay_source_error": ("nguồn dữ liệu báo lỗi", "the source failed"),
+    "more_on": ("Xem đầy đủ", "See all"),
+    "cal_bad_decision": ("Hãy chọn chuyển sang hạn mới hoặc giữ hạn đã cấp.", "Choose to move or to keep."),
+    "cal_bad_day": ("Ngày không hợp lệ (YYYY-MM-DD)", "Not a date (YYYY-MM-DD)"),
+    "portal_skipped": ("Đã bỏ qua", "Skipped"),
+    "signed_out": ("Bạn đã đăng xuất.", "You are signed out."),
+    "profile_mapping": ("(ánh xạ riêng)", "(mapping)"),
+    "profile_default": ("(mặc định)", "(default)"),
+    "sources_not_set": (
+        "Chưa cấu hình nguồn dữ liệu (HOPNHAT_SYNC_CONFIG).",
+        "The sources config is not set (HOPNHAT_SYNC_CONFIG).",
+    ),
 }
 
 
@@ -352,8 +412,79 @@ REASONS: tuple[tuple[str, str], ...] = (
 n-th group (an ISO date is shown dd/mm/yyyy); ``{n*}`` is a group that holds further reasons joined by "; ", each
 translated in turn. Text that matches no pattern (a source's own error message) is shown as it is."""
 
+# --- issue 17, pages: the sync's quarantine reasons (sync.normalise), stored as text in the quarantine ---------------
+# Stored reasons stay as the sync wrote them (no migration); the pages read them back into a code and its values
+# here. ``{n:f}`` is a field name (a column of the store, or a label of sync.normalise.REQUIRED).
+REASONS += (
+    (r"wrong encoding in (\w+)", "sai bảng mã ở trường {0:f}"),
+    (r"wrong encoding: row bytes are not (.+)", "sai bảng mã: dòng không phải mã {0}"),
+    (r"missing unit: (.+)", "thiếu đơn vị: {0}"),
+    (r"missing (.+)", "thiếu {0:f}"),
+    (r"invalid date in (\w+): (.*)", "ngày không hợp lệ ở trường {0:f}: {1}"),
+    (r"invalid date in (\w+)", "ngày không hợp lệ ở trường {0:f}"),
+    (r"returned before received", "ngày trả kết quả trước ngày tiếp nhận"),
+    (rf"unknown unit (.+) on {_DAY}", "không có đơn vị {0} vào ngày {1}"),
+    (r"unknown (\w+) (.+)", "giá trị {1} của trường {0:f} không có trong danh mục"),
+    (r"invalid (\w+) (.+)", "giá trị {1} của trường {0:f} không hợp lệ"),
+    (r"source id longer than (\d+) characters \(the store refuses it\)", "mã bản ghi nguồn dài quá {0} ký tự"),
+    (r"NUL byte in (\w+) \(the store refuses it\)", "ký tự NUL ở trường {0:f}"),
+    (r"(\w+) longer than (\d+) characters \(the store refuses it\)", "trường {0:f} dài quá {1} ký tự"),
+    # a store whose registry is not loaded yet (registry.service, sync.service)
+    (
+        r"the registry is empty: run `([^`]+)` first(?: \(units are remapped through it\))?",
+        "danh mục đơn vị đang trống: chạy `{0}` trước",
+    ),
+    # the officer's actions (settlement.workflow, settlement.routing)
+    (
+        r"dossier (\S+): (\w+) needs a reason \(the applicant is told it\)",
+        "hồ sơ {0}: cần ghi lý do (người nộp được báo lý do)",
+    ),
+    (
+        r"dossier (\S+): a supplement request lists at least one item to bring",
+        "hồ sơ {0}: yêu cầu bổ sung phải nêu ít nhất một giấy tờ cần nộp thêm",
+    ),
+    (
+        r"dossier (\S+): a hand-off names the unit or the officer who will hold the dossier",
+        "hồ sơ {0}: chuyển xử lý phải nêu đơn vị hoặc cán bộ nhận hồ sơ",
+    ),
+    (
+        r"the applicant's address is ambiguous; choose the commune \(--commune\) among: (.+)",
+        "địa chỉ của người nộp có nhiều khả năng; hãy chọn xã, phường trong số: {0}",
+    ),
+    # the monitor's probes (continuity.probes)
+    (r"no heartbeat ever received", "chưa nhận được tín hiệu hoạt động nào"),
+)
+
+FIELD_NAMES: dict[str, tuple[str, str]] = {
+    "code": ("mã hồ sơ", "code"),
+    "dossier code": ("mã hồ sơ", "dossier code"),
+    "procedure_code": ("mã thủ tục", "procedure code"),
+    "procedure code": ("mã thủ tục", "procedure code"),
+    "procedure_name": ("tên thủ tục", "procedure name"),
+    "field_code": ("mã lĩnh vực", "field code"),
+    "applicant_name": ("họ tên người nộp", "applicant name"),
+    "applicant_id_number": ("số giấy tờ tùy thân", "ID number"),
+    "applicant_phone": ("số điện thoại", "phone"),
+    "applicant_address": ("địa chỉ người nộp", "applicant address"),
+    "applicant_email": ("thư điện tử", "e-mail"),
+    "applicant_id_type": ("loại giấy tờ tùy thân", "ID paper type"),
+    "agency_code": ("mã cơ quan", "agency code"),
+    "received_at": ("ngày tiếp nhận", "received at"),
+    "receipt date": ("ngày tiếp nhận", "receipt date"),
+    "due_at": ("hạn giải quyết", "due at"),
+    "returned_at": ("ngày trả kết quả", "returned at"),
+    "submitted_at": ("ngày nộp", "submitted at"),
+    "status": ("trạng thái", "status"),
+    "channel": ("kênh nộp", "channel"),
+    "applicant_type": ("loại người nộp", "applicant type"),
+    "unit": ("đơn vị", "unit"),
+    "digitised_documents": ("giấy tờ đã số hóa", "digitised documents"),
+}
+"""Field names in reasons, in Vietnamese and English; a name not listed is shown as it is."""
+
+
 _REASONS = tuple((re.compile(pattern), template) for pattern, template in REASONS)
-_SLOT = re.compile(r"\{(\d+)(\*?)\}")
+_SLOT = re.compile(r"\{(\d+)(\*|:f)?\}")
 _ISO_DAY = re.compile(_DAY)
 
 
@@ -368,8 +499,10 @@ def translate_reason(text: str, lang: str) -> str:
 
         def fill(slot: re.Match[str], match: re.Match[str] = match) -> str:
             value = match.group(int(slot.group(1)) + 1)
-            if slot.group(2):
+            if slot.group(2) == "*":
                 return "; ".join(translate_reason(part, lang) for part in value.split("; "))
+            if slot.group(2) == ":f":
+                return FIELD_NAMES.get(value, (value, value))[0]
             if _ISO_DAY.fullmatch(value):
                 return f"{value[8:10]}/{value[5:7]}/{value[0:4]}"
             return value
@@ -393,9 +526,260 @@ def translate(key: str, lang: str) -> str:
     return pair[1] if lang == "en" else pair[0]
 
 
-__all__ = ["DEFAULT_LANG", "LANGS", "REASONS", "TEXTS", "pick_lang", "translate", "translate_reason"]
+__all__ = ["DEFAULT_LANG", "FIELD_NAMES", "LANGS", "REASONS", "TEXTS", "pick_lang", "translate", "translate_reason"]
 
 
-from hopnhat.web.officer_texts import OFFICER_TEXTS  # noqa: E402  (the officer's pages keep their texts apart)
+# --- the officer's pages (queues, intake, the dossier page, slips) ---------------------------------------------------
+# The slips' wording follows the forms of Circular 03/2025/TT-VPCP as DOMAIN.md names them (receipt and appointment,
+# supplement request, refusal, apology and extension). Kept in their own table, merged below without overriding.
+OFFICER_TEXTS: dict[str, tuple[str, str]] = {
+    "officer": ("Việc của tôi", "My work"),
+    "intake": ("Tiếp nhận hồ sơ", "Receive a dossier"),
+    "queues": ("Hàng đợi công việc", "Work queues"),
+    "queue_today": ("Tiếp nhận hôm nay", "Received today"),
+    "queue_mine": ("Tôi đang giữ", "Assigned to me"),
+    "queue_supplement": ("Chờ bổ sung", "Waiting for a supplement"),
+    "queue_due_soon": ("Sắp đến hạn", "Due soon"),
+    "queue_overdue": ("Quá hạn", "Overdue"),
+    "queue_ready": ("Chờ trả kết quả", "Ready to return"),
+    "queue_inherited": ("Tiếp nhận từ hệ thống cũ", "Inherited from the former systems"),
+    "queue_flagged": ("Cần xem lại", "Flagged for review"),
+    "queue_all": ("Tất cả", "All"),
+    "filters": ("Bộ lọc", "Filters"),
+    "any": ("Tất cả", "Any"),
+    "channel": ("Hình thức nộp", "Channel"),
+    "channel_1": ("Trực tiếp", "In person"),
+    "channel_2": ("Trực tuyến", "Online"),
+    "channel_3": ("Qua bưu chính", "By post"),
+    "from_day": ("Từ ngày", "From"),
+    "to_day": ("Đến ngày", "To"),
+    "within_hours": ("Trong số giờ làm việc", "Within working hours"),
+    "people_search": ("Tìm theo tên hoặc số giấy tờ", "Search by name or ID number"),
+    "people_search_note": (
+        "Chỉ trong trung tâm của bạn; mỗi lần tìm được ghi nhật ký.",
+        "Your own center only; every search is recorded in the audit log.",
+    ),
+    "page": ("Trang", "Page"),
+    "pages": ("Phân trang", "Pages"),
+    "previous": ("Trang trước", "Previous"),
+    "next": ("Trang sau", "Next"),
+    "holder": ("Người / đơn vị đang giữ", "Held by"),
+    "the_center": ("Trung tâm (chưa chuyển)", "The center (not handed off)"),
+    "who_holds": ("Ai đang giữ hồ sơ nào", "Who holds what"),
+    "open_dossiers": ("Hồ sơ đang giải quyết", "Open dossiers"),
+    "inherited_mark": ("hệ thống cũ", "former system"),
+    "flagged": ("Cần xem lại", "Flagged"),
+    "clock_stopped": ("tạm dừng tính thời gian", "clock stopped"),
+    "print": ("In", "Print"),
+    "officer_missing": (
+        "Không tìm thấy hồ sơ này trong phạm vi bạn được xem.",
+        "No such dossier among those you may see.",
+    ),
+    "intake_hint": (
+        "Dùng bàn phím: Tab để chuyển ô, Space để đánh dấu, Ctrl+Enter để tiếp nhận. Địa chỉ chỉ là gợi ý, "
+        "không bắt buộc chuyển đổi.",
+        "Keyboard: Tab moves on, Space ticks, Ctrl+Enter receives. The address conversion is a suggestion, never "
+        "required.",
+    ),
+    "received_center": ("Nơi tiếp nhận", "Received at"),
+    "checklist": ("Thành phần hồ sơ đã nhận", "Documents handed in"),
+    "pick_procedure": ("Chọn thủ tục để xem thành phần hồ sơ.", "Pick a procedure to see its documents."),
+    "applicant_name": ("Họ và tên người nộp", "Applicant's name"),
+    "applicant_address": ("Địa chỉ", "Address"),
+    "id_type": ("Loại giấy tờ", "Identity paper"),
+    "id_cccd": ("Căn cước / CCCD (12 số)", "Citizen ID (12 digits)"),
+    "id_cmnd": ("CMND (9 số)", "Old ID card (9 digits)"),
+    "id_passport": ("Hộ chiếu", "Passport"),
+    "id_business": ("Mã số doanh nghiệp", "Business code"),
+    "id_other": ("Giấy tờ khác", "Other paper"),
+    "id_number": ("Số giấy tờ", "ID number"),
+    "phone": ("Điện thoại", "Phone"),
+    "email": ("Thư điện tử", "E-mail"),
+    "notice_consent": (
+        "Đồng ý nhận thông báo về hồ sơ qua điện thoại, thư điện tử",
+        "Agrees to receive notices about the dossier by phone and e-mail",
+    ),
+    "notice_consent_given": ("đồng ý nhận thông báo", "agreed to notices"),
+    "fees": ("Phí, lệ phí", "Fees"),
+    "appointment": ("Ngày hẹn trả kết quả", "Result due"),
+    "receive_dossier": ("Tiếp nhận", "Receive"),
+    "required": ("bắt buộc", "required"),
+    "optional": ("nếu có", "if any"),
+    "free": ("miễn", "free"),
+    "total": ("Tổng cộng", "Total"),
+    "no_docs": ("Danh mục chưa ghi thành phần hồ sơ.", "The catalogue lists no documents."),
+    "addr_new": ("Địa chỉ mới", "New address"),
+    "addr_pick": ("Chọn xã, phường hiện nay", "Pick today's commune"),
+    "addr_none": (
+        "Không chuyển đổi được; vẫn tiếp nhận bình thường.",
+        "Could not convert it; the dossier is received anyway.",
+    ),
+    "addr_keep": ("Giữ nguyên địa chỉ đã nhập", "Keep the address as typed"),
+    "warn_cccd": ("Số căn cước có 12 chữ số (chỉ là cảnh báo).", "A citizen ID has 12 digits (a warning only)."),
+    "warn_cmnd": ("Số CMND có 9 chữ số (chỉ là cảnh báo).", "An old ID card has 9 digits (a warning only)."),
+    "unknown_procedure": ("Không có thủ tục này trong danh mục.", "No such procedure in the catalogue."),
+    "dossier": ("Hồ sơ", "Dossier"),
+    "origin": ("Nguồn", "Origin"),
+    "origin_native": ("Tiếp nhận tại hệ thống này", "Received here"),
+    "origin_migrated": ("Chuyển từ hệ thống cũ", "Brought from a former system"),
+    "owned_here_since": ("do hệ thống này quản lý từ", "owned here since"),
+    "due_initial": ("Hạn theo thời hạn giải quyết", "Due by the time limit"),
+    "due_paused": ("Lùi hạn do chờ bổ sung", "Moved by the supplement pause"),
+    "due_extended": ("Gia hạn", "Extended"),
+    "working_hours": ("giờ làm việc", "working hours"),
+    "portal_state": ("Đồng bộ Cổng Dịch vụ công quốc gia", "National portal sync"),
+    "portal_pending": ("chờ gửi", "pending"),
+    "portal_delivered": ("đã gửi", "delivered"),
+    "portal_dead": ("lỗi, cần xử lý", "failed, needs attention"),
+    "audited_view": ("Lượt xem này được ghi nhật ký truy cập.", "This view is recorded in the audit log."),
+    "documents": ("Thành phần hồ sơ", "Documents"),
+    "handed_in": ("Đã nộp", "Handed in"),
+    "scans": ("Bản quét", "Scans"),
+    "yes": ("Có", "Yes"),
+    "no": ("Không", "No"),
+    "digitised": ("đã số hóa", "digitised"),
+    "document": ("Giấy tờ", "Document"),
+    "scan_file": ("Tệp (PDF, JPEG, PNG)", "File (PDF, JPEG, PNG)"),
+    "upload": ("Tải lên", "Upload"),
+    "digitised_count": ("Số thành phần đã số hóa", "Documents digitised"),
+    "slips": ("Phiếu", "Slips"),
+    "slip_receipt": ("Giấy tiếp nhận và hẹn trả kết quả", "Receipt and appointment slip"),
+    "slip_supplement": ("Phiếu yêu cầu bổ sung", "Supplement request"),
+    "slip_refusal": ("Phiếu từ chối", "Refusal slip"),
+    "slip_apology": ("Phiếu xin lỗi và hẹn lại", "Apology letter"),
+    "slip_returned": ("Biên nhận trả kết quả", "Result returned"),
+    "slip_title_receipt": ("GIẤY TIẾP NHẬN HỒ SƠ VÀ HẸN TRẢ KẾT QUẢ", "RECEIPT AND APPOINTMENT SLIP"),
+    "slip_title_supplement": ("PHIẾU YÊU CẦU BỔ SUNG, HOÀN THIỆN HỒ SƠ", "REQUEST TO SUPPLEMENT THE DOSSIER"),
+    "slip_title_refusal": ("PHIẾU TỪ CHỐI TIẾP NHẬN, GIẢI QUYẾT HỒ SƠ", "REFUSAL OF THE DOSSIER"),
+    "slip_title_apology": ("PHIẾU XIN LỖI VÀ HẸN LẠI NGÀY TRẢ KẾT QUẢ", "APOLOGY AND NEW APPOINTMENT"),
+    "slip_title_returned": ("BIÊN NHẬN TRẢ KẾT QUẢ", "RESULT RETURNED"),
+    "slip_title_stop": ("THÔNG BÁO DỪNG XỬ LÝ HỒ SƠ", "NOTICE: PROCESSING STOPPED"),
+    "slip_stop": ("Thông báo dừng xử lý", "Stop notice"),
+    "stop_intro": ("Hồ sơ của ông/bà được dừng xử lý vì lý do:", "The processing of your dossier stopped because:"),
+    "slip_number": ("Số hồ sơ", "Dossier no."),
+    "slip_to": ("Ông/bà", "To"),
+    "collect_at": ("Nơi nhận kết quả", "Collect the result at"),
+    "supplement_intro": (
+        "Hồ sơ của ông/bà cần bổ sung, hoàn thiện các nội dung sau:",
+        "Your dossier needs the following to be supplemented:",
+    ),
+    "supplement_where": ("Nơi nộp bổ sung", "Bring them to"),
+    "supplement_clock": (
+        "Thời gian giải quyết tạm dừng cho đến khi nhận đủ hồ sơ bổ sung.",
+        "The time limit stands still until the supplement is received.",
+    ),
+    "supplement_items": ("Các nội dung cần bổ sung (mỗi dòng một mục)", "Items to supplement (one per line)"),
+    "refusal_intro": ("Hồ sơ của ông/bà không được giải quyết vì lý do:", "Your dossier is refused for this reason:"),
+    "apology_intro": (
+        "Cơ quan chúng tôi thành thật xin lỗi vì hồ sơ chưa được trả kết quả đúng hẹn ngày",
+        "We sincerely apologise: the dossier's result was not ready on",
+    ),
+    "apology_new_date": ("Ngày hẹn trả kết quả mới", "New appointment"),
+    "apology_inherited": (
+        "Hồ sơ được chuyển từ hệ thống cũ khi sắp xếp đơn vị hành chính; trung tâm sẽ báo ngày hẹn mới.",
+        "The dossier came from a former system at the merger; the center will give a new date.",
+    ),
+    "apology_sorry": (
+        "Mong ông/bà thông cảm vì sự chậm trễ này.",
+        "Please accept our apologies for the delay.",
+    ),
+    "returned_at": ("Trả kết quả lúc", "Returned at"),
+    "returned_to": ("Người nhận kết quả", "Returned to"),
+    "return_method": ("Hình thức trả", "How"),
+    "return_at_counter": ("Tại quầy", "At the counter"),
+    "return_post": ("Qua bưu chính", "By post"),
+    "return_online": ("Trực tuyến", "Online"),
+    "slip_lookup": ("Quét mã QR để tra cứu tình trạng hồ sơ", "Scan the QR code to follow the dossier"),
+    "sign_applicant": ("Người nộp hồ sơ", "Applicant"),
+    "sign_officer": ("Người tiếp nhận", "Officer"),
+    "intake_done": ("Đã tiếp nhận hồ sơ", "Dossier received:"),
+    "to_dossier": ("Mở hồ sơ", "Open the dossier"),
+    "actions": ("Thao tác", "Actions"),
+    "final_status": ("Hồ sơ đã kết thúc: không còn thao tác.", "The dossier is closed: no actions remain."),
+    "holder_unit": ("Chuyển đến đơn vị (mã cơ quan)", "Hand to the unit (agency code)"),
+    "holder_username": ("hoặc cán bộ (tên đăng nhập)", "or the officer (username)"),
+    "reason_public": ("Lý do (người nộp sẽ thấy)", "Reason (the applicant sees it)"),
+    "new_due": ("Ngày hẹn mới", "New due date"),
+    "apology_ref": ("Số phiếu xin lỗi", "Apology letter reference"),
+    "note": ("Ghi chú", "Note"),
+    "action_receive": ("Tiếp nhận", "Receive"),
+    "action_start": ("Bắt đầu xử lý", "Start processing"),
+    "action_hand_off": ("Chuyển xử lý", "Hand off"),
+    "action_hand_back": ("Chuyển trả trung tâm", "Hand back"),
+    "action_request_supplement": ("Yêu cầu bổ sung", "Request a supplement"),
+    "action_supplement_received": ("Đã nhận bổ sung", "Supplement received"),
+    "action_request_fees": ("Yêu cầu nộp phí", "Request fees"),
+    "action_fees_paid": ("Đã nộp phí", "Fees paid"),
+    "action_extend": ("Gia hạn (kèm phiếu xin lỗi)", "Extend (with apology)"),
+    "action_finish": ("Hoàn thành xử lý", "Finish"),
+    "action_return_result": ("Trả kết quả", "Return the result"),
+    "action_refuse": ("Từ chối", "Refuse"),
+    "action_withdraw": ("Rút hồ sơ theo yêu cầu", "Withdraw at request"),
+    "action_stop": ("Dừng xử lý", "Stop"),
+    "done_receive": ("Đã tiếp nhận.", "Received."),
+    "done_start": ("Đã bắt đầu xử lý.", "Processing started."),
+    "done_hand_off": ("Đã chuyển xử lý.", "Handed off."),
+    "done_hand_back": ("Đã chuyển trả.", "Handed back."),
+    "done_request_supplement": ("Đã yêu cầu bổ sung.", "Supplement requested."),
+    "done_supplement_received": ("Đã nhận bổ sung; tiếp tục tính thời gian.", "Supplement received; the clock runs."),
+    "done_request_fees": ("Đã yêu cầu nộp phí.", "Fees requested."),
+    "done_fees_paid": ("Đã ghi nhận nộp phí.", "Fees recorded."),
+    "done_extend": ("Đã gia hạn.", "Extended."),
+    "done_finish": ("Đã hoàn thành xử lý.", "Finished."),
+    "done_return_result": ("Đã trả kết quả.", "Result returned."),
+    "done_refuse": ("Đã từ chối.", "Refused."),
+    "done_withdraw": ("Đã rút hồ sơ.", "Withdrawn."),
+    "done_stop": ("Đã dừng xử lý.", "Stopped."),
+    "done_scan": ("Đã lưu bản quét.", "Scan saved."),
+    "lookup_center": ("Nơi giải quyết", "Handled by"),
+    "lookup_received_center": ("Nơi tiếp nhận", "Received at"),
+    "lookup_reason": ("Lý do", "Reason"),
+    "lookup_supplement": ("Cần bổ sung", "To supplement"),
+    "lookup_not_found_help": (
+        "Mã hồ sơ in trên giấy tiếp nhận, dạng <mã cơ quan>-<năm tháng ngày>-<số thứ tự>, ví dụ "
+        "000.00.31.H13-250801-0001 (không phân biệt chữ hoa, chữ thường). Nếu vẫn không tìm thấy, xin gọi số điện "
+        "thoại của trung tâm ghi trên giấy tiếp nhận, hoặc đến trung tâm nơi đã nộp hồ sơ.",
+        "The code is printed on the receipt, as <agency code>-<YYMMDD>-<number>, e.g. 000.00.31.H13-250801-0001 (in "
+        "any letter case). If it is still not found, call the phone number of the center printed on the receipt, "
+        "or visit the center where the dossier was handed in.",
+    ),
+    # Notices to citizens (issue 23): the opt-out page and the dossier page's notices.
+    "notice_stop_title": ("Ngừng nhận thông báo", "Stop notices"),
+    "notice_stop_ask": (
+        "Quý vị sẽ không nhận thêm thông báo (thư điện tử, tin nhắn, Zalo) về hồ sơ này. Trạng thái hồ sơ vẫn tra cứu "
+        "được trên trang Tra cứu hồ sơ.",
+        "You will get no more notices (e-mail, SMS, Zalo) about this dossier. Its status stays on the lookup page.",
+    ),
+    "notice_stop_confirm": ("Ngừng nhận thông báo", "Stop the notices"),
+    "notice_stop_done": (
+        "Đã ghi nhận: Quý vị sẽ không nhận thêm thông báo về hồ sơ này.",
+        "Done: you will get no more notices about this dossier.",
+    ),
+    "notice_stop_invalid": (
+        "Đường dẫn không hợp lệ hoặc đã bị thay đổi. Xin dùng đúng đường dẫn trong thông báo đã nhận.",
+        "This link is not valid or was altered. Use the link exactly as the notice gave it.",
+    ),
+    "notices": ("Thông báo cho công dân", "Notices to the applicant"),
+    "notices_none": ("Chưa có thông báo nào.", "No notice yet."),
+    "notice_resend": ("Gửi lại", "Resend"),
+    "notice_channel": ("Kênh", "Channel"),
+    "notice_event": ("Sự kiện", "Event"),
+    "notice_state": ("Trạng thái", "State"),
+    "notice_attempts": ("Số lần gửi", "Attempts"),
+    "notice_error": ("Lỗi gần nhất", "Last error"),
+    "notice_event_receipt": ("Tiếp nhận", "Receipt"),
+    "notice_event_supplement": ("Yêu cầu bổ sung", "Supplement request"),
+    "notice_event_refusal": ("Từ chối", "Refusal"),
+    "notice_event_delay": ("Gia hạn", "Delay"),
+    "notice_event_result": ("Có kết quả", "Result ready"),
+    "notice_state_pending": ("Chờ gửi", "Waiting"),
+    "notice_state_delivered": ("Đã gửi", "Sent"),
+    "notice_state_dead": ("Gửi không được", "Failed"),
+    "notice_state_skipped": ("Không gửi (không đồng ý hoặc không có liên hệ)", "Not sent (no consent or contact)"),
+    "notice_channel_email": ("Thư điện tử", "E-mail"),
+    "notice_channel_sms": ("Tin nhắn SMS", "SMS"),
+    "notice_channel_zalo": ("Zalo", "Zalo"),
+    "done_notice_resend": ("Đã đưa thông báo vào hàng đợi gửi lại.", "The notice is queued again."),
+}
 
 TEXTS.update({k: v for k, v in OFFICER_TEXTS.items() if k not in TEXTS})

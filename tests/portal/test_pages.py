@@ -93,11 +93,11 @@ def test_an_administrator_mends_and_skips_dead_letters(site: tuple[str, Engine],
     row.locator("input[name=value]").fill("H13-260210-0001")
     page.locator(f"#mreason-{bad_id}").fill("Sửa dấu gạch ngang")
     row.get_by_role("button", name="Sửa và gửi lại").click()
-    expect(page.locator(".notice.ok")).to_contain_text(f"mended:{bad_id}")
+    expect(page.locator(".notice.ok")).to_contain_text(f"Đã sửa #{bad_id}")
 
     page.locator(f"#sreason-{other_id}").fill("Hồ sơ thử")
     page.locator(f"#dead-{other_id}").get_by_role("button", name="Bỏ qua").click()
-    expect(page.locator(".notice.ok")).to_contain_text(f"skipped:{other_id}")
+    expect(page.locator(".notice.ok")).to_contain_text(f"Đã bỏ qua #{other_id}")
     expect(page.locator("#dead-letters")).to_have_count(0)
 
     with Session(engine) as session:

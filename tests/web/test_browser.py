@@ -250,7 +250,8 @@ def test_steward_replays_a_quarantined_record(page: Page, server: str, store: En
     table = page.locator("table")
     expect(table).to_contain_text(dossier_code)
     page.get_by_role("button", name=f"Xử lý lại #{record_id}").click()
-    expect(page.get_by_role("alert")).to_contain_text("still quarantined: missing procedure code")
+    expect(page.get_by_role("alert")).to_contain_text("bản ghi vẫn bị cách ly")
+    expect(table).to_contain_text("thiếu mã thủ tục")  # the reason, in the page's language
     expect(table).to_contain_text(dossier_code)
 
     _correct_procedure_code(legacy_dir / "haugiang", dossier_code)

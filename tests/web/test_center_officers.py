@@ -26,8 +26,8 @@ DAY = date(2025, 8, 1)
 
 
 def _dossier_codes(html: str) -> set[str]:
-    table = html.split('<table id="dossiers">', 1)[1].split("</table>", 1)[0] if 'id="dossiers"' in html else ""
-    return set(re.findall(r"<tr[^>]*><td>([^<]+)</td>", table))
+    table = html.split('<table id="dossiers"', 1)[1].split("</table>", 1)[0] if 'id="dossiers"' in html else ""
+    return set(re.findall(r"<tr[^>]*><td[^>]*>([^<]+)</td>", table))
 
 
 def test_officer_added_with_a_commune_code_sees_exactly_their_centers_dossiers(store_url: str) -> None:

@@ -59,7 +59,8 @@ def test_demo_leaves_every_page_with_content(tmp_path: Path) -> None:
         assert "VÍ DỤ" in plan  # the bundled plan says it is an example
 
         centers = client.get("/centers").text
-        assert centers.count('data-col="code"') >= 2 * 104  # readiness and list panels, 103 communes + the city
+        assert centers.count('data-col="code"') == 10  # the list's first page (readiness names, not codes)
+        assert centers.count("104 dòng") == 2  # readiness and list panels, 103 communes + the city
         systems = _text(client.get("/systems").text)
         assert "Nền tảng tích hợp, chia sẻ dữ liệu (LGSP)" in systems
         sync = _text(client.get("/sync").text)

@@ -98,7 +98,7 @@ def test_administrator_sees_every_center_and_overdue_flags(site: Site) -> None:
     page = client.get("/dossiers")
     codes = ("H92.31-250801-0001", "H92.31-250801-0002", "H92.31-250801-0003", "H92.32-250801-0001")
     assert all(code in page.text for code in codes)
-    overdue_rows = re.findall(r'<tr class="overdue"><td>([^<]+)</td>', page.text)
+    overdue_rows = re.findall(r'<tr class="overdue"><td[^>]*>([^<]+)</td>', page.text)
     assert overdue_rows == ["H92.31-250801-0002"]
     only = client.get("/dossiers", params={"overdue": "1", "center": CENTER_A})
     assert "H92.31-250801-0002" in only.text and "H92.31-250801-0001" not in only.text
@@ -142,6 +142,8 @@ def test_officer_lands_on_dossiers_and_sign_out_ends_the_session(site: Site) -> 
     assert client.get("/dossiers").status_code == 200
     signed_out = client.post("/signout", data={"csrf": page_csrf(client, "/dossiers")})
     assert signed_out.status_code == 303
+    # Feedback after the action: the lookup page says the session ended.
+    assert "Bạn đã đăng xuất." in client.get(signed_out.headers["location"]).text
     assert client.get("/dossiers").status_code == 303
 
 
@@ -180,8 +182,11 @@ def test_address_converter_page(site: Site) -> None:
 def test_overview_shows_consolidation_figures_and_chart(site: Site) -> None:
     page = site.client("admin").get("/")
     assert page.status_code == 200
-    assert re.search(r'<span class="figure">4</span> Tổng số hồ sơ', page.text)
-    assert re.search(r'<span class="figure">1</span> Đã chuyển đổi', page.text)
+    assert re.search(r'<span class="figure">4</span>\s*<a href="/dossiers">Tổng số hồ sơ</a>', page.text)
+    assert re.search(r'<span class="figure">1</span>\s*Đã chuyển đổi', page.text)
+    # No system was ever probed: the tiles say so, not a green "0 systems up".
+    not_measured = r'<span class="figure muted">chưa đo</span>\s*<a href="/systems">Hệ thống hoạt động</a>'
+    assert re.search(not_measured, page.text)
     assert '<svg class="chart" role="img"' in page.text
 
 
@@ -204,11 +209,12 @@ def test_registry_browser_finds_a_commune_by_name_without_accents(site: Site) ->
     client = site.client("operator")
     page = client.get("/registry", params={"q": "phuong cai khe", "on": "2025-08-01"})
     assert page.status_code == 200
-    assert "<td>31120</td><td>Phường Cái Khế</td>" in page.text
+    assert '<td data-label="Mã">31120</td><td data-label="Tên">Phường Cái Khế</td>' in page.text
     before = client.get("/registry", params={"q": "An Hòa", "on": "2025-06-01"})
-    assert "<td>31120</td><td>Phường An Hòa</td>" in before.text
+    assert '<td data-label="Mã">31120</td><td data-label="Tên">Phường An Hòa</td>' in before.text
     listing = client.get("/registry", params={"level": "commune", "on": "2025-08-01"})
-    assert listing.text.count("<tr><td>") == 103
+    assert listing.text.count('<tr><td data-label="Mã">') == 25  # one page; the pager says how many in all
+    assert "103 dòng" in listing.text and "Trang 1/5" in listing.text
     bad = client.get("/registry", params={"on": "2025-13-45"})
     assert bad.status_code == 200 and 'role="alert"' in bad.text
 

@@ -129,7 +129,7 @@ def test_bar_chart_scales_bars_and_escapes_labels() -> None:
     assert "<title>Tỷ lệ &lt;đúng hạn&gt;</title>" in svg
     assert "<script>" not in svg
     widths = [float(w) for w in re.findall(r'<rect x="\d+" y="[\d.]+" width="([\d.]+)"', svg)]
-    assert widths == [130.0, 260.0]
+    assert widths == [95.0, 190.0]
 
 
 def test_line_chart_draws_one_line_per_series() -> None:
@@ -169,7 +169,14 @@ def test_line_chart_draws_one_line_per_series() -> None:
             "quy chế 02/QĐ-TTPVHCC ban hành ngày 15/07/2025, sau hạn 10/07/2025",
         ),
         ("missing equipment: Máy in (0/1), Máy tính (1/2)", "thiếu trang thiết bị: Máy in (0/1), Máy tính (1/2)"),
-        ("unknown unit 99999", "unknown unit 99999"),  # a source's own message: shown as it is
+        # the sync's quarantine reasons (stored as text): read back into their code and values
+        ("unknown unit 99999", "giá trị 99999 của trường đơn vị không có trong danh mục"),
+        ("unknown unit '31120' on 2025-07-01", "không có đơn vị '31120' vào ngày 01/07/2025"),
+        ("invalid date in due_at: '31/02'", "ngày không hợp lệ ở trường hạn giải quyết: '31/02'"),
+        ("wrong encoding in applicant_name", "sai bảng mã ở trường họ tên người nộp"),
+        ("missing procedure code", "thiếu mã thủ tục"),
+        ("no heartbeat ever received", "chưa nhận được tín hiệu hoạt động nào"),
+        ("HTTP 503 from source", "HTTP 503 from source"),  # a source's own message: shown as it is
     ],
 )
 def test_reasons_from_services_read_in_vietnamese_and_stay_english_in_english(english: str, vietnamese: str) -> None:
@@ -180,3 +187,62 @@ def test_reasons_from_services_read_in_vietnamese_and_stay_english_in_english(en
 def test_reason_templates_are_nfc() -> None:
     for _pattern, template in REASONS:
         assert unicodedata.is_normalized("NFC", template), template
+
+
+def test_panel_pages_its_rows_and_bounds_the_page_asked() -> None:
+    from starlette.requests import Request
+
+    from hopnhat.web.common import panel
+
+    def asking(query: bytes) -> Request:
+        return Request({"type": "http", "method": "GET", "path": "/p", "query_string": query, "headers": []})
+
+    rows = [{"id": i, "n": i, "applicant_name": "x"} for i in range(23)]
+    last = panel(asking(b"x_page=999"), "T", "x", lambda: rows)
+    assert (last.page, last.pages, last.total, last.columns) == (3, 3, 23, ["n"])  # no id, no personal data
+    assert [r[0] for r in last.rows] == [20, 21, 22]
+    assert last.page_url(asking(b"x_page=999&q=a"), 2) == "/p?q=a&x_page=2#p-x"
+    assert panel(asking(b"x_page=abc"), "T", "x", lambda: rows).page == 1
+    assert panel(asking(b""), "T", "x", list).pages == 1
+
+
+def test_imports_go_one_way_into_the_pages() -> None:
+    """Only the application (and the CLI's command list) reach into hopnhat.web; a part's page module never imports
+    another page module's routes, only the shared helpers and the services (a rename breaks mypy, not a page)."""
+    import ast
+    from pathlib import Path
+
+    import hopnhat
+
+    root = Path(hopnhat.__file__).parent
+    upward = []
+    for path in root.rglob("*.py"):
+        rel = path.relative_to(root).as_posix()
+        if rel.startswith("web/") or rel in ("app.py", "cli.py"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            names += [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            upward += [f"{rel}: {n}" for n in names if n == "hopnhat.web" or n.startswith("hopnhat.web.")]
+    assert upward == []
+    common = ast.parse((root / "web" / "common.py").read_text(encoding="utf-8"))
+    imported = {n.module for n in ast.walk(common) if isinstance(n, ast.ImportFrom)}
+    assert not {m for m in imported if m and m.startswith("hopnhat.web.") and m != "hopnhat.web.auth"}
+    assert not (root / "web" / "sources.py").exists()  # no lookup of services by name in strings
+
+
+def test_every_code_a_page_shows_has_its_words() -> None:
+    """The values of the parts' enumerations that pages show read in both languages (an untranslated one would
+    show as its code; the page walk catches those it meets, this catches the rest)."""
+    from typing import get_args
+
+    from hopnhat.continuity.schemas import Criticality, Decision, TaskStatus
+    from hopnhat.i18n import TEXTS
+    from hopnhat.identity.roles import Role
+    from hopnhat.registry.convert import Status as Conversion
+    from hopnhat.web.sync_pages import ReplayOutcome
+
+    codes = [*get_args(Decision), *get_args(Criticality), *get_args(TaskStatus), *(str(s) for s in Conversion)]
+    codes += [str(r) for r in Role] + ["running", "done", "failed", "skipped", "commune", "district", "province"]
+    assert [c for c in codes if f"v_{c}" not in TEXTS] == []
+    assert [o for o in ReplayOutcome if o is not ReplayOutcome.REPLAYED and f"replay_{o}" not in TEXTS] == []

@@ -16,7 +16,7 @@ from hopnhat.deps import SessionDep
 from hopnhat.errors import InvalidInput
 from hopnhat.identity.http import rule
 from hopnhat.identity.roles import Permission
-from hopnhat.registry.convert import MAX_ADDRESS_LENGTH, AddressConverter, Status, bundled_converter
+from hopnhat.registry.convert import MAX_ADDRESS_LENGTH, AddressConverter, Conversion, Status, bundled_converter
 from hopnhat.registry.models import LineageLink, Unit
 
 MAX_BATCH = 1000
@@ -73,6 +73,12 @@ def _converter(session: Session, on: date) -> AddressConverter:
     return conv
 
 
+def convert_one(session: Session, text: str, on: date) -> Conversion:
+    """Convert one address as the API does (the pages and the officer's intake call this)."""
+    with _convert_lock:
+        return _converter(session, on).convert(text)
+
+
 @router.post("/convert", dependencies=[Depends(rule(Permission.PUBLIC))], response_model=list[ConversionOut])
 def convert_addresses(body: ConvertRequest, session: SessionDep) -> list[ConversionOut]:
     """Convert each address; the answers come in the order of the request. Empty addresses are refused (422)."""
@@ -85,4 +91,4 @@ def convert_addresses(body: ConvertRequest, session: SessionDep) -> list[Convers
     return [ConversionOut.model_validate(asdict(r)) for r in results]
 
 
-__all__ = ["router"]
+__all__ = ["convert_one", "router"]

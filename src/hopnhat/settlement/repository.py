@@ -6,11 +6,12 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Row, bindparam, func, select
+from sqlalchemy import ColumnElement, Connection, Row, bindparam, case, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
 from hopnhat.continuity.models import Center
+from hopnhat.identity.principal import DossierScope
 from hopnhat.registry.models import Agency
 from hopnhat.settlement.models import CalendarDay, CodeCounter, DueReview, Procedure, ProcessVersion, ReviewState
 from hopnhat.store.models import FINAL_STATUSES, Destination, Dossier, OutboxEvent, ProcessingStep, Status
@@ -258,14 +259,90 @@ def latest_process(session: Session, procedure_code: str) -> ProcessVersion | No
     )
 
 
+def center_list(
+    session: Session,
+    center: str | None,
+    scope: DossierScope,
+    *,
+    late_before: datetime | None = None,
+    offset: int = 0,
+    limit: int = 25,
+) -> tuple[Sequence[Dossier], int]:
+    """One page of the dossiers of ``center`` (received there or handled there) that ``scope`` sees, soonest due
+    first, and how many there are in all; ``late_before`` keeps the open ones due before it whose clock runs."""
+    stmt = select(Dossier)
+    if center is not None:
+        stmt = stmt.where(or_(Dossier.center_code == center, Dossier.received_center_code == center))
+    if not scope.everything:
+        seen: list[ColumnElement[bool]] = [
+            Dossier.center_code.in_(scope.centers),
+            Dossier.received_center_code.in_(scope.centers),
+        ]
+        if scope.units:
+            seen.append(Dossier.holder_unit_code.in_(scope.units))
+        if scope.username:
+            seen.append(Dossier.holder_username == scope.username)
+        stmt = stmt.where(or_(*seen))
+    if late_before is not None:
+        stmt = stmt.where(
+            Dossier.due_at < late_before, Dossier.status.in_(OPEN_STATUSES), Dossier.clock_paused_at.is_(None)
+        )
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    page = stmt.order_by(Dossier.due_at.is_(None), Dossier.due_at, Dossier.code).offset(offset).limit(limit)
+    return session.scalars(page).all(), total
+
+
+class Consolidation(NamedTuple):
+    """Consolidation progress over the store, and the on-time rate per center of the dossiers finished."""
+
+    total: int
+    migrated: int
+    review: int
+    on_time: list[tuple[str | None, int, int]]
+    """(center code, dossiers finished with a due date, of which on time), by center code; None for no center."""
+
+
+def consolidation(session: Session, centers: int = 15) -> Consolidation:
+    total, migrated, review = session.execute(
+        select(
+            func.count(Dossier.id),
+            func.coalesce(func.sum(case((Dossier.origin == "migrated", 1), else_=0)), 0),
+            func.coalesce(func.sum(case((Dossier.needs_review.is_(True), 1), else_=0)), 0),
+        )
+    ).one()
+    done = [int(Status.FINISHED), int(Status.RETURNED)]
+    per_center = session.execute(
+        select(
+            Dossier.center_code,
+            func.count(Dossier.id),
+            func.coalesce(func.sum(case((Dossier.finished_at <= Dossier.due_at, 1), else_=0)), 0),
+        )
+        .where(Dossier.status.in_(done), Dossier.due_at.is_not(None), Dossier.finished_at.is_not(None))
+        .group_by(Dossier.center_code)
+        .order_by(Dossier.center_code)
+        .limit(centers)
+    ).all()
+    rates = [(code, int(n), int(on_time)) for code, n, on_time in per_center]
+    return Consolidation(int(total), int(migrated), int(review), rates)
+
+
+def dossier_centers(session: Session) -> list[str]:
+    """Every center code dossiers carry."""
+    return [c for c in session.scalars(select(Dossier.center_code).distinct().order_by(Dossier.center_code)) if c]
+
+
 __all__ = [
     "OPEN_STATUSES",
     "CenterContact",
+    "Consolidation",
     "agency_exists",
     "calendar_days",
     "center_contacts",
     "center_level",
+    "center_list",
+    "consolidation",
     "dossier",
+    "dossier_centers",
     "latest_process",
     "next_number",
     "open_dossiers_due_before",

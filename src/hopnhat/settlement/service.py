@@ -548,6 +548,16 @@ def clear_center_cache() -> None:
     _CENTER_CACHE.clear()
 
 
+def is_late(dossier: Dossier, now: datetime) -> bool:
+    """Late (quá hạn): open and past due with its clock running (a supplement request stops it), or finished after
+    its due time. Overdue is not a status of its own; the pages and the due lists use this one rule."""
+    if dossier.due_at is None:
+        return False
+    if dossier.status not in repo.OPEN_STATUSES:
+        return dossier.finished_at is not None and dossier.finished_at > dossier.due_at
+    return dossier.clock_paused_at is None and dossier.due_at < now
+
+
 def _due_items(rows: Sequence[Dossier]) -> list[DueItem]:
     return [
         DueItem(
@@ -660,6 +670,7 @@ __all__ = [
     "due_soon",
     "get_dossier",
     "intake",
+    "is_late",
     "load_calendar",
     "may_receive",
     "open_dossier",

@@ -8,21 +8,22 @@ dossier's center or an administrator keeps or moves each (or all). The rules are
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from typing import Annotated
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
 from hopnhat.deps import SessionDep
 from hopnhat.errors import HopnhatError
+from hopnhat.i18n import translate
 from hopnhat.identity.principal import Principal
 from hopnhat.identity.roles import Permission
 from hopnhat.settlement import calendar_edits
 from hopnhat.settlement.calendar import OVERRIDE_KINDS
 from hopnhat.settlement.calendar_edits import Decision
-from hopnhat.web.pages import _check_csrf, guard, render
+from hopnhat.web.common import check_form, guard, lang_of, redirect, render
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 
@@ -31,11 +32,6 @@ DecidingUser = Annotated[Principal, Depends(guard("due_decisions"))]
 
 _BACK = {"calendar": "/calendar", "decisions": "/calendar/decisions"}
 """Where a decision returns: the page it was made on (a fixed list, never a URL from the form)."""
-
-
-def _redirect(path: str, **query: str) -> RedirectResponse:
-    shown = {k: v[:300] for k, v in query.items() if v}
-    return RedirectResponse(f"{path}?{urlencode(shown)}" if shown else path, status_code=303)
 
 
 @router.get("/calendar")
@@ -70,6 +66,7 @@ def calendar_page(
 
 @router.post("/calendar/days")
 def calendar_set_day(
+    request: Request,
     session: SessionDep,
     user: CalendarUser,
     day: Annotated[str, Form(max_length=10)],
@@ -77,36 +74,37 @@ def calendar_set_day(
     legal_basis: Annotated[str, Form(max_length=calendar_edits.LEGAL_BASIS_MAX)] = "",
     csrf: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
-    _check_csrf(user, csrf)
+    check_form(user, csrf)
     try:
         when = date.fromisoformat(day)
     except ValueError:
-        return _redirect("/calendar", error=f"{day!r} is not a date (YYYY-MM-DD)")
+        return redirect("/calendar", error=f"{translate('cal_bad_day', lang_of(request))}: {day[:20]!r}")
     try:
         edit = calendar_edits.edit_day(session, when, kind, legal_basis, principal=user)
     except HopnhatError as exc:
         session.rollback()
-        return _redirect("/calendar", error=exc.detail)
-    return _redirect("/calendar", saved=when.isoformat(), listed=str(len(edit.reviews)))
+        return redirect("/calendar", error=exc.detail)
+    return redirect("/calendar", saved=when.isoformat(), listed=str(len(edit.reviews)))
 
 
 @router.post("/calendar/days/{day}/remove")
 def calendar_remove_day(
+    request: Request,
     session: SessionDep,
     user: CalendarUser,
     day: str,
     csrf: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
-    _check_csrf(user, csrf)
+    check_form(user, csrf)
     try:
         when = date.fromisoformat(day[:10])
         edit = calendar_edits.edit_day(session, when, None, None, principal=user)
     except ValueError:
-        return _redirect("/calendar", error=f"{day[:20]!r} is not a date (YYYY-MM-DD)")
+        return redirect("/calendar", error=f"{translate('cal_bad_day', lang_of(request))}: {day[:20]!r}")
     except HopnhatError as exc:
         session.rollback()
-        return _redirect("/calendar", error=exc.detail)
-    return _redirect("/calendar", saved=when.isoformat(), listed=str(len(edit.reviews)))
+        return redirect("/calendar", error=exc.detail)
+    return redirect("/calendar", saved=when.isoformat(), listed=str(len(edit.reviews)))
 
 
 @router.get("/calendar/decisions")
@@ -130,50 +128,53 @@ def decisions_page(
     )
 
 
-def _decision(value: str) -> Decision | None:
+@dataclass(frozen=True)
+class DecisionForm:
+    """A decision posted from the calendar or the decisions page: the page to go back to, and move or keep (None
+    when the form sent neither)."""
+
+    target: str
+    decision: Decision | None
+    lang: str
+
+
+def decision_form(
+    request: Request,
+    user: DecidingUser,
+    decision: Annotated[str, Form(max_length=10)],
+    back: Annotated[str, Form(max_length=20)] = "decisions",
+    csrf: Annotated[str, Form(max_length=200)] = "",
+) -> DecisionForm:
+    """The part both decision forms share: the CSRF check, the page to return to, the decision parsed."""
+    check_form(user, csrf)
     try:
-        return Decision(value)
+        chosen: Decision | None = Decision(decision)
     except ValueError:
-        return None
+        chosen = None
+    return DecisionForm(_BACK.get(back, _BACK["decisions"]), chosen, lang_of(request))
+
+
+DecisionDep = Annotated[DecisionForm, Depends(decision_form)]
 
 
 @router.post("/calendar/decisions")
-def decide_all(
-    session: SessionDep,
-    user: DecidingUser,
-    decision: Annotated[str, Form(max_length=10)],
-    back: Annotated[str, Form(max_length=20)] = "decisions",
-    csrf: Annotated[str, Form(max_length=200)] = "",
-) -> Response:
-    _check_csrf(user, csrf)
-    target = _BACK.get(back, _BACK["decisions"])
-    chosen = _decision(decision)
-    if chosen is None:
-        return _redirect(target, error=f"decision {decision!r}: move or keep")
-    done = calendar_edits.decide_all(session, chosen, principal=user)
-    return _redirect(target, decided=str(len(done)))
+def decide_all(session: SessionDep, user: DecidingUser, form: DecisionDep) -> Response:
+    if form.decision is None:
+        return redirect(form.target, error=translate("cal_bad_decision", form.lang))
+    done = calendar_edits.decide_all(session, form.decision, principal=user)
+    return redirect(form.target, decided=str(len(done)))
 
 
 @router.post("/calendar/decisions/{code}")
-def decide_one(
-    session: SessionDep,
-    user: DecidingUser,
-    code: str,
-    decision: Annotated[str, Form(max_length=10)],
-    back: Annotated[str, Form(max_length=20)] = "decisions",
-    csrf: Annotated[str, Form(max_length=200)] = "",
-) -> Response:
-    _check_csrf(user, csrf)
-    target = _BACK.get(back, _BACK["decisions"])
-    chosen = _decision(decision)
-    if chosen is None:
-        return _redirect(target, error=f"decision {decision!r}: move or keep")
+def decide_one(session: SessionDep, user: DecidingUser, code: str, form: DecisionDep) -> Response:
+    if form.decision is None:
+        return redirect(form.target, error=translate("cal_bad_decision", form.lang))
     try:
-        calendar_edits.decide(session, code[:64], chosen, principal=user)
+        calendar_edits.decide(session, code[:64], form.decision, principal=user)
     except HopnhatError as exc:
         session.rollback()
-        return _redirect(target, error=exc.detail)
-    return _redirect(target, decided="1")
+        return redirect(form.target, error=exc.detail)
+    return redirect(form.target, decided="1")
 
 
 __all__ = ["router"]

@@ -14,7 +14,7 @@ from hopnhat.identity.http import client_address, limiter
 from hopnhat.identity.principal import Principal
 from hopnhat.notices import service as notices
 from hopnhat.settlement import service
-from hopnhat.web.pages import PublicUser, _check_csrf, _secret, _settings, guard, render
+from hopnhat.web.common import PublicUser, check_form, guard, render, secret_of, settings_of
 
 router = APIRouter(include_in_schema=False)
 Writer = Annotated[Principal, Depends(guard("intake"))]
@@ -23,7 +23,7 @@ Writer = Annotated[Principal, Depends(guard("intake"))]
 def _allowed(request: Request) -> bool:
     """One allowance per client address, the public lookup's size: tokens cannot be tried in bulk."""
     return limiter(request).allow(
-        f"notice-stop:{client_address(request)}", _settings(request).public_rate_limit_per_minute
+        f"notice-stop:{client_address(request)}", settings_of(request).public_rate_limit_per_minute
     )
 
 
@@ -32,7 +32,7 @@ def stop_form(request: Request, user: PublicUser, token: str) -> Response:
     """Asks to confirm (a GET changes nothing: mail scanners open links), then POSTs to the same address."""
     if not _allowed(request):
         return render(request, "notice_stop.html", user, "lookup", status_code=429, state="limited", token="")
-    valid = notices.read_token(_secret(request), token[:120]) is not None
+    valid = notices.read_token(secret_of(request), token[:120]) is not None
     return render(
         request,
         "notice_stop.html",
@@ -49,7 +49,7 @@ def stop(request: Request, session: SessionDep, user: PublicUser, token: str) ->
     if not _allowed(request):
         return render(request, "notice_stop.html", user, "lookup", status_code=429, state="limited", token="")
     try:
-        notices.opt_out(session, _secret(request), token[:120], client_address(request))
+        notices.opt_out(session, secret_of(request), token[:120], client_address(request))
     except NotFound:
         return render(request, "notice_stop.html", user, "lookup", status_code=404, state="invalid", token="")
     return render(request, "notice_stop.html", user, "lookup", state="done", token="")
@@ -65,7 +65,7 @@ def resend(
     csrf: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     """Queue a dead notice of the dossier again (same message id; audited); back to the dossier's page."""
-    _check_csrf(user, csrf)
+    check_form(user, csrf)
     base = f"/officer/dossiers/{code[:64]}"
     try:
         dossier = service.get_dossier(session, code[:64], user)  # 404 for a dossier outside the officer's scope

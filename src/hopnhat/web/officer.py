@@ -18,18 +18,20 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from hopnhat.config import VN_TZ
 from hopnhat.deps import SessionDep
 from hopnhat.errors import HopnhatError, InvalidInput, NotFound
+from hopnhat.i18n import translate
 from hopnhat.identity import audit
 from hopnhat.identity.principal import Principal
 from hopnhat.identity.roles import Permission
 from hopnhat.notices import repository as notice_repo
+from hopnhat.registry.address_endpoints import convert_one
 from hopnhat.settlement import queues, scans, service
 from hopnhat.settlement import repository as repo
 from hopnhat.settlement.queues import Filters, Queue
 from hopnhat.settlement.schemas import ActionIn, IntakeIn
 from hopnhat.settlement.workflow import ACTIONS, Action, Need, available
 from hopnhat.store.models import Channel, Dossier, IdType, Status
-from hopnhat.web import sources
-from hopnhat.web.pages import _check_csrf, _settings, guard, render
+from hopnhat.web.common import check_form, guard, lang_of, redirect, render, settings_of
+from hopnhat.web.dossier_pages import center_names
 
 router = APIRouter(include_in_schema=False)
 Reader = Annotated[Principal, Depends(guard("officer"))]
@@ -84,7 +86,7 @@ def people_search(
     csrf: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     """By name or ID number: a POST, so the ID number never sits in a URL; own center only, audited."""
-    _check_csrf(user, csrf)
+    check_form(user, csrf)
     return _queues(request, session, user, "all", "", "", "", "", "", "", 1, 8.0, text)
 
 
@@ -194,7 +196,7 @@ def _intake_form(
     status_code: int = 200,
 ) -> Response:
     center = sorted(user.centers)[0] if user.centers else None
-    catalogue = _catalogue(session, center, _settings(request).province_code)
+    catalogue = _catalogue(session, center, settings_of(request).province_code)
     return render(
         request,
         "officer/intake.html",
@@ -235,7 +237,7 @@ def intake(
     notice_consent: Annotated[str, Form(max_length=5)] = "",
     documents: Annotated[list[str] | None, Form(max_length=100)] = None,
 ) -> Response:
-    _check_csrf(user, csrf)
+    check_form(user, csrf)
     values: dict[str, Any] = {k: v for k, v in locals().items() if isinstance(v, str | int) and k not in ("csrf",)}
     values["documents"] = documents or []
     try:
@@ -255,7 +257,7 @@ def intake(
             route_to_receiving_center=True,
         )
         dossier, warnings = service.receive(
-            session, data, service.load_calendar(session), _settings(request).province_code, principal=user
+            session, data, service.load_calendar(session), settings_of(request).province_code, principal=user
         )
     except (HopnhatError, ValueError) as exc:
         session.rollback()
@@ -267,16 +269,23 @@ def intake(
 
 @router.get("/officer/address")
 def address_suggestions(
-    session: SessionDep, user: Writer, text: Annotated[str, Query(max_length=500)] = ""
+    request: Request, session: SessionDep, user: Writer, text: Annotated[str, Query(max_length=500)] = ""
 ) -> Response:
     """The old -> new conversion of an address as the officer types it: a suggestion, never a refusal."""
     if len(text.strip()) < 4:
         return JSONResponse({"status": "empty", "candidates": []})
     try:
-        result = sources.convert_address(session, text)
-    except (sources.Unavailable, HopnhatError):
+        result = convert_one(session, text, date.today())
+    except HopnhatError:
         return JSONResponse({"status": "unavailable", "candidates": []})
-    candidates = [{"code": c.code, "label": c.label()} for c in result.candidates]
+    came_from = translate("candidate_from", lang_of(request))
+    candidates = [
+        {
+            "code": c.code,
+            "label": f"{c.code} {c.name}" + (f" ({came_from} {c.old_code} {c.old_name})" if c.old_code else ""),
+        }
+        for c in result.candidates
+    ]
     if result.new_commune_code and not candidates:
         candidates = [{"code": result.new_commune_code, "label": result.new_commune_name or result.new_commune_code}]
     return JSONResponse(
@@ -346,7 +355,7 @@ def dossier_page(
         may_write=user.can(Permission.DOSSIER_WRITE),
         slips=slips,
         handling_units=_units(session, proc.handling_units if proc is not None else []),
-        center_names=sources.center_names(session, [c for c in (d.center_code, d.received_center_code) if c]),
+        center_names=center_names(session, [c for c in (d.center_code, d.received_center_code) if c]),
         error=error,
         done=done,
     )
@@ -377,7 +386,7 @@ def dossier_action(
     returned_to: Annotated[str, Form(max_length=200)] = "",
     return_method: Annotated[str, Form(max_length=40)] = "",
 ) -> Response:
-    _check_csrf(user, csrf)
+    check_form(user, csrf)
     base = f"/officer/dossiers/{code[:64]}"
     try:
         new_due_at = None
@@ -402,13 +411,13 @@ def dossier_action(
     except (HopnhatError, ValueError) as exc:
         session.rollback()
         detail = exc.detail if isinstance(exc, HopnhatError) else str(exc).splitlines()[0]
-        return RedirectResponse(f"{base}?{urlencode({'error': detail[:300]})}#actions", status_code=303)
+        return redirect(base, anchor="actions", error=detail)
     slip = ACTIONS[Action(step.action or "")].slip
     if slip and slip != "receipt":
         return RedirectResponse(f"{base}/slip/{slip}?seq={step.seq}", status_code=303)
     if not service.sees(user, d):
-        return RedirectResponse(f"/officer?{urlencode({'queue': 'all'})}", status_code=303)  # handed away
-    return RedirectResponse(f"{base}?done={step.action}", status_code=303)
+        return redirect("/officer", queue="all")  # handed away
+    return redirect(base, done=str(step.action))
 
 
 # --- slips -------------------------------------------------------------------------------------------------------
@@ -498,8 +507,8 @@ async def upload_scan(
     csrf: Annotated[str, Form(max_length=200)] = "",
     digitised: Annotated[str, Form(max_length=5)] = "",
 ) -> Response:
-    _check_csrf(user, csrf)
-    settings = _settings(request)
+    check_form(user, csrf)
+    settings = settings_of(request)
     base = f"/officer/dossiers/{code[:64]}"
     limit = int(settings.scan_max_mb * 1024 * 1024)
     content = await file.read(min(limit + 1, MAX_SCAN_READ))  # one byte over says "too large" without reading all
@@ -517,14 +526,14 @@ async def upload_scan(
         )
     except HopnhatError as exc:
         session.rollback()
-        return RedirectResponse(f"{base}?{urlencode({'error': exc.detail[:300]})}#documents", status_code=303)
-    return RedirectResponse(f"{base}?done=scan#documents", status_code=303)
+        return redirect(base, anchor="documents", error=exc.detail)
+    return redirect(base, anchor="documents", done="scan")
 
 
 @router.get("/officer/scans/{scan_id}")
 def download_scan(request: Request, session: SessionDep, user: Reader, scan_id: int) -> Response:
     try:
-        scan, content = scans.open_scan(session, _settings(request), user, scan_id)
+        scan, content = scans.open_scan(session, settings_of(request), user, scan_id)
     except HopnhatError as exc:
         return render(request, "officer/missing.html", user, "officer", status_code=exc.status_code, code=str(scan_id))
     return Response(

@@ -22,7 +22,7 @@ from hopnhat.portal import indicators
 from hopnhat.portal import service as portal
 from hopnhat.portal.mapping import MENDABLE_FIELDS
 from hopnhat.web import charts
-from hopnhat.web.pages import _check_csrf, _lang, guard, render
+from hopnhat.web.common import check_form, guard, lang_of, redirect, render
 
 LABELS = {
     "on_time": ("Đúng hạn", "On time"),
@@ -75,7 +75,7 @@ def dead_page(
 
 
 def _back(**query: str) -> RedirectResponse:
-    return RedirectResponse(f"/portal?{urlencode(query)}", status_code=303)
+    return redirect("/portal", **query)
 
 
 def mend_dead(
@@ -87,7 +87,7 @@ def mend_dead(
     reason: Annotated[str, Form(max_length=500)],
     csrf: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
-    _check_csrf(user, csrf)
+    check_form(user, csrf)
     try:
         changes = portal.mend(session, event_id, {field: value}, reason, user.username or "")
     except HopnhatError as exc:
@@ -104,7 +104,7 @@ def skip_dead(
     reason: Annotated[str, Form(max_length=500)],
     csrf: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
-    _check_csrf(user, csrf)
+    check_form(user, csrf)
     try:
         changes = portal.skip(session, event_id, reason)
     except HopnhatError as exc:
@@ -136,7 +136,7 @@ def report_766(
     center: Annotated[str, Query(max_length=40)] = "",
     format: Annotated[str, Query(max_length=4, pattern="^(|html|csv|xlsx)$")] = "",
 ) -> Response:
-    lang = _lang(request)
+    lang = lang_of(request)
     error = ""
     try:
         first, last = _period(start, end)

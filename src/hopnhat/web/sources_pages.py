@@ -3,6 +3,7 @@ and the dry run of its mapping (``hopnhat sources check``) on demand. Reading a 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -13,14 +14,14 @@ from hopnhat.deps import SessionDep
 from hopnhat.errors import HopnhatError
 from hopnhat.i18n import translate
 from hopnhat.identity.principal import Principal
-from hopnhat.web import pages
-from hopnhat.web import sources as parts
+from hopnhat.sync import service
+from hopnhat.web.common import Panel, guard, lang_of, panel, render, settings_of
 
 CHECK_RECORDS = 20_000
 """Records the page's dry run reads per source (the CLI reads more: a page must answer within a request)."""
 
 
-def _identities(session: Session, config: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+def _identities(session: Session, config: dict[str, dict[str, Any]], lang: str) -> list[dict[str, Any]]:
     from hopnhat.sync import repository as repo
 
     rows = []
@@ -30,11 +31,12 @@ def _identities(session: Session, config: dict[str, dict[str, Any]]) -> list[dic
             {
                 "source": name,
                 "connector": options.get("connector"),
-                "profile": options.get("profile") or ("(mapping)" if "mapping" in options else "(default)"),
+                "profile": options.get("profile")
+                or translate("profile_mapping" if "mapping" in options else "profile_default", lang),
                 "location": known.location if known else None,
                 "sample_ids": len(known.sample_ids) if known else 0,
                 "checked_at": known.checked_at if known else None,
-                "check": f"/sync/sources?{urlencode({'check': name})}",
+                "check": translate("dry_run", lang),
             }
         )
     return rows
@@ -50,40 +52,39 @@ def _check(session: Session, config: dict[str, dict[str, Any]], name: str) -> di
 def sources_page(
     request: Request,
     session: SessionDep,
-    user: Annotated[Principal, Depends(pages.guard("sources"))],
+    user: Annotated[Principal, Depends(guard("sources"))],
     check: Annotated[str, Query(max_length=64)] = "",
 ) -> Response:
-    lang = pages._lang(request)
+    lang = lang_of(request)
     t = translate
-    panels: list[dict[str, Any]] = []
-    try:
-        config = parts._sync_config(pages._settings(request))
-    except HopnhatError as exc:
-        panels.append({"title": t("sources", lang), "available": True, "error": exc.detail, "columns": [], "rows": []})
-        config = {}
+    panels: list[Panel] = []
+    path = settings_of(request).sync_config
+    config: dict[str, dict[str, Any]] = {}
+    if not path:
+        panels.append(Panel(t("sources", lang), "sources", error=t("sources_not_set", lang)))
+    else:
+        try:
+            config = service.load_config(Path(path))
+        except HopnhatError as exc:
+            panels.append(Panel(t("sources", lang), "sources", error=exc.detail))
     if config:
-        rows = _identities(session, config)
-        links = [{"check": row.pop("check")} for row in rows]
-        for row, link in zip(rows, links, strict=True):
-            row["check"] = t("dry_run", lang)
-            link["check"] = f"/sync/sources?{urlencode({'check': row['source']})}"
-        columns, table = parts.table(rows, drop=())
-        panels.append(
-            {"title": t("sources", lang), "available": True, "columns": columns, "rows": table, "hrefs": links}
-        )
+        rows = _identities(session, config, lang)
+
+        def links(row: dict[str, Any]) -> dict[str, str]:
+            return {"check": f"/sync/sources?{urlencode({'check': row['source']})}"}
+
+        panels.append(panel(request, t("sources", lang), "sources", lambda: rows, links=links, drop=()))
     if check and check in config:
         try:
             report = _check(session, config, check)
         except Exception as exc:  # the dry run of a source that cannot be read says why, the page stays up
-            panels.append(
-                {"title": check, "available": True, "error": f"{type(exc).__name__}: {str(exc)[:300]}", "rows": []}
-            )
+            panels.append(Panel(check, "check", error=f"{type(exc).__name__}: {str(exc)[:300]}"))
         else:
-            panels.extend(_report_panels(report, lang))
-    return pages.render(request, "panels.html", user, "sync", title=t("sources", lang), panels=panels)
+            panels.extend(_report_panels(request, report, lang))
+    return render(request, "panels.html", user, "sync", title=t("sources", lang), panels=panels)
 
 
-def _report_panels(report: dict[str, Any], lang: str) -> list[dict[str, Any]]:
+def _report_panels(request: Request, report: dict[str, Any], lang: str) -> list[Panel]:
     t = translate
     name = report["source"]
     summary = [
@@ -105,19 +106,14 @@ def _report_panels(report: dict[str, Any], lang: str) -> list[dict[str, Any]]:
     ]
     reasons = [{"reason": r, "count": n} for r, n in report["reasons"].items()]
     out = []
-    for title, items in (
-        (f"{t('dry_run', lang)}: {name}", summary),
-        (t("fields", lang), fields),
-        (t("unknown_values", lang), unknown),
-        (t("reasons", lang), reasons),
+    for key, title, items in (
+        ("summary", f"{t('dry_run', lang)}: {name}", summary),
+        ("fields", t("fields", lang), fields),
+        ("unknown", t("unknown_values", lang), unknown),
+        ("reasons", t("reasons", lang), reasons),
     ):
-        columns, rows = parts.table(items, drop=())
-        out.append({"title": title, "available": True, "columns": columns, "rows": rows})
+        out.append(panel(request, title, key, lambda items=items: items, drop=()))  # type: ignore[misc]
     return out
 
 
-def mount(get: Any) -> None:
-    get("/sync/sources", sources_page)
-
-
-__all__ = ["mount", "sources_page"]
+__all__ = ["sources_page"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date, datetime
+from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -27,11 +28,11 @@ from hopnhat.errors import HopnhatError, InvalidInput
 from hopnhat.i18n import translate, translate_reason
 from hopnhat.identity.principal import Principal
 from hopnhat.sync import cutover, stewardship
+from hopnhat.sync import service as sync_service
 from hopnhat.sync.connectors.base import CANONICAL_FIELDS
 from hopnhat.sync.models import QuarantinedRecord
 from hopnhat.sync.stewardship import DISMISS_REASONS, FIELD_MAX, Mapper, Rule, Selection
-from hopnhat.web import sources as parts
-from hopnhat.web.pages import _check_csrf, _lang, _settings, guard, render
+from hopnhat.web.common import check_form, guard, lang_of, render, settings_of
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 
@@ -144,7 +145,10 @@ def _today() -> date:
 
 
 def _config(request: Request) -> dict[str, dict[str, Any]]:
-    return parts._sync_config(_settings(request))
+    path = settings_of(request).sync_config
+    if not path:
+        raise InvalidInput("the sources config is not set (HOPNHAT_SYNC_CONFIG): corrections and checks need it")
+    return sync_service.load_config(Path(path))
 
 
 def _mapper(request: Request, session: Session, *, need_config: bool = True) -> Mapper:
@@ -158,7 +162,7 @@ def _mapper(request: Request, session: Session, *, need_config: bool = True) -> 
 
 
 def _page(request: Request, name: str, user: Principal, page: str, **context: Any) -> Response:
-    lang = _lang(request)
+    lang = lang_of(request)
     return render(request, name, user, page, tt=_t(lang), reason=lambda r: translate_reason(str(r), lang), **context)
 
 
@@ -202,7 +206,7 @@ def gate_check(
     csrf: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     """Compute the verdicts again (reads every configured source whole: the demo's take a few seconds)."""
-    _check_csrf(user, csrf)
+    check_form(user, csrf)
     try:
         cutover.check(session, _config(request), _today())
     except HopnhatError as exc:
@@ -311,7 +315,7 @@ def correct(
     form: Annotated[CorrectionForm, Form()],
 ) -> Response:
     """Only the fields the steward changed become the correction (the others keep following the mapping)."""
-    _check_csrf(user, form.csrf)
+    check_form(user, form.csrf)
     given = form.model_dump(exclude={"csrf"})
     try:
         mapper = _mapper(request, session)
@@ -334,7 +338,7 @@ def dismiss(
     note: Annotated[str, Form(max_length=500)] = "",
     csrf: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
-    _check_csrf(user, csrf)
+    check_form(user, csrf)
     try:
         stewardship.propose_dismissal(session, user, record_id, reason, duplicate_of, note)
     except HopnhatError as exc:
@@ -351,7 +355,7 @@ def decide(
     decision: str,
     csrf: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
-    _check_csrf(user, csrf)
+    check_form(user, csrf)
     try:
         if decision == "approve":
             stewardship.approve(session, user, dismissal_id)
@@ -384,7 +388,7 @@ def bulk(
     csrf: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     """``preview`` renders what the rule would change; ``apply`` corrects; ``dismiss`` proposes dismissals."""
-    _check_csrf(user, csrf)
+    check_form(user, csrf)
     filters = {"source": source, "reason": reason, "since": since, "until": until}
     back = "/steward/quarantine?" + urlencode({k: v for k, v in filters.items() if v})
     try:
@@ -438,7 +442,7 @@ def review_action(
     source: Annotated[str, Form(max_length=64)] = "",
     csrf: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
-    _check_csrf(user, csrf)
+    check_form(user, csrf)
     back = "/steward/review" + (f"?{urlencode({'source': source})}" if source else "")
     sep = "&" if source else "?"
     try:
