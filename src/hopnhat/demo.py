@@ -142,6 +142,11 @@ def demo(
         console.print(
             f"[bold]5. Pages[/] on http://{host}:{port}/ and the API on /api/v1 (docs at /docs; Ctrl-C stops)"
         )
+        # As `serve`: uvicorn answers SIGTERM by finishing the requests in flight and the app's shutdown, then raises
+        # the signal again to the handler it found; an empty one makes a stop asked for exit 0.
+        import signal
+
+        signal.signal(signal.SIGTERM, lambda _signum, _frame: None)
         uvicorn.run(create_app(settings, store), host=host, port=port, log_level="warning")
 
 
