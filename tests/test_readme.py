@@ -222,9 +222,7 @@ def run_command(walk: Walk, command: str) -> None:
     assert done.returncode == 0, f"README command {command!r} exited {done.returncode}:\n{out[-4000:]}"
 
 
-def walk_readme(
-    directory: Path, on_command: Callable[[str], None] | None = None, keep_going: bool = False
-) -> Walk:
+def walk_readme(directory: Path, on_command: Callable[[str], None] | None = None, keep_going: bool = False) -> Walk:
     shutil.copytree(ROOT / "examples", directory / "examples")
     walk = Walk(directory)
     try:
@@ -283,6 +281,7 @@ def test_readme_markers_are_the_documented_ones() -> None:
 @pytest.mark.skipif(shutil.which("git") is None, reason="git is needed to check .gitignore")
 def test_every_readme_command_runs_as_printed(tmp_path: Path) -> None:
     walk = walk_readme(tmp_path)
+    print("\n".join(walk.log))  # each command's time, shown with -s or on failure
     left = not_ignored(list(written_paths(tmp_path)))
     assert not left, f"README's commands leave files git would show: {left}"
 
