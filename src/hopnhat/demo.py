@@ -19,7 +19,7 @@ import typer
 
 # Only light modules at the top: every ``hopnhat`` call imports this file, so the store and the parts the demo
 # drives are imported inside the functions that use them.
-from hopnhat.cli_support import console, engine, state
+from hopnhat.cli_support import as_service, console, engine, state
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -147,6 +147,7 @@ def demo(
         import signal
 
         signal.signal(signal.SIGTERM, lambda _signum, _frame: None)
+        as_service(ctx)
         uvicorn.run(create_app(settings, store), host=host, port=port, log_level="warning")
 
 

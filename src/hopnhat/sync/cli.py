@@ -12,7 +12,7 @@ import typer
 
 # Only light modules at the top: every ``hopnhat`` call imports this file, so the store, the connectors and their
 # clients are imported inside the commands that use them (an incremental sync run is short; start-up counts).
-from hopnhat.cli_support import console, engine, err_console, print_json
+from hopnhat.cli_support import as_service, console, engine, err_console, print_json
 from hopnhat.errors import NotFound
 
 sync_app = typer.Typer(help="Consolidate the legacy systems into the store.", no_args_is_help=True)
@@ -196,6 +196,7 @@ def _watch(
         stopping = True
 
     previous = signal.signal(signal.SIGTERM, stop)
+    as_service(ctx)
     results: dict[str, dict[str, Any]] = {}
     done = 0
     try:
