@@ -210,10 +210,14 @@ def reason(text: str, language: str) -> str:
 
 def table(language: str, *header_keys: str) -> Table:
     """A table whose headers are the texts of ``header_keys``; at 80 columns a header wraps rather than being cut."""
+    from rich import box
     from rich.table import Column, Table
 
-    columns = [Column(tr(key, language), overflow="fold") for key in header_keys]
-    return Table(*columns, header_style="bold")
+    # A header wraps between words when its column is narrow (rich cuts it with "…" by default). The first column
+    # names the row (a dossier code, a center) and stays on one line, so a code is never split.
+    columns = [Column(tr(key, language), overflow="fold", no_wrap=i == 0) for i, key in enumerate(header_keys)]
+    # Rules under the header only: no vertical borders, so many columns still fit in 80, and rows copy cleanly.
+    return Table(*columns, header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
 
 
 def print_table(t: Table, rows: Iterable[Iterable[str]]) -> None:

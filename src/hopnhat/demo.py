@@ -82,14 +82,12 @@ def demo(
 ) -> None:
     """Generate the three legacy systems, consolidate them, print the reconciliation and cut-over verdicts, serve
     the API and the pages."""
-    from rich.table import Table
-
     from hopnhat.config import VN_TZ
     from hopnhat.db import session_scope
     from hopnhat.identity.service import check_can_serve
     from hopnhat.legacy import generate, serve_in_thread
     from hopnhat.sync import cutover, service
-    from hopnhat.sync.cli import print_results, run_with_progress
+    from hopnhat.sync.cli import print_reconcile, print_results, print_verdicts, run_with_progress
     from hopnhat.sync.reconcile import reconcile
 
     if not no_serve:
@@ -114,17 +112,9 @@ def demo(
         today = datetime.now(VN_TZ).date()
         with session_scope(store) as session:
             console.print("[bold]3. Reconciliation[/]")
-            report = reconcile(session, config, today)
-            table = Table("source", "source rows", "store rows", "missing", "extra", "changed", "quarantined")
-            for name, r in report.items():
-                keys = ("source_rows", "store_rows", "missing", "extra", "changed", "quarantined_open")
-                table.add_row(name, *(str(r.get(k, "")) for k in keys))
-            console.print(table)
+            print_reconcile(reconcile(session, config, today))
             console.print("[bold]4. Cut-over gate[/]")
-            for name, verdict in cutover.check(session, config, today).items():
-                console.print(f"{name}: {'READY' if verdict['ready'] else 'NOT READY'}")
-                for reason in verdict["reasons"]:
-                    console.print(f"  - {reason}")
+            print_verdicts(cutover.check(session, config, today))
         if no_serve:
             return
         import uvicorn
