@@ -434,6 +434,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "cli_rec_changed": ("Khác", "Changed"),
     "cli_rec_quarantined_open": ("Đang cách ly", "Quarantined"),
     "cli_not_ready": ("CHƯA SẴN SÀNG", "NOT READY"),
+    "cli_verdict_ready": ("SẴN SÀNG", "READY"),
     "cli_run": ("Lần chạy", "Run"),
     "cli_no_runs": ("Chưa có lần chạy nào.", "No run yet."),
     "cli_started": ("Bắt đầu", "Started"),
