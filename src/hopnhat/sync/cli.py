@@ -140,7 +140,9 @@ def print_verdicts(verdicts: dict[str, dict[str, Any]]) -> None:
     """The cut-over verdict of each source and every reason it is not ready, in the reader's language."""
     language = lang()
     for name, v in verdicts.items():
-        console.print(f"{name}: {tr('cli_verdict_ready' if v['ready'] else 'cli_not_ready', language)}", highlight=False)
+        console.print(
+            f"{name}: {tr('cli_verdict_ready' if v['ready'] else 'cli_not_ready', language)}", highlight=False
+        )
         for why in v["reasons"]:
             console.print(f"  - {reason(why, language)}", highlight=False, markup=False)
 
