@@ -11,7 +11,7 @@ import typer
 
 # Only light modules at the top: every ``hopnhat`` call imports this file, so the converter (rapidfuzz, the
 # registry tables) and the store are imported inside the commands that use them.
-from hopnhat.cli_support import console, engine, parse_day, print_json, state
+from hopnhat.cli_support import console, count, engine, lang, parse_day, print_json, state, tr
 from hopnhat.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -119,7 +119,9 @@ def convert_file(
         partial.unlink(missing_ok=True)
     rows = sum(counts.values())
     summary = ", ".join(f"{s.value} {counts[s]}" for s in Status if counts[s])
-    console.print(f"{rows} address(es) -> {output}: {summary or 'no rows'}", highlight=False)
+    language = lang(ctx)
+    done = count(rows, "cli_n_addresses", language)
+    console.print(f"{done} -> {output}: {summary or tr('cli_none', language)}", highlight=False)
 
 
 def _convert_rows(

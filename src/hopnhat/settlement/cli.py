@@ -106,7 +106,7 @@ def catalog_sample(ctx: typer.Context) -> None:
 
     with session_scope(engine(ctx)) as s:
         n = catalog.load_sample(s)
-    console.print(f"{n} sample procedures loaded (a SAMPLE: only 1.001193 is a real national code)")
+    console.print(tr("cli_sample_loaded", lang(ctx)).format(count(n, "cli_n_procedures", lang(ctx))), highlight=False)
 
 
 @catalog_app.command("export")
@@ -137,7 +137,10 @@ def catalog_relevel(
         return
     for code, level in result.moved:
         console.print(f"{code} -> {level}")
-    console.print(f"{len(result.moved)} moved; unassigned: {', '.join(result.unassigned) or 'none'}")
+    language = lang(ctx)
+    unassigned = ", ".join(result.unassigned) or tr("cli_none", language)
+    moved = count(len(result.moved), "cli_n_procedures", language)
+    console.print(tr("cli_relevelled", language).format(moved, unassigned), highlight=False)
     if result.unassigned:
         raise typer.Exit(2)
 
@@ -309,13 +312,45 @@ def dossiers_act(
 
 
 @dossiers_app.command("show")
-def dossiers_show(ctx: typer.Context, code: str) -> None:
-    """Officer view of a dossier with the applicant's data, as JSON (recorded in the audit log)."""
+def dossiers_show(ctx: typer.Context, code: str, as_json: JsonOpt = False) -> None:
+    """Officer view of a dossier with the applicant's data (recorded in the audit log); --json for scripts."""
     from hopnhat.db import session_scope
     from hopnhat.settlement import service
 
     with session_scope(engine(ctx)) as s:
-        print_json(service.view_dossier(s, code, principal(ctx, s)).model_dump(mode="json"))
+        d = service.view_dossier(s, code, principal(ctx, s))
+        names = _center_names(s)
+    if as_json:
+        print_json(d.model_dump(mode="json"))
+        return
+    language = lang(ctx)
+    a = d.applicant
+    facts = [
+        ["cli_code", d.code],
+        ["cli_procedure", f"{d.procedure_code} {d.procedure_name or ''}".strip()],
+        ["status", status_name(d.status, language)],
+        ["cli_received", local_time(d.received_at, language)],
+        ["cli_due", local_time(d.due_at, language)],
+        ["cli_center", names.get(d.center_code or "", d.center_code or "-")],
+        ["cli_applicant", a.name or "-" if a else "-"],
+        ["cli_id_number", a.id_number or "-" if a else "-"],
+        ["cli_phone", a.phone or "-" if a else "-"],
+        ["cli_address", a.address or "-" if a else "-"],
+    ]
+    print_table(table(language, "cli_item", "cli_value"), ([tr(k, language), v] for k, v in facts))
+    print_table(
+        table(language, "cli_seq", "cli_at", "status", "cli_account", "cli_note"),
+        (
+            [
+                str(st.seq),
+                local_time(st.at, language),
+                status_name(st.to_status, language),
+                st.actor or "-",
+                st.note or "",
+            ]
+            for st in d.steps
+        ),
+    )
 
 
 def _print_due(ctx: typer.Context, items: list[DueItem], names: dict[str, str], as_json: bool, empty: str) -> None:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 # The store is imported inside the commands: every ``hopnhat`` call imports this file.
-from hopnhat.cli_support import console, engine, principal, print_json
+from hopnhat.cli_support import console, count, engine, lang, local_time, principal, print_json, print_table, table, tr
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -250,9 +250,31 @@ def tokens_list(
     if json_:
         print_json(rows)
         return
-    for r in rows:
-        state = "revoked" if r["revoked"] else f"expires {r['expires_at'][:10]}"
-        console.print(f"{r['id']}\t{r['name']}\t{r['user']}\t{' '.join(r['scopes'])}\t{r['prefix']}…\t{state}")
+    from datetime import datetime
+
+    language = lang(ctx)
+
+    def when(iso: str | None) -> str:
+        return local_time(datetime.fromisoformat(iso), language) if iso else "-"
+
+    print_table(
+        table(
+            language, "cli_id", "cli_name", "cli_account", "cli_scopes", "cli_prefix", "cli_expires", "cli_last_used"
+        ),
+        (
+            [
+                str(r["id"]),
+                str(r["name"]),
+                str(r["user"] or "-"),
+                " ".join(r["scopes"]),
+                f"{r['prefix']}…",
+                tr("cli_revoked", language) if r["revoked"] else when(r["expires_at"]),
+                when(r["last_used_at"]),
+            ]
+            for r in rows
+        ),
+    )
+    console.print(count(len(rows), "cli_n_tokens", language), highlight=False)
 
 
 @tokens_app.command("revoke")
