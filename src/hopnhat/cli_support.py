@@ -217,7 +217,7 @@ def table(language: str, *header_keys: str) -> Table:
     # names the row (a dossier code, a center) and stays on one line, so a code is never split.
     columns = [Column(tr(key, language), overflow="fold", no_wrap=i == 0) for i, key in enumerate(header_keys)]
     # Rules under the header only: no vertical borders, so many columns still fit in 80, and rows copy cleanly.
-    return Table(*columns, header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    return Table(*columns, header_style="bold", box=box.SIMPLE_HEAD, show_edge=False, collapse_padding=True)
 
 
 def print_table(t: Table, rows: Iterable[Iterable[str]]) -> None:
