@@ -161,7 +161,6 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     from hopnhat.web import pages
 
     app.include_router(identity_endpoints.router, prefix=API_PREFIX)
-
     # Prometheus scrapes here with a token (bearer_token in its scrape config): the gauges name systems and
     # incidents, which is the operators' business, not the public's.
     def metrics(session: SessionDep) -> Response:
