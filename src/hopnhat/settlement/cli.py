@@ -495,6 +495,7 @@ def days_add(
     note: Annotated[
         str | None, typer.Option("--note", help="The legal basis (căn cứ pháp lý), at most 300 characters.")
     ] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Add or change a row of the operator's table (audited); lists the open dossiers whose due date it would move,
     without moving them."""
@@ -504,12 +505,15 @@ def days_add(
     d = parse_day(day, "DAY")
     with session_scope(engine(ctx)) as s:
         edit = calendar_edits.edit_day(s, d, kind, note, principal=principal(ctx, s), require_basis=False)
+    if as_json:
+        print_json(edit.model_dump(mode="json"))
+        return
     console.print(f"{_day_text(d, lang(ctx))}: {tr(f'cal_{kind}', lang(ctx))}", highlight=False)
     _print_reviews(ctx, edit.reviews, d.isoformat())
 
 
 @days_app.command("remove")
-def days_remove(ctx: typer.Context, day: str) -> None:
+def days_remove(ctx: typer.Context, day: str, as_json: JsonOpt = False) -> None:
     """Remove a row of the operator's table (audited): the day follows the bundled table or the library again."""
     from hopnhat.db import session_scope
     from hopnhat.settlement import calendar_edits
@@ -517,6 +521,9 @@ def days_remove(ctx: typer.Context, day: str) -> None:
     d = parse_day(day, "DAY")
     with session_scope(engine(ctx)) as s:
         edit = calendar_edits.edit_day(s, d, None, None, principal=principal(ctx, s))
+    if as_json:
+        print_json(edit.model_dump(mode="json"))
+        return
     language = lang(ctx)
     was = tr(f"cal_{edit.previous}", language) if edit.previous else "-"
     console.print(tr("cli_day_removed", language).format(_day_text(d, language), was), highlight=False)
