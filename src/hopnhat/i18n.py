@@ -623,6 +623,12 @@ REASONS: tuple[tuple[str, str], ...] = (
 n-th group (an ISO date is shown dd/mm/yyyy); ``{n*}`` is a group that holds further reasons joined by "; ", each
 translated in turn. Text that matches no pattern (a source's own error message) is shown as it is."""
 
+# --- issue 17, CLI: the cut-over's reasons for one record or dossier, now written in the singular --------------------
+REASONS += (
+    (r"(1) quarantined record not resolved", "{0} bản ghi cách ly chưa được xử lý"),
+    (r"(1) open dossier whose unit has no successor", "{0} hồ sơ đang mở có đơn vị không có đơn vị kế thừa"),
+)
+
 _REASONS = tuple((re.compile(pattern), template) for pattern, template in REASONS)
 _SLOT = re.compile(r"\{(\d+)(\*?)\}")
 _ISO_DAY = re.compile(_DAY)
