@@ -571,6 +571,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "cli_v_ambiguous": ("Có nhiều khả năng", "Ambiguous"),
     "cli_v_not_found": ("Không tìm thấy", "Not found"),
     "cli_v_fuzzy": ("Gần đúng", "Approximate"),
+    "cli_check_summary": ("{0}, {1} bản ghi sẽ bị cách ly", "{0}, {1} would be quarantined"),
     "cli_user_added": ("Đã thêm tài khoản {0} ({1})", "User {0} added ({1})"),
     "cli_password_changed": (
         "Đã đổi mật khẩu của {0}; các phiên đăng nhập của tài khoản đã kết thúc",

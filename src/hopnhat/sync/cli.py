@@ -523,20 +523,36 @@ def sources_check(
     if as_json:
         print_json(reports)
         return
+    language = lang(ctx)
     for name, r in reports.items():
         if "error" in r:
-            err_console.print(f"{name}: {r['error']}")
+            err_console.print(f"{name}: {r['error']}", highlight=False, markup=False)
             continue
-        console.print(f"[bold]{name}[/bold]: {r['records']} records, {r['would_quarantine']} would be quarantined")
+        console.print(
+            f"[bold]{name}[/bold]: "
+            + tr("cli_check_summary", language).format(
+                count(int(r["records"]), "cli_n_records", language), r["would_quarantine"]
+            ),
+            highlight=False,
+        )
         for problem in r["file_problems"].values():
-            console.print(f"  file problem: {problem}")
-        for field, shares in r["fields"].items():
-            parsed = "" if shares["parsed"] is None else f", parsed {shares['parsed']:.1%}"
-            console.print(f"  {field}: filled {shares['filled']:.1%}{parsed}")
+            console.print(f"  {tr('file_problems', language)}: {problem}", highlight=False, markup=False)
+        print_table(
+            table(language, "field", "filled", "parsed"),
+            (
+                [
+                    field,
+                    f"{shares['filled']:.1%}",
+                    "-" if shares["parsed"] is None else f"{shares['parsed']:.1%}",
+                ]
+                for field, shares in r["fields"].items()
+            ),
+        )
         for field, values in r["unknown_values"].items():
-            console.print(f"  unknown {field}: " + ", ".join(f"{v!r} x{n}" for v, n in values.items()))
+            listed = ", ".join(f"{v!r} x{n}" for v, n in values.items())
+            console.print(f"  {tr('unknown_values', language)} ({field}): {listed}", highlight=False, markup=False)
         for why, n in r["reasons"].items():
-            console.print(f"  {n} x {why}")
+            console.print(f"  {n} x {reason(why, language)}", highlight=False, markup=False)
 
 
 def register(app: typer.Typer) -> None:
