@@ -15,7 +15,7 @@ from typer.core import TyperGroup
 
 # Only light modules here and in the parts' ``cli.py``: every call (even ``--help``) imports all of them, so each
 # command imports the store, the services and their libraries itself.
-from hopnhat.cli_support import CliState, console, err_console
+from hopnhat.cli_support import CliState, as_service, console, err_console
 from hopnhat.errors import HopnhatError
 
 
@@ -98,6 +98,12 @@ def _root(
 
     settings = get_settings(database_url=db)
     configure(settings)
+    if "log_level" not in settings.model_fields_set:
+        # A one-shot command prints its result on stdout; INFO lines on stderr beside it ("dossier ... received")
+        # read as noise. The long-running commands log at INFO (cli_support.as_service).
+        import logging
+
+        logging.getLogger().setLevel(logging.WARNING)
     ctx.obj = CliState(settings)
     ctx.call_on_close(ctx.obj.close)
 
@@ -120,6 +126,7 @@ def serve(
     from hopnhat.identity.service import check_can_serve
 
     state: CliState = ctx.obj
+    as_service(ctx)
     check_can_serve(host, state.settings)
     state.engine()  # migrate before the first request
     console.print(f"hopnhat API on http://{host}:{port}/api/v1 (docs at /docs)")

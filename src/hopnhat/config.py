@@ -35,7 +35,16 @@ class Settings(BaseSettings):
         "registry holds the whole country, the centers and the routing are this province's.",
     )
     debug: bool = Field(default=False, description="Show tracebacks for unexpected errors in the CLI.")
-    log_level: str = Field(default="INFO", description="Log level of the hopnhat loggers.")
+    log_level: str = Field(
+        default="INFO",
+        description="Log level of the hopnhat loggers (the server and the long-running commands; a one-shot CLI "
+        "command logs warnings only unless this is set).",
+    )
+    lang: Literal["vi", "en"] = Field(
+        default="vi",
+        description="Language of the CLI's tables and messages for people: vi (the default) or en. --json output "
+        "is the same in both.",
+    )
     log_format: Literal["text", "json"] = Field(
         default="text",
         description="text (one readable line) or json (one JSON object a line, with the request id, for the city's "

@@ -19,7 +19,7 @@ import typer
 
 # Only light modules at the top: every ``hopnhat`` call imports this file, so the store and the parts the demo
 # drives are imported inside the functions that use them.
-from hopnhat.cli_support import console, engine, state
+from hopnhat.cli_support import as_service, console, count, engine, lang, state, tr
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 ADMIN = "admin"
 
 
-def seed_examples(session: Session) -> list[str]:
+def seed_examples(session: Session, language: str = "en") -> list[str]:
     """Load what the pages show besides the dossiers; returns one line per thing loaded.
 
     Idempotent, and never overwrites what an operator changed: the inventory and the plan are loaded only into a
@@ -47,15 +47,20 @@ def seed_examples(session: Session) -> list[str]:
     # Dossiers are routed to a service center by its agency code: issue them (default rule, idempotent) so the
     # dossiers-per-center page and the on-time rates have centers to show.
     issued = registry.issue_codes(session, CodeRule(), issued_on=date.today(), decision="DEMO (VÍ DỤ)")
-    done.append(f"{len(issued.issued)} agency codes issued (default rule, DEMO decision)")
-    done.append(f"{catalog.load_sample(session)} procedures (SAMPLE catalogue)")
-    done.append(f"{centers.seed_centers(session)} service centers created")
+    done.append(tr("cli_demo_codes", language).format(count(len(issued.issued), "cli_n_codes", language)))
+    done.append(
+        tr("cli_demo_catalog", language).format(count(catalog.load_sample(session), "cli_n_procedures", language))
+    )
+    done.append(
+        tr("cli_demo_centers", language).format(count(centers.seed_centers(session), "cli_n_centers", language))
+    )
     centers.seed_requirements(session)
     if session.scalars(select(System.id).limit(1)).first() is None:
         systems, _probes = inventory.load_example(session)
-        done.append(f"{systems} systems (EXAMPLE inventory)")
+        done.append(tr("cli_demo_systems", language).format(count(systems, "cli_n_systems", language)))
     if session.scalars(select(PlanTask.id).limit(1)).first() is None:
-        done.append(f"{plan.import_csv(session, inventory.data_text('plan_example.csv'))} plan tasks (EXAMPLE plan)")
+        tasks = plan.import_csv(session, inventory.data_text("plan_example.csv"))
+        done.append(tr("cli_demo_plan", language).format(count(tasks, "cli_n_plan_tasks", language)))
     return done
 
 
@@ -82,49 +87,40 @@ def demo(
 ) -> None:
     """Generate the three legacy systems, consolidate them, print the reconciliation and cut-over verdicts, serve
     the API and the pages."""
-    from rich.table import Table
-
     from hopnhat.config import VN_TZ
     from hopnhat.db import session_scope
     from hopnhat.identity.service import check_can_serve
     from hopnhat.legacy import generate, serve_in_thread
     from hopnhat.sync import cutover, service
-    from hopnhat.sync.cli import print_results, run_with_progress
+    from hopnhat.sync.cli import print_reconcile, print_results, print_verdicts, run_with_progress
     from hopnhat.sync.reconcile import reconcile
 
     if not no_serve:
         check_can_serve(host, state(ctx).settings)  # before the minutes of consolidation, not after
     store = engine(ctx)
-    console.print("[bold]0. Reference data[/] (registry, SAMPLE / EXAMPLE data for the pages)")
+    language = lang(ctx)
+    console.print(f"[bold]0. {tr('cli_demo_step0', language)}[/]")
     with session_scope(store) as session:
-        for line in seed_examples(session):
+        for line in seed_examples(session, language):
             console.print(f"  {line}", highlight=False)
         password = ensure_admin(session)
     if password is not None:
         # Printed on the console only, once; it is never logged.
-        console.print(f"  administrator account created: {ADMIN} (change the password: hopnhat users passwd {ADMIN})")
-        console.print(f"  password (shown once): {password}", highlight=False, soft_wrap=True)
+        console.print(f"  {tr('cli_demo_admin', language).format(ADMIN)}", highlight=False, soft_wrap=True)
+        console.print(f"  {tr('cli_demo_password', language)}: {password}", highlight=False, soft_wrap=True)
     out = out.resolve()
-    console.print(f"[bold]1. Legacy systems[/] -> {out}")
+    console.print(f"[bold]1. {tr('cli_demo_step1', language)}[/] -> {out}", highlight=False)
     generate(out, dossiers=dossiers, seed=seed, fault_rate=0.01, sql="auto")
     with serve_in_thread(out):
         config = service.load_config(out / "sources.toml")
-        console.print("[bold]2. Consolidation[/]")
+        console.print(f"[bold]2. {tr('cli_demo_step2', language)}[/]")
         print_results(run_with_progress(ctx, config, dry_run=False, full=False, quiet=False))
         today = datetime.now(VN_TZ).date()
         with session_scope(store) as session:
-            console.print("[bold]3. Reconciliation[/]")
-            report = reconcile(session, config, today)
-            table = Table("source", "source rows", "store rows", "missing", "extra", "changed", "quarantined")
-            for name, r in report.items():
-                keys = ("source_rows", "store_rows", "missing", "extra", "changed", "quarantined_open")
-                table.add_row(name, *(str(r.get(k, "")) for k in keys))
-            console.print(table)
-            console.print("[bold]4. Cut-over gate[/]")
-            for name, verdict in cutover.check(session, config, today).items():
-                console.print(f"{name}: {'READY' if verdict['ready'] else 'NOT READY'}")
-                for reason in verdict["reasons"]:
-                    console.print(f"  - {reason}")
+            console.print(f"[bold]3. {tr('cli_demo_step3', language)}[/]")
+            print_reconcile(reconcile(session, config, today))
+            console.print(f"[bold]4. {tr('cli_demo_step4', language)}[/]")
+            print_verdicts(cutover.check(session, config, today))
         if no_serve:
             return
         import uvicorn
@@ -139,9 +135,13 @@ def demo(
             # The demo's systems answer on this machine: its probes may reach loopback (a deployment's may not).
             allowed = f"{settings.probe_allowed_networks},127.0.0.0/8"
             settings = settings.model_copy(update={"probe_allowed_networks": allowed})
-        console.print(
-            f"[bold]5. Pages[/] on http://{host}:{port}/ and the API on /api/v1 (docs at /docs; Ctrl-C stops)"
-        )
+        console.print(f"[bold]5. {tr('cli_demo_step5', language).format(f'http://{host}:{port}/')}[/]", highlight=False)
+        # As `serve`: uvicorn answers SIGTERM by finishing the requests in flight and the app's shutdown, then raises
+        # the signal again to the handler it found; an empty one makes a stop asked for exit 0.
+        import signal
+
+        signal.signal(signal.SIGTERM, lambda _signum, _frame: None)
+        as_service(ctx)
         uvicorn.run(create_app(settings, store), host=host, port=port, log_level="warning")
 
 

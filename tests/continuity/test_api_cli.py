@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -62,13 +63,13 @@ def test_api_systems_probes_status_and_metrics(client: TestClient, store_url: st
     as_admin = admin_headers(client.app.state.engine)  # type: ignore[attr-defined]
     assert client.put(f"{API}/systems/ct-portal/probes", json=probe, headers=as_admin).status_code == 200
     try:
-        code, out = cli(store_url, "monitor", "--once")
-        assert code == 0 and "UP   portal-http" in out, out
+        code, out = cli(store_url, "monitor", "--once", "--json")
+        assert code == 0 and {"probe": "portal-http", "up": True, "detail": "HTTP 200"} in json.loads(out), out
         assert client.get(f"{API}/status").json()[0]["state"] == "up"
     finally:
         server.stop()
-    code, out = cli(store_url, "monitor", "--once")
-    assert code == 0 and "DOWN portal-http" in out
+    code, out = cli(store_url, "monitor", "--once", "--json")
+    assert code == 0 and [(p["probe"], p["up"]) for p in json.loads(out)] == [("portal-http", False)]
     [status] = client.get(f"{API}/status").json()
     assert status["state"] == "down" and status["open_incident_id"] is not None
     incident = client.get(f"{API}/incidents", params={"open_only": True}).json()[0]
@@ -88,7 +89,7 @@ def test_api_systems_probes_status_and_metrics(client: TestClient, store_url: st
 
 def test_cli_example_inventory_plan_and_centers(store_url: str, tmp_path: Path) -> None:
     code, out = cli(store_url, "systems", "import", "--example")
-    assert code == 0 and "EXAMPLE" in out
+    assert code == 0 and "VÍ DỤ" in out  # EXAMPLE data
     code, out = cli(store_url, "systems", "list", "--json")
     systems = json.loads(out)
     provinces = {s["province"] for s in systems}
@@ -100,12 +101,13 @@ def test_cli_example_inventory_plan_and_centers(store_url: str, tmp_path: Path) 
     assert {t["code"] for t in json.loads(out) if t["overdue"]} == {"T02", "T03", "T04"}
 
     code, out = cli(store_url, "centers", "seed")
-    assert code == 0 and out.startswith("104 centers created, 0 agency codes filled in\n104 centers have no agency")
+    assert code == 0
+    assert out.startswith("Đã tạo 104 trung tâm; đã điền 0 mã định danh\n104 trung tâm chưa có mã định danh")
     # Codes issued later: seeding again fills them in, and the centers list shows them.
     assert cli(store_url, "registry", "load")[0] == 0
     assert cli(store_url, "agencies", "issue", "--date", "2025-07-01")[0] == 0
-    assert cli(store_url, "centers", "seed") == (0, "0 centers created, 104 agency codes filled in\n")
-    assert cli(store_url, "centers", "seed") == (0, "0 centers created, 0 agency codes filled in\n")
+    assert cli(store_url, "centers", "seed") == (0, "Đã tạo 0 trung tâm; đã điền 104 mã định danh\n")
+    assert cli(store_url, "centers", "seed") == (0, "Đã tạo 0 trung tâm; đã điền 0 mã định danh\n")
     code, out = cli(store_url, "centers", "list", "--json")
     listed = {c["code"]: c["agency_code"] for c in json.loads(out)}
     assert len(listed) == 104 and None not in listed.values() and listed["31120"] == "001.01.60.H13"
@@ -128,7 +130,7 @@ def test_api_plan_readiness_overview_and_csv_inventory(client: TestClient, store
         "hg-mail,Thư điện tử Hậu Giang,Tỉnh Hậu Giang (cũ),high,migrate,ct-mail,2025-09-30\n",
         encoding="utf-8",
     )
-    assert cli(store_url, "systems", "import", str(inventory)) == (0, "1 systems, 0 probes loaded\n")
+    assert cli(store_url, "systems", "import", str(inventory)) == (0, "Đã nạp 1 hệ thống, 0 phép kiểm tra\n")
     assert client.get(f"{API}/systems/hg-mail").json()["target_date"] == "2025-09-30"
     code, out = cli(store_url, "systems", "maintenance", "hg-mail", "--from", "2025-07-01T22:00", "--to", "x")
     assert code == 1 and "ISO date-times" in out
@@ -155,7 +157,7 @@ def test_api_plan_readiness_overview_and_csv_inventory(client: TestClient, store
     assert cli(store_url, "centers", "seed")[0] == 0
     staff = tmp_path / "staff.csv"
     staff.write_text("center_code,person,from_date\n31120,Phạm Văn D,2025-06-01\n", encoding="utf-8")
-    assert cli(store_url, "centers", "import", str(staff)) == (0, "1 staff rows imported\n")
+    assert cli(store_url, "centers", "import", str(staff)) == (0, "staff: Đã nhập 1 dòng\n")
     relaxed = {"center": "31120", "regulation_by": "2025-12-31", "require_equipment": False}
     [row] = client.get(f"{API}/readiness", params=relaxed).json()
     assert row["staff_ok"] is True and row["regulation_ok"] is False and "Phạm Văn D" not in json.dumps(row)
@@ -194,4 +196,4 @@ def test_cutover_check_records_verdicts_the_plan_shows(store_url: str, tmp_path:
         assert tasks[task]["at_risk"] is (not recorded["ready"])
     held = tasks["T03"]["reasons"]
     assert any(r.startswith("cut-over of haugiang not ready (checked ") for r in held), held
-    assert any("quarantined records not resolved" in r for r in held), held
+    assert any(re.search(r"quarantined records? not resolved", r) for r in held), held

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import time
@@ -54,9 +55,11 @@ def test_cli_relay_status_dead_and_requeue(store_url: str, sim: Sim) -> None:
     status = json.loads(result.output)
     assert (status["pending"], status["dead"], status["blocked_dossiers"]) == (3, 1, 1)
 
-    result = runner.invoke(app, ["--db", store_url, "portal", "relay", "--once", "--url", sim.url])
+    result = runner.invoke(
+        app, ["--db", store_url, "portal", "relay", "--once", "--url", sim.url], env={"HOPNHAT_LANG": "en"}
+    )
     assert result.exit_code == 0, result.output
-    assert "delivered 2 event(s)" in result.output  # the other dossier; the dead one blocks its own
+    assert "2 events delivered" in result.output  # the other dossier; the dead one blocks its own
 
     listed = runner.invoke(app, ["--db", store_url, "portal", "dead", "list", "--json"])
     assert [d["id"] for d in json.loads(listed.output)] == [dead_id]
@@ -65,12 +68,12 @@ def test_cli_relay_status_dead_and_requeue(store_url: str, sim: Sim) -> None:
     both = runner.invoke(app, ["--db", store_url, "portal", "requeue"])
     assert both.exit_code == 1 and "either an event id or --all" in both.output
     again = runner.invoke(app, ["--db", store_url, "portal", "requeue", str(dead_id)])
-    assert again.exit_code == 0 and "requeued 1" in again.output
+    assert again.exit_code == 0 and "Đã đưa lại vào hàng đợi 1 bản ghi" in again.output  # requeued 1
 
     result = runner.invoke(app, ["--db", store_url, "portal", "relay", "--once", "--url", sim.url])
-    assert "delivered 2 event(s)" in result.output
-    text = runner.invoke(app, ["--db", store_url, "portal", "status"]).output
-    assert "pending   0" in text and "dead      0" in text
+    assert "Đã gửi 2 bản ghi" in result.output  # 2 events delivered
+    text = runner.invoke(app, ["--db", store_url, "portal", "status"], env={"HOPNHAT_LANG": "en"}).output
+    assert re.search(r"Pending +0 \(", text) and re.search(r"Dead letters +0 \(", text), text
     assert len(sim.applied()) == 4
 
 
@@ -170,8 +173,10 @@ def test_check_compares_local_and_portal_status(store_url: str, sim: Sim) -> Non
         "in_sync": False,
     }
     runner.invoke(app, ["--db", store_url, "portal", "relay", "--once", "--url", sim.url])
-    after = runner.invoke(app, ["--db", store_url, "portal", "check", "CHK-0000", "--url", sim.url])
-    assert "here 4, portal 4 (in sync); 0 event(s) not yet delivered" in after.output
+    after = runner.invoke(
+        app, ["--db", store_url, "portal", "check", "CHK-0000", "--url", sim.url], env={"HOPNHAT_LANG": "en"}
+    )
+    assert "here In process, on the portal In process (in sync); 0 events not yet delivered" in after.output
     unknown = runner.invoke(app, ["--db", store_url, "portal", "check", "NOPE", "--url", sim.url])
     assert unknown.exit_code == 1 and "NOPE does not exist here" in unknown.output
 

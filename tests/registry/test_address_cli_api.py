@@ -40,7 +40,7 @@ def test_cli_convert_json(tmp_path: Path) -> None:
 def test_cli_convert_text_lists_candidates(tmp_path: Path) -> None:
     code, out = _cli(tmp_path, "address", "convert", "Xa Phu Tan")
     assert code == 0, out
-    assert "ambiguous" in out and "31378" in out and "31582" in out
+    assert "Có nhiều khả năng" in out and "31378" in out and "31582" in out  # ambiguous
 
 
 @pytest.mark.parametrize(
@@ -76,7 +76,7 @@ def test_cli_convert_file(tmp_path: Path) -> None:
     assert rows[0]["new_address"] == "12 Đường 30/4, Phường Ninh Kiều, Thành phố Cần Thơ"
     assert rows[1]["status"] == "ambiguous" and "31120" in rows[1]["candidates"] and "31168" in rows[1]["candidates"]
     assert [r["status"] for r in rows[2:]] == ["not_found"] * 3
-    assert "5 address(es)" in text
+    assert "5 địa chỉ" in text  # 5 addresses
 
 
 def test_cli_convert_file_output_neutralises_formulas(tmp_path: Path) -> None:

@@ -223,8 +223,8 @@ def test_cli_catalog_calendar_dossiers(store_url: str, tmp_path: Path) -> None:
     r = run(cli_app, [*db, "dossiers", "act", code, "refuse"], env=as_officer)
     assert r.exit_code == 1 and "needs a reason" in r.output, r.output
     r = run(cli_app, [*db, "dossiers", "act", code, "request_supplement", "--item", "Giấy chứng sinh"], env=as_officer)
-    assert r.exit_code == 0 and "status 5" in r.output, r.output
-    r = run(cli_app, [*db, "dossiers", "show", code], env=as_officer)
+    assert r.exit_code == 0 and "Yêu cầu bổ sung" in r.output, r.output  # status 5, by its name
+    r = run(cli_app, [*db, "dossiers", "show", code, "--json"], env=as_officer)
     shown = json.loads(r.output)
     assert shown["received_center_code"] == NINH_KIEU
     assert [(s["to_status"], s["actor"]) for s in shown["steps"]] == [(2, "cb.nk02"), (4, "cb.nk02"), (5, "cb.nk02")]

@@ -16,6 +16,7 @@ def test_demo_consolidates_and_prints_verdicts(tmp_path: Path) -> None:
         result = CliRunner().invoke(
             app,
             ["--db", f"sqlite:///{tmp_path / 'store.db'}", "demo", "--no-serve", "--dossiers", "80", "--out", str(out)],
+            env={"HOPNHAT_LANG": "en"},
         )
     finally:
         cleanup(out)

@@ -28,9 +28,10 @@ def test_demo_leaves_every_page_with_content(tmp_path: Path) -> None:
     out = tmp_path / "legacy"
     args = ["--db", url, "demo", "--no-serve", "--dossiers", "300", "--out", str(out)]
     try:
-        first = CliRunner().invoke(app, args)
+        first = CliRunner(env={"HOPNHAT_LANG": "en"}).invoke(app, args)
         assert first.exit_code == 0, first.output
-        again = CliRunner().invoke(app, args)  # a second demo on the same store keeps the account and the data
+        # A second demo on the same store keeps the account and the data.
+        again = CliRunner(env={"HOPNHAT_LANG": "en"}).invoke(app, args)
         assert again.exit_code == 0, again.output
     finally:
         cleanup(out)

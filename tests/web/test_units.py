@@ -147,6 +147,8 @@ def test_line_chart_draws_one_line_per_series() -> None:
         ("never synced", "chưa đồng bộ lần nào"),
         ("changes not yet synced: 3 missing, 1 changed", "còn thay đổi chưa đồng bộ: thiếu 3, khác 1"),
         ("4 quarantined records not resolved", "4 bản ghi cách ly chưa được xử lý"),
+        ("1 quarantined record not resolved", "1 bản ghi cách ly chưa được xử lý"),
+        ("1 open dossier whose unit has no successor", "1 hồ sơ đang mở có đơn vị không có đơn vị kế thừa"),
         ("2 open dossiers whose unit has no successor", "2 hồ sơ đang mở có đơn vị không có đơn vị kế thừa"),
         ("sync lag above 60 minutes", "độ trễ đồng bộ vượt 60 phút"),
         ("deadline 2025-07-10 passed", "đã quá hạn chót 10/07/2025"),

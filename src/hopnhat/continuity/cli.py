@@ -3,13 +3,30 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 # Only light modules at the top: every ``hopnhat`` call imports this file, so the store and the continuity services
 # (YAML, openpyxl, httpx probes) are imported inside the commands that use them.
-from hopnhat.cli_support import audited, console, engine, parse_day, print_json, state
+from hopnhat.cli_support import (
+    as_service,
+    audited,
+    console,
+    count,
+    engine,
+    lang,
+    local_time,
+    parse_day,
+    print_json,
+    print_table,
+    reason,
+    short_center,
+    state,
+    table,
+    tr,
+    value,
+)
 
 if TYPE_CHECKING:
     from hopnhat.files import FileLimits
@@ -37,6 +54,7 @@ def monitor_cmd(
     ctx: typer.Context,
     once: Annotated[bool, typer.Option("--once", help="Run every enabled probe once and exit.")] = False,
     interval: Annotated[float, typer.Option("--interval", min=0.5, help="Seconds between cycles.")] = 15.0,
+    as_json: JsonOpt = False,
 ) -> None:
     """Run the health probes on schedule (Ctrl-C stops)."""
     from hopnhat.continuity import monitor
@@ -46,12 +64,19 @@ def monitor_cmd(
     allow = AllowList.parse(state(ctx).settings.probe_allowed_networks)
     if once:
         report = monitor.run_cycle(eng, force=True, allow=allow)
-        for name, ok, detail in report:
-            console.print(f"{'UP  ' if ok else 'DOWN'} {name}: {detail}", highlight=False)
-        console.print(f"{len(report)} probes run")
+        if as_json:
+            print_json([{"probe": name, "up": ok, "detail": detail} for name, ok, detail in report])
+            return
+        language = lang(ctx)
+        print_table(
+            table(language, "cli_probe", "state", "detail"),
+            ([name, value("up" if ok else "down", language), reason(detail, language)] for name, ok, detail in report),
+        )
+        console.print(tr("cli_probes_run", language).format(count(len(report), "cli_n_probes", language)))
         return
     from hopnhat.ops.stopping import stop_on_signals
 
+    as_service(ctx)
     console.print(f"monitor running every {interval:g} s (Ctrl-C stops)")
     with stop_on_signals() as stop:  # SIGTERM: the current cycle ends and is recorded, then the command exits 0
         monitor.run_forever(eng, interval, stop=stop, allow=allow)
@@ -78,14 +103,17 @@ def systems_import(
         )
         source = file.name if file is not None else "example"
         audited(ctx, session, "systems.import", "file", source, {"systems": [None, n], "probes": [None, p]})
-    console.print(f"{n} systems, {p} probes loaded" + (" (EXAMPLE inventory)" if file is None else ""))
+    language = lang(ctx)
+    loaded = f"{count(n, 'cli_n_systems', language)}, {count(p, 'cli_n_probes', language)}"
+    console.print(
+        tr("cli_loaded", language).format(loaded) + (f" ({tr('cli_example', language)})" if file is None else ""),
+        highlight=False,
+    )
 
 
 @systems_app.command("list")
 def systems_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """The inventory."""
-    from rich.table import Table
-
     from hopnhat.continuity import service
     from hopnhat.db import session_scope
 
@@ -106,19 +134,27 @@ def systems_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     if as_json:
         print_json(rows)
         return
-    table = Table("code", "name", "province", "criticality", "decision", "target", "status")
-    for r in rows:
-        table.add_row(
-            *(str(r[k] or "") for k in ("code", "name", "province", "criticality", "decision", "target", "status"))
-        )
-    console.print(table)
+    language = lang(ctx)
+    print_table(
+        table(language, "cli_code", "cli_name", "cli_province", "criticality", "decision", "target_system", "status"),
+        (
+            [
+                str(r["code"]),
+                str(r["name"]),
+                str(r["province"] or "-"),
+                value(r["criticality"], language),
+                value(r["decision"], language),
+                str(r["target"] or "-"),
+                value(r["status"], language),
+            ]
+            for r in rows
+        ),
+    )
 
 
 @systems_app.command("status")
 def systems_status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Up / down / unknown per system, from the last probe results and open incidents."""
-    from rich.table import Table
-
     from hopnhat.continuity import service
     from hopnhat.db import session_scope
 
@@ -127,11 +163,19 @@ def systems_status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     if as_json:
         print_json(rows)
         return
-    table = Table("code", "state", "last check", "detail")
-    for r in rows:
-        colour = {"up": "green", "down": "red"}.get(r["state"], "yellow")
-        table.add_row(r["code"], f"[{colour}]{r['state']}[/]", str(r["last_check"] or "-"), r["detail"])
-    console.print(table)
+    language = lang(ctx)
+    print_table(
+        table(language, "cli_code", "state", "last_check", "detail"),
+        (
+            [
+                r["code"],
+                value(r["state"], language),
+                local_time(r["last_check"], language),
+                reason(r["detail"], language),
+            ]
+            for r in rows
+        ),
+    )
 
 
 @systems_app.command("maintenance")
@@ -155,7 +199,7 @@ def systems_maintenance(
         raise InvalidInput("maintenance: --from/--to must be ISO date-times, e.g. 2025-07-01T22:00+07:00") from None
     with session_scope(engine(ctx)) as session:
         window = service.add_maintenance(session, code, start_at, end_at, reason)
-    console.print(f"maintenance window {window.id} for {code} recorded")
+    console.print(tr("cli_maintenance_recorded", lang(ctx)).format(window.id, code), highlight=False)
 
 
 @systems_app.command("heartbeat")
@@ -166,22 +210,39 @@ def systems_heartbeat(ctx: typer.Context, name: str) -> None:
 
     with session_scope(engine(ctx)) as session:
         service.report_heartbeat(session, name)
-    console.print(f"heartbeat {name} recorded")
+    console.print(tr("cli_heartbeat_recorded", lang(ctx)).format(name), highlight=False)
 
 
-def _print_tasks(rows: list[dict[str, object]], as_json: bool) -> None:
-    from rich.table import Table
-
+def _print_tasks(ctx: typer.Context, rows: list[dict[str, object]], as_json: bool) -> None:
     if as_json:
         print_json(rows)
         return
-    table = Table("code", "deadline", "status", "unit", "title", "flags")
-    for r in rows:
-        flags = "OVERDUE" if r["overdue"] else "at risk" if r["at_risk"] else ""
-        table.add_row(
-            str(r["code"]), str(r["deadline"]), str(r["status"]), str(r["responsible_unit"]), str(r["title"]), flags
-        )
-    console.print(table)
+    language = lang(ctx)
+    if not rows:
+        console.print(tr("cli_no_tasks", language), highlight=False)
+        return
+    print_table(
+        table(language, "cli_code", "deadline", "status", "title", "cli_flags"),
+        (
+            [
+                str(r["code"]),
+                _day(r["deadline"], language),
+                value(r["status"], language),
+                str(r["title"]),
+                tr("cli_overdue", language) if r["overdue"] else tr("cli_at_risk", language) if r["at_risk"] else "",
+            ]
+            for r in rows
+        ),
+    )
+    console.print(count(len(rows), "cli_n_tasks", language), highlight=False)
+
+
+def _day(day: object, language: str) -> str:
+    from datetime import date
+
+    if isinstance(day, date):
+        return f"{day:%d/%m/%Y}" if language != "en" else day.isoformat()
+    return str(day or "-")
 
 
 @plan_app.command("import")
@@ -204,7 +265,7 @@ def plan_import(
     with session_scope(engine(ctx)) as session:
         n = plan.import_csv(session, text, limits)
         audited(ctx, session, "plan.import", "file", file.name if file is not None else "example", {"tasks": [None, n]})
-    console.print(f"{n} tasks loaded")
+    console.print(tr("cli_loaded", lang(ctx)).format(count(n, "cli_n_tasks", lang(ctx))), highlight=False)
 
 
 @plan_app.command("list")
@@ -220,7 +281,7 @@ def plan_list(
 
     with session_scope(engine(ctx)) as session:
         rows = plan.evaluate(session, parse_day(on), horizon)
-    _print_tasks(rows, as_json)
+    _print_tasks(ctx, rows, as_json)
 
 
 @plan_app.command("overdue")
@@ -236,7 +297,7 @@ def plan_overdue(
 
     with session_scope(engine(ctx)) as session:
         rows = [r for r in plan.evaluate(session, parse_day(on), horizon) if r["overdue"] or r["at_risk"]]
-    _print_tasks(rows, as_json)
+    _print_tasks(ctx, rows, as_json)
 
 
 @centers_app.command("seed")
@@ -249,13 +310,19 @@ def centers_seed(ctx: typer.Context) -> None:
     with session_scope(engine(ctx)) as session:
         result = centers.seed(session)
         centers.seed_requirements(session)
-    console.print(f"{result.created} centers created, {result.linked} agency codes filled in", highlight=False)
+    language = lang(ctx)
+    console.print(
+        tr("cli_centers_seeded", language).format(
+            count(result.created, "cli_n_centers", language), count(result.linked, "cli_n_codes", language)
+        ),
+        highlight=False,
+    )
     if result.without_agency_code:
         console.print(
-            f"{result.without_agency_code} centers have no agency code yet: run `hopnhat agencies issue`, then "
-            "`hopnhat centers seed` again",
+            tr("cli_centers_without_code", language).format(
+                count(result.without_agency_code, "cli_n_centers", language)
+            ),
             highlight=False,
-            soft_wrap=True,
         )
 
 
@@ -270,15 +337,16 @@ def centers_import(
 
     with session_scope(engine(ctx)) as session:
         results = centers.import_file(session, _existing(file), _limits(ctx))
-    for kind, count in results:
-        console.print(f"{count} {kind} rows imported")
+    language = lang(ctx)
+    for kind, n in results:
+        console.print(
+            f"{kind}: {tr('cli_imported', language).format(count(n, 'cli_n_rows', language))}", highlight=False
+        )
 
 
 @centers_app.command("list")
 def centers_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """The centers."""
-    from rich.table import Table
-
     from hopnhat.continuity import repository as repo
     from hopnhat.db import session_scope
 
@@ -290,10 +358,15 @@ def centers_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     if as_json:
         print_json(rows)
         return
-    table = Table("code", "agency code", "level", "name", "address")
-    for r in rows:
-        table.add_row(r["code"], r["agency_code"] or "-", r["level"], r["name"], r["address"])
-    console.print(table)
+    language = lang(ctx)
+    print_table(
+        table(language, "cli_code", "cli_agency_code", "cli_level", "cli_name", "cli_address"),
+        (
+            [str(r["code"]), r["agency_code"] or "-", value(r["level"], language), str(r["name"]), r["address"] or "-"]
+            for r in rows
+        ),
+    )
+    console.print(count(len(rows), "cli_n_centers", language), highlight=False)
 
 
 @centers_app.command("readiness")
@@ -304,9 +377,7 @@ def centers_readiness(
     center: Annotated[str | None, typer.Option(help="Only this center (commune code or agency code).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Readiness per center: staff list, regulation, equipment."""
-    from rich.table import Table
-
+    """Readiness per center: one line each (staff list, regulation, equipment); --center CODE for its reasons."""
     from hopnhat.continuity import centers
     from hopnhat.db import session_scope
 
@@ -316,11 +387,57 @@ def centers_readiness(
     if as_json:
         print_json(rows)
         return
-    table = Table("code", "name", "ready", "why not")
-    for r in rows:
-        table.add_row(r["code"], r["name"], "[green]yes[/]" if r["ready"] else "[red]no[/]", "; ".join(r["reasons"]))
-    console.print(table)
-    console.print(f"{sum(r['ready'] for r in rows)}/{len(rows)} centers ready")
+    language = lang(ctx)
+    if center is not None:
+        _readiness_detail(language, rows[0])
+        return
+
+    def mark(ok: bool) -> str:
+        return tr("cli_ok", language) if ok else tr("cli_missing", language)
+
+    print_table(
+        table(language, "cli_code", "cli_center", "cli_ready", "cli_staff", "cli_regulation", "cli_equipment"),
+        (
+            [
+                r["code"],
+                short_center(r["name"]),
+                value(r["ready"], language),
+                mark(r["staff_ok"]),
+                mark(r["regulation_ok"]),
+                mark(r["equipment_ok"]),
+            ]
+            for r in rows
+        ),
+    )
+    ready = sum(bool(r["ready"]) for r in rows)
+    console.print(
+        tr("cli_centers_ready", language).format(ready, count(len(rows), "cli_n_centers", language)), highlight=False
+    )
+
+
+def _readiness_detail(language: str, row: dict[str, Any]) -> None:
+    """One center's readiness, each missing item on its own line."""
+    console.print(f"{row['code']}  {row['name']}", highlight=False)
+    console.print(f"{tr('cli_ready', language)}: {value(row['ready'], language)}", highlight=False)
+    regulation = row["regulation"]
+    print_table(
+        table(language, "cli_item", "state", "detail"),
+        [
+            [tr("cli_staff", language), value(row["staff_ok"], language), str(row["staff_count"])],
+            [
+                tr("cli_regulation", language),
+                value(row["regulation_ok"], language),
+                f"{regulation['number']} ({_day(regulation['issued_on'], language)})" if regulation else "-",
+            ],
+            [
+                tr("cli_equipment", language),
+                value(row["equipment_ok"], language),
+                ", ".join(row["missing_equipment"]) or "-",
+            ],
+        ],
+    )
+    for why in row["reasons"]:
+        console.print(f"- {reason(why, language)}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -8,7 +8,20 @@ from typing import Annotated, Any
 
 import typer
 
-from hopnhat.cli_support import console, engine, parse_day, principal, print_json, state
+from hopnhat.cli_support import (
+    console,
+    count,
+    engine,
+    lang,
+    local_time,
+    parse_day,
+    principal,
+    print_json,
+    print_table,
+    state,
+    table,
+    tr,
+)
 from hopnhat.errors import HopnhatError, InvalidInput
 
 audit_app = typer.Typer(help="The audit log: who saw whose personal data, who changed what.", no_args_is_help=True)
@@ -35,8 +48,6 @@ def list_(
     json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """The newest entries first; reading the log is itself recorded (auditors and administrators only)."""
-    from rich.table import Table
-
     from hopnhat.db import session_scope
     from hopnhat.identity import audit
     from hopnhat.identity.roles import Permission
@@ -51,18 +62,23 @@ def list_(
     if json_:
         print_json([{**r, "at": r["at"].isoformat()} for r in rows])
         return
-    table = Table("seq", "at", "actor", "client", "action", "object", "changes")
-    for r in rows:
-        table.add_row(
-            str(r["seq"] or "-"),
-            f"{r['at']:%Y-%m-%d %H:%M:%S}",
-            r["actor"] or "-",
-            r["client"] or "-",
-            r["action"],
-            f"{r['object_type'] or ''} {r['object_id'] or ''}".strip() or "-",
-            r["changes"] or "",
-        )
-    console.print(table)
+    language = lang(ctx)
+    print_table(
+        table(language, "cli_seq", "cli_at", "cli_account", "cli_client", "cli_action", "cli_object", "cli_changes"),
+        (
+            [
+                str(r["seq"] or "-"),
+                local_time(r["at"], language),
+                r["actor"] or "-",
+                r["client"] or "-",
+                r["action"],
+                f"{r['object_type'] or ''} {r['object_id'] or ''}".strip() or "-",
+                r["changes"] or "",
+            ]
+            for r in rows
+        ),
+    )
+    console.print(count(len(rows), "cli_n_entries", language), highlight=False)
 
 
 @audit_app.command("seal")
@@ -71,8 +87,8 @@ def seal(ctx: typer.Context) -> None:
     seconds; run it from cron where no server runs)."""
     from hopnhat.identity import audit
 
-    count = audit.seal_now(engine(ctx), state(ctx).settings.audit_key)
-    console.print(f"{count} entries sealed")
+    sealed = audit.seal_now(engine(ctx), state(ctx).settings.audit_key)
+    console.print(tr("cli_sealed", lang(ctx)).format(count(sealed, "cli_n_entries", lang(ctx))), highlight=False)
 
 
 @audit_app.command("verify")
@@ -116,7 +132,8 @@ def citizen(
     data = render_report(rows, fmt.lower())
     if output is not None:
         output.write_bytes(data)
-        console.print(f"{len(rows)} accesses written to {output}")
+        written = count(len(rows), "cli_n_accesses", lang(ctx))
+        console.print(tr("cli_written_to", lang(ctx)).format(written, output), highlight=False)
     elif fmt.lower() == "xlsx":
         raise InvalidInput("--format xlsx needs --output FILE")
     else:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from hopnhat.cli_support import console, print_json
+from hopnhat.cli_support import console, lang, print_json, print_table, table, tr
 from hopnhat.errors import InvalidInput
 
 legacy_app = typer.Typer(
@@ -51,10 +51,15 @@ def generate(
     if as_json:
         print_json(summary.to_json())
         return
-    for name, counts in summary.sources.items():
-        faults = sum(counts.faults.values())
-        console.print(f"{name:9} {counts.rows:>9,} rows  {counts.open:>7,} open  {faults:>6,} faults")
-    console.print(f"wrote {out}/sources.toml (Sóc Trăng at {summary.sql_url.split('?')[0]})")
+    language = lang()
+    print_table(
+        table(language, "cli_source", "cli_rows", "cli_open", "cli_faults"),
+        ([name, str(c.rows), str(c.open), str(sum(c.faults.values()))] for name, c in summary.sources.items()),
+    )
+    console.print(
+        tr("cli_wrote_sources", language).format(f"{out}/sources.toml", summary.sql_url.split("?")[0]),
+        highlight=False,
+    )
 
 
 @legacy_app.command()
@@ -92,12 +97,21 @@ def tick(
     if as_json:
         print_json(report.to_json())
         return
-    for source in report.new:
-        console.print(
-            f"{source:9} {report.new[source]:>5} new  {report.changed[source]:>5} changed  "
-            f"{report.corrected[source]:>4} corrected ({len(report.repaired[source])} faults repaired)"
-        )
-    console.print(f"clock now {report.now}")
+    language = lang()
+    print_table(
+        table(language, "cli_source", "cli_new", "cli_changed", "cli_corrected", "cli_repaired"),
+        (
+            [
+                source,
+                str(report.new[source]),
+                str(report.changed[source]),
+                str(report.corrected[source]),
+                str(len(report.repaired[source])),
+            ]
+            for source in report.new
+        ),
+    )
+    console.print(tr("cli_clock_now", language).format(report.now), highlight=False)
 
 
 @legacy_app.command()

@@ -10,7 +10,19 @@ import typer
 
 # Only light modules at the top: every ``hopnhat`` call imports this file, so httpx, FastAPI and the store are
 # imported inside the commands that use them.
-from hopnhat.cli_support import console, engine, print_json
+from hopnhat.cli_support import (
+    as_service,
+    console,
+    count,
+    engine,
+    lang,
+    local_time,
+    print_json,
+    print_table,
+    status_name,
+    table,
+    tr,
+)
 from hopnhat.errors import InvalidInput
 from hopnhat.identity.roles import Permission
 from hopnhat.portal.defaults import DEFAULT_PASSWORD, DEFAULT_USERNAME
@@ -108,10 +120,11 @@ def relay(
     ):
         if once:
             delivered = worker.drain(timeout=3600)
-            console.print(f"delivered {delivered} event(s)")
+            console.print(tr("cli_delivered", lang(ctx)).format(count(delivered, "cli_n_events", lang(ctx))))
             return
         from hopnhat.ops.stopping import stop_on_signals
 
+        as_service(ctx)
         console.print(f"relay {worker.relay_id} delivering to {url} (Ctrl+C to stop)")
         with stop_on_signals() as stop:  # SIGTERM or Ctrl-C: the current batch is delivered and recorded first
             worker.run(stop)
@@ -129,16 +142,27 @@ def status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     if as_json:
         print_json(result.model_dump(mode="json"))
         return
-    console.print(f"pending   {result.pending} (due now {result.due}, retrying {result.retrying})")
-    console.print(f"lag       {result.lag_seconds:.1f} s (oldest pending event)")
-    console.print(f"dead      {result.dead} (dossiers blocked: {result.blocked_dossiers})")
-    console.print(f"delivered {result.delivered}")
-    if result.last_error:
-        console.print(f"last error: {result.last_error}", highlight=False, markup=False)
-    for r in result.relays:
-        console.print(
-            f"relay {r.relay_id}: last seen {r.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC, "
-            f"delivered {r.delivered}, failed {r.failed}"
+    language = lang(ctx)
+    print_table(
+        table(language, "cli_item", "cli_value"),
+        [
+            [
+                tr("cli_pending", language),
+                tr("cli_pending_detail", language).format(result.pending, result.due, result.retrying),
+            ],
+            [tr("cli_lag", language), f"{result.lag_seconds:.1f} s"],
+            [tr("cli_dead", language), tr("cli_dead_detail", language).format(result.dead, result.blocked_dossiers)],
+            [tr("cli_delivered_total", language), str(result.delivered)],
+            *([[tr("cli_last_error", language), result.last_error]] if result.last_error else []),
+        ],
+    )
+    if result.relays:
+        print_table(
+            table(language, "cli_relay", "cli_last_seen", "cli_delivered_total", "cli_failed"),
+            (
+                [r.relay_id, local_time(r.heartbeat_at, language), str(r.delivered), str(r.failed)]
+                for r in result.relays
+            ),
         )
 
 
@@ -149,8 +173,6 @@ def dead_list(
     as_json: JsonOpt = False,
 ) -> None:
     """Dead events (each blocks the later events of its dossier until requeued)."""
-    from rich.table import Table
-
     from hopnhat.db import session_scope
     from hopnhat.portal import service
 
@@ -159,13 +181,15 @@ def dead_list(
     if as_json:
         print_json([d.model_dump(mode="json") for d in dead])
         return
+    language = lang(ctx)
     if not dead:
-        console.print("no dead events")
+        console.print(tr("cli_no_dead", language), highlight=False)
         return
-    table = Table("id", "dossier", "seq", "kind", "attempts", "last error")
-    for d in dead:
-        table.add_row(str(d.id), d.dossier_code, str(d.seq), d.kind, str(d.attempts), d.last_error or "")
-    console.print(table)
+    print_table(
+        table(language, "cli_id", "portal_dossier", "cli_seq", "cli_kind", "cli_attempts", "cli_last_error"),
+        ([str(d.id), d.dossier_code, str(d.seq), d.kind, str(d.attempts), d.last_error or ""] for d in dead),
+    )
+    console.print(count(len(dead), "cli_n_events", language), highlight=False)
 
 
 @portal_app.command()
@@ -181,8 +205,8 @@ def requeue(
     if (event_id is None) == (not all_):
         raise InvalidInput("give either an event id or --all")
     with session_scope(engine(ctx)) as session:
-        count = service.requeue_all(session) if all_ else service.requeue(session, event_id or 0)
-    console.print(f"requeued {count} event(s)")
+        requeued = service.requeue_all(session) if all_ else service.requeue(session, event_id or 0)
+    console.print(tr("cli_requeued", lang(ctx)).format(count(requeued, "cli_n_events", lang(ctx))), highlight=False)
 
 
 @dead_app.command("mend")
@@ -295,11 +319,19 @@ def check(
     if as_json:
         print_json(result)
         return
-    verdict = "in sync" if result["in_sync"] else "DIFFERENT"
+    language = lang(ctx)
+    verdict = tr("cli_in_sync" if result["in_sync"] else "cli_different", language)
+    portal_status = result["portal_status"]
     console.print(
-        f"{code}: here {result['local_status']}, portal {result['portal_status'] or 'unknown'} ({verdict}); "
-        f"{result['undelivered_events']} event(s) not yet delivered",
+        tr("cli_portal_check", language).format(
+            code,
+            status_name(int(result["local_status"]), language) if result["local_status"] is not None else "-",
+            status_name(int(portal_status), language) if str(portal_status or "").isdigit() else (portal_status or "-"),
+            verdict,
+            count(int(result["undelivered_events"]), "cli_n_events", language),
+        ),
         highlight=False,
+        soft_wrap=True,
     )
 
 

@@ -11,7 +11,19 @@ import typer
 
 # Only light modules at the top: every ``hopnhat`` call imports this file, so the converter (rapidfuzz, the
 # registry tables) and the store are imported inside the commands that use them.
-from hopnhat.cli_support import console, engine, parse_day, print_json, state
+from hopnhat.cli_support import (
+    console,
+    count,
+    engine,
+    lang,
+    parse_day,
+    print_json,
+    print_table,
+    state,
+    table,
+    tr,
+    value,
+)
 from hopnhat.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -63,22 +75,32 @@ def convert(
     store: StoreOpt = False,
 ) -> None:
     """Convert one address; ambiguous answers list every candidate."""
-    from rich.table import Table
-
     result = converter(ctx, on, store).convert(text)
     if as_json:
         print_json(asdict(result))
         return
-    console.print(f"status: [bold]{result.status}[/]", highlight=False)
+    language = lang(ctx)
+    status = str(getattr(result.status, "value", result.status))
+    console.print(f"{tr('cli_conversion', language)}: [bold]{value(status, language)}[/]", highlight=False)
     if result.new_address:
-        console.print(f"new address: {result.new_address}", highlight=False)
-        console.print(f"new commune: {result.new_commune_code} {result.new_commune_name}", highlight=False)
+        console.print(f"{tr('cli_new_address', language)}: {result.new_address}", highlight=False)
+        console.print(
+            f"{tr('cli_new_commune', language)}: {result.new_commune_code} {result.new_commune_name}", highlight=False
+        )
     if result.candidates:
-        table = Table("code", "new unit", "read as old unit", "old district", "old province")
-        for c in result.candidates:
-            old = f"{c.old_code} {c.old_name}" if c.old_code else "(names the unit in force)"
-            table.add_row(c.code, c.name, old, c.old_district or "", c.old_province or "")
-        console.print(table)
+        print_table(
+            table(language, "cli_code", "cli_new_unit", "cli_old_unit", "cli_old_district", "cli_old_province"),
+            (
+                [
+                    c.code,
+                    c.name,
+                    f"{c.old_code} {c.old_name}" if c.old_code else tr("cli_unit_in_force", language),
+                    c.old_district or "-",
+                    c.old_province or "-",
+                ]
+                for c in result.candidates
+            ),
+        )
 
 
 @address_app.command("convert-file")
@@ -119,7 +141,9 @@ def convert_file(
         partial.unlink(missing_ok=True)
     rows = sum(counts.values())
     summary = ", ".join(f"{s.value} {counts[s]}" for s in Status if counts[s])
-    console.print(f"{rows} address(es) -> {output}: {summary or 'no rows'}", highlight=False)
+    language = lang(ctx)
+    done = count(rows, "cli_n_addresses", language)
+    console.print(f"{done} -> {output}: {summary or tr('cli_none', language)}", highlight=False)
 
 
 def _convert_rows(

@@ -13,7 +13,19 @@ import typer
 
 # Only light modules at the top: every ``hopnhat`` call imports this file, so the store and the registry services
 # are imported inside the commands that use them.
-from hopnhat.cli_support import console, engine, parse_day, print_json, state
+from hopnhat.cli_support import (
+    console,
+    count,
+    engine,
+    lang,
+    parse_day,
+    print_json,
+    print_table,
+    state,
+    table,
+    tr,
+    value,
+)
 from hopnhat.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -78,10 +90,15 @@ def load(
     with session_scope(engine(ctx)) as session:
         out = service.load(session, code_rule, provinces)
     if not _emit(out, as_json):
-        console.print(
-            f"units: {out.units_added} added, {out.units_closed} closed ({out.units_total} in the registry); "
-            f"change events: {out.events_added} added; lineage links: {out.links_added} added; "
-            f"agencies: {out.agencies_added} added ({out.agencies_total} in the registry)"
+        language = lang(ctx)
+        print_table(
+            table(language, "cli_what", "cli_added", "cli_closed", "cli_in_registry"),
+            [
+                [tr("cli_units", language), str(out.units_added), str(out.units_closed), str(out.units_total)],
+                [tr("cli_change_events", language), str(out.events_added), "-", "-"],
+                [tr("cli_lineage_links", language), str(out.links_added), "-", "-"],
+                [tr("cli_agencies", language), str(out.agencies_added), "-", str(out.agencies_total)],
+            ],
         )
         if out.note:
             console.print(out.note, highlight=False, markup=False)
@@ -106,7 +123,11 @@ def apply_changes(
     with session_scope(engine(ctx)) as session:
         out = service.apply_changes(session, text, effective=day, basis=basis, limits=limits)
     if not _emit(out, as_json):
-        console.print(", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in out.items()))
+        language = lang(ctx)
+        print_table(
+            table(language, "cli_what", "cli_value"),
+            ([tr(f"cli_change_{k}", language), str(v)] for k, v in out.items()),
+        )
 
 
 @registry_app.command("show")
@@ -119,22 +140,53 @@ def show(ctx: typer.Context, code: str, on: OnOpt = None, as_json: JsonOpt = Fal
     with session_scope(engine(ctx)) as session:
         unit = service.unit_out(service.show(session, code, day))
     if not _emit(unit, as_json):
+        language = lang(ctx)
         console.print(
-            f"{unit.code} {unit.name} ({unit.level}; parent {unit.parent_code or '-'}; "
-            f"{unit.valid_from} to {unit.valid_to or 'today'})",
+            tr("cli_unit_line", language).format(
+                unit.code,
+                unit.name,
+                value(unit.level, language),
+                unit.parent_code or "-",
+                _day(unit.valid_from, language),
+                _day(unit.valid_to, language) if unit.valid_to else tr("cli_today", language),
+            ),
             highlight=False,
         )
 
 
+def _day(day: object, language: str) -> str:
+    from datetime import date
+
+    if isinstance(day, date):
+        return f"{day:%d/%m/%Y}" if language != "en" else day.isoformat()
+    return str(day or "-")
+
+
 def _print_lineage(out: LineageOut, title: str) -> None:
+    language = lang()
     u = out.unit
-    console.print(f"{title} of {u.code} {u.name} ({u.valid_from} to {u.valid_to or 'today'}):", highlight=False)
+    until = _day(u.valid_to, language) if u.valid_to else tr("cli_today", language)
+    console.print(
+        f"{tr(f'cli_{title}', language)}: {u.code} {u.name} ({_day(u.valid_from, language)} - {until})",
+        highlight=False,
+    )
     links = out.successors if out.successors is not None else out.predecessors or []
     if not links:
-        console.print("  none")
-    for link in links:
-        other = f"{link.unit.code} {link.unit.name}" if link.unit else "(no successor unit)"
-        console.print(f"  {other}  [{link.kind}; {link.event} {link.effective_date}]", highlight=False, markup=False)
+        console.print(f"  {tr('cli_none', language)}", highlight=False)
+        return
+    print_table(
+        table(language, "cli_code", "cli_name", "cli_kind", "cli_event", "cli_effective"),
+        (
+            [
+                link.unit.code if link.unit else "-",
+                link.unit.name if link.unit else tr("cli_no_successor", language),
+                value(link.kind, language),
+                value(link.event, language),
+                _day(link.effective_date, language),
+            ]
+            for link in links
+        ),
+    )
 
 
 @registry_app.command("successors")
@@ -173,8 +225,6 @@ def search(
     as_json: JsonOpt = False,
 ) -> None:
     """Units whose name is close to TEXT (diacritics, case and small typos do not matter), best first."""
-    from rich.table import Table
-
     from hopnhat.db import session_scope
     from hopnhat.registry import service
 
@@ -183,11 +233,20 @@ def search(
         out = service.search(session, text, day, level=level, limit=limit)
     if _emit(out, as_json):
         return
-    table = Table("score", "code", "name", "level", "parent")
-    for hit in out.hits:
-        parent = f"{hit.unit.parent_code} {hit.parent_name or ''}" if hit.unit.parent_code else ""
-        table.add_row(f"{hit.score:.0f}", hit.unit.code, hit.unit.name, hit.unit.level, parent.strip())
-    console.print(table)
+    language = lang(ctx)
+    print_table(
+        table(language, "cli_code", "cli_name", "cli_level", "cli_parent", "cli_score"),
+        (
+            [
+                hit.unit.code,
+                hit.unit.name,
+                value(hit.unit.level, language),
+                (f"{hit.unit.parent_code} {hit.parent_name or ''}" if hit.unit.parent_code else "-").strip(),
+                f"{hit.score:.0f}",
+            ]
+            for hit in out.hits
+        ),
+    )
 
 
 @registry_app.command("stats")
@@ -198,8 +257,6 @@ def stats(
     as_json: JsonOpt = False,
 ) -> None:
     """Counts of units by level and type on the day."""
-    from rich.table import Table
-
     from hopnhat.db import session_scope
     from hopnhat.registry import service
 
@@ -208,13 +265,17 @@ def stats(
         out = service.stats(session, province, day)
     if _emit(out, as_json):
         return
-    table = Table("level", "type", "units", title=f"provinces {', '.join(out.provinces)} on {out.on}")
+    language = lang(ctx)
+    console.print(
+        tr("cli_stats_title", language).format(", ".join(out.provinces), _day(out.on, language)), highlight=False
+    )
+    t = table(language, "cli_level", "cli_type", "cli_units")
     for level, types in out.by_level_and_type.items():
         for type_, n in types.items():
-            table.add_row(level, type_, str(n))
-        table.add_row(level, "all", str(out.by_level[level]), style="bold")
-    table.add_row("total", "", str(out.total), style="bold")
-    console.print(table)
+            t.add_row(value(level, language), type_, str(n))
+        t.add_row(value(level, language), tr("cli_all", language), str(out.by_level[level]), style="bold")
+    t.add_row(tr("cli_total", language), "", str(out.total), style="bold")
+    console.print(t, highlight=False)
 
 
 @registry_app.command("export")
@@ -300,13 +361,23 @@ def issue(
         out = service.issue_codes(session, code_rule, issued_on=day, decision=decision)
     if _emit(out, as_json):
         return
-    for item in out.issued:
-        console.print(f"{item.code}  {item.agency_name}", highlight=False)
+    language = lang(ctx)
+    if out.issued:
+        print_table(table(language, "cli_code", "cli_name"), ([i.code, i.agency_name] for i in out.issued))
     console.print(
-        f"issued {len(out.issued)} code(s) by rule [{out.rule}]; {out.already_issued} already had one", markup=False
+        tr("cli_codes_issued", language).format(
+            count(len(out.issued), "cli_n_codes", language), out.rule, out.already_issued
+        ),
+        markup=False,
+        highlight=False,
     )
     if out.closed:
-        console.print(f"closed {len(out.closed)} agency code(s) of communes that have ended: {', '.join(out.closed)}")
+        console.print(
+            tr("cli_codes_closed", language).format(
+                count(len(out.closed), "cli_n_codes", language), ", ".join(out.closed)
+            ),
+            highlight=False,
+        )
 
 
 @agencies_app.command("show")
@@ -320,10 +391,17 @@ def show_agency(ctx: typer.Context, code: str, on: OnOpt = None, as_json: JsonOp
         out = service.resolve_agency(session, code, day)
     if _emit(out, as_json):
         return
+    language = lang(ctx)
     a, c = out.asked, out.current
-    console.print(f"{a.code} {a.name} ({a.kind}; {a.valid_from} to {a.valid_to or 'today'})", highlight=False)
+    until = _day(a.valid_to, language) if a.valid_to else tr("cli_today", language)
+    console.print(
+        f"{a.code} {a.name} ({value(a.kind, language)}; {_day(a.valid_from, language)} - {until})", highlight=False
+    )
     if c.code != a.code:
-        console.print(f"on {out.on} its work is carried by {c.code} {c.name} (via {' -> '.join(out.path)})")
+        console.print(
+            tr("cli_carried_by", language).format(_day(out.on, language), c.code, c.name, " -> ".join(out.path)),
+            highlight=False,
+        )
 
 
 @agencies_app.command("contact")
@@ -352,8 +430,6 @@ def list_agencies(
     as_json: JsonOpt = False,
 ) -> None:
     """Agencies with their codes."""
-    from rich.table import Table
-
     from hopnhat.db import session_scope
     from hopnhat.registry import service
 
@@ -363,18 +439,21 @@ def list_agencies(
     if _emit(out, as_json):
         return
     # Codes must stay whole on a narrow terminal (a cut code is useless): the names wrap instead.
-    table = Table()
-    table.add_column("code", no_wrap=True, min_width=13)
-    table.add_column("name")
-    table.add_column("kind", overflow="fold")
-    table.add_column("unit", no_wrap=True)
-    table.add_column("valid")
-    table.add_column("successor", no_wrap=True, min_width=13)
+    language = lang(ctx)
+    t = table(language, "cli_code", "cli_name", "cli_kind", "cli_unit", "cli_valid", "cli_successor")
+    t.columns[5].no_wrap = True
     for a in out:
-        table.add_row(
-            a.code, a.name, a.kind, a.unit_code or "", f"{a.valid_from} to {a.valid_to or '-'}", a.successor_code or ""
+        until = _day(a.valid_to, language) if a.valid_to else "-"
+        t.add_row(
+            a.code,
+            a.name,
+            value(a.kind, language),
+            a.unit_code or "-",
+            f"{_day(a.valid_from, language)} - {until}",
+            a.successor_code or "-",
         )
-    console.print(table)
+    console.print(t, highlight=False)
+    console.print(count(len(out), "cli_n_agencies", language), highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -3,7 +3,7 @@ Each command owns its transaction and commits once."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -11,12 +11,30 @@ import typer
 
 # Only light modules at the top: every ``hopnhat`` call imports this file, so the services (FastAPI, openpyxl,
 # holidays) are imported inside the commands that use them.
-from hopnhat.cli_support import audited, console, engine, parse_day, principal, print_json, state
+from hopnhat.cli_support import (
+    audited,
+    console,
+    count,
+    engine,
+    lang,
+    local_time,
+    parse_day,
+    principal,
+    print_json,
+    print_table,
+    short_center,
+    state,
+    status_name,
+    table,
+    tr,
+)
 from hopnhat.errors import InvalidInput
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from hopnhat.files import FileLimits
-    from hopnhat.settlement.schemas import DueReviewOut
+    from hopnhat.settlement.schemas import DueItem, DueReviewOut, ReportRow
 
 catalog_app = typer.Typer(help="Procedure catalogue: import, export, re-level.", no_args_is_help=True)
 processes_app = typer.Typer(help="Electronic processes of procedures.", no_args_is_help=True)
@@ -77,7 +95,7 @@ def catalog_import(ctx: typer.Context, file: Path, fmt: Annotated[str | None, ty
     with session_scope(engine(ctx)) as s:
         n = catalog.import_catalog(s, _read(ctx, file), _fmt(file, fmt), _limits(ctx))
         audited(ctx, s, "catalog.import", "file", file.name, {"procedures": [None, n]})
-    console.print(f"{n} procedures imported")
+    console.print(tr("cli_imported", lang(ctx)).format(count(n, "cli_n_procedures", lang(ctx))), highlight=False)
 
 
 @catalog_app.command("sample")
@@ -88,7 +106,7 @@ def catalog_sample(ctx: typer.Context) -> None:
 
     with session_scope(engine(ctx)) as s:
         n = catalog.load_sample(s)
-    console.print(f"{n} sample procedures loaded (a SAMPLE: only 1.001193 is a real national code)")
+    console.print(tr("cli_sample_loaded", lang(ctx)).format(count(n, "cli_n_procedures", lang(ctx))), highlight=False)
 
 
 @catalog_app.command("export")
@@ -119,7 +137,10 @@ def catalog_relevel(
         return
     for code, level in result.moved:
         console.print(f"{code} -> {level}")
-    console.print(f"{len(result.moved)} moved; unassigned: {', '.join(result.unassigned) or 'none'}")
+    language = lang(ctx)
+    unassigned = ", ".join(result.unassigned) or tr("cli_none", language)
+    moved = count(len(result.moved), "cli_n_procedures", language)
+    console.print(tr("cli_relevelled", language).format(moved, unassigned), highlight=False)
     if result.unassigned:
         raise typer.Exit(2)
 
@@ -186,7 +207,6 @@ def dossiers_intake(
     command acts as (HOPNHAT_TOKEN, or HOPNHAT_CLI_ACCOUNT on SQLite) and the time is now."""
     from pydantic import ValidationError
 
-    from hopnhat.config import VN_TZ
     from hopnhat.db import session_scope
     from hopnhat.settlement import service
     from hopnhat.settlement.schemas import IntakeIn
@@ -213,10 +233,10 @@ def dossiers_intake(
     if as_json:
         print_json(out.model_dump(mode="json"))
     else:
-        console.print(
-            f"{out.code}  due {out.due_at.astimezone(VN_TZ):%Y-%m-%d %H:%M}  center {out.center_code}"
-            if out.due_at
-            else out.code
+        language = lang(ctx)
+        print_table(
+            table(language, "cli_code", "cli_due", "cli_center", "status"),
+            [[out.code, local_time(out.due_at, language), out.center_code or "-", status_name(out.status, language)]],
         )
 
 
@@ -246,7 +266,7 @@ def dossiers_transition(
             principal=who,
         )
         status = d.status
-    console.print(f"{code}: status {status}")
+    console.print(f"{code}: {status_name(status, lang(ctx))}", highlight=False)
 
 
 @dossiers_app.command("act")
@@ -288,29 +308,100 @@ def dossiers_act(
     with session_scope(engine(ctx)) as s:
         d, step = service.act_on(s, code, data, principal=principal(ctx, s), calendar=service.load_calendar(s))
         status = d.status
-    console.print(f"{code}: {step.action}, status {status}")
+    console.print(f"{code}: {step.action}, {status_name(status, lang(ctx))}", highlight=False)
 
 
 @dossiers_app.command("show")
-def dossiers_show(ctx: typer.Context, code: str) -> None:
-    """Officer view of a dossier with the applicant's data, as JSON (recorded in the audit log)."""
+def dossiers_show(ctx: typer.Context, code: str, as_json: JsonOpt = False) -> None:
+    """Officer view of a dossier with the applicant's data (recorded in the audit log); --json for scripts."""
     from hopnhat.db import session_scope
     from hopnhat.settlement import service
 
     with session_scope(engine(ctx)) as s:
-        print_json(service.view_dossier(s, code, principal(ctx, s)).model_dump(mode="json"))
+        d = service.view_dossier(s, code, principal(ctx, s))
+        names = _center_names(s)
+    if as_json:
+        print_json(d.model_dump(mode="json"))
+        return
+    language = lang(ctx)
+    a = d.applicant
+    facts = [
+        ["cli_code", d.code],
+        ["cli_procedure", f"{d.procedure_code} {d.procedure_name or ''}".strip()],
+        ["status", status_name(d.status, language)],
+        ["cli_received", local_time(d.received_at, language)],
+        ["cli_due", local_time(d.due_at, language)],
+        ["cli_center", names.get(d.center_code or "", d.center_code or "-")],
+        ["cli_applicant", a.name or "-" if a else "-"],
+        ["cli_id_number", a.id_number or "-" if a else "-"],
+        ["cli_phone", a.phone or "-" if a else "-"],
+        ["cli_address", a.address or "-" if a else "-"],
+    ]
+    print_table(table(language, "cli_item", "cli_value"), ([tr(k, language), v] for k, v in facts))
+    print_table(
+        table(language, "cli_seq", "cli_at", "status", "cli_account", "cli_note"),
+        (
+            [
+                str(st.seq),
+                local_time(st.at, language),
+                status_name(st.to_status, language),
+                st.actor or "-",
+                st.note or "",
+            ]
+            for st in d.steps
+        ),
+    )
+
+
+def _print_due(ctx: typer.Context, items: list[DueItem], names: dict[str, str], as_json: bool, empty: str) -> None:
+    """A due list: a table with status names, center names and Vietnam time; ``--json``: numbers and UTC."""
+    if as_json:
+        print_json([i.model_dump(mode="json") for i in items])
+        return
+    language = lang(ctx)
+    if not items:
+        console.print(tr(empty, language), highlight=False)
+        return
+    print_table(
+        table(language, "cli_code", "cli_procedure", "status", "cli_due", "cli_center"),
+        (
+            [
+                i.code,
+                i.procedure_code,
+                status_name(i.status, language),
+                local_time(i.due_at, language),
+                short_center(names.get(i.center_code or "", i.center_code)),
+            ]
+            for i in items
+        ),
+    )
+    console.print(count(len(items), "cli_n_dossiers", language), highlight=False)
+
+
+def _center_names(s: Session) -> dict[str, str]:
+    """Every center's name by its commune code and by its agency code (a dossier may carry either)."""
+    from hopnhat.continuity import repository as centers_repo
+
+    names: dict[str, str] = {}
+    for c in centers_repo.centers(s):
+        names[c.code] = c.name
+        if c.agency_code:
+            names[c.agency_code] = c.name
+    return names
 
 
 @dossiers_app.command("overdue")
-def dossiers_overdue(ctx: typer.Context, center: Annotated[str | None, typer.Option("--center")] = None) -> None:
-    """Open dossiers past their due date."""
+def dossiers_overdue(
+    ctx: typer.Context, center: Annotated[str | None, typer.Option("--center")] = None, as_json: JsonOpt = False
+) -> None:
+    """Open dossiers past their due date (a table; --json: statuses as numbers, times in UTC)."""
     from hopnhat.db import session_scope
     from hopnhat.settlement import service
 
     with session_scope(engine(ctx)) as s:
-        print_json(
-            [i.model_dump(mode="json") for i in service.overdue(s, datetime.now(UTC), center, principal(ctx, s))]
-        )
+        items = service.overdue(s, datetime.now(UTC), center, principal(ctx, s))
+        names = _center_names(s)
+    _print_due(ctx, items, names, as_json, "cli_none_overdue")
 
 
 @dossiers_app.command("due-soon")
@@ -318,14 +409,16 @@ def dossiers_due_soon(
     ctx: typer.Context,
     center: Annotated[str | None, typer.Option("--center")] = None,
     hours: Annotated[float, typer.Option("--hours", help="Working hours ahead")] = 8.0,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Open dossiers falling due within the next working hours."""
+    """Open dossiers falling due within the next working hours (a table; --json for scripts)."""
     from hopnhat.db import session_scope
     from hopnhat.settlement import service
 
     with session_scope(engine(ctx)) as s:
         items = service.due_soon(s, datetime.now(UTC), service.load_calendar(s), hours, center, principal(ctx, s))
-        print_json([i.model_dump(mode="json") for i in items])
+        names = _center_names(s)
+    _print_due(ctx, items, names, as_json, "cli_none_due_soon")
 
 
 # --- calendar -----------------------------------------------------------------------------------------------
@@ -356,23 +449,39 @@ def calendar_due(
         typer.echo(due.strftime("%Y-%m-%d %H:%M"))
 
 
-def _print_reviews(reviews: list[DueReviewOut], day: str) -> None:
-    from hopnhat.config import VN_TZ
-
+def _print_reviews(ctx: typer.Context, reviews: list[DueReviewOut], day: str) -> None:
     if not reviews:
         return
+    language = lang(ctx)
     # A due date already given is not moved by a later edit of the calendar: someone decides, dossier by dossier.
     console.print(
-        f"{len(reviews)} open dossiers would get another due date from {day}; their due dates are NOT changed "
-        "until someone decides (hopnhat calendar dossiers --pending):",
+        tr("cli_reviews_intro", language).format(count(len(reviews), "cli_n_open_dossiers", language), day),
+        soft_wrap=True,
         highlight=False,
     )
-    for r in reviews[:50]:
-        given = r.given_due_at.astimezone(VN_TZ).strftime("%Y-%m-%d %H:%M")
-        proposed = r.proposed_due_at.astimezone(VN_TZ).strftime("%Y-%m-%d %H:%M")
-        console.print(f"  {r.code}  {given} -> {proposed}", highlight=False)
+    _review_table(language, reviews[:50])
     if len(reviews) > 50:
-        console.print(f"  ... and {len(reviews) - 50} more", highlight=False)
+        console.print(tr("cli_and_more", language).format(len(reviews) - 50), highlight=False)
+
+
+def _day_text(day: date, language: str) -> str:
+    return f"{day:%d/%m/%Y}" if language != "en" else day.isoformat()
+
+
+def _review_table(language: str, rows: list[DueReviewOut]) -> None:
+    print_table(
+        table(language, "cli_code", "cli_center", "cli_due_given", "cli_due_new", "cli_decision"),
+        (
+            [
+                r.code,
+                r.center_code or "-",
+                local_time(r.given_due_at, language),
+                local_time(r.proposed_due_at, language),
+                tr(f"cli_review_{r.state}", language),
+            ]
+            for r in rows
+        ),
+    )
 
 
 @days_app.command("add")
@@ -386,6 +495,7 @@ def days_add(
     note: Annotated[
         str | None, typer.Option("--note", help="The legal basis (căn cứ pháp lý), at most 300 characters.")
     ] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Add or change a row of the operator's table (audited); lists the open dossiers whose due date it would move,
     without moving them."""
@@ -395,12 +505,15 @@ def days_add(
     d = parse_day(day, "DAY")
     with session_scope(engine(ctx)) as s:
         edit = calendar_edits.edit_day(s, d, kind, note, principal=principal(ctx, s), require_basis=False)
-    console.print(f"{d}: {kind}", highlight=False)
-    _print_reviews(edit.reviews, d.isoformat())
+    if as_json:
+        print_json(edit.model_dump(mode="json"))
+        return
+    console.print(f"{_day_text(d, lang(ctx))}: {tr(f'cal_{kind}', lang(ctx))}", highlight=False)
+    _print_reviews(ctx, edit.reviews, d.isoformat())
 
 
 @days_app.command("remove")
-def days_remove(ctx: typer.Context, day: str) -> None:
+def days_remove(ctx: typer.Context, day: str, as_json: JsonOpt = False) -> None:
     """Remove a row of the operator's table (audited): the day follows the bundled table or the library again."""
     from hopnhat.db import session_scope
     from hopnhat.settlement import calendar_edits
@@ -408,12 +521,17 @@ def days_remove(ctx: typer.Context, day: str) -> None:
     d = parse_day(day, "DAY")
     with session_scope(engine(ctx)) as s:
         edit = calendar_edits.edit_day(s, d, None, None, principal=principal(ctx, s))
-    console.print(f"{d}: operator's row removed (was {edit.previous})", highlight=False)
-    _print_reviews(edit.reviews, d.isoformat())
+    if as_json:
+        print_json(edit.model_dump(mode="json"))
+        return
+    language = lang(ctx)
+    was = tr(f"cal_{edit.previous}", language) if edit.previous else "-"
+    console.print(tr("cli_day_removed", language).format(_day_text(d, language), was), highlight=False)
+    _print_reviews(ctx, edit.reviews, d.isoformat())
 
 
 @days_app.command("list")
-def days_list(ctx: typer.Context) -> None:
+def days_list(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """The days that differ from the weekday rule, with where each comes from: the operator's table, the bundled
     table of the civil service, or the library (24 November is shown unconfirmed until the operator decides)."""
     from hopnhat.db import session_scope
@@ -421,16 +539,32 @@ def days_list(ctx: typer.Context) -> None:
 
     with session_scope(engine(ctx)) as s:
         rows = calendar_edits.calendar_table(s)
-    print_json(
-        [
-            {
-                "day": r.day.isoformat(),
-                "kind": r.kind,
-                "from": f"{r.source} (unconfirmed)" if r.unconfirmed else r.source,
-                "legal_basis": r.legal_basis,
-            }
+    if as_json:
+        print_json(
+            [
+                {
+                    "day": r.day.isoformat(),
+                    "kind": r.kind,
+                    "from": f"{r.source} (unconfirmed)" if r.unconfirmed else r.source,
+                    "legal_basis": r.legal_basis,
+                }
+                for r in rows
+            ]
+        )
+        return
+    language = lang(ctx)
+    print_table(
+        table(language, "cal_day", "cal_kind", "cal_source", "legal_basis"),
+        (
+            [
+                f"{r.day:%d/%m/%Y}" if language != "en" else r.day.isoformat(),
+                tr(f"cal_{r.kind}", language),
+                tr(f"cli_source_{r.source}", language)
+                + (f" ({tr('cli_unconfirmed', language)})" if r.unconfirmed else ""),
+                r.legal_basis or "-",
+            ]
             for r in rows
-        ]
+        ),
     )
 
 
@@ -440,6 +574,7 @@ def calendar_dossiers(
     pending: Annotated[
         bool, typer.Option("--pending", help="Only the due dates waiting for a decision (else the decided too).")
     ] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """The open dossiers whose due date a calendar edit would move, and the decisions taken (those you see)."""
     from hopnhat.db import session_scope
@@ -447,7 +582,12 @@ def calendar_dossiers(
 
     with session_scope(engine(ctx)) as s:
         rows = calendar_edits.reviews(s, principal(ctx, s), pending_only=pending)
-    print_json([r.model_dump(mode="json") for r in rows])
+    if as_json:
+        print_json([r.model_dump(mode="json") for r in rows])
+    elif not rows:
+        console.print(tr("cli_no_reviews", lang(ctx)), highlight=False)
+    else:
+        _review_table(lang(ctx), rows)
 
 
 @calendar_app.command("decide")
@@ -457,6 +597,7 @@ def calendar_decide(
     move: Annotated[bool, typer.Option("--move", help="Move the due date to what the new calendar gives.")] = False,
     keep: Annotated[bool, typer.Option("--keep", help="Keep the due date given.")] = False,
     every: Annotated[bool, typer.Option("--all", help="Every due date waiting that you may decide.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Decide listed due dates (audited; a move is a step of the dossier): --move or --keep, one CODE or --all."""
     from hopnhat.db import session_scope
@@ -473,7 +614,12 @@ def calendar_decide(
             rows = calendar_edits.decide_all(s, decision, principal=who)
         else:
             rows = [calendar_edits.decide(s, code[:64], decision, principal=who)]
-    print_json([r.model_dump(mode="json") for r in rows])
+    if as_json:
+        print_json([r.model_dump(mode="json") for r in rows])
+    elif not rows:
+        console.print(tr("cli_no_reviews", lang(ctx)), highlight=False)
+    else:
+        _review_table(lang(ctx), rows)
 
 
 # --- reports ------------------------------------------------------------------------------------------------
@@ -484,10 +630,11 @@ def reports_cmd(
     start: Annotated[str, typer.Option("--from")],
     end: Annotated[str, typer.Option("--to")],
     center: Annotated[str | None, typer.Option("--center")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="json, csv or xlsx")] = "json",
+    fmt: Annotated[str, typer.Option("--format", help="table (the default), json, csv or xlsx")] = "table",
     output: Annotated[Path | None, typer.Option("--output", "-o")] = None,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Decision 766 indicators per center for dossiers received in the period."""
+    """Decision 766 indicators per center for dossiers received in the period (a table; --json, or a file)."""
     from hopnhat.db import session_scope
     from hopnhat.settlement import reports, service
 
@@ -500,13 +647,54 @@ def reports_cmd(
             center,
             principal(ctx, s),
         )
-    data = reports.render(rows, fmt.lower())
+        names = _center_names(s)
+    fmt = "json" if as_json else fmt.lower()
+    if fmt == "table" and output is None:
+        _report_table(lang(ctx), rows, names)
+        return
+    if fmt == "table":
+        fmt = (output.suffix.lstrip(".") if output is not None else "") or "csv"
+    data = reports.render(rows, fmt)
     if output is not None:
         output.write_bytes(data)
-    elif fmt.lower() == "xlsx":
+    elif fmt == "xlsx":
         raise InvalidInput("--format xlsx needs --output FILE")
     else:
         typer.echo(data.decode("utf-8"))
+
+
+def _report_table(language: str, rows: list[ReportRow], names: dict[str, str]) -> None:
+    def share(value: float | None) -> str:
+        return "-" if value is None else f"{value:.0%}"
+
+    print_table(
+        table(
+            language,
+            "r766_center",
+            "r766_received",
+            "r766_finished",
+            "cli_on_time",
+            "cli_late",
+            "cli_on_time_rate",
+            "cli_avg_days",
+            "cli_online",
+            "cli_synced",
+        ),
+        (
+            [
+                short_center(names.get(r.center_code, r.center_code)),
+                str(r.received),
+                str(r.finished),
+                str(r.early + r.on_time),
+                str(r.late),
+                share(r.on_time_rate),
+                "-" if r.avg_working_days is None else f"{r.avg_working_days:.1f}",
+                share(r.online_share),
+                share(r.synced_share),
+            ]
+            for r in rows
+        ),
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -12,7 +12,20 @@ import typer
 
 # Only light modules at the top: every ``hopnhat`` call imports this file, so the store, the connectors and their
 # clients are imported inside the commands that use them (an incremental sync run is short; start-up counts).
-from hopnhat.cli_support import console, engine, err_console, print_json
+from hopnhat.cli_support import (
+    as_service,
+    console,
+    count,
+    engine,
+    err_console,
+    lang,
+    print_json,
+    print_table,
+    reason,
+    table,
+    tr,
+    value,
+)
 from hopnhat.errors import NotFound
 
 sync_app = typer.Typer(help="Consolidate the legacy systems into the store.", no_args_is_help=True)
@@ -85,17 +98,53 @@ def run_with_progress(
 
 
 def print_results(results: dict[str, dict[str, Any]]) -> None:
-    from rich.table import Table
-
+    """The six counts of a run per source, for people (``--json`` prints them for scripts)."""
     from hopnhat.sync.load import COUNT_KEYS
 
-    table = Table("source", "state", *COUNT_KEYS)
-    for name, r in results.items():
-        table.add_row(name, r["state"], *(str(r.get(k, "")) for k in COUNT_KEYS))
-    console.print(table)
+    language = lang()
+    print_table(
+        table(language, "cli_source", "state", *(f"cli_count_{k}" for k in COUNT_KEYS)),
+        ([name, value(r["state"], language), *(str(r.get(k, "")) for k in COUNT_KEYS)] for name, r in results.items()),
+    )
     for r in results.values():
         if r.get("error"):
-            err_console.print(r["error"])
+            err_console.print(r["error"], highlight=False, markup=False)
+
+
+def _short_time(iso: str | None, language: str) -> str:
+    """A run's start (stored as an ISO string) in Vietnam time."""
+    if not iso:
+        return "-"
+    from datetime import UTC
+
+    from hopnhat.config import VN_TZ
+
+    at = datetime.fromisoformat(iso)
+    at = (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(VN_TZ)  # the store keeps UTC
+    return f"{at:%d/%m/%Y %H:%M}" if language != "en" else f"{at:%Y-%m-%d %H:%M}"
+
+
+RECONCILE_KEYS = ("source_rows", "store_rows", "missing", "extra", "changed", "quarantined_open")
+
+
+def print_reconcile(report: dict[str, dict[str, Any]]) -> None:
+    """Each source against the store, one line a source."""
+    language = lang()
+    print_table(
+        table(language, "cli_source", *(f"cli_rec_{k}" for k in RECONCILE_KEYS)),
+        ([name, *("-" if r.get(k) is None else str(r[k]) for k in RECONCILE_KEYS)] for name, r in report.items()),
+    )
+
+
+def print_verdicts(verdicts: dict[str, dict[str, Any]]) -> None:
+    """The cut-over verdict of each source and every reason it is not ready, in the reader's language."""
+    language = lang()
+    for name, v in verdicts.items():
+        console.print(
+            f"{name}: {tr('cli_verdict_ready' if v['ready'] else 'cli_not_ready', language)}", highlight=False
+        )
+        for why in v["reasons"]:
+            console.print(f"  - {reason(why, language)}", highlight=False, markup=False)
 
 
 @sync_app.command("run")
@@ -196,6 +245,7 @@ def _watch(
         stopping = True
 
     previous = signal.signal(signal.SIGTERM, stop)
+    as_service(ctx)
     results: dict[str, dict[str, Any]] = {}
     done = 0
     try:
@@ -224,7 +274,6 @@ def _watch(
 @sync_app.command("runs")
 def runs_cmd(ctx: typer.Context, limit: int = 20, as_json: JsonOpt = False) -> None:
     """Recent runs with their accounting per source."""
-    from rich.table import Table
     from sqlalchemy.orm import Session
 
     from hopnhat.sync import service
@@ -235,19 +284,27 @@ def runs_cmd(ctx: typer.Context, limit: int = 20, as_json: JsonOpt = False) -> N
     if as_json:
         print_json(found)
         return
-    table = Table("run", "state", "started", "source", "source state", *COUNT_KEYS)
+    language = lang(ctx)
+    if not found:
+        console.print(tr("cli_no_runs", language), highlight=False)
+        return
+    # One heading per run and its sources below it: ten columns would not fit in 80.
     for r in found:
-        sources: dict[str, dict[str, Any]] = r["sources"] or {"-": {}}
-        for name, s in sources.items():
-            table.add_row(
-                str(r["id"]),
-                r["state"],
-                r["started_at"][:19],
-                name,
-                s.get("state", ""),
-                *(str(s.get(k, "")) for k in COUNT_KEYS),
-            )
-    console.print(table)
+        sources: dict[str, dict[str, Any]] = r["sources"] or {}
+        console.print(
+            f"[bold]{tr('cli_run', language)} {r['id']}[/]  {_short_time(r['started_at'], language)}  "
+            f"{value(r['state'], language)}",
+            highlight=False,
+        )
+        if r.get("error"):
+            err_console.print(str(r["error"]), highlight=False, markup=False)
+        print_table(
+            table(language, "cli_source", "state", *(f"cli_count_{k}" for k in COUNT_KEYS)),
+            (
+                [name, value(s.get("state"), language), *(str(s.get(k, "")) for k in COUNT_KEYS)]
+                for name, s in sources.items()
+            ),
+        )
 
 
 @quarantine_app.command("list")
@@ -255,7 +312,6 @@ def quarantine_list(
     ctx: typer.Context, source: SourceOpt = None, state: str | None = "open", limit: int = 100, as_json: JsonOpt = False
 ) -> None:
     """Quarantined records (reasons only; the payload with personal data is shown by ``show``)."""
-    from rich.table import Table
     from sqlalchemy.orm import Session
 
     from hopnhat.sync import repository
@@ -275,16 +331,24 @@ def quarantine_list(
     if as_json:
         print_json(rows)
         return
-    table = Table("id", "source", "source id", "state", "reasons")
-    for r in rows:
-        table.add_row(
-            str(r["id"]),
-            str(r["source"]),
-            str(r["source_id"]),
-            str(r["state"]),
-            "; ".join(r["reasons"]),
-        )
-    console.print(table)
+    language = lang(ctx)
+    if not rows:
+        console.print(tr("cli_no_quarantine", language), highlight=False)
+        return
+    print_table(
+        table(language, "cli_id", "cli_source", "source_id", "state", "cli_reasons"),
+        (
+            [
+                str(r["id"]),
+                str(r["source"]),
+                str(r["source_id"]),
+                value(r["state"], language),
+                "; ".join(reason(x, language) for x in r["reasons"]),
+            ]
+            for r in rows
+        ),
+    )
+    console.print(count(len(rows), "cli_n_records", language), highlight=False)
 
 
 CITIZEN_ID_KEYS = ("applicant_id_number", "SoCCCD", "Số CCCD", "so_giay_to", "so_cccd", "cccd")
@@ -346,7 +410,8 @@ def quarantine_replay(
         )
     else:
         print_results(results)
-        console.print("still quarantined: " + ", ".join(f"{k} {v}" for k, v in left.items()))
+        still = ", ".join(f"{k} {count(v, 'cli_n_records', lang(ctx))}" for k, v in left.items())
+        console.print(tr("cli_still_quarantined", lang(ctx)).format(still), highlight=False)
 
 
 def reconcile_cmd(
@@ -364,7 +429,6 @@ def reconcile_cmd(
     jobs: JobsOpt = 0,
 ) -> None:
     """Each source against the store: missing, extra and changed ids; counts by status, unit and month."""
-    from rich.table import Table
     from sqlalchemy.orm import Session
 
     from hopnhat.config import VN_TZ
@@ -380,16 +444,7 @@ def reconcile_cmd(
     if as_json:
         print_json(report)
         return
-    table = Table("source", "source rows", "store rows", "missing", "extra", "changed", "quarantined")
-    for name, r in report.items():
-        table.add_row(
-            name,
-            *(
-                str(r.get(k, ""))
-                for k in ("source_rows", "store_rows", "missing", "extra", "changed", "quarantined_open")
-            ),
-        )
-    console.print(table)
+    print_reconcile(report)
 
 
 @cutover_app.command("check")
@@ -414,10 +469,7 @@ def cutover_check(
     if as_json:
         print_json(verdicts)
     else:
-        for name, v in verdicts.items():
-            console.print(f"{name}: {'READY' if v['ready'] else 'NOT READY'}")
-            for reason in v["reasons"]:
-                console.print(f"  - {reason}")
+        print_verdicts(verdicts)
     if not all(v["ready"] for v in verdicts.values()):
         raise typer.Exit(1)
 
@@ -471,20 +523,36 @@ def sources_check(
     if as_json:
         print_json(reports)
         return
+    language = lang(ctx)
     for name, r in reports.items():
         if "error" in r:
-            err_console.print(f"{name}: {r['error']}")
+            err_console.print(f"{name}: {r['error']}", highlight=False, markup=False)
             continue
-        console.print(f"[bold]{name}[/bold]: {r['records']} records, {r['would_quarantine']} would be quarantined")
+        console.print(
+            f"[bold]{name}[/bold]: "
+            + tr("cli_check_summary", language).format(
+                count(int(r["records"]), "cli_n_records", language), r["would_quarantine"]
+            ),
+            highlight=False,
+        )
         for problem in r["file_problems"].values():
-            console.print(f"  file problem: {problem}")
-        for field, shares in r["fields"].items():
-            parsed = "" if shares["parsed"] is None else f", parsed {shares['parsed']:.1%}"
-            console.print(f"  {field}: filled {shares['filled']:.1%}{parsed}")
+            console.print(f"  {tr('file_problems', language)}: {problem}", highlight=False, markup=False)
+        print_table(
+            table(language, "field", "filled", "parsed"),
+            (
+                [
+                    field,
+                    f"{shares['filled']:.1%}",
+                    "-" if shares["parsed"] is None else f"{shares['parsed']:.1%}",
+                ]
+                for field, shares in r["fields"].items()
+            ),
+        )
         for field, values in r["unknown_values"].items():
-            console.print(f"  unknown {field}: " + ", ".join(f"{v!r} x{n}" for v, n in values.items()))
-        for reason, n in r["reasons"].items():
-            console.print(f"  {n} x {reason}")
+            listed = ", ".join(f"{v!r} x{n}" for v, n in values.items())
+            console.print(f"  {tr('unknown_values', language)} ({field}): {listed}", highlight=False, markup=False)
+        for why, n in r["reasons"].items():
+            console.print(f"  {n} x {reason(why, language)}", highlight=False, markup=False)
 
 
 def register(app: typer.Typer) -> None:

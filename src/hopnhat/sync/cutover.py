@@ -48,7 +48,7 @@ def check(
             reasons.append(f"changes not yet synced: {r['missing']} missing, {r['changed']} changed")
         held = repo.open_quarantine_count(session, name)
         if held:
-            reasons.append(f"{held} quarantined records not resolved")
+            reasons.append(f"{held} quarantined record{'s' if held != 1 else ''} not resolved")
         orphans = int(
             session.scalar(
                 select(func.count())
@@ -58,7 +58,7 @@ def check(
             or 0
         )
         if orphans:
-            reasons.append(f"{orphans} open dossiers whose unit has no successor")
+            reasons.append(f"{orphans} open dossier{'s' if orphans != 1 else ''} whose unit has no successor")
         last = repo.last_done(session, name)
         run = session.get(SyncRun, last.run_id) if last else None
         if run is None or run.finished_at is None:

@@ -11,7 +11,19 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 # The store is imported inside the commands: every ``hopnhat`` call imports this file.
-from hopnhat.cli_support import console, engine, principal, print_json
+from hopnhat.cli_support import (
+    console,
+    count,
+    engine,
+    lang,
+    local_time,
+    principal,
+    print_json,
+    print_table,
+    table,
+    tr,
+    value,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -96,7 +108,9 @@ def add(
             units=unit or [],
         )
         _audit(session, who, "account.create", "account", user.username, role=[None, user.role])
-        console.print(f"user {user.username} added ({user.role}{', ' + user.center_code if user.center_code else ''})")
+        where = f", {user.center_code}" if user.center_code else ""
+        role = value(user.role, lang(ctx))
+        console.print(tr("cli_user_added", lang(ctx)).format(user.username, f"{role}{where}"), highlight=False)
 
 
 @users_app.command("list")
@@ -155,7 +169,7 @@ def passwd(
         who = _may_manage(ctx, session)
         service.set_password(session, username, password)
         _audit(session, who, "account.password", "account", username)
-    console.print(f"password of {username} changed; its sessions are ended")
+    console.print(tr("cli_password_changed", lang(ctx)).format(username), highlight=False)
 
 
 @users_app.command("disable")
@@ -179,7 +193,7 @@ def _set_active(ctx: typer.Context, username: str, active: bool) -> None:
         who = _may_manage(ctx, session)
         service.set_active(session, username, active)
         _audit(session, who, f"account.{word}", "account", username, active=[not active, active])
-    console.print(f"user {username} {word}d")
+    console.print(tr(f"cli_user_{word}d", lang(ctx)).format(username), highlight=False)
 
 
 @tokens_app.command("create")
@@ -215,9 +229,14 @@ def tokens_create(
     if json_:
         print_json(out)
         return
-    console.print(f"token {out['id']} ({out['name']}, {' '.join(out['scopes'])}, expires {out['expires_at'][:10]}):")
+    language = lang(ctx)
+    expires = local_time(made.row.expires_at, language)
+    console.print(
+        tr("cli_token_made", language).format(out["id"], out["name"], " ".join(out["scopes"]), expires),
+        highlight=False,
+    )
     console.print(made.token, highlight=False, soft_wrap=True)
-    console.print("Keep it now: it is not shown again.")
+    console.print(tr("cli_token_keep", language), highlight=False)
 
 
 @tokens_app.command("list")
@@ -250,9 +269,31 @@ def tokens_list(
     if json_:
         print_json(rows)
         return
-    for r in rows:
-        state = "revoked" if r["revoked"] else f"expires {r['expires_at'][:10]}"
-        console.print(f"{r['id']}\t{r['name']}\t{r['user']}\t{' '.join(r['scopes'])}\t{r['prefix']}…\t{state}")
+    from datetime import datetime
+
+    language = lang(ctx)
+
+    def when(iso: str | None) -> str:
+        return local_time(datetime.fromisoformat(iso), language) if iso else "-"
+
+    print_table(
+        table(
+            language, "cli_id", "cli_name", "cli_account", "cli_scopes", "cli_prefix", "cli_expires", "cli_last_used"
+        ),
+        (
+            [
+                str(r["id"]),
+                str(r["name"]),
+                str(r["user"] or "-"),
+                " ".join(r["scopes"]),
+                f"{r['prefix']}…",
+                tr("cli_revoked", language) if r["revoked"] else when(r["expires_at"]),
+                when(r["last_used_at"]),
+            ]
+            for r in rows
+        ),
+    )
+    console.print(count(len(rows), "cli_n_tokens", language), highlight=False)
 
 
 @tokens_app.command("revoke")
@@ -265,7 +306,7 @@ def tokens_revoke(ctx: typer.Context, token_id: Annotated[int, typer.Argument(he
         who = _may_manage(ctx, session)
         service.revoke_token(session, token_id)
         _audit(session, who, "token.revoke", "token", str(token_id))
-    console.print(f"token {token_id} revoked")
+    console.print(tr("cli_token_revoked", lang(ctx)).format(token_id), highlight=False)
 
 
 def register(app: typer.Typer) -> None:
