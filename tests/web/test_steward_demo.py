@@ -47,7 +47,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     store = root / "template.db"
     args = ["--db", f"sqlite:///{store}", "demo", "--no-serve", "--dossiers", "250", "--seed", "22", "--out", str(out)]
     try:
-        result = CliRunner().invoke(app, args)
+        result = CliRunner().invoke(app, args, env={"HOPNHAT_LANG": "en"})  # the checks below read English
         assert result.exit_code == 0, result.output
         for source in SOURCES:
             assert f"{source}: NOT READY" in result.output, result.output
@@ -64,7 +64,7 @@ class Store:
     demo: Demo
 
     def cli(self, *args: str, account: str = "steward1") -> Result:
-        env = {"HOPNHAT_DATABASE_URL": self.url, "HOPNHAT_CLI_ACCOUNT": account}
+        env = {"HOPNHAT_DATABASE_URL": self.url, "HOPNHAT_CLI_ACCOUNT": account, "HOPNHAT_LANG": "en"}
         result = CliRunner().invoke(app, list(args), env=env)
         assert result.exit_code == 0, f"{args}: {result.output}"
         return result
