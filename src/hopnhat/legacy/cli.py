@@ -28,12 +28,23 @@ def generate(
     ] = "auto",
     xlsx: Annotated[bool, typer.Option("--xlsx/--no-xlsx", help="Also write Hậu Giang's exports as XLSX.")] = True,
     port: Annotated[int, typer.Option(help="Port written into sources.toml for the Cần Thơ API.")] = 8765,
+    systems: Annotated[
+        str,
+        typer.Option(help="provincial (the three one-stop systems), all (the catalogue's 17) or names, comma-separated."),
+    ] = "provincial",
+    catalogue: Annotated[
+        Path | None, typer.Option(help="A catalogue of systems (TOML, see FORMATS.md) instead of the bundled one.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the expected counts as JSON.")] = False,
 ) -> None:
-    """Create the three old systems with DIR/sources.toml, faults_manifest.json and expected.json."""
+    """Create the old systems with DIR/sources.toml, each system's mapping, faults_manifest.json and expected.json."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from hopnhat.files import FileLimits, read_text
     from hopnhat.legacy.generator import generate as run
+    from hopnhat.legacy.sector import load_catalogue
+
+    described = load_catalogue(read_text(catalogue, FileLimits())) if catalogue is not None else None
 
     columns = (TextColumn("generating"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=True, disable=as_json) as bar:
@@ -47,13 +58,15 @@ def generate(
             xlsx=xlsx,
             port=port,
             progress=lambda done: bar.update(task, completed=done),
+            systems=systems,
+            catalogue=described,
         )
     if as_json:
         print_json(summary.to_json())
         return
     for name, counts in summary.sources.items():
         faults = sum(counts.faults.values())
-        console.print(f"{name:9} {counts.rows:>9,} rows  {counts.open:>7,} open  {faults:>6,} faults")
+        console.print(f"{name:12} {counts.rows:>9,} rows  {counts.open:>7,} open  {faults:>6,} faults")
     console.print(f"wrote {out}/sources.toml (Sóc Trăng at {summary.sql_url.split('?')[0]})")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import random
 import sqlite3
+import tomllib
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -515,12 +516,13 @@ def generate(
         }
     toml = sources_toml(out_dir, seed, dossiers, soctrang.url, port, names, where)
     (out_dir / "sources.toml").write_text(toml, encoding="utf-8")
+    listed = sector.inventory(chosen, tomllib.loads(toml)["sources"])
+    (out_dir / "inventory.yaml").write_text(json.dumps(listed, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     return summary
 
 
 def cleanup(out_dir: Path) -> bool:
     """Drop the MariaDB database a generation in ``out_dir`` made (files stay); False when there was none."""
-    import tomllib
 
     from hopnhat.legacy.systems import drop_mariadb
 

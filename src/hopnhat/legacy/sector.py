@@ -168,9 +168,17 @@ def _system(entry: dict[str, Any], vocabularies: dict[str, Vocabulary]) -> Syste
 
 def load_catalogue(text_: str) -> Catalogue:
     """A catalogue from its TOML text (the bundled one, or another province's)."""
-    data = tomllib.loads(text_)
-    vocabularies = {str(k): _vocabulary(str(k), dict(v)) for k, v in dict(data.get("vocabularies", {})).items()}
-    systems = tuple(_system(dict(e), vocabularies) for e in data.get("systems", []))
+    try:
+        data = tomllib.loads(text_)
+        vocabularies = {str(k): _vocabulary(str(k), dict(v)) for k, v in dict(data.get("vocabularies", {})).items()}
+        systems = tuple(_system(dict(e), vocabularies) for e in data.get("systems", []))
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidInput(f"catalogue: not valid TOML ({exc})") from None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidInput(f"catalogue: a system or vocabulary lacks or misstates {exc}") from None
+    names = [s.name for s in systems]
+    if len(set(names)) != len(names):
+        raise InvalidInput("catalogue: two systems share a name")
     if not systems or sum(s.share for s in systems) <= 0:
         raise InvalidInput("a catalogue needs [[systems]] with a positive share")
     return Catalogue(systems, vocabularies)
@@ -734,6 +742,45 @@ def toml_text(tables: dict[str, Any], comment: str = "") -> str:
 def _inline(name: str, path: list[str]) -> bool:
     """Secrets and small option tables stay inline (``key = { file = "..." }``)."""
     return name in ("key", "client_secret", "password", "token")
+
+
+def inventory(systems: Sequence[System], sources: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The continuity inventory of the generated systems (its YAML format; JSON is YAML), each with a probe: the
+    API answers (401 without credentials is an answer), the database server accepts connections, or an export job
+    reports a heartbeat."""
+    from sqlalchemy.engine import make_url
+
+    records = []
+    for system in systems:
+        options = sources.get(system.name, {})
+        probe: dict[str, Any]
+        if system.interface == "http_api":
+            builtin = system.builtin
+            endpoint = "/api/health" if builtin else f"/{system.name}/api/records"
+            probe = {
+                "name": f"{system.name} API",
+                "kind": "http",
+                "target": f"{options.get('base_url', 'http://127.0.0.1:8765')}{endpoint}",
+                "expect_status": 200 if builtin else 401,
+            }
+        elif system.interface == "sql" and str(options.get("url", "")).startswith(("mysql", "postgresql")):
+            url = make_url(str(options["url"]))
+            probe = {"name": f"{system.name} database", "kind": "tcp", "target": f"{url.host}:{url.port}"}
+        else:
+            probe = {"name": f"{system.name} export job", "kind": "heartbeat", "period_s": 86_400}
+        records.append(
+            {
+                "code": system.name.replace("_", "-"),
+                "name": system.title,
+                "former_province": system.province,
+                "criticality": "high" if system.kind == "one-stop" else "medium",
+                "decision": "migrate",
+                "target_system": "hopnhat",
+                "status": "operating",
+                "probes": [probe],
+            }
+        )
+    return {"example": True, "systems": records}
 
 
 def write_mapping(system: System, vocab: Vocabulary, out_dir: Path) -> Path:
