@@ -30,7 +30,9 @@ def generate(
     port: Annotated[int, typer.Option(help="Port written into sources.toml for the Cần Thơ API.")] = 8765,
     systems: Annotated[
         str,
-        typer.Option(help="provincial (the three one-stop systems), all (the catalogue's 17) or names, comma-separated."),
+        typer.Option(
+            help="provincial (the three one-stop systems), all (the catalogue's 17) or names, comma-separated."
+        ),
     ] = "provincial",
     catalogue: Annotated[
         Path | None, typer.Option(help="A catalogue of systems (TOML, see FORMATS.md) instead of the bundled one.")

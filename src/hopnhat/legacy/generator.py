@@ -80,10 +80,10 @@ def fake_person(rng: random.Random, province: str) -> tuple[str, str, str]:
 
 
 def fake_address(rng: random.Random, province: str) -> str:
-    place = rng.choice(catalog.geography().communes[province])
+    place = rng.choice(catalog.geography_of(province).communes[province])
     head = rng.choice((f"Số {rng.randint(1, 399)}, {rng.choice(catalog.STREETS)}", rng.choice(catalog.HAMLETS)))
     commune = f"{place.type_} {place.name}, {place.district_type} {place.district_name}"
-    return f"{head}, {commune}, {catalog.PROVINCE_NAME[province]}"
+    return f"{head}, {commune}, {catalog.province_name(province)}"
 
 
 class Counters:
@@ -105,7 +105,7 @@ def new_dossier(
     """A just-received dossier (status 1 online or 2 at the counter) of ``source`` (of former ``province``: by
     default the one-stop system's own)."""
     province = province or catalog.PROVINCE_OF[source]
-    geo = catalog.geography()
+    geo = catalog.geography_of(province)
     proc = rng.choices(catalog.PROCEDURES, cum_weights=_PROCEDURE_CUM)[0]
     if proc.level == "commune":
         place = rng.choice(geo.communes[province])
@@ -344,13 +344,15 @@ def generate(
     progress: Callable[[int], None] | None = None,
     systems: str = "provincial",
     catalogue: sector.Catalogue | None = None,
+    groups: dict[str, str] | None = None,
 ) -> Summary:
     """Create the systems in ``out_dir`` (replacing a previous generation there) and return the counts.
 
     ``systems``: ``provincial`` (the three one-stop systems, the default), ``all`` (every system of the catalogue:
     17 for Cần Thơ) or names separated by commas. The same ``dossiers``, ``seed``, ``fault_rate`` and ``systems``
     give the same records in every store (the SQL backend only changes how an invalid date is stored).
-    ``progress`` is called with the number of dossiers done so far.
+    ``progress`` is called with the number of dossiers done so far. ``groups`` gives the level-1 group of the old
+    agency codes of each former province of ``catalogue`` other than Cần Thơ's three (required: never invented).
     """
     if dossiers < 1:
         raise InvalidInput(f"--dossiers must be at least 1, not {dossiers}")
@@ -363,6 +365,13 @@ def generate(
     unknown_builtin = [s.name for s in chosen if s.builtin and s.name not in catalog.SOURCES]
     if unknown_builtin:
         raise InvalidInput(f"systems {unknown_builtin} say vocabulary builtin but are none of {catalog.SOURCES}")
+    others = sorted({s.province for s in chosen} - set(catalog.GROUP_OF))
+    if others:
+        given = {p: (groups or {}).get(p, "") for p in others}
+        missing = [p for p, g in given.items() if not g]
+        if missing:
+            raise InvalidInput(f"former provinces {missing} need the group of their old agency codes (not invented)")
+        catalog.geography_for(tuple(sorted(given.items())))
     out_dir.mkdir(parents=True, exist_ok=True)
     cleanup(out_dir)  # a previous generation's MariaDB database would otherwise outlive its sources.toml
     for stale in ("cantho.db", "cantho.db-wal", "cantho.db-shm", "faults.json"):

@@ -184,6 +184,28 @@ def load_catalogue(text_: str) -> Catalogue:
     return Catalogue(systems, vocabularies)
 
 
+def province_catalogue(province: str) -> Catalogue:
+    """The generic systems of a merged province (``data/province_template.toml`` once per former province, each
+    former province's share its share of the old communes), with the bundled vocabularies."""
+    from hopnhat.registry.bundled import national
+
+    data = national()
+    if province not in data.new_provinces:
+        raise InvalidInput(f"no province {province!r} on 2025-07-01 (codes: {', '.join(data.new_provinces)})")
+    formers = data.former_provinces(province)
+    weight = {p: sum(1 for c in data.old_communes.values() if c.province_code == p) for p in formers}
+    template = resources.files("hopnhat.legacy").joinpath("data", "province_template.toml").read_text("utf-8")
+    entries: list[dict[str, Any]] = []
+    for former in formers:
+        filled = template.replace("{p}", former).replace("{name}", data.old_provinces[former].name)
+        for entry in tomllib.loads(filled)["systems"]:
+            entry["share"] = float(entry["share"]) * weight[former] / sum(weight.values())
+            entries.append(entry)
+    base = bundled()
+    systems = tuple(_system(e, base.vocabularies) for e in entries)
+    return Catalogue(systems, base.vocabularies)
+
+
 def bundled() -> Catalogue:
     """The catalogue of the three former provinces of Cần Thơ: 17 systems."""
     return load_catalogue(resources.files("hopnhat.legacy").joinpath("data", "catalogue.toml").read_text("utf-8"))
