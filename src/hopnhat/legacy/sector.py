@@ -814,3 +814,121 @@ def write_mapping(system: System, vocab: Vocabulary, out_dir: Path) -> Path:
 
 
 __all__ = ["Catalogue", "System", "Vocabulary", "bundled", "load_catalogue", "mapping_of", "render", "writer"]
+
+
+# ---------------------------------------------------------------- the parallel run of a described system
+
+TOUCH_START = datetime(2025, 7, 1, 8, 0)
+
+
+def _set(item: dict[str, Any], column: str, value: Any) -> None:
+    head, dot, tail = column.partition(".")
+    if dot:
+        item.setdefault(head, {})[tail] = value
+    else:
+        item[column] = value
+
+
+def touch(out_dir: Path, system: System, vocab: Vocabulary, share: float, seed: int) -> int:
+    """Change ``share`` of a described system's records the way the system stores a change (in place in an API's
+    store or a table; as new rows in the next month's export): finished and returned on 2025-07-01, stamped then.
+    Returns how many records changed. The benchmark's "1 % changed" for the systems ``tick`` does not advance."""
+    rng = random.Random(seed)
+    folder = out_dir / system.name
+    changes = {"status": _value(vocab, "status", 10)}
+
+    def stamped(n: int) -> dict[str, Any]:
+        moment = TOUCH_START + timedelta(seconds=n)
+        return {**changes, "returned_at": write_date(vocab.dates, moment), "updated": write_date(vocab.dates, moment)}
+
+    columns = {k: vocab.columns[k] for k in ("status", "returned_at", "updated") if k in vocab.columns}
+    if system.interface == "http_api":
+        conn = sqlite3.connect(folder / "api.db")
+        rids = [r for (r,) in conn.execute("SELECT rid FROM items ORDER BY rid")]
+        chosen = rng.sample(rids, max(1, round(len(rids) * share))) if rids else []
+        for n, rid in enumerate(chosen):
+            item = json.loads(conn.execute("SELECT item FROM items WHERE rid = ?", (rid,)).fetchone()[0])
+            values = stamped(n)
+            for key, column in columns.items():
+                _set(item, column, values[key])
+            upd = (TOUCH_START + timedelta(seconds=n)).strftime("%Y-%m-%d %H:%M:%S")
+            conn.execute(
+                "UPDATE items SET upd = ?, item = ? WHERE rid = ?", (upd, json.dumps(item, ensure_ascii=False), rid)
+            )
+        conn.commit()
+        conn.close()
+        return len(chosen)
+    if system.interface == "sql":
+        url = str(tomllib.loads((out_dir / "sources.toml").read_text("utf-8"))["sources"][system.name]["url"])
+        engine = create_engine(url)
+        table = f"tb_{system.name}"
+        try:
+            with engine.begin() as db:
+                rids = [r for (r,) in db.execute(text(f"SELECT rid FROM {table} ORDER BY rid"))]
+                chosen = rng.sample(rids, max(1, round(len(rids) * share))) if rids else []
+                rows = []
+                for n, rid in enumerate(chosen):
+                    values = stamped(n)
+                    row = {f"v_{k}": str(values[k]) for k in columns}
+                    row["v_updated"] = (TOUCH_START + timedelta(seconds=n)).strftime("%Y-%m-%d %H:%M:%S")
+                    rows.append({**row, "rid": rid})
+                sets = ", ".join(f"{c} = :v_{k}" for k, c in columns.items())
+                if rows:
+                    db.execute(text(f"UPDATE {table} SET {sets} WHERE rid = :rid"), rows)
+        finally:
+            engine.dispose()
+        return len(chosen)
+    return _touch_files(folder, system, vocab, share, rng, stamped)
+
+
+def _touch_files(
+    folder: Path, system: System, vocab: Vocabulary, share: float, rng: random.Random, stamped: Any
+) -> int:
+    """Copies of a sample of a month-file system's rows, changed, in the export of July 2025."""
+    header_keys = [k for k in (*FIELDS, "updated") if k in vocab.columns]
+    names = [vocab.columns[k] for k in header_keys]
+    rows: list[list[Any]] = []
+    if system.options.get("format") == "xlsx":
+        import openpyxl
+
+        for file in sorted(folder.glob(f"{system.name}_*.xlsx")):
+            book = openpyxl.load_workbook(file, read_only=True)
+            found = [list(r) for r in book.worksheets[0].iter_rows(values_only=True)]
+            book.close()
+            at = next(i for i, r in enumerate(found) if r and r[0] == names[0])
+            rows += found[at + (2 if system.options.get("banner") else 1) :]
+    else:
+        encoding = str(system.options.get("encoding", "utf-8"))
+        delimiter = str(system.options.get("delimiter", ","))
+        for file in sorted(folder.glob(f"{system.name}_*.csv")):
+            raw = file.read_bytes()
+            if encoding == "utf-16":
+                lines = raw.decode("utf-16").lstrip("\ufeff").splitlines()
+            else:
+                lines = []
+                for chunk in raw.splitlines():
+                    try:  # a row in another code page (a wrong-encoding fault) is left out of the sample
+                        lines.append(chunk.decode("utf-8-sig" if encoding != "cp1258" else "cp1258"))
+                    except UnicodeDecodeError:
+                        continue
+            parsed = list(csv.reader(lines[1:], delimiter=delimiter))
+            rows += [r for r in parsed if len(r) == len(names)]
+    if not rows:
+        return 0
+    chosen = rng.sample(rows, max(1, round(len(rows) * share)))
+    out = (
+        XlsxWriter(system, vocab, folder)
+        if system.options.get("format") == "xlsx"
+        else CsvWriter(system, vocab, folder)
+    )
+    for n, cells in enumerate(chosen):
+        values = stamped(n)
+        row = dict(zip(names, cells, strict=True))
+        for key in ("status", "returned_at", "updated"):
+            if key in vocab.columns:
+                row[vocab.columns[key]] = values[key]
+        moment = TOUCH_START + timedelta(seconds=n)
+        d = Dossier("", "", "", "", "", "", 1, 1, 10, moment, moment, moment, moment, "", "")
+        out.add(d, row, False, 1)
+    out.close()
+    return len(chosen)

@@ -182,7 +182,10 @@ def described_routes(folder: Path) -> list[Route]:
         except ValueError:
             client, given = "", ""
         form = await request.form()
-        if scheme.lower() != "basic" or client != f"hopnhat-{name}" or not secrets.compare_digest(given, secret):
+        if scheme.lower() != "basic":
+            # RFC 6749 2.3.1: the client may send its credentials in the body instead of HTTP basic.
+            client, given = str(form.get("client_id") or ""), str(form.get("client_secret") or "")
+        if client != f"hopnhat-{name}" or not secrets.compare_digest(given, secret):
             return JSONResponse({"error": "invalid_client"}, status_code=401)
         if form.get("grant_type") != "client_credentials":
             return JSONResponse({"error": "unsupported_grant_type"}, status_code=400)
