@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+import hopnhat
 from hopnhat.legacy import cleanup, generate, serve_in_thread
 from hopnhat.legacy.sector import bundled, mapping_of
 from hopnhat.store.models import Dossier
@@ -70,7 +71,8 @@ def test_the_catalogue_has_the_variety_the_city_has() -> None:
 
 def test_no_system_has_code_of_its_own() -> None:
     """Onboarded by its mapping alone: no module of hopnhat names a described system."""
-    source = "\n".join(p.read_text(encoding="utf-8") for p in Path("src/hopnhat").rglob("*.py"))
+    package = Path(hopnhat.__file__).parent
+    source = "\n".join(p.read_text(encoding="utf-8") for p in package.rglob("*.py"))
     assert [s.name for s in DESCRIBED if s.name in source] == []
 
 
@@ -179,3 +181,28 @@ def test_a_mapping_is_derived_from_the_vocabulary_alone() -> None:
     options = mapping_of(system, CATALOGUE.vocabularies[system.vocabulary])
     assert options["pagination"] == "link_header" and options["auth"] == {"kind": "oauth2"}
     assert options["mapping"]["fields"]["procedure_code"] == "$.thuTuc.ma"
+
+
+def test_a_change_in_each_kind_of_system_is_picked_up_by_the_incremental_sync(tmp_path: Path) -> None:
+    """``touch`` (the benchmark's 1 %) changes records the way each interface stores a change; the next sync reads
+    exactly those (by the cursor: a new month file, a newer stamp in a table or behind an API) and stays clean."""
+    from hopnhat.legacy.sector import touch
+
+    out = tmp_path / "legacy"
+    chosen = ["ct_dkkd", "hg_datdai", "hg_yte", "st_giaoduc"]
+    generate(out, dossiers=400, seed=3, fault_rate=0.0, sql="sqlite", xlsx=False, systems=",".join(chosen))
+    with serve_in_thread(out, port=0):
+        engine = store(f"sqlite:///{tmp_path / 'store.db'}")
+        service.run(engine, config(out))
+        touched = {
+            name: touch(out, CATALOGUE.system(name), CATALOGUE.vocabularies[CATALOGUE.system(name).vocabulary], 0.1, 5)
+            for name in chosen
+        }
+        _, again = service.run(engine, config(out))
+        with Session(engine) as session:
+            report = reconcile(session, config(out), TODAY)
+    for name in chosen:
+        assert touched[name] > 0 and again[name]["updated"] == touched[name], (name, touched[name], again[name])
+        assert again[name]["inserted"] == again[name]["quarantined"] == 0, again[name]
+        assert (report[name]["missing"], report[name]["extra"], report[name]["changed"]) == (0, 0, 0), report[name]
+    engine.dispose()
