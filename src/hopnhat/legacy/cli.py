@@ -142,13 +142,13 @@ def faults(
 
 @legacy_app.command()
 def clean(directory: Annotated[Path, typer.Argument(help="Folder made by `legacy generate`.")]) -> None:
-    """Drop the simulated Sóc Trăng MariaDB database of DIR (files in DIR are left for you to delete)."""
+    """Drop the simulated systems' MariaDB and PostgreSQL databases of DIR (files in DIR are left for you)."""
     from hopnhat.legacy.generator import cleanup
 
     if cleanup(directory):
-        console.print("dropped the Sóc Trăng MariaDB database")
+        console.print("dropped the simulated systems' server databases")
     else:
-        console.print("nothing to drop (Sóc Trăng is a SQLite file in DIR, or DIR was not generated)")
+        console.print("nothing to drop (every system of DIR is files or SQLite, or DIR was not generated)")
 
 
 def register(app: typer.Typer) -> None:

@@ -531,7 +531,8 @@ def generate(
 
 
 def cleanup(out_dir: Path) -> bool:
-    """Drop the MariaDB database a generation in ``out_dir`` made (files stay); False when there was none."""
+    """Drop the server databases (MariaDB, PostgreSQL) a generation in ``out_dir`` made (files stay); False when
+    there was none."""
 
     from hopnhat.legacy.systems import drop_mariadb
 
