@@ -45,10 +45,13 @@ def legacy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def synced(legacy: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Engine, dict[str, Any]]]:
-    """All seventeen synced once into one SQLite store, with the sync's counts."""
+    """All seventeen synced once into one SQLite store, with the sync's counts and the reconciliation of each (one
+    call: the registry's remapper is built once)."""
     engine = store(f"sqlite:///{tmp_path_factory.mktemp('store') / 'store.db'}")
     _, results = service.run(engine, config(legacy))
-    yield engine, results
+    with Session(engine) as session:
+        report = reconcile(session, config(legacy), TODAY)
+    yield engine, {name: {**counts, "reconciled": report[name]} for name, counts in results.items()}
     engine.dispose()
 
 
@@ -88,8 +91,8 @@ def test_each_system_syncs_and_reconciles_clean(legacy: Path, synced: tuple[Engi
     counts = results[name]
     assert counts["state"] == "done" and identity_holds(counts), counts
     assert counts["extracted"] == expected(legacy)["sources"][name]["rows"]
+    report = counts["reconciled"]
     with Session(engine) as session:
-        report = reconcile(session, {name: cfg}, TODAY)[name]
         held = {
             q.source_id: q.reasons
             for q in session.scalars(select(QuarantinedRecord).where(QuarantinedRecord.source == name))

@@ -747,7 +747,7 @@ def toml_text(tables: dict[str, Any], comment: str = "") -> str:
         return k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else json.dumps(k, ensure_ascii=False)
 
     def table(path: list[str], data: dict[str, Any]) -> None:
-        plain = {k: v for k, v in data.items() if not isinstance(v, dict) or _inline(k, path)}
+        plain = {k: v for k, v in data.items() if not isinstance(v, dict) or _inline(k)}
         nested = {k: v for k, v in data.items() if k not in plain}
         if path and (plain or not nested):
             lines.append("")
@@ -761,7 +761,7 @@ def toml_text(tables: dict[str, Any], comment: str = "") -> str:
     return "\n".join(lines).strip("\n") + "\n"
 
 
-def _inline(name: str, path: list[str]) -> bool:
+def _inline(name: str) -> bool:
     """Secrets and small option tables stay inline (``key = { file = "..." }``)."""
     return name in ("key", "client_secret", "password", "token")
 
