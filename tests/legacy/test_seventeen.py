@@ -209,3 +209,33 @@ def test_a_change_in_each_kind_of_system_is_picked_up_by_the_incremental_sync(tm
         assert again[name]["inserted"] == again[name]["quarantined"] == 0, again[name]
         assert (report[name]["missing"], report[name]["extra"], report[name]["changed"]) == (0, 0, 0), report[name]
     engine.dispose()
+
+
+def test_link_header_pages_are_followed_on_the_same_server_only() -> None:
+    import httpx
+
+    from hopnhat.sync.connectors.base import TerminalError
+    from hopnhat.sync.connectors.http_api import HttpApiConnector
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        page = request.url.params.get("after")
+        if page is None:
+            return httpx.Response(200, json=[{"id": "A"}], headers={"Link": '</r?after=1>; rel="next"'})
+        if page == "1":
+            return httpx.Response(
+                200, json=[{"id": "B"}], headers={"Link": '<http://elsewhere.example/r?after=2>; rel="next"'}
+            )
+        return httpx.Response(200, json=[{"id": "C"}])
+
+    options = {
+        "base_url": "http://legacy.test",
+        "endpoint": "/r",
+        "pagination": "link_header",
+        "items": "",
+        "mapping": {"id": "id", "fields": {"code": "id"}},
+    }
+    connector = HttpApiConnector(options, transport=httpx.MockTransport(answer))
+    seen: list[str] = []
+    with pytest.raises(TerminalError, match="another server"):
+        seen.extend(r.source_id for r in connector.extract(None))
+    assert seen == ["A", "B"]  # the two pages of this server, never the credentials sent elsewhere

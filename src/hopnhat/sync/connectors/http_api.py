@@ -23,7 +23,7 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from functools import partial
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 import orjson
@@ -235,10 +235,19 @@ class HttpApiConnector:
             return url
         if self.pagination == "next_link":
             link = self.next_field(data) if isinstance(data, dict) else None
-            return urljoin(url, str(link)) if link else None
+            return self._same_origin(urljoin(url, str(link))) if link else None
         if self.pagination == "link_header":
-            return urljoin(url, self.next_from_header) if self.next_from_header else None
+            return self._same_origin(urljoin(url, self.next_from_header)) if self.next_from_header else None
         return None
+
+    def _same_origin(self, link: str) -> str:
+        """A next page the server names must be on the configured server: the credentials go with every request."""
+        here, there = urlsplit(self.base_url), urlsplit(link)
+        if (there.scheme, there.netloc) != (here.scheme, here.netloc):
+            raise TerminalError(
+                f"{self.location()}: the next page is on another server ({there.scheme}://{there.netloc})"
+            )
+        return link
 
     def extract(self, since: datetime | None) -> Iterator[RawRecord]:
         record = self.mapping.record
