@@ -46,6 +46,7 @@ def test_demo_builds_another_province_end_to_end(tmp_path: Path, province: str) 
     # A generic set of systems for each former province, described as data (the template of the catalogue format).
     assert {options["province_code"] for options in config.values()} == set(formers)
     assert all("profile_file" in options for options in config.values())
+    assert (out / "soctrang.db").exists()  # Cần Thơ's unused store stays a file: no server database is left behind
     engine = make_engine(url)
     with Session(engine) as session:
         new_communes = sum(1 for c in data.new_communes.values() if c.province_code == province)

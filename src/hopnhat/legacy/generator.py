@@ -386,7 +386,9 @@ def generate(
     counters = Counters()
     cantho = CanthoStore(out_dir / "cantho.db")
     haugiang = HaugiangExport(hg_dir, xlsx=xlsx)
-    soctrang = SoctrangDB.create(out_dir, seed, sql)
+    # Not chosen, Sóc Trăng stays an empty SQLite file: a server database no sources.toml names would outlive
+    # `legacy clean`.
+    soctrang = SoctrangDB.create(out_dir, seed, sql if "soctrang" in {s.name for s in chosen} else "sqlite")
     state = open_state(out_dir, fresh=True)
     manifest = Manifest(out_dir / "faults_manifest.json", seed)
     names = tuple(s.name for s in chosen)
