@@ -35,7 +35,7 @@ MISSING = {"procedure_code": "missing procedure code", "received_at": "missing r
 @pytest.fixture(scope="module")
 def legacy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     out = tmp_path_factory.mktemp("seventeen")
-    generate(out, dossiers=1700, seed=19, fault_rate=0.12, sql="auto", xlsx=False, systems="all")
+    generate(out, dossiers=1000, seed=19, fault_rate=0.15, sql="auto", xlsx=False, systems="all")
     try:
         with serve_in_thread(out):
             yield out
@@ -154,7 +154,7 @@ def test_killed_mid_run_then_resumed_gives_the_uninterrupted_store(
 ) -> None:
     reference, _ = synced
     cfg = tmp_path / "sources.toml"
-    cfg.write_text((legacy / "sources.toml").read_text().replace("batch_size = 5000", "batch_size = 20"))
+    cfg.write_text((legacy / "sources.toml").read_text().replace("batch_size = 5000", "batch_size = 40"))
     url = f"sqlite:///{tmp_path / 'killed.db'}"
     engine = store(url)
     victim = sync_process(url, cfg)
@@ -193,7 +193,7 @@ def test_a_change_in_each_kind_of_system_is_picked_up_by_the_incremental_sync(tm
 
     out = tmp_path / "legacy"
     chosen = ["ct_dkkd", "hg_datdai", "hg_yte", "st_giaoduc"]
-    generate(out, dossiers=400, seed=3, fault_rate=0.0, sql="sqlite", xlsx=False, systems=",".join(chosen))
+    generate(out, dossiers=250, seed=3, fault_rate=0.0, sql="sqlite", xlsx=False, systems=",".join(chosen))
     with serve_in_thread(out, port=0):
         engine = store(f"sqlite:///{tmp_path / 'store.db'}")
         service.run(engine, config(out))
