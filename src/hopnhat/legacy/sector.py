@@ -772,6 +772,8 @@ def inventory(systems: Sequence[System], sources: dict[str, dict[str, Any]]) -> 
     reports a heartbeat."""
     from sqlalchemy.engine import make_url
 
+    from hopnhat.registry.bundled import national
+
     records = []
     for system in systems:
         options = sources.get(system.name, {})
@@ -794,7 +796,7 @@ def inventory(systems: Sequence[System], sources: dict[str, dict[str, Any]]) -> 
             {
                 "code": system.name.replace("_", "-"),
                 "name": system.title,
-                "former_province": system.province,
+                "former_province": f"{national().old_provinces[system.province].name} (cũ)",
                 "criticality": "high" if system.kind == "one-stop" else "medium",
                 "decision": "migrate",
                 "target_system": "hopnhat",
