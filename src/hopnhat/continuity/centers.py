@@ -43,16 +43,17 @@ class SeedResult:
     """Centers still without one (the registry has issued no service-center code for their commune yet)."""
 
 
-def seed(session: Session) -> SeedResult:
-    """Create the provincial center and one center per new commune (from the registry's bundled list), then fill in
-    every missing agency code from the registry's service-center agencies. Idempotent: existing centers keep their
-    names and details, so running it again after ``hopnhat agencies issue`` only adds the codes."""
+def seed(session: Session, province: str | None = None) -> SeedResult:
+    """Create the provincial center and one center per new commune (from the registry's bundled list) of
+    ``province`` (default: the one this deployment serves), then fill in every missing agency code from the
+    registry's service-center agencies. Idempotent: existing centers keep their names and details, so running it
+    again after ``hopnhat agencies issue`` only adds the codes."""
     from hopnhat.config import province_code
     from hopnhat.registry.bundled import national
 
-    data, code = national(), province_code()
-    province = data.new_provinces[code]
-    center = f"Trung tâm Phục vụ hành chính công {province.name[:1].lower()}{province.name[1:]}"
+    data, code = national(), (province or province_code())
+    served = data.new_provinces[code]
+    center = f"Trung tâm Phục vụ hành chính công {served.name[:1].lower()}{served.name[1:]}"
     wanted = [(code, center, "province", code)]
     wanted += [
         (c.code, f"Trung tâm Phục vụ hành chính công {c.name}", "commune", c.code)
@@ -71,9 +72,9 @@ def seed(session: Session) -> SeedResult:
     return SeedResult(created=created, linked=linked, without_agency_code=missing)
 
 
-def seed_centers(session: Session) -> int:
+def seed_centers(session: Session, province: str | None = None) -> int:
     """:func:`seed`, returning how many centers were created."""
-    return seed(session).created
+    return seed(session, province).created
 
 
 def link_agencies(session: Session) -> int:

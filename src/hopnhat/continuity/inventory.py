@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from hopnhat.continuity import service
+from hopnhat.continuity.netguard import AllowList
 from hopnhat.continuity.schemas import ProbeIn, SystemIn
 from hopnhat.errors import InvalidInput
 from hopnhat.files import FileLimits, read_csv_rows, read_text
@@ -34,8 +35,11 @@ def _problem(exc: ValidationError) -> str:
     return f"{'.'.join(str(p) for p in first.get('loc', ()))}: {first.get('msg', '')}"
 
 
-def load_records(session: Session, records: list[dict[str, Any]], source: str) -> tuple[int, int]:
-    """Upsert systems (and their probes); returns (systems, probes)."""
+def load_records(
+    session: Session, records: list[dict[str, Any]], source: str, allow: AllowList | None = None
+) -> tuple[int, int]:
+    """Upsert systems (and their probes, whose targets must pass ``allow``: by default the setting's allow-list);
+    returns (systems, probes)."""
     systems = probes = 0
     for index, record in enumerate(records, start=1):
         if not isinstance(record, dict):
@@ -51,7 +55,7 @@ def load_records(session: Session, records: list[dict[str, Any]], source: str) -
         systems += 1
         for probe in record.get("probes") or []:
             try:
-                service.add_probe(session, data.code, ProbeIn(**probe))
+                service.add_probe(session, data.code, ProbeIn(**probe), allow)
             except ValidationError as exc:
                 raise InvalidInput(f"{source}: system {label}: probe: {_problem(exc)}") from None
             probes += 1
@@ -67,13 +71,15 @@ def parse_yaml(text: str, source: str) -> list[dict[str, Any]]:
     return systems
 
 
-def load_file(session: Session, path: Path, limits: FileLimits | None = None) -> tuple[int, int]:
+def load_file(
+    session: Session, path: Path, limits: FileLimits | None = None, allow: AllowList | None = None
+) -> tuple[int, int]:
     """Load an operator's inventory file, read within ``limits`` (:mod:`hopnhat.files`)."""
     limits = limits or FileLimits()
     if path.suffix.lower() in (".yaml", ".yml"):
-        return load_records(session, parse_yaml(read_text(path, limits), path.name), path.name)
+        return load_records(session, parse_yaml(read_text(path, limits), path.name), path.name, allow)
     if path.suffix.lower() == ".csv":
-        return load_records(session, list(read_csv_rows(path, limits)), path.name)
+        return load_records(session, list(read_csv_rows(path, limits)), path.name, allow)
     raise InvalidInput(f"{path.name}: expected a .yaml, .yml or .csv file")
 
 

@@ -1,8 +1,12 @@
-"""Simulators of the three former provinces' one-stop systems; their formats are in ``FORMATS.md`` next to this file.
+"""Simulators of the former provinces' settlement systems; their formats are in ``FORMATS.md`` next to this file.
 
-Python API (what the sync tests reuse): :func:`generate` fills a folder with the three systems and ``sources.toml``,
-:func:`serve_in_thread` runs the Cần Thơ HTTP API on a free port for a ``with`` block, :func:`tick` advances the
-parallel run, :func:`cleanup` drops a MariaDB database a generation created.
+The three one-stop systems of Cần Thơ have renderers of their own (``systems``); every other system is described
+as data in a catalogue (``data/catalogue.toml``, read by ``sector``: 17 systems for Cần Thơ, a generic set per
+former province for any other merged province).
+
+Python API (what the sync tests reuse): :func:`generate` fills a folder with the systems and ``sources.toml``,
+:func:`serve_in_thread` runs their HTTP APIs on a free port for a ``with`` block, :func:`tick` advances the
+parallel run, :func:`cleanup` drops the server databases a generation created.
 """
 
 from __future__ import annotations

@@ -136,10 +136,48 @@ def _split(name: str) -> tuple[str, str]:
     return "", name
 
 
-@lru_cache(maxsize=1)
+_PLACES: dict[str, Place] = {}
+"""Every place of every geography built so far, by old unit code (old codes are unique in the country)."""
+_GEOGRAPHY_OF: dict[str, Geography] = {}
+"""The geography each former province was built in."""
+
+
 def geography() -> Geography:
-    """Old communes, districts and provinces of the simulated systems' provinces from the registry's bundled table,
-    with agency codes."""
+    """Old communes, districts and provinces of the three former provinces of Cần Thơ, with agency codes."""
+    return geography_for(tuple(sorted(GROUP_OF.items())))
+
+
+def geography_of(province: str) -> Geography:
+    """The geography a former province was built in (the three of Cần Thơ unless another was built)."""
+    if province not in _GEOGRAPHY_OF:
+        geography()
+    try:
+        return _GEOGRAPHY_OF[province]
+    except KeyError:
+        raise KeyError(f"no simulated geography holds former province {province}") from None
+
+
+def place_of(code: str) -> Place:
+    if not _PLACES:
+        geography()
+    return _PLACES[code]
+
+
+def province_name(code: str) -> str:
+    return PROVINCE_NAME.get(code) or national().old_provinces[code].name
+
+
+def group_of(province: str) -> str:
+    """The level-1 group the simulated old agency codes of ``province`` carry."""
+    return GROUP_OF.get(province) or geography_of(province).provinces[province].agency.rsplit(".", 1)[1]
+
+
+@lru_cache(maxsize=8)
+def geography_for(groups: tuple[tuple[str, str], ...]) -> Geography:
+    """Old communes, districts and provinces of the former provinces ``groups`` names (code, level-1 group of its
+    old agency codes) from the registry's bundled table, with agency codes. A group is given, never made up: the
+    simulated old agency codes carry the group the deployment was configured with."""
+    group_by = dict(groups)
     data = national()
     rows = [
         {
@@ -150,18 +188,18 @@ def geography() -> Geography:
             "commune_name": c.name,
         }
         for c in data.old_communes.values()
-        if c.province_code in GROUP_OF
+        if c.province_code in group_by
     ]
-    communes: dict[str, list[Place]] = {p: [] for p in GROUP_OF}
-    districts: dict[str, list[Place]] = {p: [] for p in GROUP_OF}
+    communes: dict[str, list[Place]] = {p: [] for p in group_by}
+    districts: dict[str, list[Place]] = {p: [] for p in group_by}
     by_code: dict[str, Place] = {}
     # Over the three provinces (a transferred dossier must stay unambiguous too), and folded: a reader cannot rely
     # on diacritics ("Xã Thạnh Qưới" of Cần Thơ and "Xã Thạnh Quới" of Sóc Trăng are one name to it).
     names: dict[str, int] = {}
     for row in rows:
         names[fold(row["commune_name"])] = names.get(fold(row["commune_name"]), 0) + 1
-    for province in GROUP_OF:
-        group = GROUP_OF[province]
+    for province in group_by:
+        group = group_by[province]
         prov_rows = sorted((r for r in rows if r["province_code"] == province), key=lambda r: r["commune_code"])
         district_codes = sorted({r["district_code"] for r in prov_rows})
         for i, dcode in enumerate(district_codes):
@@ -189,20 +227,23 @@ def geography() -> Geography:
                 communes[province].append(place)
                 by_code[place.code] = place
     provinces = {}
-    for province, full in PROVINCE_NAME.items():
-        ptype, pname = _split(full)
+    for province in group_by:
+        ptype, pname = _split(province_name(province))
         provinces[province] = Place(
-            province, "province", province, None, f"000.00.00.{GROUP_OF[province]}", ptype, pname, "", "", False
+            province, "province", province, None, f"000.00.00.{group_by[province]}", ptype, pname, "", "", False
         )
         by_code[province] = provinces[province]
-    return Geography(
+    geo = Geography(
         {k: tuple(v) for k, v in communes.items()}, {k: tuple(v) for k, v in districts.items()}, provinces, by_code
     )
+    _PLACES.update(by_code)
+    _GEOGRAPHY_OF.update(dict.fromkeys(group_by, geo))
+    return geo
 
 
 def department_agency(province: str, procedure: Procedure) -> str:
     level2 = DEPARTMENTS["planning" if procedure.business else "justice"]
-    return f"000.00.{level2:02d}.{GROUP_OF[province]}"
+    return f"000.00.{level2:02d}.{group_of(province)}"
 
 
 FAMILY = (

@@ -28,12 +28,25 @@ def generate(
     ] = "auto",
     xlsx: Annotated[bool, typer.Option("--xlsx/--no-xlsx", help="Also write Hậu Giang's exports as XLSX.")] = True,
     port: Annotated[int, typer.Option(help="Port written into sources.toml for the Cần Thơ API.")] = 8765,
+    systems: Annotated[
+        str,
+        typer.Option(
+            help="provincial (the three one-stop systems), all (the catalogue's 17) or names, comma-separated."
+        ),
+    ] = "provincial",
+    catalogue: Annotated[
+        Path | None, typer.Option(help="A catalogue of systems (TOML, see FORMATS.md) instead of the bundled one.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the expected counts as JSON.")] = False,
 ) -> None:
-    """Create the three old systems with DIR/sources.toml, faults_manifest.json and expected.json."""
+    """Create the old systems with DIR/sources.toml, each system's mapping, faults_manifest.json and expected.json."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from hopnhat.files import FileLimits, read_text
     from hopnhat.legacy.generator import generate as run
+    from hopnhat.legacy.sector import load_catalogue
+
+    described = load_catalogue(read_text(catalogue, FileLimits())) if catalogue is not None else None
 
     columns = (TextColumn("generating"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=True, disable=as_json) as bar:
@@ -47,6 +60,8 @@ def generate(
             xlsx=xlsx,
             port=port,
             progress=lambda done: bar.update(task, completed=done),
+            systems=systems,
+            catalogue=described,
         )
     if as_json:
         print_json(summary.to_json())
@@ -141,13 +156,13 @@ def faults(
 
 @legacy_app.command()
 def clean(directory: Annotated[Path, typer.Argument(help="Folder made by `legacy generate`.")]) -> None:
-    """Drop the simulated Sóc Trăng MariaDB database of DIR (files in DIR are left for you to delete)."""
+    """Drop the simulated systems' MariaDB and PostgreSQL databases of DIR (files in DIR are left for you)."""
     from hopnhat.legacy.generator import cleanup
 
     if cleanup(directory):
-        console.print("dropped the Sóc Trăng MariaDB database")
+        console.print("dropped the simulated systems' server databases")
     else:
-        console.print("nothing to drop (Sóc Trăng is a SQLite file in DIR, or DIR was not generated)")
+        console.print("nothing to drop (every system of DIR is files or SQLite, or DIR was not generated)")
 
 
 def register(app: typer.Typer) -> None:

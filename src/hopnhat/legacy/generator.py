@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import random
 import sqlite3
+import tomllib
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from hopnhat.errors import InvalidInput
-from hopnhat.legacy import catalog
+from hopnhat.legacy import catalog, sector
 from hopnhat.legacy.record import ROW_FAULTS, Dossier, add_working_days
 from hopnhat.legacy.systems import (
     CanthoStore,
@@ -79,10 +80,10 @@ def fake_person(rng: random.Random, province: str) -> tuple[str, str, str]:
 
 
 def fake_address(rng: random.Random, province: str) -> str:
-    place = rng.choice(catalog.geography().communes[province])
+    place = rng.choice(catalog.geography_of(province).communes[province])
     head = rng.choice((f"Số {rng.randint(1, 399)}, {rng.choice(catalog.STREETS)}", rng.choice(catalog.HAMLETS)))
     commune = f"{place.type_} {place.name}, {place.district_type} {place.district_name}"
-    return f"{head}, {commune}, {catalog.PROVINCE_NAME[province]}"
+    return f"{head}, {commune}, {catalog.province_name(province)}"
 
 
 class Counters:
@@ -98,10 +99,13 @@ class Counters:
         return f"{agency}-{key[1]}-{n:04d}"
 
 
-def new_dossier(rng: random.Random, counters: Counters, source: str, received: datetime) -> Dossier:
-    """A just-received dossier (status 1 online or 2 at the counter) of ``source``."""
-    province = catalog.PROVINCE_OF[source]
-    geo = catalog.geography()
+def new_dossier(
+    rng: random.Random, counters: Counters, source: str, received: datetime, province: str | None = None
+) -> Dossier:
+    """A just-received dossier (status 1 online or 2 at the counter) of ``source`` (of former ``province``: by
+    default the one-stop system's own)."""
+    province = province or catalog.PROVINCE_OF[source]
+    geo = catalog.geography_of(province)
     proc = rng.choices(catalog.PROCEDURES, cum_weights=_PROCEDURE_CUM)[0]
     if proc.level == "commune":
         place = rng.choice(geo.communes[province])
@@ -251,7 +255,17 @@ def _toml_value(value: Any) -> str:
     return json.dumps(str(value), ensure_ascii=False)
 
 
-def sources_toml(out_dir: Path, seed: int, dossiers: int, sql_url: str, port: int) -> str:
+def sources_toml(
+    out_dir: Path,
+    seed: int,
+    dossiers: int,
+    sql_url: str,
+    port: int,
+    chosen: tuple[str, ...] = catalog.SOURCES,
+    described: dict[str, dict[str, Any]] | None = None,
+) -> str:
+    """The sync's config of the generated systems: the one-stop systems in ``chosen`` through their bundled
+    profiles, and each system ``described`` (name -> where it is) through the mapping written next to its data."""
     root = out_dir.resolve()
     backend = "mariadb" if sql_url.startswith("mysql") else "sqlite"
     tables: list[tuple[str, dict[str, Any]]] = [
@@ -294,11 +308,15 @@ def sources_toml(out_dir: Path, seed: int, dossiers: int, sql_url: str, port: in
             },
         ),
     ]
+    tables = [(n, v) for n, v in tables if not n.startswith("sources.") or n[len("sources.") :] in chosen]
     lines = ["# Written by `hopnhat legacy generate`; the format is described in hopnhat/legacy/FORMATS.md."]
     for name, values in tables:
         lines.append(f"\n[{name}]")
         lines += [f"{k} = {_toml_value(v)}" for k, v in values.items()]
-    return "\n".join(lines) + "\n"
+    text = "\n".join(lines) + "\n"
+    if described:
+        text += "\n" + sector.toml_text({"sources": described})
+    return text
 
 
 # ---------------------------------------------------------------- generate
@@ -324,11 +342,17 @@ def generate(
     xlsx: bool = True,
     port: int = DEFAULT_PORT,
     progress: Callable[[int], None] | None = None,
+    systems: str = "provincial",
+    catalogue: sector.Catalogue | None = None,
+    groups: dict[str, str] | None = None,
 ) -> Summary:
-    """Create the three systems in ``out_dir`` (replacing a previous generation there) and return the counts.
+    """Create the systems in ``out_dir`` (replacing a previous generation there) and return the counts.
 
-    The same ``dossiers``, ``seed`` and ``fault_rate`` give the same records in every store (the SQL backend only
-    changes how an invalid date is stored). ``progress`` is called with the number of dossiers done so far.
+    ``systems``: ``provincial`` (the three one-stop systems, the default), ``all`` (every system of the catalogue:
+    17 for Cần Thơ) or names separated by commas. The same ``dossiers``, ``seed``, ``fault_rate`` and ``systems``
+    give the same records in every store (the SQL backend only changes how an invalid date is stored).
+    ``progress`` is called with the number of dossiers done so far. ``groups`` gives the level-1 group of the old
+    agency codes of each former province of ``catalogue`` other than Cần Thơ's three (required: never invented).
     """
     if dossiers < 1:
         raise InvalidInput(f"--dossiers must be at least 1, not {dossiers}")
@@ -336,6 +360,18 @@ def generate(
         raise InvalidInput(f"--fault-rate must be between 0 and 1, not {fault_rate}")
     if sql not in ("auto", "sqlite", "mariadb"):
         raise InvalidInput(f"--sql must be auto, sqlite or mariadb, not {sql!r}")
+    cat = catalogue or sector.bundled()
+    chosen = cat.select(systems)
+    unknown_builtin = [s.name for s in chosen if s.builtin and s.name not in catalog.SOURCES]
+    if unknown_builtin:
+        raise InvalidInput(f"systems {unknown_builtin} say vocabulary builtin but are none of {catalog.SOURCES}")
+    others = sorted({s.province for s in chosen} - set(catalog.GROUP_OF))
+    if others:
+        given = {p: (groups or {}).get(p, "") for p in others}
+        missing = [p for p, g in given.items() if not g]
+        if missing:
+            raise InvalidInput(f"former provinces {missing} need the group of their old agency codes (not invented)")
+        catalog.geography_for(tuple(sorted(given.items())))
     out_dir.mkdir(parents=True, exist_ok=True)
     cleanup(out_dir)  # a previous generation's MariaDB database would otherwise outlive its sources.toml
     for stale in ("cantho.db", "cantho.db-wal", "cantho.db-shm", "faults.json"):
@@ -350,10 +386,19 @@ def generate(
     counters = Counters()
     cantho = CanthoStore(out_dir / "cantho.db")
     haugiang = HaugiangExport(hg_dir, xlsx=xlsx)
-    soctrang = SoctrangDB.create(out_dir, seed, sql)
+    # Not chosen, Sóc Trăng stays an empty SQLite file: a server database no sources.toml names would outlive
+    # `legacy clean`.
+    soctrang = SoctrangDB.create(out_dir, seed, sql if "soctrang" in {s.name for s in chosen} else "sqlite")
     state = open_state(out_dir, fresh=True)
     manifest = Manifest(out_dir / "faults_manifest.json", seed)
-    counts = {s: SourceCounts() for s in catalog.SOURCES}
+    names = tuple(s.name for s in chosen)
+    described = {s.name: s for s in chosen if not s.builtin}
+    # A described system's SQL server follows --sql: sqlite forces SQLite, auto and mariadb use its own server.
+    writers = {
+        n: sector.writer(s, cat.vocabularies[s.vocabulary], out_dir, seed, "sqlite" if sql == "sqlite" else "auto")
+        for n, s in described.items()
+    }
+    counts = {s: SourceCounts() for s in names}
     seen: dict[str, int] = dict.fromkeys(catalog.SOURCES, 0)
 
     ct_batch: list[dict[str, Any]] = []
@@ -366,7 +411,11 @@ def generate(
     def emit(source: str, d: Dossier, copies: int) -> None:
         """Write ``d`` into ``source`` ``copies`` times (2 = a duplicate row) and count it."""
         c = counts[source]
-        if source == "cantho":
+        if source in writers:
+            system = described[source]
+            row, fld, cp1258_row = sector.render(system, cat.vocabularies[system.vocabulary], d, rng)
+            writers[source].add(d, row, cp1258_row, copies)
+        elif source == "cantho":
             item, fld = cantho_item(d, rng)
             ct_batch.extend([item] * copies)
         elif source == "haugiang":
@@ -383,6 +432,8 @@ def generate(
         c.rows += copies
         c.distinct_ids += 1
         c.by_status[str(d.status)] += 1
+        if source in writers:
+            return  # static exports: the parallel run's ticks advance the one-stop systems only
         if d.status in catalog.OPEN_STATUSES:
             c.open += 1
             open_rows.append((source, d.code, json.dumps(d.to_json(), ensure_ascii=False)))
@@ -399,6 +450,8 @@ def generate(
                     samples[source].append(entry)
 
     def flush(final: bool, today: date) -> None:
+        for w in writers.values():
+            w.flush()
         if ct_batch:
             cantho.insert(ct_batch)
             cantho.commit()
@@ -418,7 +471,11 @@ def generate(
             faulty_rows.clear()
 
     days = _working_days()
-    sources = catalog.SOURCES
+    sources = names
+    # The three one-stop systems alone draw as they always did (the same seed gives the same dossiers).
+    source_cum = _SOURCE_CUM if names == catalog.SOURCES else list(accumulate(s.share for s in chosen))
+    province_of = {s.name: s.province for s in chosen}
+    faults_of = {s.name: SOURCE_FAULTS.get(s.name, s.faults) if s.builtin else s.faults for s in chosen}
     current_day = days[0]
     for i in range(dossiers):
         day = days[i * len(days) // dossiers]
@@ -426,10 +483,10 @@ def generate(
             counters.counts.clear()  # codes restart every day: yesterday's counters are never needed again
             current_day = day
         received = datetime.combine(day, time(7, 30)) + timedelta(minutes=rng.randrange(540), seconds=rng.randrange(60))
-        source = rng.choices(sources, cum_weights=_SOURCE_CUM)[0]
-        d = new_dossier(rng, counters, source, received)
+        source = rng.choices(sources, cum_weights=source_cum)[0]
+        d = new_dossier(rng, counters, source, received, province_of[source])
         _history(rng, d)
-        fault = rng.choice(SOURCE_FAULTS[source]) if rng.random() < fault_rate else None
+        fault = rng.choice(faults_of[source]) if rng.random() < fault_rate else None
         if fault in ROW_FAULTS:
             d.fault = fault
         emit(source, d, 2 if fault == "duplicate_row" else 1)
@@ -441,11 +498,13 @@ def generate(
             emit(other, d, 1)
             manifest.add(other, d.code, "transfer", None, source)
             counts[other].faults["transfer"] = counts[other].faults.get("transfer", 0) + 1
-        if len(ct_batch) + len(st_batch) >= BATCH:
+        if len(ct_batch) + len(st_batch) + sum(len(w.pending) for w in writers.values()) >= BATCH:
             flush(False, day)
             if progress is not None:
                 progress(i + 1)
     flush(True, LAST_DAY)
+    for w in writers.values():
+        w.close()
     cantho.close()
     soctrang.close()
     manifest.close()
@@ -457,13 +516,25 @@ def generate(
     summary = Summary(out_dir, seed, dossiers, soctrang.url, counts)
     (out_dir / "expected.json").write_text(json.dumps(summary.to_json(), ensure_ascii=False, indent=2) + "\n")
     (out_dir / "clock.json").write_text(json.dumps({"now": CLOCK_START.isoformat() + "+07:00", "ticks": 0}) + "\n")
-    (out_dir / "sources.toml").write_text(sources_toml(out_dir, seed, dossiers, soctrang.url, port), encoding="utf-8")
+    where: dict[str, dict[str, Any]] = {}
+    for n, system in described.items():
+        mapping = sector.write_mapping(system, cat.vocabularies[system.vocabulary], out_dir)
+        where[n] = {
+            "connector": system.interface,
+            "profile_file": str(mapping.resolve()),
+            "province_code": system.province,
+            **writers[n].location(),
+        }
+    toml = sources_toml(out_dir, seed, dossiers, soctrang.url, port, names, where)
+    (out_dir / "sources.toml").write_text(toml, encoding="utf-8")
+    listed = sector.inventory(chosen, tomllib.loads(toml)["sources"])
+    (out_dir / "inventory.yaml").write_text(json.dumps(listed, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     return summary
 
 
 def cleanup(out_dir: Path) -> bool:
-    """Drop the MariaDB database a generation in ``out_dir`` made (files stay); False when there was none."""
-    import tomllib
+    """Drop the server databases (MariaDB, PostgreSQL) a generation in ``out_dir`` made (files stay); False when
+    there was none."""
 
     from hopnhat.legacy.systems import drop_mariadb
 
@@ -471,8 +542,13 @@ def cleanup(out_dir: Path) -> bool:
         config = tomllib.loads((out_dir / "sources.toml").read_text(encoding="utf-8"))
     except (FileNotFoundError, tomllib.TOMLDecodeError):
         return False
-    url = str(config.get("sources", {}).get("soctrang", {}).get("url", ""))
-    if not url.startswith("mysql"):
-        return False
-    drop_mariadb(url)
-    return True
+    dropped = False
+    for name, options in dict(config.get("sources", {})).items():
+        url = str(dict(options).get("url", ""))
+        if name == "soctrang" and url.startswith("mysql"):
+            drop_mariadb(url)
+            dropped = True
+        elif url.startswith(("mysql", "postgresql")):
+            sector.drop_database(url)
+            dropped = True
+    return dropped

@@ -64,7 +64,7 @@ class Dossier:
 
     @property
     def place(self) -> catalog.Place:
-        return catalog.geography().by_code[self.unit]
+        return catalog.place_of(self.unit)
 
     @property
     def proc(self) -> catalog.Procedure:

@@ -10,6 +10,7 @@ import asyncio
 import base64
 import json
 import re
+import secrets
 import socket
 import sqlite3
 import threading
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import uvicorn
 from starlette.applications import Starlette
@@ -150,20 +152,124 @@ def create_app(out_dir: Path) -> Starlette:
             now = None
         return JSONResponse({"status": "ok", "now": now})
 
-    return Starlette(routes=[Route("/api/hoso", hoso), Route("/api/health", health)])
+    routes = [Route("/api/hoso", hoso), Route("/api/health", health)]
+    for config in sorted(out_dir.glob("*/api.json")):
+        routes += described_routes(config.parent)
+    return Starlette(routes=routes)
+
+
+def described_routes(folder: Path) -> list[Route]:
+    """The API of a system described in the catalogue (``DIR/NAME/api.db`` and ``api.json``): its pagination style
+    (page, offset, cursor or link_header) and auth (api_key, or oauth2 with a client-credentials token endpoint),
+    as FORMATS.md describes them."""
+    name = folder.name
+    api = json.loads((folder / "api.json").read_text(encoding="utf-8"))
+    style, auth = str(api["pagination"]), str(api["auth"])
+    secret = (folder / "client_secret").read_text(encoding="utf-8").strip()
+    db_path = folder / "api.db"
+    tokens: set[str] = set()
+
+    def allowed(request: Request) -> bool:
+        if auth == "api_key":
+            return secrets.compare_digest(request.headers.get("x-api-key", ""), secret)
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        return scheme.lower() == "bearer" and token in tokens
+
+    async def token(request: Request) -> Response:
+        scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
+        try:
+            client, _, given = base64.b64decode(encoded).decode().partition(":")
+        except ValueError:
+            client, given = "", ""
+        form = await request.form()
+        if scheme.lower() != "basic":
+            # RFC 6749 2.3.1: the client may send its credentials in the body instead of HTTP basic.
+            client, given = str(form.get("client_id") or ""), str(form.get("client_secret") or "")
+        if client != f"hopnhat-{name}" or not secrets.compare_digest(given, secret):
+            return JSONResponse({"error": "invalid_client"}, status_code=401)
+        if form.get("grant_type") != "client_credentials":
+            return JSONResponse({"error": "unsupported_grant_type"}, status_code=400)
+        issued = secrets.token_urlsafe(24)
+        tokens.add(issued)
+        return JSONResponse({"access_token": issued, "token_type": "Bearer", "expires_in": 3600})
+
+    def rows(since: str, after: tuple[str, int] | None, offset: int, size: int) -> list[tuple[str, int, bytes]]:
+        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+        try:
+            if after is None:
+                found = conn.execute(
+                    "SELECT upd, rid, CAST(item AS BLOB) FROM items WHERE upd >= ? ORDER BY upd, rid LIMIT ? OFFSET ?",
+                    (since, size, offset),
+                ).fetchall()
+            else:
+                found = conn.execute(
+                    "SELECT upd, rid, CAST(item AS BLOB) FROM items WHERE upd >= ? AND (upd, rid) > (?, ?) "
+                    "ORDER BY upd, rid LIMIT ?",
+                    (max(since, after[0]), *after, size),
+                ).fetchall()
+        finally:
+            conn.close()
+        return [(str(u), int(r), bytes(b)) for u, r, b in found]
+
+    async def records(request: Request) -> Response:
+        if not allowed(request):
+            return JSONResponse({"error": "unauthorized"}, status_code=401)
+        params = request.query_params
+        try:
+            since_text = params.get("since") or ""
+            since = datetime.fromisoformat(since_text).strftime("%Y-%m-%d %H:%M:%S") if since_text else ""
+            size_key = {"page": "size", "offset": "limit", "cursor": "limit", "link_header": "per_page"}[style]
+            size = int(params.get(size_key) or DEFAULT_PAGE_SIZE)
+            if not 1 <= size <= MAX_PAGE_SIZE:
+                raise ValueError(f"{size_key} must be 1..{MAX_PAGE_SIZE}")
+            offset = 0
+            after: tuple[str, int] | None = None
+            if style == "page":
+                offset = (int(params.get("page") or 1) - 1) * size
+            elif style == "offset":
+                offset = int(params.get("offset") or 0)
+            elif params.get("cursor") or params.get("after"):
+                upd, rid = json.loads(base64.urlsafe_b64decode(str(params.get("cursor") or params.get("after"))))
+                after = (str(upd), int(rid))
+            if offset < 0:
+                raise ValueError("offset cannot be negative")
+        except (ValueError, TypeError):
+            return _bad("bad since, page, offset, size or cursor")
+        found = await asyncio.to_thread(rows, since, after, offset, size + 1)
+        more = len(found) > size
+        found = found[:size]
+        items = b"[" + b", ".join(r[2] for r in found) + b"]"
+        nxt: str | None = None
+        if more and found:
+            nxt = base64.urlsafe_b64encode(json.dumps([found[-1][0], found[-1][1]]).encode()).decode()
+        headers: dict[str, str] = {}
+        if style == "page":
+            body = b'{"data": ' + items + b', "page": ' + str(offset // size + 1).encode() + b"}"
+        elif style == "offset":
+            body = b'{"result": {"items": ' + items + b', "offset": ' + str(offset).encode() + b"}}"
+        elif style == "cursor":
+            body = b'{"records": ' + items + b', "next_cursor": ' + json.dumps(nxt).encode() + b"}"
+        else:
+            body = items
+            if nxt is not None:
+                query = urlencode({"per_page": size, "since": since_text, "after": nxt})
+                headers["Link"] = f'<{request.url.path}?{query}>; rel="next"'
+        return Response(body, media_type="application/json", headers=headers)
+
+    return [Route(f"/{name}/api/records", records), Route(f"/{name}/oauth/token", token, methods=["POST"])]
 
 
 def set_base_url(out_dir: Path, base_url: str) -> None:
-    """Point ``[sources.cantho].base_url`` of ``DIR/sources.toml`` at a running server."""
+    """Point the simulated APIs of ``DIR/sources.toml`` (every ``base_url`` and ``token_url`` on 127.0.0.1) at a
+    running server."""
     path = out_dir / "sources.toml"
     if not path.exists():
         return
     text = path.read_text(encoding="utf-8")
-    head, sep, rest = text.partition("[sources.cantho]")
-    if not sep:
-        return
-    rest = re.sub(r'(?m)^base_url = ".*"$', f'base_url = "{base_url}"', rest, count=1)
-    path.write_text(head + sep + rest, encoding="utf-8")
+    text = re.sub(
+        r'(?m)^(base_url|token_url) = "http://127\.0\.0\.1:\d+', lambda m: f'{m.group(1)} = "{base_url}', text
+    )
+    path.write_text(text, encoding="utf-8")
 
 
 @dataclass

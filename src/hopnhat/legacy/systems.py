@@ -151,7 +151,7 @@ def unit_name(place: catalog.Place, rng: random.Random, home: str | None = None)
         name = f"{name}, {_type_word(place.district_type, rng)} {place.district_name}"
     home = home or catalog.PROVINCE_OF["haugiang"]
     if place.province_code != home and place.level != "province":
-        name = f"{name}, {catalog.PROVINCE_NAME[place.province_code]}"
+        name = f"{name}, {catalog.province_name(place.province_code)}"
     return name
 
 

@@ -3,7 +3,9 @@
 What a file looks like is configuration: ``encoding`` (``auto`` tells UTF-8 with or without BOM, UTF-16 and
 Windows-1258 apart), ``delimiter`` (``auto`` sniffs ``,`` ``;`` and tab), ``header_row`` (its line number) or
 ``header_contains`` (the row holding these headers, for exports with a title banner above; by default the row that
-holds the mapping's id column), ``skip_rows`` (lines to pass over first) and ``sheet`` (XLSX). A problem of the
+holds the mapping's id column), ``header_rows`` (a header over several rows, XLSX: a group merged across its
+columns above them, the other columns merged down; each column is named by its lowest non-empty cell),
+``skip_rows`` (lines to pass over first) and ``sheet`` (XLSX). A problem of the
 whole file (an encoding it cannot tell, no header row) is reported once in :attr:`FilesConnector.file_problems`,
 naming the file, and each of its lines comes back with that reason, to be quarantined as ``<file>#<line>`` and
 loaded by a replay once the configuration is fixed."""
@@ -112,6 +114,9 @@ class FilesConnector:
         self.sheet = opts.get("sheet")
         self.header_row = int(opts["header_row"]) if opts.get("header_row") else None
         self.skip_rows = int(opts.get("skip_rows", 0))
+        self.header_rows = int(opts.get("header_rows", 1))
+        if not 1 <= self.header_rows <= 5:
+            raise TerminalError(f"header_rows must be 1..5, not {self.header_rows}")
         self.mapping = SourceMapping(opts.get("mapping"), province_code=str(opts.get("province_code", "")))
         wanted = opts.get("header_contains") or [c for c in (self.mapping.column("id"),) if c]
         self.header_names = [str(c) for c in wanted]
@@ -239,9 +244,14 @@ class FilesConnector:
             return _broken(
                 file, file.read_bytes(), f"file {file.name}: no header row holding {', '.join(self.header_names)}"
             )
-        header = [nfc(c).strip() for c in rows[at]]
+        block = rows[at : at + self.header_rows]
+        width = max(len(r) for r in block)
+        # Merged cells are empty but for their first: a column is named by its lowest non-empty header cell.
+        header = [
+            nfc(next((r[i] for r in reversed(block) if i < len(r) and r[i].strip()), "")).strip() for i in range(width)
+        ]
         read = FileRead(header=header, encoding="xlsx", delimiter="")
-        for row in rows[at + 1 :]:
+        for row in rows[at + self.header_rows :]:
             if not any(row):
                 continue
             cells = dict(zip(header, row, strict=False))

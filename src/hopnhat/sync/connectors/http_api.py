@@ -3,7 +3,8 @@
 - where the records are: ``items`` (a key or ``$.`` path of the answer; empty: the answer is the list);
 - ``pagination``: ``cursor`` (``cursor_field`` of the answer -> ``cursor_param``), ``page`` (``page_param`` from
   ``first_page``), ``offset`` (``offset_param``/``limit_param``), ``next_link`` (``next_field`` holds the URL of the
-  next page) or ``none``; ``size_param`` and ``page_size``;
+  next page), ``link_header`` (the answer's ``Link`` header, RFC 8288, gives the ``rel="next"`` URL) or ``none``;
+  ``size_param`` and ``page_size``;
 - the incremental parameter: ``since_param`` with ``since_format`` (strftime, or ``iso``);
 - ``[auth]``: ``kind`` = ``api_key`` (``header``, ``key``), ``basic`` (``username``, ``password``), ``bearer``
   (``token``) or ``oauth2`` (client credentials: ``token_url``, ``client_id``, ``client_secret``, ``scope``; the
@@ -22,7 +23,7 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from functools import partial
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 import orjson
@@ -34,7 +35,7 @@ from hopnhat.sync.mapping import getter
 from hopnhat.sync.profiles import resolve
 from hopnhat.sync.secrets import secret
 
-PAGINATIONS = ("cursor", "page", "offset", "next_link", "none")
+PAGINATIONS = ("cursor", "page", "offset", "next_link", "link_header", "none")
 
 
 class Auth:
@@ -126,6 +127,8 @@ class HttpApiConnector:
         rate = float(opts.get("rate_per_second", 0))
         self.interval = 1.0 / rate if rate > 0 else 0.0
         self.last_request = 0.0
+        self.next_from_header: str | None = None
+        """The ``rel="next"`` URL of the last answer's ``Link`` header."""
         self.mapping = SourceMapping(opts.get("mapping"), province_code=str(opts.get("province_code", "")))
         # httpx logs every request at INFO: one line per page would drown the progress bars.
         logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -166,6 +169,7 @@ class HttpApiConnector:
                 continue
             if resp.status_code != 200:
                 raise TerminalError(f"{url} answered HTTP {resp.status_code}: {resp.text[:200]}")
+            self.next_from_header = resp.links.get("next", {}).get("url") if "link" in resp.headers else None
             try:
                 # orjson: parsing is most of reading this source, at about a third of the standard library's cost.
                 return orjson.loads(resp.content)
@@ -207,7 +211,7 @@ class HttpApiConnector:
                 items = self._page_items(data)
                 yield items
                 next_url = self._next(url, data, items, params)
-                if self.pagination == "next_link":
+                if self.pagination in ("next_link", "link_header"):
                     query = None  # the link carries every parameter (given params would replace its query)
         finally:
             self.client.close()
@@ -231,8 +235,19 @@ class HttpApiConnector:
             return url
         if self.pagination == "next_link":
             link = self.next_field(data) if isinstance(data, dict) else None
-            return urljoin(url, str(link)) if link else None
+            return self._same_origin(urljoin(url, str(link))) if link else None
+        if self.pagination == "link_header":
+            return self._same_origin(urljoin(url, self.next_from_header)) if self.next_from_header else None
         return None
+
+    def _same_origin(self, link: str) -> str:
+        """A next page the server names must be on the configured server: the credentials go with every request."""
+        here, there = urlsplit(self.base_url), urlsplit(link)
+        if (there.scheme, there.netloc) != (here.scheme, here.netloc):
+            raise TerminalError(
+                f"{self.location()}: the next page is on another server ({there.scheme}://{there.netloc})"
+            )
+        return link
 
     def extract(self, since: datetime | None) -> Iterator[RawRecord]:
         record = self.mapping.record

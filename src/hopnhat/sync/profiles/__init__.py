@@ -1,5 +1,7 @@
 """Bundled mapping profiles: the formats of the three former systems as configuration (``<name>.toml``). A source
-names one with ``profile = "NAME"``; its own keys and ``[mapping]`` tables win over the profile's, key by key."""
+names one with ``profile = "NAME"``, or a profile of its own with ``profile_file = "/path/mapping.toml"`` (the same
+format: connector options and a ``[mapping]``; what ``hopnhat legacy generate`` writes next to each system's
+data); its own keys and ``[mapping]`` tables win over the profile's, key by key."""
 
 from __future__ import annotations
 
@@ -26,6 +28,24 @@ def load(name: str) -> dict[str, Any]:
     return tomllib.loads(path.read_text(encoding="utf-8"))
 
 
+MAX_PROFILE_BYTES = 1024 * 1024
+
+
+def load_file(path: str) -> dict[str, Any]:
+    """A profile from a file (``profile_file``); a missing or broken file is a mapping error naming it."""
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_PROFILE_BYTES + 1)
+    except OSError as exc:
+        raise MappingError(f"profile_file {path}: cannot read it ({type(exc).__name__})") from exc
+    if len(raw) > MAX_PROFILE_BYTES:
+        raise MappingError(f"profile_file {path}: larger than {MAX_PROFILE_BYTES} bytes")
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise MappingError(f"profile_file {path}: not UTF-8 TOML ({exc})") from exc
+
+
 def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in over.items():
@@ -42,6 +62,8 @@ def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
 def resolve(options: Mapping[str, Any]) -> dict[str, Any]:
     """A source's options with its profile (named, or the default of its kind when it writes no mapping) under
     them."""
+    if options.get("profile_file"):
+        return _merge(load_file(str(options["profile_file"])), options)
     name = options.get("profile")
     if name is None and "mapping" not in options:
         name = DEFAULT.get(str(options.get("connector", "")))
