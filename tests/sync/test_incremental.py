@@ -190,7 +190,9 @@ def test_an_updated_dossier_reads_back_as_a_fresh_load_of_its_source(tmp_path: P
     got = rows(engine)
     assert got == rows(fresh)
     assert got[moved][2] == earlier.replace(tzinfo=VN_TZ)
-    assert got[other][1] == "94"
+    assert got[other][1] == "92"  # the province that serves it now; the former one has its own column
+    with Session(engine) as session:
+        assert session.scalar(select(Dossier.former_province_code).where(Dossier.code == other)) == "94"
     with Session(engine) as session:
         copies = dict(session.execute(select(SourceCopy.source_id, SourceCopy.dossier_code)).all())
     assert copies[moved] == moved and copies[untouched] == untouched

@@ -51,7 +51,8 @@ def _dossier_row(ctx: SourceContext, p: Prepared, stamp: str | None, now: dateti
     status = v["status"]
     return {
         "code": v["code"],
-        "province_code": ctx.province_code,
+        "province_code": ctx.serving_province(),
+        "former_province_code": ctx.province_code,
         "procedure_code": v["procedure_code"],
         "procedure_name": v["procedure_name"],
         "field_code": v["field_code"],

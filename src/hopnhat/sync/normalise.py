@@ -172,6 +172,17 @@ class SourceContext:
     """Date text -> :func:`parse_when` of it. Due dates repeat (a thousand distinct ones in 200k dossiers), and
     building an aware datetime is a good part of normalising a record. Cleared when it reaches
     ``_WHEN_CACHE_MAX``, so sources of unique stamps cost a dict insert per value, not unbounded memory."""
+    serving: str = ""
+    """Cache of :meth:`serving_province`."""
+
+    def serving_province(self) -> str:
+        """The province that serves this source's dossiers now (the new province that absorbed the source's former
+        province); the former one stays in ``former_province_code``. The source's own code when the registry does
+        not know it."""
+        if not self.serving:
+            found = self.remapper.remap(self.province_code, self.remapper.today) if self.province_code else None
+            self.serving = found.unit_code if found is not None and found.unit_code else self.province_code
+        return self.serving
 
 
 _INT_RULES = (("status", 1, 10, None), ("channel", 1, 3, 1), ("applicant_type", 1, 4, 1))
