@@ -35,7 +35,7 @@ def test_demo_builds_another_province_end_to_end(tmp_path: Path, province: str) 
     groups = [arg for g in CASES[province] for arg in ("--group", g)]
     args = ["--db", url, "demo", "--no-serve", "--dossiers", "300", "--out", str(out), "--province", province]
     try:
-        result = CliRunner().invoke(app, [*args, *groups])
+        result = CliRunner().invoke(app, [*args, *groups], env={"HOPNHAT_LANG": "en"})  # checks read English
     finally:
         cleanup(out)
     assert result.exit_code == 0, result.output
@@ -61,7 +61,9 @@ def test_demo_builds_another_province_end_to_end(tmp_path: Path, province: str) 
         # ... or, where its old commune was split among several, waits for an officer to pick one.
         unplaced = session.scalars(select(Dossier.needs_review).where(Dossier.unit_code.is_(None))).all()
         assert all(unplaced)
-        assert set(session.scalars(select(Dossier.province_code).distinct())) == set(formers)
+        # The province that serves a dossier now is the merged one; the one whose system it came from is kept beside.
+        assert set(session.scalars(select(Dossier.province_code).distinct())) == {province}
+        assert set(session.scalars(select(Dossier.former_province_code).distinct())) == set(formers)
         # Reconciliation is clean (HTTP systems are read again: served here for the check).
         from hopnhat.legacy import serve_in_thread
 
