@@ -144,9 +144,10 @@ def test_each_event_sends_its_notice_once_per_distinct_id(
     engine.dispose()
 
 
-def _relay_process(url: str, smtp_port: int, *args: str) -> subprocess.Popen[bytes]:
+def _relay_process(url: str, smtp_port: int, *args: str, connections: int = 4) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
+        "HOPNHAT_SMTP_CONNECTIONS": str(connections),
         "HOPNHAT_DATABASE_URL": url,
         "HOPNHAT_NOTICE_CHANNELS": "email",
         "HOPNHAT_SMTP_HOST": "127.0.0.1",
@@ -170,9 +171,11 @@ def test_a_relay_killed_mid_send_and_restarted_delivers_every_notice_with_the_sa
             _act(s, _dossier(s, f"000.00.31.H13-260210-{i:04d}"), 1, "receive")
     keys = _keys(engine, "email")
     assert len(keys) == 30
-    sink = SmtpSink(tmp_path / "smtp.log", delay_ms=40).start()  # slow enough to kill the relay in mid-batch
+    # One connection at 200 ms a message: the batch of 30 takes 6 s, so a test process slowed by a busy machine
+    # still kills the relay in mid-batch (at 40 ms over four connections it was 0.3 s).
+    sink = SmtpSink(tmp_path / "smtp.log", delay_ms=200).start()
     try:
-        first = _relay_process(store_url, sink.port)
+        first = _relay_process(store_url, sink.port, connections=1)
         deadline = time.monotonic() + 60
         while len(sink.ids()) < 5:
             assert first.poll() is None, first.stderr.read() if first.stderr else ""

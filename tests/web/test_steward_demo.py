@@ -139,7 +139,7 @@ def test_the_demo_reaches_ready_by_the_stewards_cli_alone(copy: Store) -> None:
     copy.cli("steward", "approve", *ids, account="steward2")
     assert copy.open_records() == []
 
-    with serve_in_thread(copy.demo.out, copy.demo.port):
+    with serve_in_thread(copy.demo.out):
         checked = copy.cli("cutover", "check", "-c", config, account="admin")
         for source in SOURCES:
             assert f"{source}: READY" in checked.output, checked.output
@@ -187,7 +187,7 @@ def test_the_demo_reaches_ready_in_the_browser(copy: Store) -> None:
 
     try:
         with (
-            serve_in_thread(copy.demo.out, copy.demo.port),
+            serve_in_thread(copy.demo.out),
             serve(create_app(settings, engine)) as base,
             chromium() as browser,
         ):

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 # Only light modules at the top: every ``hopnhat`` call imports this file.
-from hopnhat.cli_support import console, engine, print_json, state
+from hopnhat.cli_support import console, engine, principal, print_json, state
 from hopnhat.errors import InvalidInput
 from hopnhat.identity.roles import Permission
 
@@ -88,6 +88,7 @@ def status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     from hopnhat.notices import service
 
     with session_scope(engine(ctx)) as session:
+        principal(ctx, session).require(Permission.NOTICES_READ)  # as the API asks
         rows = service.counts(session)
     if as_json:
         print_json([r.model_dump() for r in rows])
@@ -106,7 +107,6 @@ def dead_list(
     """Dead notices (each holds its dossier's later notices on its channel until resent)."""
     from rich.table import Table
 
-    from hopnhat.cli_support import principal
     from hopnhat.db import session_scope
     from hopnhat.notices import service
 
@@ -131,7 +131,6 @@ def dead_resend(
     notice_id: Annotated[int, typer.Argument(help="Id of the dead notice (see `notices dead list`).")],
 ) -> None:
     """Queue a dead notice again, with the same message id (audited)."""
-    from hopnhat.cli_support import principal
     from hopnhat.db import session_scope
     from hopnhat.notices import service
 
@@ -153,6 +152,7 @@ def templates_list(
     from hopnhat.notices import service
 
     with session_scope(engine(ctx)) as session:
+        principal(ctx, session).require(Permission.NOTICE_TEMPLATES)  # as the API asks
         rows = service.list_templates(session)
     if as_json:
         print_json([r.model_dump() for r in rows])
@@ -174,7 +174,6 @@ def templates_edit(
     subject: Annotated[str | None, typer.Option(help="The e-mail's subject (e-mail only).")] = None,
 ) -> None:
     """Save a template (checked by rendering it with sample values; must give {{ stop_url }}; audited)."""
-    from hopnhat.cli_support import principal
     from hopnhat.db import session_scope
     from hopnhat.notices import service
     from hopnhat.notices.templates import MAX_BODY

@@ -151,6 +151,8 @@ def render(text: str, context: dict[str, Any]) -> str:
         return unicodedata.normalize("NFC", _compiled(text).render(**context))
     except TemplateError as exc:
         raise InvalidInput(f"template: {exc}") from None
+    except Exception as exc:
+        raise InvalidInput(f"template: {type(exc).__name__}: {exc}") from None
 
 
 def check(event: str, channel: str, subject: str | None, body: str) -> tuple[str | None, str]:

@@ -296,8 +296,8 @@ def runs_cmd(ctx: typer.Context, limit: int = 20, as_json: JsonOpt = False) -> N
             f"{value(r['state'], language)}",
             highlight=False,
         )
-        if r.get("error"):
-            err_console.print(str(r["error"]), highlight=False, markup=False)
+        if r.get("reason"):
+            err_console.print(str(r["reason"]), highlight=False, markup=False)
         print_table(
             table(language, "cli_source", "state", *(f"cli_count_{k}" for k in COUNT_KEYS)),
             (

@@ -75,11 +75,22 @@ def selection(
         query = query.where(QuarantinedRecord.created_at >= since)
     if until is not None:
         query = query.where(QuarantinedRecord.created_at < until)
-    rows = session.scalars(query).all()
-    if reason:
-        wanted = reason.casefold()
-        rows = [q for q in rows if any(wanted in str(r).casefold() for r in q.reasons)]
-    return rows[:limit]
+    if not reason:
+        return session.scalars(query.limit(limit)).all()
+    # Streamed in pages and stopped at ``limit``: a large quarantine is never held whole (its payloads hold personal
+    # data and can be large).
+    wanted = reason.casefold()
+    found: list[QuarantinedRecord] = []
+    result = session.scalars(query.execution_options(yield_per=500))
+    try:
+        for q in result:
+            if any(wanted in str(r).casefold() for r in q.reasons):
+                found.append(q)
+                if len(found) >= limit:
+                    break
+    finally:
+        result.close()  # a server-side cursor left open at the break would hold the connection
+    return found
 
 
 def dismissals(session: Session, state: str | None, limit: int = 500) -> Sequence[Dismissal]:

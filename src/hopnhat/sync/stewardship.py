@@ -30,7 +30,7 @@ from hopnhat.errors import Conflict, Forbidden, InvalidInput, NotFound
 from hopnhat.identity import audit
 from hopnhat.identity.principal import Principal
 from hopnhat.identity.roles import Permission, Role
-from hopnhat.store.models import Dossier, OutboxEvent
+from hopnhat.store.models import Destination, Dossier, OutboxEvent
 from hopnhat.store.outbox import enqueue
 from hopnhat.sync import cutover as gate
 from hopnhat.sync import steward_repo as repo
@@ -679,7 +679,11 @@ def commit_cutover(
 
 def _take_over(session: Session, source: str, now: datetime) -> int:
     """Own the source's dossiers from ``now`` and queue for the portal those it never had an event of."""
-    sent = select(OutboxEvent.dossier_code).where(OutboxEvent.dossier_code == Dossier.code).exists()
+    sent = (
+        select(OutboxEvent.dossier_code)
+        .where(OutboxEvent.dossier_code == Dossier.code, OutboxEvent.destination == Destination.PORTAL)
+        .exists()
+    )  # a notice to the citizen is not an event the portal has
     queued = 0
     for d in session.scalars(select(Dossier).where(Dossier.source_name == source, Dossier.origin == "migrated")):
         if d.owned_here_at is None:

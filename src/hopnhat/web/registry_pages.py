@@ -11,7 +11,6 @@ from fastapi import Depends, Query, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from hopnhat.config import province_code
 from hopnhat.deps import SessionDep
 from hopnhat.errors import HopnhatError
 from hopnhat.i18n import translate, translate_reason
@@ -21,7 +20,7 @@ from hopnhat.registry import service as registry
 from hopnhat.registry.address_endpoints import convert_one
 from hopnhat.registry.convert import Conversion
 from hopnhat.registry.schemas import UnitOut
-from hopnhat.web.common import guard, lang_of, panel, render
+from hopnhat.web.common import guard, lang_of, panel, render, settings_of
 
 LEVELS = ("commune", "district", "province")
 UNITS_SHOWN = 300
@@ -42,12 +41,12 @@ class UnitRow:
     valid_to: date | None
 
 
-def units(session: Session, text: str, day: date, level: str) -> list[UnitRow]:
+def units(session: Session, text: str, day: date, level: str, province: str) -> list[UnitRow]:
     found: list[UnitOut]
     if text.strip():
         found = [hit.unit for hit in registry.search(session, text, day, level=level, limit=50).hits]
     else:
-        active = registry_repo.active_units(session, day, level=level, provinces=[province_code()])
+        active = registry_repo.active_units(session, day, level=level, provinces=[province])
         found = [UnitOut.model_validate(u) for u in active[:UNITS_SHOWN]]
     parents = {
         code: registry_repo.unit_on(session, code, day) for code in {u.parent_code for u in found if u.parent_code}
@@ -80,7 +79,7 @@ def registry_page(
     level = level if level in LEVELS else "commune"
     try:
         day = date.fromisoformat(on) if on else date.today()
-        rows = units(session, q, day, level)
+        rows = units(session, q, day, level, settings_of(request).province_code)
     except ValueError:
         day, error = date.today(), f"{translate('error_input', lang)}: {translate('on_date', lang)}"
     except HopnhatError as exc:
