@@ -221,6 +221,7 @@ class Mapper:
             rules.update({str(k): str(v) for k, v in dict(options.get("split_rules", {})).items()})
         self.remapper = Remapper(session, today, rules)
         self._mappings: dict[str, Any] = {}
+        self._contexts: dict[str, SourceContext] = {}
 
     def options(self, source: str) -> Mapping[str, Any]:
         options = self.config.get(source)
@@ -246,7 +247,12 @@ class Mapper:
         return RawRecord(q.source_id, record.updated, payload, record.fields, record.problems, record.digest)
 
     def context(self, source: str) -> SourceContext:
-        return SourceContext(source, str(self.options(source).get("province_code", "")), self.remapper, None)
+        """One context per source for the request, as a sync run keeps one across its batches: a bulk correction
+        of a thousand records reads the source's open quarantine once, not once per record."""
+        if source not in self._contexts:
+            province = str(self.options(source).get("province_code", ""))
+            self._contexts[source] = SourceContext(source, province, self.remapper, None)
+        return self._contexts[source]
 
 
 def _corrected(record: RawRecord, fix: Mapping[str, Any]) -> RawRecord:

@@ -10,6 +10,7 @@ data, so it is a POST, audited, never a URL).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from datetime import date, datetime
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PydField
 from sqlalchemy.orm import Session
@@ -32,7 +33,7 @@ from hopnhat.sync import service as sync_service
 from hopnhat.sync.connectors.base import CANONICAL_FIELDS
 from hopnhat.sync.models import QuarantinedRecord
 from hopnhat.sync.stewardship import DISMISS_REASONS, FIELD_MAX, Mapper, Rule, Selection
-from hopnhat.web.common import check_form, guard, lang_of, render, settings_of
+from hopnhat.web.common import check_form, guard, lang_of, redirect, render, settings_of
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 
@@ -41,6 +42,10 @@ StewardUser = Annotated[Principal, Depends(guard("quarantine"))]
 
 TEXTS: dict[str, tuple[str, str]] = {
     "steward": ("Chuẩn bị chuyển đổi", "Towards the cut-over"),
+    "st_check_running": (
+        "Đang có một lần kiểm tra các nguồn; xin đợi lần đó xong rồi tải lại trang.",
+        "The sources are being checked already; wait for that check, then reload the page.",
+    ),
     "st_left": ("Việc còn lại theo nguồn", "What is left, per source"),
     "st_source": ("Nguồn", "Source"),
     "st_verdict": ("Kết luận", "Verdict"),
@@ -135,11 +140,6 @@ def _t(lang: str) -> Any:
     return t
 
 
-def _redirect(path: str, **query: str) -> RedirectResponse:
-    shown = {k: v[:300] for k, v in query.items() if v}
-    return RedirectResponse(f"{path}?{urlencode(shown)}" if shown else path, status_code=303)
-
-
 def _today() -> date:
     return datetime.now(VN_TZ).date()
 
@@ -198,6 +198,9 @@ def gate_page(
     return _page(request, "steward.html", user, "steward", rows=rows, done=done, error=error)
 
 
+_CHECKING = threading.Lock()
+
+
 @router.post("/steward/check")
 def gate_check(
     request: Request,
@@ -207,12 +210,18 @@ def gate_check(
 ) -> Response:
     """Compute the verdicts again (reads every configured source whole: the demo's take a few seconds)."""
     check_form(user, csrf)
+    # One check at a time in this process: it reads every source whole, and repeated clicks would each hold a worker
+    # and a write transaction.
+    if not _CHECKING.acquire(blocking=False):
+        return redirect("/steward", error=_t(lang_of(request))("st_check_running"))
     try:
         cutover.check(session, _config(request), _today())
     except HopnhatError as exc:
         session.rollback()
-        return _redirect("/steward", error=exc.detail)
-    return _redirect("/steward", done="checked")
+        return redirect("/steward", error=exc.detail)
+    finally:
+        _CHECKING.release()
+    return redirect("/steward", done="checked")
 
 
 # --- the quarantine ------------------------------------------------------------------------------------------------
@@ -324,8 +333,8 @@ def correct(
         out = stewardship.correct(session, user, mapper, record_id, changed)
     except HopnhatError as exc:
         session.rollback()
-        return _redirect(f"/steward/quarantine/{record_id}", error=exc.detail)
-    return _redirect("/steward/quarantine", done=f"corrected:{out.source} {out.source_id}")
+        return redirect(f"/steward/quarantine/{record_id}", error=exc.detail)
+    return redirect("/steward/quarantine", done=f"corrected:{out.source} {out.source_id}")
 
 
 @router.post("/steward/quarantine/{record_id}/dismiss")
@@ -343,8 +352,8 @@ def dismiss(
         stewardship.propose_dismissal(session, user, record_id, reason, duplicate_of, note)
     except HopnhatError as exc:
         session.rollback()
-        return _redirect("/steward/quarantine", error=exc.detail)
-    return _redirect("/steward/quarantine", done="proposed")
+        return redirect("/steward/quarantine", error=exc.detail)
+    return redirect("/steward/quarantine", done="proposed")
 
 
 @router.post("/steward/dismissals/{dismissal_id}/{decision}")
@@ -365,8 +374,8 @@ def decide(
             raise InvalidInput(f"{decision[:20]!r}: approve or reject")
     except HopnhatError as exc:
         session.rollback()
-        return _redirect("/steward/quarantine", error=exc.detail)
-    return _redirect("/steward/quarantine", done="approved" if decision == "approve" else "rejected")
+        return redirect("/steward/quarantine", error=exc.detail)
+    return redirect("/steward/quarantine", done="approved" if decision == "approve" else "rejected")
 
 
 @router.post("/steward/bulk")
@@ -390,12 +399,11 @@ def bulk(
     """``preview`` renders what the rule would change; ``apply`` corrects; ``dismiss`` proposes dismissals."""
     check_form(user, csrf)
     filters = {"source": source, "reason": reason, "since": since, "until": until}
-    back = "/steward/quarantine?" + urlencode({k: v for k, v in filters.items() if v})
     try:
         selection = _selection(source, reason, since, until)
         if action == "dismiss":
             proposed = stewardship.dismiss_selection(session, user, selection, dismiss_reason, duplicate_of or None)
-            return RedirectResponse(f"{back}&{urlencode({'done': f'proposed:{len(proposed)}'})}", status_code=303)
+            return redirect("/steward/quarantine", **filters, done=f"proposed:{len(proposed)}")
         if kind not in _RULE_KINDS:
             raise InvalidInput(f"rule {kind[:10]!r}: set, copy or replace")
         rule = Rule(kind, field, value, old)  # type: ignore[arg-type]
@@ -409,9 +417,8 @@ def bulk(
         outcomes = stewardship.apply_rule(session, user, mapper, selection, rule)
     except HopnhatError as exc:
         session.rollback()
-        return RedirectResponse(f"{back}&{urlencode({'error': exc.detail[:300]})}", status_code=303)
-    done = f"applied:{sum(o.loads for o in outcomes)}/{len(outcomes)}"
-    return RedirectResponse(f"{back}&{urlencode({'done': done})}", status_code=303)
+        return redirect("/steward/quarantine", **filters, error=exc.detail)
+    return redirect("/steward/quarantine", **filters, done=f"applied:{sum(o.loads for o in outcomes)}/{len(outcomes)}")
 
 
 # --- the review queue ----------------------------------------------------------------------------------------------
@@ -443,8 +450,6 @@ def review_action(
     csrf: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     check_form(user, csrf)
-    back = "/steward/review" + (f"?{urlencode({'source': source})}" if source else "")
-    sep = "&" if source else "?"
     try:
         if action == "unit":
             mapper = _mapper(request, session, need_config=False)
@@ -455,8 +460,8 @@ def review_action(
             raise InvalidInput(f"{action[:10]!r}: unit or ok")
     except HopnhatError as exc:
         session.rollback()
-        return RedirectResponse(f"{back}{sep}{urlencode({'error': exc.detail[:300]})}", status_code=303)
-    return RedirectResponse(f"{back}{sep}{urlencode({'done': f'{action}:{code}'})}", status_code=303)
+        return redirect("/steward/review", source=source, error=exc.detail)
+    return redirect("/steward/review", source=source, done=f"{action}:{code}")
 
 
 __all__ = ["TEXTS", "router"]
