@@ -647,6 +647,52 @@ TEXTS: dict[str, tuple[str, str]] = {
         "{0}: tại đây {1}, trên Cổng {2} ({3}); {4} chưa gửi",
         "{0}: here {1}, on the portal {2} ({3}); {4} not yet delivered",
     ),
+    # --- issue 17 after issue 20: the data stewards' commands ----------------------------------------------------
+    "cli_st_left": (
+        "{0}: {1}; cách ly {2}, chờ duyệt loại bỏ {3}, đang mở chưa có đơn vị {4}, cần xem lại {5}",
+        "{0}: {1}; quarantined {2}, dismissals to approve {3}, open without unit {4}, to review {5}",
+    ),
+    "cli_st_ready": ("SẴN SÀNG", "READY"),
+    "cli_st_not_ready": ("CHƯA SẴN SÀNG", "NOT READY"),
+    "cli_st_cut_over": ("ĐÃ CHUYỂN ĐỔI", "CUT OVER"),
+    "cli_st_corrected": ("{0} {1}: đã sửa và nạp vào kho", "{0} {1}: corrected and loaded"),
+    "cli_st_proposed": (
+        "Đã đề xuất loại bỏ số {0}: một người quản lý dữ liệu khác duyệt (steward approve {0})",
+        "dismissal {0} proposed: another data steward approves it (steward approve {0})",
+    ),
+    "cli_st_approved": ("Đã duyệt {0}", "{0} approved"),
+    "cli_st_rejected": ("Đã từ chối đề xuất loại bỏ số {0}", "dismissal {0} rejected"),
+    "cli_n_dismissals": ("đề xuất loại bỏ", "dismissal|dismissals"),
+    "cli_st_proposal": ("{0}: bản ghi {1} ({2} {3}) {4}, do {5} đề xuất", "{0}: record {1} ({2} {3}) {4} by {5}"),
+    "cli_st_stays": ("vẫn bị cách ly: {0}", "stays quarantined: {0}"),
+    "cli_st_outcomes": ("{0}/{1} bản ghi {2}", "{0} of {1} {2}"),
+    "cli_st_would_load": ("sẽ được nạp", "would load"),
+    "cli_st_corrected_verb": ("đã sửa", "corrected"),
+    "cli_st_proposed_many": ("Đã đề xuất loại bỏ {0}: {1}", "{0} proposed: {1}"),
+    "cli_st_review": ("{0} ({1}) đơn vị {2}: {3} [{4}]", "{0} ({1}) unit {2}: {3} [{4}]"),
+    "cli_st_no_candidate": ("không có", "none"),
+    "cli_st_picked": ("{0}: đơn vị {1}", "{0}: unit {1}"),
+    "cli_st_reviewed": ("{0}: đã xem lại", "{0}: reviewed"),
+    "cli_st_final_sync": ("Đồng bộ lần cuối nguồn {0}", "final sync of {0}"),
+    "cli_st_committed": (
+        "{0}: đã chuyển đổi{1}; từ nay không đồng bộ nguồn này nữa",
+        "{0}: cut over{1}; the sync no longer reads it",
+    ),
+    "cli_st_forced": (" (bắt buộc)", " (forced)"),
+    # --- issue 17 after issue 23: the notices' commands
+    "cli_n_notices": ("thông báo", "notice|notices"),
+    "cli_nt_delivered": ("{0}: đã gửi {1}", "{0}: delivered {1}"),
+    "cli_nt_status": (
+        "{0}: chờ gửi {1}, đã gửi {2}, gửi không được {3}, không gửi {4}",
+        "{0}: pending {1}, delivered {2}, dead {3}, skipped {4}",
+    ),
+    "cli_nt_none_dead": ("Không có thông báo nào gửi không được.", "No dead notices."),
+    "cli_nt_id": ("Số", "Id"),
+    "cli_nt_dossier": ("Hồ sơ", "Dossier"),
+    "cli_nt_requeued": ("Đã đưa thông báo {0} vào hàng đợi gửi lại", "Notice {0} queued again"),
+    "cli_nt_edited_by": ("do {0} sửa", "edited by {0}"),
+    "cli_nt_default": ("mặc định", "default"),
+    "cli_nt_saved": ("Đã lưu mẫu {0}/{1}", "Template {0}/{1} saved"),
 }
 
 

@@ -170,14 +170,18 @@ def test_cli_status_dead_list_resend_and_templates(site: Site, tmp_path: Path) -
     again = runner.invoke(cli, [*db, "notices", "dead", "resend", str(dead[0]["id"])])
     assert again.exit_code == 1 and "not dead" in again.output
     listed = runner.invoke(cli, [*db, "notices", "templates", "list"])
-    assert listed.exit_code == 0 and "receipt/email (default)" in listed.output
+    assert listed.exit_code == 0 and "receipt/email (mặc định)" in listed.output  # Vietnamese by default
     body = tmp_path / "receipt.txt"
     body.write_text("Đã nhận hồ sơ {{ dossier_code }}. Ngừng nhận: {{ stop_url }}", encoding="utf-8")
     edited = runner.invoke(
         cli, [*db, "notices", "templates", "edit", "receipt", "email", "--body-file", str(body), "--subject", "Đã nhận"]
     )
     assert edited.exit_code == 0, edited.output
-    assert "receipt/email (edited by" in runner.invoke(cli, [*db, "notices", "templates", "list"]).output
+    assert "receipt/email (do " in runner.invoke(cli, [*db, "notices", "templates", "list"]).output
+    english = runner.invoke(cli, [*db, "notices", "templates", "list"], env={"HOPNHAT_LANG": "en"})
+    assert "receipt/email (edited by" in english.output
+    people = runner.invoke(cli, [*db, "notices", "status"])
+    assert people.exit_code == 0 and "Thư điện tử: chờ gửi" in people.output, people.output
     no_relay = runner.invoke(cli, [*db, "notices", "relay", "--once", "--channel", "sms"])
     assert no_relay.exit_code == 1 and "HOPNHAT_SMS_URL" in no_relay.output
 

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 # Only light modules at the top: every ``hopnhat`` call imports this file.
-from hopnhat.cli_support import console, engine, principal, print_json, state
+from hopnhat.cli_support import console, count, engine, lang, principal, print_json, print_table, state, table, tr
 from hopnhat.errors import InvalidInput
 from hopnhat.identity.roles import Permission
 
@@ -63,8 +63,10 @@ def relay(
                 t.start()
             for t in threads:
                 t.join()
+            language = lang(ctx)
             for r in relays:
-                console.print(f"{r.channel}: delivered {counts.get(r.channel, 0)} notice(s)")
+                sent = count(counts.get(r.channel, 0), "cli_n_notices", language)
+                console.print(tr("cli_nt_delivered", language).format(_channel(r.channel, language), sent))
             return
         from hopnhat.ops.stopping import stop_on_signals
 
@@ -93,8 +95,12 @@ def status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     if as_json:
         print_json([r.model_dump() for r in rows])
         return
+    language = lang(ctx)
     for r in rows:
-        console.print(f"{r.channel:6} pending {r.pending}, delivered {r.delivered}, dead {r.dead}, skipped {r.skipped}")
+        line = tr("cli_nt_status", language).format(
+            _channel(r.channel, language), r.pending, r.delivered, r.dead, r.skipped
+        )
+        console.print(line, highlight=False)
 
 
 @dead_app.command("list")
@@ -105,7 +111,6 @@ def dead_list(
     as_json: JsonOpt = False,
 ) -> None:
     """Dead notices (each holds its dossier's later notices on its channel until resent)."""
-    from rich.table import Table
 
     from hopnhat.db import session_scope
     from hopnhat.notices import service
@@ -116,13 +121,26 @@ def dead_list(
     if as_json:
         print_json([d.model_dump(mode="json") for d in dead])
         return
+    language = lang(ctx)
     if not dead:
-        console.print("no dead notices")
+        console.print(tr("cli_nt_none_dead", language))
         return
-    table = Table("id", "dossier", "channel", "event", "attempts", "last error")
-    for d in dead:
-        table.add_row(str(d.id), d.dossier_code, d.channel, d.event, str(d.attempts), d.last_error or "")
-    console.print(table)
+    print_table(
+        table(
+            language, "cli_nt_id", "cli_nt_dossier", "notice_channel", "notice_event", "notice_attempts", "notice_error"
+        ),
+        (
+            [
+                str(d.id),
+                d.dossier_code,
+                _channel(d.channel, language),
+                tr(f"notice_event_{d.event}", language),
+                str(d.attempts),
+                d.last_error or "",
+            ]
+            for d in dead
+        ),
+    )
 
 
 @dead_app.command("resend")
@@ -138,7 +156,7 @@ def dead_resend(
         acting = principal(ctx, session)
         acting.require(Permission.NOTICES_WRITE)
         service.resend(session, acting, notice_id)
-    console.print(f"notice {notice_id} queued again")
+    console.print(tr("cli_nt_requeued", lang(ctx)).format(notice_id))
 
 
 @templates_app.command("list")
@@ -157,8 +175,9 @@ def templates_list(
     if as_json:
         print_json([r.model_dump() for r in rows])
         return
+    language = lang(ctx)
     for r in rows:
-        who = f"edited by {r.edited_by}" if r.edited_by else "default"
+        who = tr("cli_nt_edited_by", language).format(r.edited_by) if r.edited_by else tr("cli_nt_default", language)
         console.print(f"{r.event}/{r.channel} ({who}): {r.subject or ''}", highlight=False, markup=False)
         if full:
             console.print(r.body, highlight=False, markup=False)
@@ -188,7 +207,7 @@ def templates_edit(
         acting = principal(ctx, session)
         acting.require(Permission.NOTICE_TEMPLATES)
         service.edit_template(session, acting, event, channel, subject, body)
-    console.print(f"template {event}/{channel} saved")
+    console.print(tr("cli_nt_saved", lang(ctx)).format(event, channel))
 
 
 @notices_app.command("gateway-sim")
@@ -202,6 +221,11 @@ def gateway_sim(port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 
 
 def register(app: typer.Typer) -> None:
     app.add_typer(notices_app, name="notices")
+
+
+def _channel(channel: str, language: str) -> str:
+    """A channel's name for people ("Thư điện tử", "Tin nhắn SMS", "Zalo")."""
+    return tr(f"notice_channel_{channel}", language)
 
 
 __all__ = ["register"]

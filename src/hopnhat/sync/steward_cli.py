@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from hopnhat.cli_support import console, engine, parse_day, principal, print_json
+from hopnhat.cli_support import console, count, engine, lang, parse_day, principal, print_json, tr
 from hopnhat.errors import InvalidInput
+from hopnhat.i18n import translate_reason
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -104,15 +105,15 @@ def left_cmd(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     if as_json:
         print_json(rows)
         return
+    language = lang(ctx)
     for r in rows:
-        verdict = "—" if r["ready"] is None else ("READY" if r["ready"] else "NOT READY")
+        verdict = "—" if r["ready"] is None else tr("cli_st_ready" if r["ready"] else "cli_st_not_ready", language)
         if r["cut_over_at"] is not None:
-            verdict = "CUT OVER"
-        console.print(
-            f"{r['source']}: {verdict}; quarantined {r['quarantined']}, dismissals to approve "
-            f"{r['dismissals_proposed']}, open without unit {r['without_unit']}, to review {r['to_review']}",
-            highlight=False,
+            verdict = tr("cli_st_cut_over", language)
+        line = tr("cli_st_left", language).format(
+            r["source"], verdict, r["quarantined"], r["dismissals_proposed"], r["without_unit"], r["to_review"]
         )
+        console.print(line, highlight=False)
 
 
 @steward_app.command("fields")
@@ -140,7 +141,7 @@ def correct_cmd(
 
     with session_scope(engine(ctx)) as session:
         out = stewardship.correct(session, principal(ctx, session), _mapper(session, config), record_id, _fields(sets))
-    console.print(f"{out.source} {out.source_id}: corrected and loaded", highlight=False)
+    console.print(tr("cli_st_corrected", lang(ctx)).format(out.source, out.source_id), highlight=False)
 
 
 @steward_app.command("dismiss")
@@ -158,7 +159,7 @@ def dismiss_cmd(
     with session_scope(engine(ctx)) as session:
         d = stewardship.propose_dismissal(session, principal(ctx, session), record_id, reason, duplicate_of, note)
         number = d.id
-    console.print(f"dismissal {number} proposed: another data steward approves it (steward approve {number})")
+    console.print(tr("cli_st_proposed", lang(ctx)).format(number), highlight=False)
 
 
 @steward_app.command("approve")
@@ -169,7 +170,8 @@ def approve_cmd(ctx: typer.Context, dismissal_ids: list[int]) -> None:
 
     with session_scope(engine(ctx)) as session:
         done = stewardship.approve_many(session, principal(ctx, session), dismissal_ids)
-    console.print(f"{len(done)} dismissals approved")
+    language = lang(ctx)
+    console.print(tr("cli_st_approved", language).format(count(len(done), "cli_n_dismissals", language)))
 
 
 @steward_app.command("reject")
@@ -180,7 +182,7 @@ def reject_cmd(ctx: typer.Context, dismissal_id: int) -> None:
 
     with session_scope(engine(ctx)) as session:
         stewardship.reject(session, principal(ctx, session), dismissal_id)
-    console.print(f"dismissal {dismissal_id} rejected")
+    console.print(tr("cli_st_rejected", lang(ctx)).format(dismissal_id))
 
 
 @steward_app.command("proposals")
@@ -195,21 +197,23 @@ def proposals_cmd(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     if as_json:
         print_json(rows)
         return
+    language = lang(ctx)
     for r in rows:
-        console.print(
-            f"{r['id']}: record {r['record_id']} ({r['source']} {r['source_id']}) {r['reason']} by {r['proposed_by']}",
-            highlight=False,
+        line = tr("cli_st_proposal", language).format(
+            r["id"], r["record_id"], r["source"], r["source_id"], r["reason"], r["proposed_by"]
         )
+        console.print(line, highlight=False)
 
 
-def _print_outcomes(outcomes: list[Any], as_json: bool, verb: str) -> None:
+def _print_outcomes(outcomes: list[Any], as_json: bool, verb_key: str, language: str) -> None:
     if as_json:
         print_json([asdict(o) for o in outcomes])
         return
+    verb = tr(verb_key, language)
     for o in outcomes:
-        result = verb if o.loads else "stays quarantined: " + "; ".join(o.reasons)
+        result = verb if o.loads else tr("cli_st_stays", language).format("; ".join(o.reasons))
         console.print(f"{o.record_id} {o.source} {o.source_id}: {o.before!r} -> {o.after!r}, {result}", highlight=False)
-    console.print(f"{sum(o.loads for o in outcomes)} of {len(outcomes)} {verb}")
+    console.print(tr("cli_st_outcomes", language).format(sum(o.loads for o in outcomes), len(outcomes), verb))
 
 
 @bulk_app.command("preview")
@@ -236,7 +240,7 @@ def bulk_preview(
         outcomes = stewardship.preview(
             session, principal(ctx, session), _mapper(session, config), _selection(source, reason, since, until), rule
         )
-    _print_outcomes(outcomes, as_json, "would load")
+    _print_outcomes(outcomes, as_json, "cli_st_would_load", lang(ctx))
 
 
 @bulk_app.command("apply")
@@ -263,7 +267,7 @@ def bulk_apply(
         outcomes = stewardship.apply_rule(
             session, principal(ctx, session), _mapper(session, config), _selection(source, reason, since, until), rule
         )
-    _print_outcomes(outcomes, as_json, "corrected")
+    _print_outcomes(outcomes, as_json, "cli_st_corrected_verb", lang(ctx))
 
 
 @bulk_app.command("dismiss")
@@ -285,7 +289,9 @@ def bulk_dismiss(
             session, principal(ctx, session), _selection(source, reason_contains, since, until), reason, duplicate_of
         )
         ids = [d.id for d in done]
-    console.print(f"{len(ids)} dismissals proposed: {' '.join(map(str, ids))}", highlight=False)
+    language = lang(ctx)
+    found = count(len(ids), "cli_n_dismissals", language)
+    console.print(tr("cli_st_proposed_many", language).format(found, " ".join(map(str, ids))), highlight=False)
 
 
 @review_app.command("list")
@@ -303,9 +309,11 @@ def review_list(
     if as_json:
         print_json([asdict(i) for i in items])
         return
+    language = lang(ctx)
     for i in items:
-        choices = ", ".join(f"{c} {n}" for c, n in i.candidates) or "none"
-        console.print(f"{i.code} ({i.source}) unit {i.unit_code or '—'}: {i.reason or ''} [{choices}]", highlight=False)
+        choices = ", ".join(f"{c} {n}" for c, n in i.candidates) or tr("cli_st_no_candidate", language)
+        line = tr("cli_st_review", language).format(i.code, i.source, i.unit_code or "—", i.reason or "", choices)
+        console.print(line, highlight=False)
 
 
 @review_app.command("pick")
@@ -316,7 +324,7 @@ def review_pick(ctx: typer.Context, code: str, unit: str, config: OptionalConfig
 
     with session_scope(engine(ctx)) as session:
         stewardship.pick_unit(session, principal(ctx, session), _mapper(session, config).remapper, code, unit)
-    console.print(f"{code}: unit {unit}", highlight=False)
+    console.print(tr("cli_st_picked", lang(ctx)).format(code, unit), highlight=False)
 
 
 @review_app.command("ok")
@@ -327,7 +335,7 @@ def review_ok(ctx: typer.Context, code: str) -> None:
 
     with session_scope(engine(ctx)) as session:
         stewardship.acknowledge(session, principal(ctx, session), code)
-    console.print(f"{code}: reviewed", highlight=False)
+    console.print(tr("cli_st_reviewed", lang(ctx)).format(code), highlight=False)
 
 
 def cutover_commit(
@@ -354,7 +362,8 @@ def cutover_commit(
         if steward_repo.cutover_of(session, source) is not None:
             raise InvalidInput(f"source {source} was cut over already")
         stewardship.check_may_commit(who, force)
-    console.print(f"[bold]final sync of {source}[/]")
+    language = lang(ctx)
+    console.print(f"[bold]{tr('cli_st_final_sync', language).format(source)}[/]", highlight=False)
     results = run_with_progress(ctx, picked, dry_run=False, full=False, quiet=True)
     print_results(results)
     with session_scope(store) as session:
@@ -362,8 +371,9 @@ def cutover_commit(
         done = stewardship.commit_cutover(session, principal(ctx, session), source, verdict, force=force, reason=reason)
         forced = done.forced
     for line in verdict["reasons"]:
-        console.print(f"  - {line}", highlight=False)
-    console.print(f"{source}: cut over{' (forced)' if forced else ''}; the sync no longer reads it", highlight=False)
+        console.print(f"  - {translate_reason(str(line), language)}", highlight=False)
+    how = tr("cli_st_forced", language) if forced else ""
+    console.print(tr("cli_st_committed", language).format(source, how), highlight=False)
 
 
 def register(app: typer.Typer) -> None:
