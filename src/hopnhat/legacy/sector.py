@@ -31,6 +31,7 @@ from sqlalchemy import create_engine, text
 from hopnhat.errors import InvalidInput, ServiceUnavailable
 from hopnhat.legacy.record import FAULT_TYPES, Dossier, garbled_field, impossible_day, mojibake
 from hopnhat.legacy.systems import _XLSX_PARTS, _XML_BAD, MARIADB_SERVER, _cp1258, misspell, misspelling, unit_name
+from hopnhat.sync.connectors.base import CANONICAL_FIELDS as FIELDS  # the mappings it writes name these
 
 POSTGRES_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
 INTERFACES = ("http_api", "files", "sql")
@@ -38,24 +39,6 @@ PAGINATIONS = ("page", "offset", "cursor", "link_header")
 AUTHS = ("api_key", "oauth2")
 BACKENDS = ("sqlite", "mariadb", "postgresql")
 ENCODINGS = ("utf-8", "utf-8-sig", "utf-16", "cp1258")
-FIELDS = (
-    "code",
-    "procedure_code",
-    "procedure_name",
-    "field_code",
-    "applicant_name",
-    "applicant_id_number",
-    "applicant_phone",
-    "applicant_address",
-    "applicant_type",
-    "channel",
-    "status",
-    "received_at",
-    "due_at",
-    "returned_at",
-    "unit",
-    "agency_code",
-)
 _EXCEL_EPOCH = datetime(1899, 12, 30)
 _PLAIN = re.compile(r"^[a-z_][a-z0-9_]*$")
 
