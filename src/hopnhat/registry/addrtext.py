@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from hopnhat.registry.text import modern_tones
 
@@ -102,6 +102,8 @@ def accent_tokens(text: str) -> list[str]:
     low = text.lower()
     if not low.isascii():
         low = modern_tones(low)
+    if low.replace(" ", "").isalnum():
+        return low.split()  # letters, digits and spaces only (most segments): what the substitution would give
     return _NON_WORD.sub(" ", low).split()
 
 
@@ -111,9 +113,10 @@ def _numerals(tokens: list[str]) -> list[str]:
     return tokens
 
 
-@dataclass(frozen=True, slots=True)
-class NameKey:
-    """One reading of a segment: the type it names (or ``""``) and the keys of the name itself."""
+class NameKey(NamedTuple):
+    """One reading of a segment: the type it names (or ``""``) and the keys of the name itself. A named tuple, not
+    a frozen dataclass: one is made per reading of every new segment, and a frozen dataclass's ``__init__`` cost
+    as much as the rest of the reading."""
 
     type: str
     accent: str
@@ -145,33 +148,42 @@ def readings(text: str) -> tuple[NameKey, ...]:
     tokens = accent_tokens(text)
     if not tokens:
         return ()
-    out: list[NameKey] = []
     joined = " ".join(tokens)
     # The fold table maps a letter to letters or to nothing (a combining mark), never to a space: folding the
     # joined tokens once and splitting gives the tokens folded one by one.
-    folded = tokens if joined.isascii() else fold_fast(joined).split()
     # A segment written with diacritics ("Xã Nga Thanh") spells its name as meant: "Nga Thanh" is not "Nga Thành"
     # typed without them, so the accent key decides even where the name itself has no mark.
-    marked = folded is not tokens and folded != tokens
-    first = folded[0]
-    if len(tokens) == 1 and first[0] in "pf":
-        m = _P_NUMBER.match(first)
-        if m:
-            out.append(_key_of("Phường", [m.group(1)], [m.group(1)], False))
-    for width in (2, 1):
-        if len(tokens) <= width:
-            continue
-        head = tuple(tokens[:width])
+    if joined.isascii():
+        folded, marked = tokens, False
+    else:
+        folded = fold_fast(joined).split()
+        marked = folded != tokens
+    n = len(tokens)
+    if n == 1:
+        first = folded[0]
+        if first[0] in "pf":
+            m = _P_NUMBER.match(first)
+            if m:
+                return (_key_of("Phường", [m.group(1)], [m.group(1)], False), _key_of("", tokens, folded, marked))
+        return (_key_of("", tokens, folded, marked),)
+    type_: str | None = None
+    width = 2
+    if n > 2:
+        head = (tokens[0], tokens[1])
         type_ = (
             _ACCENT_TYPES.get(head)
-            if marked and any(not t.isascii() for t in head)
-            else TYPE_PREFIXES.get(tuple(folded[:width]))
+            if marked and not (head[0].isascii() and head[1].isascii())
+            else TYPE_PREFIXES.get((folded[0], folded[1]))
         )
-        if type_:
-            out.append(_key_of(type_, tokens[width:], folded[width:], marked))
-            break
-    out.append(_key_of("", tokens, folded, marked))
-    return tuple(out)
+    if not type_:
+        width = 1
+        type_ = (
+            _ACCENT_TYPES.get((tokens[0],)) if marked and not tokens[0].isascii() else TYPE_PREFIXES.get((folded[0],))
+        )
+    whole = _key_of("", tokens, folded, marked)
+    if type_:
+        return (_key_of(type_, tokens[width:], folded[width:], marked), whole)
+    return (whole,)
 
 
 def unit_key(type_: str, name: str) -> NameKey:

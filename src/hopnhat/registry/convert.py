@@ -24,6 +24,7 @@ Statuses:
 
 from __future__ import annotations
 
+import gc
 import re
 import unicodedata
 from collections import defaultdict
@@ -31,7 +32,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
@@ -171,13 +172,19 @@ _SHAPES = ((True, True), (True, False), (False, True), (False, False))
 _NOT_FOUND = Status.NOT_FOUND  # enum attribute access is slow on the hot path
 
 
-@dataclass(frozen=True, slots=True)
-class _Answer:
+_EXACT_S, _FUZZY_S, _AMBIGUOUS_S, _ALREADY_NEW_S = Status.EXACT, Status.FUZZY, Status.AMBIGUOUS, Status.ALREADY_NEW
+_P, _D, _C = Level.PROVINCE, Level.DISTRICT, Level.COMMUNE
+
+
+class _Answer(NamedTuple):  # a named tuple: one is made per new tail, and a frozen dataclass's __init__ is slow
     status: Status
     width: int  # segments read as units; those in front are the street
     target: URec | None
     candidates: tuple[Candidate, ...]
     province: str = ""
+
+
+_NOTHING = _Answer(_NOT_FOUND, 0, None, ())
 
 
 class AddressConverter:
@@ -284,6 +291,9 @@ class AddressConverter:
         self._cidx.types = [c.unit.type for c in self._communes]
         for idx in self._indexes:
             idx.seal()
+        # No reading of a segment with more words than the longest name and a two-word type word can name a unit,
+        # exactly or misspelt ("Xã Phú Tân - Huyện Châu Thành - Tỉnh Hậu Giang" before it is split on its type words).
+        self._max_words = max(idx.max_spaces for idx in self._indexes) + 3
         # A segment's readings are told apart by what they hit. A fold key decides the hits by itself; an accent
         # key matters only where it hits otherwise than its fold key in some index ("vĩnh thạnh" / "vĩnh thành"):
         # precomputed here so that reading a new segment costs set lookups, not a tuple of hits per index.
@@ -386,6 +396,17 @@ class AddressConverter:
         ]
         return cls(recs.values(), links, on or date.today())
 
+    def settle(self) -> AddressConverter:
+        """Keep the index out of the garbage collector's full passes; for a converter that lives long (the cached
+        ones). The index is some 150,000 objects that live as long as it does, and a full collection walked them
+        all for nothing: two or three times per 20,000 new addresses as the memos grow, 0.1 s each, a fifth of
+        the time of a batch. ``gc.freeze`` moves every object alive now to the permanent generation, which full
+        collections skip; unfreezing first lets an index replaced since be collected. Returns ``self``."""
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()
+        return self
+
     def warm(self, province: str | None = None) -> AddressConverter:
         """Precompute the answers for every unit of ``province`` (default the deployment's, with the former
         provinces it was formed from) written in the usual ways (with and without type words, district and
@@ -442,6 +463,8 @@ class AddressConverter:
         low = segment.lower()
         if (low[0].isdigit() and " " in low) or low.startswith(_STREET_WORDS):
             return 0  # not memoised: streets are mostly unique and would crowd out the unit names
+        if low.count(" ") >= self._max_words and len(_WORD.findall(low)) > self._max_words:
+            return 0  # too long to be a unit: reads as a street
         keys = readings(segment)
         folds, accents, plain = self._folds, self._accents, self._plain_accents
         if len(keys) > 1 and ((keys[0].has_marks and keys[0].accent in accents) or keys[0].fold in folds):
@@ -449,8 +472,10 @@ class AddressConverter:
         # Segments that hit the same units the same way behave alike (with or without diacritics, when no other
         # name folds alike): one id for them all.
         profile = tuple(
-            (k.type, k.fold, k.accent if k.has_marks and k.accent not in plain and k.fold in folds else None)
-            for k in keys
+            [
+                (k.type, k.fold, k.accent if k.has_marks and k.accent not in plain and k.fold in folds else None)
+                for k in keys
+            ]
         )
         rid = self._reading_ids.get(profile)
         if rid is None:
@@ -570,20 +595,22 @@ class AddressConverter:
         keys = self._reading_list[segment]
         if not keys or keys[0].type:
             return False
-        if not any(
-            self._match_memo(segment, level, (), None, False) is not None for level in (Level.PROVINCE, Level.DISTRICT)
+        if (
+            self._match_memo(segment, _P, (), None, False) is None
+            and self._match_memo(segment, _D, (), None, False) is None
         ):
             return False
         # An island district's name is also the special zone's: "Côn Đảo, Bà Rịa - Vũng Tàu" names the zone.
-        hit = self._match_memo(segment, Level.COMMUNE, (), None, False)
+        hit = self._match_memo(segment, _C, (), None, False)
         return hit is None or not any(self._communes[i].unit.level == Level.DISTRICT for i in hit.items)
 
     def _match_memo(
         self, segment: int, level: str, keep_key: tuple[object, ...], keep: frozenset[int] | None, fuzzy: bool
     ) -> _Hit | None:
         key = (segment, level, keep_key, fuzzy)
-        if key in self._match_cache:
-            return self._match_cache[key]
+        hit = self._match_cache.get(key)
+        if hit is not None or key in self._match_cache:
+            return hit
         hit = self._match(segment, level, keep, fuzzy)
         if len(self._match_cache) > 200_000:
             self._match_cache.clear()
@@ -598,6 +625,7 @@ class AddressConverter:
         rapidfuzz runs on that segment alone."""
         n = len(tail)
         out: list[tuple[int, int, _Hit, bool, bool]] = []
+        cache = self._match_cache
         for has_p, has_d in _SHAPES:
             width = 1 + has_p + has_d
             if width > n or width <= min_width:
@@ -613,39 +641,44 @@ class AddressConverter:
                 continue
             fuzzy_level = ""
             if fuzzy:
-                plan = [(tail[pos], Level.COMMUNE.value)]
+                plan = [(tail[pos], _C)]
                 if has_d:
-                    plan.append((tail[pos + 1], Level.DISTRICT.value))
+                    plan.append((tail[pos + 1], _D))
                 if has_p:
-                    plan.append((tail[n - 1], Level.PROVINCE.value))
+                    plan.append((tail[n - 1], _P))
                 misses = [lvl for seg, lvl in plan if self._match_memo(seg, lvl, (), None, False) is None]
                 if len(misses) > 1 or (not has_d and self._bare_upper_unit(tail[pos])):
                     continue
                 # Every name exists somewhere but not together: the commune may be misspelt into another's name.
-                fuzzy_level = misses[0] if misses else Level.COMMUNE.value
+                fuzzy_level = misses[0] if misses else _C
             score = 0
             clean = True
             keep_c: frozenset[int] | None = None
             keep_d: frozenset[int] | None = None
             keep_key: tuple[object, ...] = ()
+            ph = dh = None
             if has_p:
-                ph = self._match_memo(tail[n - 1], Level.PROVINCE, (), None, fuzzy_level == Level.PROVINCE)
+                ph = self._match_memo(tail[n - 1], _P, (), None, fuzzy_level == _P)
                 if ph is None:
                     continue
-                clean &= ph.score == _EXACT
-                score += ph.score
+                clean = ph.score == _EXACT
+                score = ph.score
                 keep_c, keep_d = self._province_keep(ph.items)
                 keep_key = ("p", ph.items)
             if has_d:
-                dh = self._match_memo(tail[pos + 1], Level.DISTRICT, keep_key, keep_d, fuzzy_level == Level.DISTRICT)
+                dh = self._match_memo(tail[pos + 1], _D, keep_key, keep_d, fuzzy_level == _D)
                 if dh is None:
                     continue
                 clean &= dh.score == _EXACT
                 score += dh.score
-                dk = self._district_keep(dh.items)
-                keep_c = dk if keep_c is None else keep_c & dk
                 keep_key = (*keep_key, "d", dh.items)
-            ch = self._match_memo(tail[pos], Level.COMMUNE, keep_key, keep_c, fuzzy_level == Level.COMMUNE)
+            fz = fuzzy_level == _C
+            ch = cache.get((tail[pos], _C, keep_key, fz))
+            if ch is None and (tail[pos], _C, keep_key, fz) not in cache:
+                if dh is not None:  # the communes of the district, within the province: computed on a memo miss only
+                    dk = self._district_keep(dh.items)
+                    keep_c = dk if keep_c is None else keep_c & dk
+                ch = self._match_memo(tail[pos], _C, keep_key, keep_c, fz)
             if ch is None:
                 continue
             out.append((score + ch.score, width, ch, clean and ch.score == _EXACT, has_p and not has_d))
@@ -654,34 +687,40 @@ class AddressConverter:
     def _resolve(self, tail: tuple[int, ...]) -> _Answer:
         """The answer for the last (up to three) segments: all an address's answer depends on but its street."""
         parses = self._parse(tail, fuzzy=False)
-        widest = max((p[1] for p in parses), default=0)
+        # The readings of one pass are all of one width (a narrower one is not tried once one is found).
+        widest = parses[0][1] if parses else 0
         if widest < len(tail):
             # A reading that uses more segments with one misspelt name beats a narrower exact one.
             parses += self._parse(tail, fuzzy=True, min_width=widest)
         if not parses:
-            return _Answer(Status.NOT_FOUND, 0, None, ())
-        best = max(p[0] for p in parses)
-        top = [p for p in parses if p[0] == best]
-        # The new form (commune and province, no district) names a commune in force exactly: it is that commune,
-        # even where an old commune of the old province bore the same name (Phường Đại Mỗ, Thành phố Hà Nội).
-        new_form: list[tuple[int, int, _Hit, bool, bool]] = [
-            (p[0], p[1], _Hit(tuple(i for i in p[2].items if self._communes[i].current), p[2].score), p[3], p[4])
-            for p in top
-            if p[4] and p[3]
-        ]
-        new_form = [p for p in new_form if p[2].items]
-        if new_form:
-            top = new_form
-        width = max(p[1] for p in top)
+            return _NOTHING
+        if len(parses) == 1:
+            top = parses
+        else:
+            best = max(p[0] for p in parses)
+            top = [p for p in parses if p[0] == best]
+        if any(p[4] and p[3] for p in top):
+            # The new form (commune and province, no district) names a commune in force exactly: it is that
+            # commune, even where an old commune of the old province bore the same name (Phường Đại Mỗ, Hà Nội).
+            new_form: list[tuple[int, int, _Hit, bool, bool]] = [
+                (p[0], p[1], _Hit(tuple(i for i in p[2].items if self._communes[i].current), p[2].score), p[3], p[4])
+                for p in top
+                if p[4] and p[3]
+            ]
+            new_form = [p for p in new_form if p[2].items]
+            if new_form:
+                top = new_form
+        width = max(p[1] for p in top) if len(top) > 1 else top[0][1]
         fuzzy_any = not all(p[3] for p in top)
         cands: dict[tuple[str, date, str | None], Candidate] = {}
         targets: dict[int, URec] = {}
         names_current = False
+        cand_rows = self._cand_rows
         for _score, _width, hit, _clean, _new_form in top:
             for i in hit.items:
-                rows = self._cand_rows.get(i)
+                rows = cand_rows.get(i)
                 if rows is None:
-                    rows = self._cand_rows[i] = self._candidate_rows(self._communes[i])
+                    rows = cand_rows[i] = self._candidate_rows(self._communes[i])
                 if rows and rows[0][2].old_code is None:
                     names_current = True
                 for key, t, cand in rows:
@@ -689,10 +728,10 @@ class AddressConverter:
                     cands.setdefault(key, cand)
         candidates = tuple(cands.values())
         if len(targets) != 1:
-            return _Answer(Status.AMBIGUOUS if targets else Status.NOT_FOUND, width, None, candidates)
+            return _Answer(_AMBIGUOUS_S if targets else _NOT_FOUND, width, None, candidates)
         (target,) = targets.values()
-        status = Status.ALREADY_NEW if names_current else Status.FUZZY if fuzzy_any else Status.EXACT
-        return _Answer(status, width, target, candidates, self._province_name(target))
+        status = _ALREADY_NEW_S if names_current else _FUZZY_S if fuzzy_any else _EXACT_S
+        return _Answer(status, width, target, candidates, self._current_province_names.get(target.province_code, ""))
 
     @staticmethod
     def _candidate_rows(c: _Commune) -> tuple[tuple[tuple[str, date, str | None], URec, Candidate], ...]:
@@ -783,6 +822,8 @@ def _among(items: list[int] | None, keep: frozenset[int] | None) -> list[int]:
     return sorted(keep.intersection(items))
 
 
+_WORD = re.compile(r"[^\W_]+")
+"""A token as :func:`hopnhat.registry.addrtext.accent_tokens` cuts them: a run of letters and digits."""
 _TYPE_WORD = re.compile(
     r"\b(?:(?:p|f|x|tt|q|h|tx|tp|t)\.|tp\b|(?:phường|phuong|xã|xa|thị trấn|thi tran|quận|quan|huyện|huyen|thị xã|"
     r"thi xa|thành phố|thanh pho|tỉnh|tinh|đặc khu|dac khu)\b)",
@@ -816,7 +857,7 @@ def bundled_converter(on: date | None = None, *, warm: bool = False) -> AddressC
     if conv is None:
         if len(_cache) > 8:
             _cache.clear()
-        conv = _cache[day] = AddressConverter.bundled(day)
+        conv = _cache[day] = AddressConverter.bundled(day).settle()
     if warm and not conv.warmed:
         conv.warm()
     return conv
