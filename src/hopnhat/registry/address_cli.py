@@ -57,7 +57,7 @@ def converter(ctx: typer.Context, on: str | None, store: bool, *, batch: bool = 
         conv = AddressConverter.from_store(session, day)
     if conv.commune_count == (0, 0):
         raise InvalidInput("the store's registry is empty: run `hopnhat registry load` first, or leave out --store")
-    return conv.warm() if batch else conv
+    return conv.warm().settle() if batch else conv
 
 
 def _candidates_cell(result: Conversion) -> str:

@@ -40,6 +40,15 @@ def modern_tones(text: str) -> str:
     return _OLD_TONE_RE.sub(lambda m: _OLD_TONES[m.group(0)], text) if _OLD_TONE_RE.search(text) else text
 
 
+_NEW_TONES = {v: k for k, v in _OLD_TONES.items()}
+_NEW_TONE_RE = re.compile("(?:" + "|".join(_NEW_TONES) + r")(?!\w)")
+
+
+def old_tones(text: str) -> str:
+    """The old tone placement people still type (Hòa -> Hoà): :func:`modern_tones` the other way round."""
+    return _NEW_TONE_RE.sub(lambda m: _NEW_TONES[m.group(0)], text)
+
+
 def official_form(text: str) -> str:
     """NFC, modern tone placement, single spaces: the spelling to store."""
     return _SPACES.sub(" ", modern_tones(nfc(text))).strip()

@@ -3,11 +3,9 @@
 Commune-level procedures go to the service center of the applicant's commune as it is today: a commune code is
 taken as given (an old code is followed through the registry), an address is converted through
 ``hopnhat.registry.convert``; an ambiguous address raises :class:`Conflict` listing the candidates so the officer
-chooses. City-level procedures go to the provincial center.
-
-The agency codes come from ``hopnhat.registry.service.center_for_commune`` / ``provincial_center``. Both are
-imported lazily so this part still loads if the registry part changes; :func:`_agency_fallback` is the adapter
-used only when those functions are missing (switch-over point: delete it once the registry API is settled)."""
+chooses. City-level procedures go to the provincial center. The agency codes come from the registry
+(``center_for_commune`` / ``provincial_center``), which issues them under the configured rule: no group number is
+ever made up here."""
 
 from __future__ import annotations
 
@@ -17,6 +15,9 @@ from datetime import date
 from sqlalchemy.orm import Session
 
 from hopnhat.errors import Conflict, InvalidInput, NotFound
+from hopnhat.registry import service as registry
+from hopnhat.registry.convert import Status
+from hopnhat.registry.converters import convert_one
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,18 +27,9 @@ class Route:
     center_name: str | None
 
 
-def _agency_fallback(unit_code: str) -> tuple[str, str | None]:
-    # Agency code rule used before the registry issued codes (unconfirmed: Decision 20/2020 structure, H13).
-    return f"000.{unit_code[-2:]}.{unit_code[:3][-2:]}.H13", None
-
-
 def commune_from_address(session: Session, address: str, day: date) -> str:
     """The commune code (today) of an address, old or new; Conflict with candidates when ambiguous."""
-    try:
-        from hopnhat.registry.convert import AddressConverter, Status
-    except ImportError as exc:  # pragma: no cover - only while the registry part is absent
-        raise InvalidInput("address conversion is not available: give the commune code instead") from exc
-    result = AddressConverter.from_store(session, day).convert(address)
+    result = convert_one(session, address, day)  # the process's converter: building one per dossier took a second
     if result.status == Status.AMBIGUOUS:
         names = "; ".join(c.label() for c in result.candidates)
         raise Conflict(f"the applicant's address is ambiguous; choose the commune (--commune) among: {names}")
@@ -48,25 +40,16 @@ def commune_from_address(session: Session, address: str, day: date) -> str:
 
 def route(session: Session, level: str, *, commune_code: str | None, address: str | None, day: date) -> Route:
     """Where a dossier of a procedure at ``level`` goes. ``commune_code`` wins over ``address`` when both given."""
-    try:
-        from hopnhat.registry import service as registry
-    except ImportError:  # pragma: no cover
-        registry = None  # type: ignore[assignment]
     if level in ("commune",):
         code = commune_code or (commune_from_address(session, address, day) if address else None)
         if code is None:
             raise InvalidInput("a commune-level procedure needs the applicant's commune code or address")
-        if registry is None or not hasattr(registry, "center_for_commune"):
-            agency_code, name = _agency_fallback(code)
-            return Route(code, agency_code, name)
         try:
             center = registry.center_for_commune(session, code, day)
         except Conflict as exc:
             raise Conflict(f"{exc.detail}; choose the commune (--commune)") from exc
         return Route(center.unit_code or code, center.code, center.name)
     if level in ("province", "city"):
-        if registry is None or not hasattr(registry, "provincial_center"):
-            return Route(None, "000.00.00.H13", None)
         center = registry.provincial_center(session, on=day)
         return Route(center.unit_code, center.code, center.name)
     if level == "district":

@@ -23,7 +23,7 @@ from hopnhat.identity import audit
 from hopnhat.identity.principal import Principal
 from hopnhat.identity.roles import Permission
 from hopnhat.notices import repository as notice_repo
-from hopnhat.registry.address_endpoints import convert_one
+from hopnhat.registry.converters import convert_one
 from hopnhat.settlement import queues, scans, service
 from hopnhat.settlement import repository as repo
 from hopnhat.settlement.queues import Filters, Queue

@@ -17,8 +17,8 @@ from hopnhat.i18n import translate, translate_reason
 from hopnhat.identity.principal import Principal
 from hopnhat.registry import repository as registry_repo
 from hopnhat.registry import service as registry
-from hopnhat.registry.address_endpoints import convert_one
 from hopnhat.registry.convert import Conversion
+from hopnhat.registry.converters import convert_one
 from hopnhat.registry.schemas import UnitOut
 from hopnhat.web.common import guard, lang_of, panel, render, settings_of
 

@@ -1,0 +1,54 @@
+"""What the batch paths do to go fast must not change an answer: the usual forms of every name read in advance
+(``learn_forms``, which ``warm`` calls), the memos' resets, dashes instead of commas."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from hopnhat.registry.convert import AddressConverter, Conversion, Status
+from tests.registry.address_set import generate
+
+AFTER = date(2025, 7, 1)
+
+
+def _fields(r: Conversion) -> tuple[object, ...]:
+    return (r.status, r.new_commune_code, r.new_address, r.street, tuple(c.label() for c in r.candidates))
+
+
+@pytest.fixture(scope="module")
+def addresses() -> list[str]:
+    # Old addresses of every province in the 13 styles, new-form and nonsense ones; then the same with a letter
+    # dropped and without commas (fuzzy matches and the split on type words).
+    base = [case.address for case in generate(2, seed=11, splits=40)]
+    return base + [a[:5] + a[6:] for a in base[::4]] + [a.replace(",", "") for a in base[1::4]]
+
+
+def test_learnt_forms_answer_exactly_as_reading_each_segment(addresses: list[str]) -> None:
+    cold = AddressConverter.bundled(AFTER)
+    warm = AddressConverter.bundled(AFTER).learn_forms()
+    assert len(warm._forms) > 40_000  # every unit of the country, in several forms each
+    before = [_fields(cold.convert(a)) for a in addresses]
+    assert [_fields(warm.convert(a)) for a in addresses] == before
+    # A reset (the memos are bounded) keeps the forms and changes no answer.
+    warm._reset_memos()
+    assert len(warm._seg_cache) == len(warm._forms)
+    assert [_fields(warm.convert(a)) for a in addresses] == before
+    answered = sum(1 for f in before if f[0] is not Status.NOT_FOUND)
+    assert answered > 0.9 * len(addresses)
+
+
+def test_dashes_as_commas_even_where_a_name_holds_a_type_word() -> None:
+    conv = AddressConverter.bundled(AFTER)
+    # "Quan" folds as "Quận": cut on type words, this address read as nonsense; the dashes are its commas.
+    r = conv.convert("Xã Thượng Quan - Huyện Ngân Sơn - Tỉnh Bắc Kạn")
+    assert (r.status, r.new_commune_code) == (Status.EXACT, "01957")
+    assert r.street == ""
+    # A province whose name holds a dash still reads whole.
+    r = conv.convert("Phường 1 - Thành phố Vũng Tàu - Tỉnh Bà Rịa - Vũng Tàu")
+    assert r.status is Status.EXACT and r.new_address and r.new_address.endswith("Thành phố Hồ Chí Minh")
+    # The parts of a dashed address lose their dashes: the street is written clean.
+    r = conv.convert("Ấp 3 - Xã Phú Tân - Huyện Châu Thành - Tỉnh Hậu Giang")
+    assert r.street == "Ấp 3"
+    assert r.new_commune_code == "31378"  # the trap PROVENANCE.md names: not 31582 (Thuận Hòa)
