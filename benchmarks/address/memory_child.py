@@ -44,7 +44,8 @@ def _import(tool: str) -> Callable[[], Callable[[str], Any]]:
     if tool == "hopnhat":
         from hopnhat.registry.convert import AddressConverter
 
-        return lambda: AddressConverter.bundled(date(2025, 7, 1)).convert
+        # As convert-file and the API load it: the index, the forms of every name read (warm), settled.
+        return lambda: AddressConverter.bundled(date(2025, 7, 1)).warm().settle().convert
     if tool == "vietnamadminunits":
         import vietnamadminunits.converter.converter_2025 as vau_conv
         from vietnamadminunits import convert_address

@@ -1,5 +1,6 @@
 """What the batch paths do to go fast must not change an answer: the usual forms of every name read in advance
-(``learn_forms``, which ``warm`` calls), the memos' resets, dashes instead of commas."""
+(``learn_forms``) and the commonest shapes of every commune answered in advance (``learn_answers``; ``warm`` calls
+both), the memos' resets; and dashes instead of commas."""
 
 from __future__ import annotations
 
@@ -25,15 +26,17 @@ def addresses() -> list[str]:
     return base + [a[:5] + a[6:] for a in base[::4]] + [a.replace(",", "") for a in base[1::4]]
 
 
-def test_learnt_forms_answer_exactly_as_reading_each_segment(addresses: list[str]) -> None:
+def test_learnt_forms_and_answers_answer_exactly_as_reading_each_address(addresses: list[str]) -> None:
     cold = AddressConverter.bundled(AFTER)
-    warm = AddressConverter.bundled(AFTER).learn_forms()
+    warm = AddressConverter.bundled(AFTER).learn_answers()
     assert len(warm._forms) > 40_000  # every unit of the country, in several forms each
+    assert len(warm._learnt) > 40_000  # every commune, in several shapes each
     before = [_fields(cold.convert(a)) for a in addresses]
     assert [_fields(warm.convert(a)) for a in addresses] == before
     # A reset (the memos are bounded) keeps the forms and changes no answer.
     warm._reset_memos()
     assert len(warm._seg_cache) == len(warm._forms)
+    assert len(warm._tail_cache) == len(warm._learnt)
     assert [_fields(warm.convert(a)) for a in addresses] == before
     answered = sum(1 for f in before if f[0] is not Status.NOT_FOUND)
     assert answered > 0.9 * len(addresses)

@@ -32,6 +32,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from rapidfuzz import fuzz, process
@@ -334,6 +335,7 @@ class AddressConverter:
         self._kept = 1  # reading ids below this are the forms' (and 0, a street), kept on reset
         self._match_cache: dict[tuple[int, str, tuple[object, ...], bool], _Hit | None] = {}
         self._tail_cache: dict[tuple[int, ...], _Answer] = {}
+        self._learnt: dict[tuple[int, ...], _Answer] = {}  # learn_answers(): kept when the memos are reset
         self._cand_rows: dict[int, tuple[tuple[tuple[str, date, str | None], URec, Candidate], ...]] = {}
         self.warmed = False
         # Filters by province / district, memoised: a handful of distinct ones, asked for on every address.
@@ -459,14 +461,56 @@ class AddressConverter:
         self._kept = len(self._reading_list)
         return self
 
+    def learn_answers(self) -> AddressConverter:
+        """Answer in advance, for every commune of the country, the ways an address most often ends: commune,
+        district and province with their type words; the same with the new province's name; without the province;
+        without the district; with no type word at all; and, for a commune in force, the new form (commune,
+        province). Spellings do not matter here: a segment's reading id is shared by its forms (with or without
+        diacritics, abbreviated, upper case). Answers are computed by the same code as on demand; they survive the
+        memos' resets. Calls :meth:`learn_forms`. Idempotent; returns ``self``."""
+        if self._learnt:
+            return self
+        self.learn_forms()
+        forms = self._forms
+
+        def rid(unit: URec, typed: bool) -> int | None:
+            type_, base = split_type(unit.name)
+            return forms.get(f"{type_.lower()} {base.lower()}" if typed and type_ else base.lower())
+
+        now = {p.code: p for p in self._provinces if p.active_on(self.on)}
+        tails: dict[tuple[int, ...], None] = {}
+        shapes: list[tuple[int | None, ...]]
+        for c in self._communes:
+            if c.unit.level != Level.COMMUNE or c.province is None:
+                continue
+            ct, cb, pt, pb = rid(c.unit, True), rid(c.unit, False), rid(c.province, True), rid(c.province, False)
+            if c.current:
+                shapes = [(ct, pt), (cb, pb)]
+            else:
+                dt = rid(c.district, True) if c.district else None
+                db = rid(c.district, False) if c.district else None
+                successor = now.get(c.targets[0].province_code) if c.targets else None
+                nt = rid(successor, True) if successor else None
+                shapes = [(ct, dt, pt), (ct, dt, nt), (ct, dt), (ct, pt), (cb, db, pb)]
+            for shape in shapes:
+                known = tuple(r for r in shape if r is not None)
+                if len(known) == len(shape):  # every unit's name has forms; a None would be a bug, not an address
+                    tails[known] = None
+        for tail in tails:
+            if tail not in self._tail_cache:
+                self._tail_cache[tail] = self._resolve(tail)
+        self._learnt = dict(self._tail_cache)
+        return self
+
     def warm(self, province: str | None = None) -> AddressConverter:
         """Precompute the answers for every unit of ``province`` (default the deployment's, with the former
         provinces it was formed from) written in the usual ways (with and without type words, district and
         province; with and without diacritics): worth it before a batch, since a batch's addresses then mostly only
         split, look up and join. The rest of the country is answered as it comes (the whole country would take
-        seconds to warm for addresses a deployment rarely sees), but the names of the whole country are read
-        once (:meth:`learn_forms`). Returns ``self``."""
-        self.learn_forms()
+        seconds to warm for addresses a deployment rarely sees), but the names of the whole country are read once
+        and its communes answered in the commonest shapes (:meth:`learn_answers`). About 3 s: for a batch
+        (``convert-file``), not for a request. Returns ``self``."""
+        self.learn_answers()
         code = province or province_code()
         home: set[int] = set()
         for p in self._provinces:
@@ -547,7 +591,7 @@ class AddressConverter:
         self._reading_ids = {k: v for k, v in self._reading_ids.items() if v < self._kept}
         self._reading_list[self._kept :] = []
         self._match_cache.clear()
-        self._tail_cache.clear()
+        self._tail_cache = dict(self._learnt)
 
     def _match(
         self,
@@ -832,8 +876,8 @@ class AddressConverter:
         answer = self._tail_cache.get(tail)
         if answer is None:
             answer = self._resolve(tail)
-            if len(self._tail_cache) > 100_000:
-                self._tail_cache.clear()
+            if len(self._tail_cache) > len(self._learnt) + 100_000:
+                self._tail_cache = dict(self._learnt)
             self._tail_cache[tail] = answer
         if answer.status is _NOT_FOUND and len(segs) == 1 and not _split_done:
             split = self._split_province(_split_on_type_words(segs[0]))
@@ -859,9 +903,9 @@ class AddressConverter:
         """A comma before a trailing province name written without its type word ("... Cái Khế Cần Thơ")."""
         words = text.split()
         for n in (2, 3):
-            if len(words) <= n or words[-n - 1].endswith(",") or fold(" ".join(words[-n:])) not in self._pidx.fold:
+            if len(words) <= n or words[-n - 1].endswith(",") or _fold(" ".join(words[-n:])) not in self._pidx.fold:
                 continue
-            before = fold(" ".join(words[-n - 2 : -n])).split()
+            before = _fold(" ".join(words[-n - 2 : -n])).split()
             if tuple(before[-1:]) in TYPE_PREFIXES or tuple(before[-2:]) in TYPE_PREFIXES:
                 continue  # "Thành phố Cần Thơ" is one segment already
             return " ".join(words[:-n]) + ", " + " ".join(words[-n:])
@@ -869,6 +913,13 @@ class AddressConverter:
 
     def _province_name(self, unit: URec) -> str:
         return self._current_province_names.get(unit.province_code, "")
+
+
+@lru_cache(maxsize=4096)
+def _fold(words: str) -> str:
+    """:func:`hopnhat.registry.text.fold`, memoised: the last words of addresses without commas are few (province
+    names, type words) and repeat endlessly."""
+    return fold(words)
 
 
 def _among(items: list[int] | None, keep: frozenset[int] | None) -> list[int]:
