@@ -339,6 +339,30 @@ TEXTS: dict[str, tuple[str, str]] = {
     "v_already_new": ("Đã là địa chỉ mới", "Already new"),
     "v_ambiguous": ("Chưa xác định được, có nhiều khả năng", "Ambiguous"),
     "v_not_found": ("Không tìm thấy", "Not found"),
+    "why_no_unit": (
+        "Không phần nào của địa chỉ là tên một đơn vị hành chính của Việt Nam.",
+        "No part of the address names an administrative unit of Viet Nam.",
+    ),
+    "why_units_apart": (
+        "Các đơn vị ghi trong địa chỉ không thuộc nhau (xã, phường không thuộc huyện hoặc tỉnh đã ghi).",
+        "The units written do not lie within one another (the commune is not in the district or province written).",
+    ),
+    "why_bare_name": (
+        "Tên này vừa là tên xã, phường vừa là tên huyện hoặc tỉnh: hãy ghi “Xã”, “Phường” trước tên, "
+        "hoặc ghi cả huyện.",
+        "The name is a district's or province's as well as a commune's: write its type word (Xã, Phường) or the "
+        "district.",
+    ),
+    "why_bare_number": (
+        "Một con số đứng riêng có thể là số nhà: hãy ghi “Phường 3”, không chỉ “3”.",
+        "A number alone may be a house number: write “Phường 3”, not “3”.",
+    ),
+    "why_no_successor": (
+        "Đơn vị đã ghi không có đơn vị kế thừa còn hiệu lực vào ngày đã chọn.",
+        "The unit written has no successor in force on the date asked.",
+    ),
+    "why_empty": ("Địa chỉ trống.", "The address is empty."),
+    "why_too_long": ("Địa chỉ quá dài.", "The address is too long."),
     "v_fuzzy": ("Gần đúng", "Approximate"),
     "v_transitioning": ("Đang chuyển trạng thái", "Transitioning"),
     "v_resolved": ("Đã xử lý", "Resolved"),

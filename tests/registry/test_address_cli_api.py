@@ -76,6 +76,7 @@ def test_cli_convert_file(tmp_path: Path) -> None:
     assert rows[0]["new_address"] == "12 Đường 30/4, Phường Ninh Kiều, Thành phố Cần Thơ"
     assert rows[1]["status"] == "ambiguous" and "31120" in rows[1]["candidates"] and "31168" in rows[1]["candidates"]
     assert [r["status"] for r in rows[2:]] == ["not_found"] * 3
+    assert [r["reason"] for r in rows] == ["", "", "empty", "no_unit", "too_long"]  # every not-found says why
     assert "5 địa chỉ" in text  # 5 addresses
 
 
@@ -159,6 +160,7 @@ def test_api_converts_a_batch_in_order(client: TestClient) -> None:
     assert resp.status_code == 200, resp.text
     data = resp.json()
     assert [d["status"] for d in data] == ["exact", "exact", "not_found"]
+    assert [d["reason"] for d in data] == [None, None, "no_unit"]
     assert data[1]["new_commune_code"] == "31582"
     assert data[0]["candidates"][0]["old_code"] == "31144"
 

@@ -134,3 +134,18 @@ def test_island_districts_and_later_changes(conv: AddressConverter) -> None:
     assert conv.convert("Thị trấn Lộc Ninh, Huyện Lộc Ninh, Tỉnh Bình Phước").new_address == (
         "Xã Lộc Ninh, Tỉnh Đồng Nai"
     )
+
+
+def test_not_found_says_why(conv: AddressConverter) -> None:
+    why = {
+        "Chiyoda, Tokyo, Japan": "no_unit",  # abroad
+        "asdf qwer zxcv": "no_unit",
+        "Phường Ninh Kiều, Tỉnh Thái Bình": "units_apart",  # a ward of Cần Thơ, written in Thái Bình
+        "12 Đường 30/4, Phụng Hiệp": "bare_name",  # Phụng Hiệp is a district too: the commune would be a guess
+        "3, Ngã Năm": "bare_number",  # "3" may be a house number: "Phường 3" is not
+    }
+    got = {text: conv.convert(text) for text in why}
+    assert {text: (r.status, r.reason) for text, r in got.items()} == {
+        text: (Status.NOT_FOUND, reason) for text, reason in why.items()
+    }
+    assert conv.convert("Phường Cái Khế, Quận Ninh Kiều, Thành phố Cần Thơ").reason is None

@@ -61,6 +61,7 @@ EXTRA_PAGES = (
     "/dossiers?overdue=1",
     "/registry?q=Ninh",
     "/convert?address=Ph%C6%B0%E1%BB%9Dng+C%C3%A1i+Kh%E1%BA%BF%2C+Qu%E1%BA%ADn+Ninh+Ki%E1%BB%81u",
+    "/convert?address=12+%C4%90%C6%B0%E1%BB%9Dng+30%2F4%2C+Ph%E1%BB%A5ng+Hi%E1%BB%87p",  # not found, and why
 )
 """Pages the menu does not link directly; each is walked by the roles that may open it (others get a 403 page)."""
 

@@ -42,7 +42,7 @@ StoreOpt = Annotated[
         help="Use the registry in the store (--db), so change sets applied later count; default: the bundled tables.",
     ),
 ]
-OUTPUT_COLUMNS = ("new_commune_code", "new_commune_name", "new_address", "status", "candidates")
+OUTPUT_COLUMNS = ("new_commune_code", "new_commune_name", "new_address", "status", "candidates", "reason")
 
 
 def converter(ctx: typer.Context, on: str | None, store: bool, *, batch: bool = False) -> AddressConverter:
@@ -82,6 +82,8 @@ def convert(
     language = lang(ctx)
     status = str(getattr(result.status, "value", result.status))
     console.print(f"{tr('cli_conversion', language)}: [bold]{value(status, language)}[/]", highlight=False)
+    if result.reason:
+        console.print(f"{tr('reason', language)}: {tr('why_' + result.reason, language)}", highlight=False)
     if result.new_address:
         console.print(f"{tr('cli_new_address', language)}: {result.new_address}", highlight=False)
         console.print(
@@ -158,7 +160,7 @@ def _convert_rows(
     from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
     from hopnhat.files import csv_writer, open_csv
-    from hopnhat.registry.convert import Status
+    from hopnhat.registry.convert import MAX_ADDRESS_LENGTH, NotFound, Status
 
     with open_csv(path, limits) as reader:
         header = reader.fieldnames
@@ -177,11 +179,13 @@ def _convert_rows(
         with progress:
             task = progress.add_task("convert", total=total)
             for n, row in enumerate(reader, start=1):
+                text = row.get(column) or ""
                 try:
-                    result = conv.convert(row.get(column) or "")
+                    result = conv.convert(text)
                 except InvalidInput:
                     counts[Status.NOT_FOUND] += 1
-                    row.update(dict.fromkeys(OUTPUT_COLUMNS, ""), status=Status.NOT_FOUND.value)
+                    why = NotFound.TOO_LONG if len(text) > MAX_ADDRESS_LENGTH else NotFound.EMPTY
+                    row.update(dict.fromkeys(OUTPUT_COLUMNS, ""), status=Status.NOT_FOUND.value, reason=why.value)
                 else:
                     counts[result.status] += 1
                     row.update(
@@ -190,6 +194,7 @@ def _convert_rows(
                         new_address=result.new_address or "",
                         status=result.status.value,
                         candidates=_candidates_cell(result),
+                        reason=result.reason.value if result.reason else "",
                     )
                 writer.writerow(row)  # the extra fields of a ragged row are left out
                 if n % 2000 == 0:

@@ -13,7 +13,7 @@ from hopnhat.deps import SessionDep
 from hopnhat.errors import InvalidInput
 from hopnhat.identity.http import rule
 from hopnhat.identity.roles import Permission
-from hopnhat.registry.convert import MAX_ADDRESS_LENGTH, Status
+from hopnhat.registry.convert import MAX_ADDRESS_LENGTH, NotFound, Status
 from hopnhat.registry.converters import convert_many
 
 MAX_BATCH = 1000
@@ -46,6 +46,7 @@ class ConversionOut(BaseModel):
     new_address: str | None
     street: str
     candidates: list[CandidateOut]
+    reason: NotFound | None = Field(default=None, description="Why the address is not found (status not_found).")
 
 
 @router.post("/convert", dependencies=[Depends(rule(Permission.PUBLIC))], response_model=list[ConversionOut])

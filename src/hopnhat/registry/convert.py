@@ -90,6 +90,18 @@ class Status(StrEnum):
     NOT_FOUND = "not_found"
 
 
+class NotFound(StrEnum):
+    """Why an address is not found (``Conversion.reason``); the pages and the CLI say it in words."""
+
+    NO_UNIT = "no_unit"  # no part names a unit of the country: nonsense, or a place abroad
+    UNITS_APART = "units_apart"  # names of units, but not within one another (a commune not in the district written)
+    BARE_NAME = "bare_name"  # a bare name that is a district's or province's too, with no district: a guess
+    BARE_NUMBER = "bare_number"  # a number alone ("3, Ngã Năm"): may as well be a house number
+    NO_SUCCESSOR = "no_successor"  # the unit named leads to none in force on the date asked
+    EMPTY = "empty"  # refused before conversion (InvalidInput): said in a file's reason column
+    TOO_LONG = "too_long"
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class URec:
     """A unit during one period, detached from any session."""
@@ -138,6 +150,7 @@ class Conversion:
     new_address: str | None
     street: str
     candidates: tuple[Candidate, ...]
+    reason: NotFound | None = None  # set when not found
 
 
 @dataclass(slots=True)
@@ -195,9 +208,7 @@ class _Answer(NamedTuple):  # a named tuple: one is made per new tail, and a fro
     target: URec | None
     candidates: tuple[Candidate, ...]
     province: str = ""
-
-
-_NOTHING = _Answer(_NOT_FOUND, 0, None, ())
+    reason: NotFound | None = None
 
 
 class AddressConverter:
@@ -791,7 +802,7 @@ class AddressConverter:
             # A reading that uses more segments with one misspelt name beats a narrower exact one.
             parses += self._parse(tail, fuzzy=True, min_width=widest)
         if not parses:
-            return _NOTHING
+            return _Answer(_NOT_FOUND, 0, None, (), "", self._why_not(tail))
         if len(parses) == 1:
             top = parses
         else:
@@ -826,10 +837,26 @@ class AddressConverter:
                     cands.setdefault(key, cand)
         candidates = tuple(cands.values())
         if len(targets) != 1:
-            return _Answer(_AMBIGUOUS_S if targets else _NOT_FOUND, width, None, candidates)
+            if targets:
+                return _Answer(_AMBIGUOUS_S, width, None, candidates)
+            return _Answer(_NOT_FOUND, width, None, candidates, "", NotFound.NO_SUCCESSOR)
         (target,) = targets.values()
         status = _ALREADY_NEW_S if names_current else _FUZZY_S if fuzzy_any else _EXACT_S
         return _Answer(status, width, target, candidates, self._current_province_names.get(target.province_code, ""))
+
+    def _why_not(self, tail: tuple[int, ...]) -> NotFound:
+        """Why no reading of ``tail`` names a commune: computed once per tail, from the memoised matches."""
+        named = [seg for seg in tail if any(self._match_memo(seg, lvl, (), None, False) for lvl in (_C, _D, _P))]
+        numbers = [seg for seg in tail if any(not k.type and k.fold.isdigit() for k in self._reading_list[seg])]
+        if numbers and named and numbers[-1] != tail[-1]:
+            return NotFound.BARE_NUMBER
+        if not named:
+            return NotFound.NO_UNIT
+        if len(tail) > 1 and any(
+            self._bare_upper_unit(seg) and self._match_memo(seg, _C, (), None, False) for seg in named
+        ):
+            return NotFound.BARE_NAME
+        return NotFound.UNITS_APART
 
     @staticmethod
     def _candidate_rows(c: _Commune) -> tuple[tuple[tuple[str, date, str | None], URec, Candidate], ...]:
@@ -895,7 +922,7 @@ class AddressConverter:
         street = ", ".join(segs[: len(segs) - answer.width])
         target = answer.target
         if target is None:
-            return Conversion(text, answer.status, None, None, None, street, answer.candidates)
+            return Conversion(text, answer.status, None, None, None, street, answer.candidates, answer.reason)
         new_address = f"{street}, {target.name}, {answer.province}" if street else f"{target.name}, {answer.province}"
         return Conversion(text, answer.status, target.code, target.name, new_address, street, answer.candidates)
 
@@ -984,6 +1011,7 @@ __all__ = [
     "AddressConverter",
     "Candidate",
     "Conversion",
+    "NotFound",
     "Status",
     "bundled_converter",
 ]

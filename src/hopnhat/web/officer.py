@@ -294,6 +294,7 @@ def address_suggestions(
             "new_address": result.new_address,
             "commune_code": result.new_commune_code,
             "candidates": candidates[:10],
+            "reason": translate("why_" + result.reason, lang_of(request)) if result.reason else None,
         }
     )
 
