@@ -55,3 +55,14 @@ def test_dashes_as_commas_even_where_a_name_holds_a_type_word() -> None:
     r = conv.convert("Ấp 3 - Xã Phú Tân - Huyện Châu Thành - Tỉnh Hậu Giang")
     assert r.street == "Ấp 3"
     assert r.new_commune_code == "31378"  # the trap PROVENANCE.md names: not 31582 (Thuận Hòa)
+
+
+def test_a_misspelling_that_folds_onto_another_unit_is_not_answered_as_it() -> None:
+    conv = AddressConverter.bundled(AFTER)
+    # "X. Xuân Tắng": without diacritics it is Phường Xuân Tăng (Lào Cai), but neither its marks nor its type word
+    # fit that ward; Xã Xuân Thắng (Cần Thơ, Thanh Hóa) is one letter away. Listed together, never a pick.
+    r = conv.convert("X. Xuân Tắng")
+    assert r.status is Status.AMBIGUOUS
+    assert {"31273", "15643", "02671"} <= {c.code for c in r.candidates}
+    # Its type word right, a ward written with other diacritics is still that ward.
+    assert conv.convert("P. Xuân Tắng").new_commune_code == "02671"

@@ -628,8 +628,10 @@ class AddressConverter:
             if not key.type and key.fold.isdigit():
                 continue  # "7" or "X" alone is no "Phường 7" / "Phường X": numbered wards need their type word
             hit: list[int] = []
+            accented = False
             if key.has_marks:
                 hit = _among(index.accent.get(key.accent), keep)
+                accented = bool(hit)
             if not hit:
                 hit = _among(index.fold.get(key.fold), keep)
             if not hit:
@@ -638,6 +640,10 @@ class AddressConverter:
                 typed = [i for i in hit if types[i] == key.type]
                 if typed:
                     return _Hit(tuple(typed), _EXACT)
+                if key.has_marks and not accented:
+                    # Neither its diacritics nor its type word fit: "X. Xuân Tắng" is as likely a misspelt Xã Xuân
+                    # Thắng as Phường Xuân Tăng. Left to the fuzzy pass, which lists both.
+                    continue
                 return _Hit(tuple(hit), _TYPE_OFF)
             return _Hit(tuple(hit), _EXACT)
         if not fuzzy:
@@ -674,6 +680,18 @@ class AddressConverter:
             if hit:
                 if key.type:
                     typed = [i for i in hit if types[i] == key.type]
+                    if not typed:
+                        # None of the closest names is of the type written: the closest that are join them, and
+                        # the answer is ambiguous rather than a unit of another type.
+                        scored = [
+                            (score, i)
+                            for name, score, _ in found
+                            for i in index.fold[name]
+                            if types[i] == key.type and (keep is None or i in keep)
+                        ]
+                        if scored:
+                            top = max(score for score, _ in scored)
+                            typed = hit + [i for score, i in scored if score >= top - FUZZY_MARGIN and i not in hit]
                     hit = typed or hit
                 return _Hit(tuple(hit), _FUZZY)
         return None
