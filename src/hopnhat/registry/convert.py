@@ -68,18 +68,13 @@ SPELLING_VARIANTS = {"Thanh An": ("Thạnh An",), "Thạnh Qưới": ("Thạnh Q
 _STREET_WORDS = ("ấp ", "ap ", "khóm ", "khom ", "số ", "so nha ", "hẻm ", "hem ", "kiệt ", "tổ ")
 """Segments starting so are a hamlet, house or lane, never a unit (no unit name here starts with these words)."""
 _COUNTRY = frozenset({"việt nam", "viet nam", "vietnam", "vn"})
-_ABBREVIATIONS = {
-    "Phường": ("p.",),
-    "Xã": ("x.",),
-    "Thị trấn": ("tt.",),
-    "Đặc khu": (),
-    "Quận": ("q.",),
-    "Huyện": ("h.",),
-    "Thị xã": ("tx.",),
-    "Thành phố": ("tp.", "tp"),
-    "Tỉnh": ("t.",),
-}
-"""How type words are abbreviated in addresses (lower case): the forms learn_forms() reads in advance."""
+_ABBREVIATIONS: dict[str, list[str]] = defaultdict(list)
+"""How type words are abbreviated in addresses, lower case ("p.", "tp.", "tp"): the forms learn_forms() reads in
+advance. Taken from the abbreviations the reading itself knows; a one-letter one is read in advance only with its
+dot ("p phú tân" is rare, and may be a house number's letter)."""
+for _words, _type in TYPE_PREFIXES.items():
+    if len(_words) == 1 and len(_words[0]) <= 2 and _words[0] != fold_fast(_type.lower()):  # "p", "tp"; not "xa"
+        _ABBREVIATIONS[_type] += [f"{_words[0]}.", _words[0]] if len(_words[0]) == 2 else [f"{_words[0]}."]
 
 
 class Status(StrEnum):
@@ -458,9 +453,9 @@ class AddressConverter:
         forms: set[str] = set()
         for type_, base in dict.fromkeys(names):
             low = base.lower()
-            written = [low]
+            written = [_written(type_, base, typed=False)]
             if type_:
-                written.append(f"{type_.lower()} {low}")
+                written.append(_written(type_, base, typed=True))
                 written += [f"{abbr} {low}" for abbr in _ABBREVIATIONS.get(type_, ())]
             for text in written:
                 forms.add(text)
@@ -485,8 +480,7 @@ class AddressConverter:
         forms = self._forms
 
         def rid(unit: URec, typed: bool) -> int | None:
-            type_, base = split_type(unit.name)
-            return forms.get(f"{type_.lower()} {base.lower()}" if typed and type_ else base.lower())
+            return forms.get(_written(*split_type(unit.name), typed=typed))
 
         now = {p.code: p for p in self._provinces if p.active_on(self.on)}
         tails: dict[tuple[int, ...], None] = {}
@@ -715,9 +709,6 @@ class AddressConverter:
             found = self._pkeep[provinces] = (communes, districts)
         return found
 
-    def _provinces_of(self, d: URec) -> list[URec]:
-        return [p for p in self._provinces if p.code == d.parent_code and p.active_on(d.last_day)]
-
     def _bare_upper_unit(self, segment: int) -> bool:
         keys = self._reading_list[segment]
         if not keys or keys[0].type:
@@ -800,8 +791,9 @@ class AddressConverter:
                 score += dh.score
                 keep_key = (*keep_key, "d", dh.items)
             fz = fuzzy_level == _C
-            ch = cache.get((tail[pos], _C, keep_key, fz))
-            if ch is None and (tail[pos], _C, keep_key, fz) not in cache:
+            ckey = (tail[pos], _C, keep_key, fz)
+            ch = cache.get(ckey)
+            if ch is None and ckey not in cache:
                 if dh is not None:  # the communes of the district, within the province: computed on a memo miss only
                     dk = self._district_keep(dh.items)
                     keep_c = dk if keep_c is None else keep_c & dk
@@ -860,7 +852,7 @@ class AddressConverter:
             return _Answer(_NOT_FOUND, width, None, candidates, "", NotFound.NO_SUCCESSOR)
         (target,) = targets.values()
         status = _ALREADY_NEW_S if names_current else _FUZZY_S if fuzzy_any else _EXACT_S
-        return _Answer(status, width, target, candidates, self._current_province_names.get(target.province_code, ""))
+        return _Answer(status, width, target, candidates, self._province_name(target))
 
     def _why_not(self, tail: tuple[int, ...]) -> NotFound:
         """Why no reading of ``tail`` names a commune: computed once per tail, from the memoised matches."""
@@ -958,6 +950,11 @@ class AddressConverter:
 
     def _province_name(self, unit: URec) -> str:
         return self._current_province_names.get(unit.province_code, "")
+
+
+def _written(type_: str, base: str, *, typed: bool) -> str:
+    """A unit's name as a segment of an address reads once lower-cased: "xã phú tân", or "phú tân" bare."""
+    return f"{type_.lower()} {base.lower()}" if typed and type_ else base.lower()
 
 
 @lru_cache(maxsize=4096)
